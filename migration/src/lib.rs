@@ -1,0 +1,16 @@
+//! Database migrations for slotsync. `Migrator` is run at startup by the service and by
+//! `slotsync migrate`; the `migration` binary offers the same for operators.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_create_schema;
+
+/// Every migration of the schema, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261121_000001_create_schema::Migration)]
+    }
+}

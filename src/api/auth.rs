@@ -1,0 +1,72 @@
+//! Security schemes: the admin token, and each user's API token (stored only as a hash).
+
+use poem::Request;
+use poem_openapi::auth::Bearer;
+use poem_openapi::SecurityScheme;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use crate::domain::UserId;
+use crate::state::AppState;
+use crate::store::{self, users::User};
+
+/// `Authorization: Bearer <ADMIN_TOKEN>`.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", checker = "check_admin")]
+pub struct AdminAuth(());
+
+/// `Authorization: Bearer <user API token>` (returned once by `POST /auth/users`).
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", checker = "check_user")]
+pub struct UserAuth(pub User);
+
+impl UserAuth {
+    /// The authenticated user's id.
+    pub fn user_id(&self) -> UserId {
+        UserId(self.0.id)
+    }
+}
+
+fn app_state(req: &Request) -> poem::Result<&AppState> {
+    req.data::<AppState>()
+        .ok_or_else(|| ApiError::internal(&std::io::Error::other("AppState missing from the request")).into())
+}
+
+async fn check_admin(req: &Request, bearer: Bearer) -> poem::Result<()> {
+    let state = app_state(req)?;
+    let given = Sha256::digest(bearer.token.as_bytes());
+    let expected = Sha256::digest(state.settings.admin_token().as_bytes());
+    if bool::from(given.ct_eq(&expected)) {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized("this route needs the admin token").into())
+    }
+}
+
+async fn check_user(req: &Request, bearer: Bearer) -> poem::Result<User> {
+    let state = app_state(req)?;
+    let hash = hash_token(&bearer.token);
+    match store::users::find_by_token_hash(&state.db, &hash).await {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => Err(ApiError::unauthorized("unknown API token").into()),
+        Err(e) => Err(ApiError::from(e).into()),
+    }
+}
+
+/// A new API token: `ss_` and 32 random bytes, base64url.
+pub fn new_api_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    format!(
+        "ss_{}",
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
+    )
+}
+
+/// What is stored instead of a token: its SHA-256, hex. Tokens carry 256 random bits, so a
+/// plain hash is enough (no password stretching needed).
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}

@@ -1,0 +1,41 @@
+//! Liveness and readiness.
+
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+
+use super::error::ApiError;
+use super::ApiTags;
+use crate::state::AppState;
+use crate::store;
+
+/// A health answer.
+#[derive(Debug, Object)]
+pub struct Health {
+    /// `ok` when the process is up; `ready` when it can serve requests.
+    pub status: String,
+}
+
+/// Health checks for load balancers and orchestrators.
+pub struct HealthApi;
+
+#[OpenApi(tag = "ApiTags::Health")]
+impl HealthApi {
+    /// Liveness: the process answers.
+    #[oai(path = "/health/live", method = "get")]
+    async fn live(&self) -> Json<Health> {
+        Json(Health { status: "ok".into() })
+    }
+
+    /// Readiness: the database answers too (503 otherwise).
+    #[oai(path = "/health/ready", method = "get")]
+    async fn ready(&self, state: Data<&AppState>) -> Result<Json<Health>, ApiError> {
+        match store::ping(&state.db).await {
+            Ok(()) => Ok(Json(Health { status: "ready".into() })),
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness check: database unavailable");
+                Err(ApiError::unavailable("the database does not answer"))
+            }
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! The HTTP API (poem-openapi): one file per tag; handlers parse, call one service
+//! function and map the result.
+
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod health;
+pub mod pagination;
+pub mod rate_limit;
+pub mod slot_model;
+pub mod slots;
+pub mod users;
+
+use poem_openapi::{OpenApiService, Tags};
+
+/// Tags grouping the operations in Swagger UI.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Liveness and readiness.
+    Health,
+    /// Users and their API tokens (admin), and the caller's own profile.
+    Users,
+    /// The caller's slots; each is pushed to the owner's Google Calendar.
+    Slots,
+}
+
+/// Every operation, grouped by tag.
+pub type Apis = (health::HealthApi, users::UsersApi, slots::SlotsApi);
+
+/// The OpenAPI service: routes plus the spec. No server URL is set, so Swagger UI calls
+/// whichever host served it and the committed spec does not depend on the bind address.
+pub fn service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (health::HealthApi, users::UsersApi, slots::SlotsApi),
+        "slotsync",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Two-way sync between your time slots and Google Calendar.\n\n\
+         Admin routes take `Authorization: Bearer <ADMIN_TOKEN>`; user routes take the API \
+         token returned once by `POST /auth/users`. Every error has the body \
+         `{code, message, field?}`.",
+    )
+}
+
+/// The spec as pretty JSON (what `slotsync openapi` prints and `openapi/openapi.json` holds).
+pub fn spec_json() -> String {
+    service().spec()
+}

@@ -1,0 +1,306 @@
+//! Slot CRUD for the calling user. Every write commits the slot and its outbox mark
+//! together; the answer comes back at once with `sync.state = pending`.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use poem::web::Data;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::ToJSON;
+use poem_openapi::{ApiResponse, OpenApi};
+use uuid::Uuid;
+
+use super::auth::UserAuth;
+use super::body::JsonBody;
+use super::error::ApiError;
+use super::slot_model::{Slot, SlotInput, SlotPage};
+use super::{pagination, ApiTags};
+use crate::domain::SlotId;
+use crate::state::AppState;
+use crate::store::{self, slots::SlotQuery};
+use crate::sync::local::{self, CreateOutcome, IdempotentRequest};
+
+/// Longest `Idempotency-Key` accepted.
+const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+
+#[derive(ApiResponse)]
+enum CreatedSlot {
+    /// The slot was created; with an `Idempotency-Key` seen before (same body), the first
+    /// answer is replayed.
+    #[oai(status = 201)]
+    Created(
+        Json<Slot>,
+        /// The slot's version, for `If-Match`.
+        #[oai(header = "ETag")]
+        String,
+        /// Where the slot lives.
+        #[oai(header = "Location")]
+        String,
+    ),
+}
+
+#[derive(ApiResponse)]
+enum OneSlot {
+    /// The slot.
+    #[oai(status = 200)]
+    Ok(
+        Json<Slot>,
+        /// The slot's version, for `If-Match`.
+        #[oai(header = "ETag")]
+        String,
+    ),
+}
+
+#[derive(ApiResponse)]
+enum DeletedSlot {
+    /// The slot is deleted (and the deletion will reach Google).
+    #[oai(status = 204)]
+    Deleted,
+}
+
+fn one(slot: Slot) -> OneSlot {
+    let etag = slot.etag();
+    OneSlot::Ok(Json(slot), etag)
+}
+
+/// Reads `If-Match`: a version number, bare or quoted (`3`, `"3"`, `W/"3"`); `*` means any.
+fn expected_version(if_match: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let Some(raw) = if_match.map(str::trim) else {
+        return Ok(None);
+    };
+    if raw == "*" {
+        return Ok(None);
+    }
+    let unquoted = raw.trim_start_matches("W/").trim_matches('"');
+    unquoted
+        .parse::<i64>()
+        .map(Some)
+        .map_err(|_| ApiError::invalid("If-Match", "must be the slot's version as given in its ETag, e.g. \"3\""))
+}
+
+fn check_idempotency_key(key: &str) -> Result<(), ApiError> {
+    if key.is_empty() || key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS || !key.chars().all(|c| c.is_ascii_graphic())
+    {
+        return Err(ApiError::invalid(
+            "Idempotency-Key",
+            format!("must be 1–{MAX_IDEMPOTENCY_KEY_CHARS} visible ASCII characters (a UUID is a good choice)"),
+        ));
+    }
+    Ok(())
+}
+
+fn parse_slot_id(id: &str) -> Result<SlotId, ApiError> {
+    Uuid::parse_str(id)
+        .map(SlotId)
+        .map_err(|_| ApiError::invalid("id", format!("`{id}` is not a UUID")))
+}
+
+/// Decodes a slot cursor: `<unix seconds>:<uuid>` of the last slot of the previous page.
+fn decode_slot_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
+    let raw = pagination::decode(cursor)?;
+    let bad = || ApiError::invalid("cursor", "is not a cursor returned by this API");
+    let (secs, id) = raw.split_once(':').ok_or_else(bad)?;
+    let secs: i64 = secs.parse().map_err(|_| bad())?;
+    let at = DateTime::from_timestamp(secs, 0).ok_or_else(bad)?;
+    let id = Uuid::parse_str(id).map_err(|_| bad())?;
+    Ok((at, id))
+}
+
+/// Slot CRUD.
+pub struct SlotsApi;
+
+#[OpenApi(tag = "ApiTags::Slots")]
+impl SlotsApi {
+    /// Create a slot. It is pushed to the owner's Google Calendar in the background
+    /// (`sync.state` is `pending` until then). Send an `Idempotency-Key` to retry safely.
+    #[oai(path = "/slots", method = "post")]
+    async fn create_slot(
+        &self,
+        state: Data<&AppState>,
+        auth: UserAuth,
+        body: JsonBody<SlotInput>,
+        /// Any unique string (a UUID): the same key with the same body replays the first
+        /// answer; with another body → 422.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
+    ) -> Result<CreatedSlot, ApiError> {
+        let idempotency = match idempotency_key.0 {
+            Some(key) => {
+                check_idempotency_key(&key)?;
+                Some(IdempotentRequest {
+                    key,
+                    request_hash: body.canonical_hash.clone(),
+                })
+            }
+            None => None,
+        };
+        let render = |row: &store::slots::SlotRow| {
+            Slot::from(row)
+                .to_json()
+                .map(|v| v.to_string())
+                .unwrap_or_default()
+        };
+        let slot = match local::create_slot(
+            &state.db,
+            &state.push_waker,
+            auth.user_id(),
+            body.value.into(),
+            idempotency,
+            render,
+        )
+        .await?
+        {
+            CreateOutcome::Created(row) => Slot::from(&row),
+            CreateOutcome::Replayed { body, .. } => serde_json::from_str::<Slot>(&body)
+                .map_err(|e| ApiError::internal(&e))?,
+        };
+        let etag = slot.etag();
+        let location = format!("/slots/{}", slot.id);
+        Ok(CreatedSlot::Created(Json(slot), etag, location))
+    }
+
+    /// List the caller's slots ordered by start, a page at a time. `from`/`to` keep the
+    /// slots that overlap `[from, to)`.
+    #[oai(path = "/slots", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list_slots(
+        &self,
+        state: Data<&AppState>,
+        auth: UserAuth,
+        /// Only slots ending after this instant (RFC 3339 with offset).
+        from: Query<Option<DateTime<FixedOffset>>>,
+        /// Only slots starting before this instant (RFC 3339 with offset).
+        to: Query<Option<DateTime<FixedOffset>>>,
+        /// Include deleted slots (default false).
+        include_deleted: Query<Option<bool>>,
+        /// Page size, 1–500 (default 50).
+        limit: Query<Option<u32>>,
+        /// `next_cursor` from the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<SlotPage>, ApiError> {
+        let limit = pagination::page_size(limit.0)?;
+        let from = from.0.map(|t| t.with_timezone(&Utc));
+        let to = to.0.map(|t| t.with_timezone(&Utc));
+        if let (Some(f), Some(t)) = (from, to) {
+            if t <= f {
+                return Err(ApiError::invalid("to", "must be after `from`"));
+            }
+        }
+        let query = SlotQuery {
+            from,
+            to,
+            include_deleted: include_deleted.0.unwrap_or(false),
+            after: cursor.0.as_deref().map(decode_slot_cursor).transpose()?,
+            limit,
+        };
+        let mut rows = store::slots::list(&state.db, auth.user_id(), &query).await?;
+        let next_cursor = if rows.len() as u64 > limit {
+            rows.truncate(limit as usize);
+            rows.last()
+                .map(|r| pagination::encode(&format!("{}:{}", r.start_at.timestamp(), r.id)))
+        } else {
+            None
+        };
+        Ok(Json(SlotPage {
+            items: rows.iter().map(Slot::from).collect(),
+            next_cursor,
+        }))
+    }
+
+    /// One of the caller's slots.
+    #[oai(path = "/slots/:id", method = "get")]
+    async fn get_slot(
+        &self,
+        state: Data<&AppState>,
+        auth: UserAuth,
+        /// The slot's id.
+        id: Path<String>,
+    ) -> Result<OneSlot, ApiError> {
+        let id = parse_slot_id(&id.0)?;
+        let row = store::slots::find_live(&state.db, auth.user_id(), id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("slot"))?;
+        Ok(one(Slot::from(&row)))
+    }
+
+    /// Replace a slot's fields. With `If-Match: "<version>"` the change applies only if
+    /// nobody changed the slot meanwhile (412 otherwise).
+    #[oai(path = "/slots/:id", method = "put")]
+    async fn replace_slot(
+        &self,
+        state: Data<&AppState>,
+        auth: UserAuth,
+        /// The slot's id.
+        id: Path<String>,
+        body: JsonBody<SlotInput>,
+        /// The version this change is based on, as given in the slot's `ETag`.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+    ) -> Result<OneSlot, ApiError> {
+        let id = parse_slot_id(&id.0)?;
+        let expected = expected_version(if_match.0.as_deref())?;
+        let row = local::replace_slot(
+            &state.db,
+            &state.push_waker,
+            auth.user_id(),
+            id,
+            body.value.into(),
+            expected,
+        )
+        .await
+        .map_err(|e| match e {
+            crate::sync::SyncError::Store(store::StoreError::NotFound) => ApiError::not_found("slot"),
+            other => other.into(),
+        })?;
+        Ok(one(Slot::from(&row)))
+    }
+
+    /// Delete a slot (soft delete; the event is removed from Google in the background).
+    /// A second delete → 404. `If-Match` works as for updates.
+    #[oai(path = "/slots/:id", method = "delete")]
+    async fn delete_slot(
+        &self,
+        state: Data<&AppState>,
+        auth: UserAuth,
+        /// The slot's id.
+        id: Path<String>,
+        /// The version this deletion is based on, as given in the slot's `ETag`.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+    ) -> Result<DeletedSlot, ApiError> {
+        let id = parse_slot_id(&id.0)?;
+        let expected = expected_version(if_match.0.as_deref())?;
+        local::delete_slot(&state.db, &state.push_waker, auth.user_id(), id, expected)
+            .await
+            .map_err(|e| match e {
+                crate::sync::SyncError::Store(store::StoreError::NotFound) => ApiError::not_found("slot"),
+                other => other.into(),
+            })?;
+        Ok(DeletedSlot::Deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_accepts_bare_quoted_and_weak_versions() {
+        assert_eq!(expected_version(Some("3")).unwrap(), Some(3));
+        assert_eq!(expected_version(Some("\"3\"")).unwrap(), Some(3));
+        assert_eq!(expected_version(Some("W/\"12\"")).unwrap(), Some(12));
+        assert_eq!(expected_version(Some("*")).unwrap(), None);
+        assert_eq!(expected_version(None).unwrap(), None);
+        assert!(expected_version(Some("abc")).is_err());
+    }
+
+    #[test]
+    fn slot_cursors_round_trip_and_reject_garbage() {
+        let id = Uuid::new_v4();
+        let c = pagination::encode(&format!("1700000000:{id}"));
+        let (at, back) = decode_slot_cursor(&c).unwrap();
+        assert_eq!(at.timestamp(), 1_700_000_000);
+        assert_eq!(back, id);
+        assert!(decode_slot_cursor("!!!").is_err());
+        assert!(decode_slot_cursor(&pagination::encode("x:y")).is_err());
+    }
+}

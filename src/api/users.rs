@@ -1,0 +1,191 @@
+//! Users: created and removed by an admin; each gets an API token shown once.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+
+use super::auth::{hash_token, new_api_token, AdminAuth, UserAuth};
+use super::body::JsonBody;
+use super::error::ApiError;
+use super::{pagination, ApiTags};
+use crate::state::AppState;
+use crate::store::{self, users::User as UserRow};
+
+/// Longest email address accepted.
+const MAX_EMAIL_CHARS: usize = 254;
+/// Longest display name accepted.
+const MAX_NAME_CHARS: usize = 256;
+
+/// A user.
+#[derive(Debug, Clone, Object)]
+pub struct User {
+    /// The user's id.
+    pub id: Uuid,
+    /// The user's email (unique, stored lowercase).
+    pub email: String,
+    /// A name to show, if given.
+    pub display_name: Option<String>,
+    /// When the user was created (UTC).
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<UserRow> for User {
+    fn from(u: UserRow) -> Self {
+        Self {
+            id: u.id,
+            email: u.email,
+            display_name: u.display_name,
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// Body of `POST /auth/users`.
+#[derive(Debug, Object, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[oai(deny_unknown_fields)]
+pub struct NewUser {
+    /// Email address (unique).
+    pub email: String,
+    /// Optional name to show (1–256 characters).
+    pub display_name: Option<String>,
+}
+
+/// A new user and its API token.
+#[derive(Debug, Object)]
+pub struct CreatedUser {
+    /// The user.
+    pub user: User,
+    /// The user's API token. It is shown only here, once: slotsync stores only its hash.
+    pub api_token: String,
+}
+
+/// A page of users.
+#[derive(Debug, Object)]
+pub struct UserPage {
+    /// Users ordered by email.
+    pub items: Vec<User>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(ApiResponse)]
+enum CreateUserResponse {
+    /// The user was created; keep `api_token`, it is not shown again.
+    #[oai(status = 201)]
+    Created(Json<CreatedUser>),
+}
+
+#[derive(ApiResponse)]
+enum DeleteUserResponse {
+    /// The user and all their slots are gone.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+fn check_email(raw: &str) -> Result<String, ApiError> {
+    let email = raw.trim().to_lowercase();
+    let (local, domain) = email
+        .split_once('@')
+        .ok_or_else(|| ApiError::invalid("email", "is not an email address (name@domain)"))?;
+    if local.is_empty() || domain.is_empty() || domain.contains('@') || email.chars().any(char::is_whitespace) {
+        return Err(ApiError::invalid("email", "is not an email address (name@domain)"));
+    }
+    if email.chars().count() > MAX_EMAIL_CHARS {
+        return Err(ApiError::invalid("email", format!("is longer than {MAX_EMAIL_CHARS} characters")));
+    }
+    Ok(email)
+}
+
+fn check_name(name: Option<String>) -> Result<Option<String>, ApiError> {
+    match name {
+        Some(n) if n.trim().is_empty() => Err(ApiError::invalid(
+            "display_name",
+            "must not be empty (omit it or send null instead)",
+        )),
+        Some(n) if n.chars().count() > MAX_NAME_CHARS => Err(ApiError::invalid(
+            "display_name",
+            format!("is longer than {MAX_NAME_CHARS} characters"),
+        )),
+        other => Ok(other),
+    }
+}
+
+/// Users and their API tokens.
+pub struct UsersApi;
+
+#[OpenApi(tag = "ApiTags::Users")]
+impl UsersApi {
+    /// Create a user (admin). The answer carries the user's API token, shown only once.
+    #[oai(path = "/auth/users", method = "post")]
+    async fn create_user(
+        &self,
+        state: Data<&AppState>,
+        _admin: AdminAuth,
+        body: JsonBody<NewUser>,
+    ) -> Result<CreateUserResponse, ApiError> {
+        let email = check_email(&body.value.email)?;
+        let display_name = check_name(body.value.display_name)?;
+        let token = new_api_token();
+        let user = store::users::create(&state.db, &email, display_name, hash_token(&token)).await?;
+        tracing::info!(user_id = %user.id, "user created");
+        Ok(CreateUserResponse::Created(Json(CreatedUser {
+            user: user.into(),
+            api_token: token,
+        })))
+    }
+
+    /// List users (admin), ordered by email, a page at a time.
+    #[oai(path = "/auth/users", method = "get")]
+    async fn list_users(
+        &self,
+        state: Data<&AppState>,
+        _admin: AdminAuth,
+        /// Page size, 1–500 (default 50).
+        limit: Query<Option<u32>>,
+        /// `next_cursor` from the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<UserPage>, ApiError> {
+        let limit = pagination::page_size(limit.0)?;
+        let after = cursor.0.as_deref().map(pagination::decode).transpose()?;
+        let mut rows = store::users::list(&state.db, after.as_deref(), limit).await?;
+        let next_cursor = if rows.len() as u64 > limit {
+            rows.truncate(limit as usize);
+            rows.last().map(|u| pagination::encode(&u.email))
+        } else {
+            None
+        };
+        Ok(Json(UserPage {
+            items: rows.into_iter().map(User::from).collect(),
+            next_cursor,
+        }))
+    }
+
+    /// The caller (user token).
+    #[oai(path = "/auth/users/me", method = "get")]
+    async fn me(&self, auth: UserAuth) -> Json<User> {
+        Json(auth.0.into())
+    }
+
+    /// Delete a user and everything they own (admin).
+    #[oai(path = "/auth/users/:user_id", method = "delete")]
+    async fn delete_user(
+        &self,
+        state: Data<&AppState>,
+        _admin: AdminAuth,
+        /// The user's id.
+        user_id: Path<Uuid>,
+    ) -> Result<DeleteUserResponse, ApiError> {
+        match store::users::delete_with_data(&state.db, user_id.0).await {
+            Ok(()) => {
+                tracing::info!(user_id = %user_id.0, "user deleted");
+                Ok(DeleteUserResponse::Deleted)
+            }
+            Err(store::StoreError::NotFound) => Err(ApiError::not_found("user")),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

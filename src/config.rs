@@ -1,0 +1,228 @@
+//! Settings, read from the environment (and `.env`) or the command line, validated at
+//! startup. Secrets are never logged: `Debug` redacts them.
+
+use std::net::SocketAddr;
+
+use clap::Args;
+
+/// Everything `slotsync serve` needs. Each flag can also be given as the environment
+/// variable named in `--help`; a `.env` file in the working directory is honoured.
+#[derive(Args, Clone)]
+pub struct Settings {
+    /// Database URL: SQLite (`sqlite://file.db?mode=rwc`) or PostgreSQL (`postgres://…`).
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://slotsync.db?mode=rwc")]
+    pub database_url: String,
+
+    /// Address the HTTP server binds to (port 0 picks a free port).
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
+    pub bind_addr: SocketAddr,
+
+    /// Public HTTPS base URL under which Google reaches the webhook (e.g. an ngrok URL).
+    /// Without it, push-notification channels are off and the fallback sync carries the load.
+    #[arg(long, env = "PUBLIC_BASE_URL")]
+    pub public_base_url: Option<String>,
+
+    /// Bearer token for admin routes (at least 16 characters).
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Server secret (at least 32 bytes, random); derives the HMAC and AES-256-GCM keys.
+    #[arg(long, env = "SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// OAuth client id from the Google Cloud console (or the emulator's).
+    #[arg(long, env = "GOOGLE_CLIENT_ID")]
+    pub google_client_id: Option<String>,
+
+    /// OAuth client secret from the Google Cloud console (or the emulator's).
+    #[arg(long, env = "GOOGLE_CLIENT_SECRET", hide_env_values = true)]
+    pub google_client_secret: Option<String>,
+
+    /// Redirect URI registered with Google; must end with `/auth/google/callback`.
+    #[arg(long, env = "OAUTH_REDIRECT_URI")]
+    pub oauth_redirect_uri: Option<String>,
+
+    /// Points every Google endpoint (OAuth and Calendar) at a slotsync emulator instead of Google.
+    #[arg(long, env = "GOOGLE_EMULATOR_URL")]
+    pub google_emulator_url: Option<String>,
+
+    /// Inbound requests allowed per API token (or per client IP without one) per minute.
+    #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
+    pub rate_limit_per_minute: u32,
+
+    /// Log format: `pretty` for people, `json` for log pipelines.
+    #[arg(long, env = "LOG_FORMAT", default_value = "pretty", value_parser = ["pretty", "json"])]
+    pub log_format: String,
+}
+
+/// A setting that stops startup, with the variable to fix and what it expects.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable (or flag) at fault.
+    pub variable: &'static str,
+    /// What is wrong and what is expected.
+    pub problem: String,
+}
+
+/// Minimum lengths for the two secrets.
+pub const MIN_SECRET_KEY_BYTES: usize = 32;
+/// Minimum length of `ADMIN_TOKEN`.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+
+impl Settings {
+    /// Checks the secrets and URLs; the first problem found is returned.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let admin = self.admin_token.as_deref().unwrap_or("");
+        if admin.is_empty() {
+            return Err(ConfigError {
+                variable: "ADMIN_TOKEN",
+                problem: format!("is not set; expected a random string of at least {MIN_ADMIN_TOKEN_CHARS} characters"),
+            });
+        }
+        if admin.chars().count() < MIN_ADMIN_TOKEN_CHARS || is_low_entropy(admin) {
+            return Err(ConfigError {
+                variable: "ADMIN_TOKEN",
+                problem: format!("is too weak; expected a random string of at least {MIN_ADMIN_TOKEN_CHARS} characters"),
+            });
+        }
+        let secret = self.secret_key.as_deref().unwrap_or("");
+        if secret.is_empty() {
+            return Err(ConfigError {
+                variable: "SECRET_KEY",
+                problem: format!(
+                    "is not set; expected at least {MIN_SECRET_KEY_BYTES} random bytes, e.g. `head -c 32 /dev/urandom | base64`"
+                ),
+            });
+        }
+        if secret.len() < MIN_SECRET_KEY_BYTES || is_low_entropy(secret) {
+            return Err(ConfigError {
+                variable: "SECRET_KEY",
+                problem: format!(
+                    "is too weak ({} bytes); expected at least {MIN_SECRET_KEY_BYTES} random bytes, e.g. `head -c 32 /dev/urandom | base64`",
+                    secret.len()
+                ),
+            });
+        }
+        if let Some(url) = &self.public_base_url {
+            check_url("PUBLIC_BASE_URL", url)?;
+        }
+        if let Some(url) = &self.google_emulator_url {
+            check_url("GOOGLE_EMULATOR_URL", url)?;
+        }
+        if self.rate_limit_per_minute == 0 {
+            return Err(ConfigError {
+                variable: "RATE_LIMIT_PER_MINUTE",
+                problem: "must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The admin token; only valid after [`Settings::validate`].
+    pub fn admin_token(&self) -> &str {
+        self.admin_token.as_deref().unwrap_or_default()
+    }
+
+    /// The server secret; only valid after [`Settings::validate`].
+    pub fn secret_key(&self) -> &[u8] {
+        self.secret_key.as_deref().unwrap_or_default().as_bytes()
+    }
+}
+
+/// A secret made of fewer than 8 distinct characters is a placeholder, not randomness.
+fn is_low_entropy(secret: &str) -> bool {
+    let distinct: std::collections::BTreeSet<char> = secret.chars().collect();
+    distinct.len() < 8
+}
+
+fn check_url(variable: &'static str, value: &str) -> Result<(), ConfigError> {
+    match url::Url::parse(value) {
+        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(()),
+        _ => Err(ConfigError {
+            variable,
+            problem: format!("`{value}` is not an http(s) URL"),
+        }),
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("Settings")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("bind_addr", &self.bind_addr)
+            .field("public_base_url", &self.public_base_url)
+            .field("admin_token", &redacted(&self.admin_token))
+            .field("secret_key", &redacted(&self.secret_key))
+            .field("google_client_id", &self.google_client_id)
+            .field("google_client_secret", &redacted(&self.google_client_secret))
+            .field("oauth_redirect_uri", &self.oauth_redirect_uri)
+            .field("google_emulator_url", &self.google_emulator_url)
+            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+/// Hides a password embedded in a database URL.
+fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("redacted"));
+            u.to_string()
+        }
+        _ => raw.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        settings: Settings,
+    }
+
+    fn parse(args: &[&str]) -> Settings {
+        let mut all = vec!["slotsync"];
+        all.extend_from_slice(args);
+        Wrapper::try_parse_from(all).unwrap().settings
+    }
+
+    #[test]
+    fn missing_admin_token_names_the_variable() {
+        let mut s = parse(&["--secret-key", "0123456789abcdefghijklmnopqrstuvwxyz"]);
+        s.admin_token = None;
+        let err = s.validate().unwrap_err();
+        assert_eq!(err.variable, "ADMIN_TOKEN");
+        assert!(err.problem.contains("not set"));
+    }
+
+    #[test]
+    fn short_or_repetitive_secret_key_is_weak() {
+        for weak in ["short", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"] {
+            let s = parse(&["--admin-token", "0123456789abcdefgh", "--secret-key", weak]);
+            let err = s.validate().unwrap_err();
+            assert_eq!(err.variable, "SECRET_KEY");
+            assert!(err.problem.contains("too weak"), "{}", err.problem);
+        }
+    }
+
+    #[test]
+    fn good_secrets_pass_and_debug_hides_them() {
+        let s = parse(&[
+            "--admin-token",
+            "0123456789abcdefgh",
+            "--secret-key",
+            "0123456789abcdefghijklmnopqrstuvwxyz",
+        ]);
+        s.validate().unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("0123456789abcdefgh"));
+        assert!(shown.contains("<redacted>"));
+    }
+}

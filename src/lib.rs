@@ -1,0 +1,13 @@
+//! slotsync: two-way sync between user-owned time slots and Google Calendar.
+//!
+//! Layers (dependencies point downward only): `api` → `sync` → `store` → `domain`.
+//! `emulator` is a self-contained local Google used by the tests and the demo.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod state;
+pub mod store;
+pub mod sync;
+pub mod telemetry;

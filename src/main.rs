@@ -1,0 +1,117 @@
+//! The `slotsync` command: `serve` (default), `migrate`, `openapi`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use slotsync::app::Application;
+use slotsync::config::Settings;
+use slotsync::{api, store, telemetry};
+
+/// Two-way sync between your time slots and Google Calendar.
+#[derive(Parser)]
+#[command(name = "slotsync", version, about, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    /// Settings for `serve`, used when no subcommand is given.
+    #[command(flatten)]
+    serve: Settings,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service (the default): migrates the database, then serves the API,
+    /// Swagger UI at /docs and the spec at /openapi.json.
+    Serve(Settings),
+    /// Bring the database schema up to date, then exit.
+    Migrate(MigrateArgs),
+    /// Print the OpenAPI spec (or write it to a file).
+    Openapi(OpenapiArgs),
+}
+
+#[derive(Args)]
+struct MigrateArgs {
+    /// Database URL: SQLite (`sqlite://file.db?mode=rwc`) or PostgreSQL (`postgres://…`).
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://slotsync.db?mode=rwc")]
+    database_url: String,
+}
+
+#[derive(Args)]
+struct OpenapiArgs {
+    /// Write the spec to this file instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    dotenvy::dotenv().ok();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(settings)) => serve(settings).await,
+        Some(Command::Migrate(args)) => migrate(args).await,
+        Some(Command::Openapi(args)) => openapi(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("slotsync: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    telemetry::init(&settings.log_format);
+    let app = Application::build(settings).await?;
+    let addr = app.addr();
+    tracing::info!("slotsync listening on http://{addr} — Swagger UI at http://{addr}/docs");
+    app.run_until_stopped(shutdown_signal()).await?;
+    tracing::info!("slotsync stopped");
+    Ok(())
+}
+
+async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    telemetry::init("pretty");
+    let db = store::connect(&args.database_url).await?;
+    store::migrate(&db).await?;
+    println!("database is up to date");
+    Ok(())
+}
+
+fn openapi(args: OpenapiArgs) -> anyhow::Result<()> {
+    let spec = api::spec_json();
+    match args.out {
+        Some(path) => {
+            std::fs::write(&path, format!("{spec}\n"))?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => println!("{spec}"),
+    }
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,47 @@
+//! `slots`: the slot itself plus its sync bookkeeping (the outbox lives in these columns).
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "slots")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub user_id: Uuid,
+    #[sea_orm(column_type = "Text")]
+    pub title: String,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub description: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub location: Option<String>,
+    pub start_at: DateTimeUtc,
+    pub end_at: DateTimeUtc,
+    pub timezone: String,
+    pub all_day: bool,
+    pub start_date: Option<Date>,
+    pub end_date: Option<Date>,
+    /// JSON array of RRULE/EXDATE lines.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub recurrence: Option<String>,
+    pub source: String,
+    pub version: i64,
+    pub deleted_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub google_event_id: Option<String>,
+    pub google_etag: Option<String>,
+    pub synced_fingerprint: Option<String>,
+    pub synced_version: Option<i64>,
+    pub last_synced_at: Option<DateTimeUtc>,
+    pub push_state: String,
+    pub push_attempts: i32,
+    pub next_push_at: Option<DateTimeUtc>,
+    pub push_lease_until: Option<DateTimeUtc>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub last_push_error: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,26 @@
+//! `sync_states`: one per connection — sync token, pull scheduling, per-user breaker.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "sync_states")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub user_id: Uuid,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub sync_token: Option<String>,
+    pub full_synced_at: Option<DateTimeUtc>,
+    pub last_pull_at: Option<DateTimeUtc>,
+    pub pull_requested_at: Option<DateTimeUtc>,
+    pub pull_lease_until: Option<DateTimeUtc>,
+    pub last_message_number: Option<i64>,
+    pub consecutive_failures: i32,
+    pub breaker_open_until: Option<DateTimeUtc>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub last_error: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,59 @@
+//! Persistence: sea-orm entities and one repository module per aggregate. Queries live
+//! here and nowhere else.
+
+pub mod entities;
+pub mod idempotency;
+pub mod slots;
+pub mod users;
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
+
+/// What the store reports; the API layer maps these to statuses.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique value is taken (which one is named).
+    #[error("{0} already exists")]
+    Duplicate(&'static str),
+    /// No such row for this owner.
+    #[error("not found")]
+    NotFound,
+    /// An optimistic-concurrency check failed; `current` is the stored version.
+    #[error("version mismatch: the current version is {current}")]
+    VersionMismatch { current: i64 },
+    /// Anything the database said.
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+impl StoreError {
+    /// Maps a unique-constraint violation to [`StoreError::Duplicate`].
+    pub fn from_insert(err: DbErr, what: &'static str) -> Self {
+        match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::Duplicate(what),
+            _ => StoreError::Db(err),
+        }
+    }
+}
+
+/// Opens the pool (SQLite file or PostgreSQL, by URL scheme).
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(if url.starts_with("sqlite:") { 8 } else { 16 })
+        .connect_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    Database::connect(options).await
+}
+
+/// Brings the schema up to date.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// Answers when the database answers a trivial query.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.ping().await
+}

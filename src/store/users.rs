@@ -1,0 +1,90 @@
+//! Users: created by an admin, authenticated by the hash of their API token.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::entities::{channels, google_connections, idempotency_keys, slots, sync_events, sync_states, users};
+use super::StoreError;
+
+pub use users::Model as User;
+
+/// Inserts a user; a taken email is [`StoreError::Duplicate`].
+pub async fn create(
+    db: &impl ConnectionTrait,
+    email: &str,
+    display_name: Option<String>,
+    api_token_hash: String,
+) -> Result<User, StoreError> {
+    users::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        email: Set(email.to_owned()),
+        display_name: Set(display_name),
+        api_token_hash: Set(api_token_hash),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await
+    .map_err(|e| StoreError::from_insert(e, "a user with this email"))
+}
+
+/// The user whose API token hashes to `hash`.
+pub async fn find_by_token_hash(db: &impl ConnectionTrait, hash: &str) -> Result<Option<User>, StoreError> {
+    Ok(users::Entity::find()
+        .filter(users::Column::ApiTokenHash.eq(hash))
+        .one(db)
+        .await?)
+}
+
+/// One user by id.
+pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<User>, StoreError> {
+    Ok(users::Entity::find_by_id(id).one(db).await?)
+}
+
+/// A page of users ordered by email, after `after_email` (exclusive); `limit + 1` rows are
+/// read so the caller knows whether another page follows.
+pub async fn list(db: &impl ConnectionTrait, after_email: Option<&str>, limit: u64) -> Result<Vec<User>, StoreError> {
+    let mut q = users::Entity::find().order_by_asc(users::Column::Email);
+    if let Some(after) = after_email {
+        q = q.filter(users::Column::Email.gt(after));
+    }
+    Ok(q.limit(limit + 1).all(db).await?)
+}
+
+/// Deletes a user and everything they own, in one transaction.
+pub async fn delete_with_data(db: &sea_orm::DatabaseConnection, id: Uuid) -> Result<(), StoreError> {
+    let txn = db.begin().await?;
+    if users::Entity::find_by_id(id).one(&txn).await?.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    idempotency_keys::Entity::delete_many()
+        .filter(idempotency_keys::Column::UserId.eq(id))
+        .exec(&txn)
+        .await?;
+    sync_events::Entity::delete_many()
+        .filter(sync_events::Column::UserId.eq(id))
+        .exec(&txn)
+        .await?;
+    channels::Entity::delete_many()
+        .filter(channels::Column::UserId.eq(id))
+        .exec(&txn)
+        .await?;
+    sync_states::Entity::delete_many()
+        .filter(sync_states::Column::UserId.eq(id))
+        .exec(&txn)
+        .await?;
+    google_connections::Entity::delete_many()
+        .filter(google_connections::Column::UserId.eq(id))
+        .exec(&txn)
+        .await?;
+    slots::Entity::delete_many()
+        .filter(slots::Column::UserId.eq(id))
+        .exec(&txn)
+        .await?;
+    users::Entity::delete_by_id(id).exec(&txn).await?;
+    txn.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! Local slot writes (the API's side of the transactional outbox): validate, commit the
+//! slot together with `push_state = dirty`, then wake the push worker. Durable state
+//! first, side effects after.
+
+use chrono::Utc;
+use sea_orm::{DatabaseConnection, TransactionTrait};
+
+use super::{PushWaker, SyncError};
+use crate::domain::{SlotDraft, SlotFields, SlotId, UserId};
+use crate::store::{self, slots::SlotRow, StoreError};
+
+/// An `Idempotency-Key` and the hash of the request body it came with.
+#[derive(Debug, Clone)]
+pub struct IdempotentRequest {
+    pub key: String,
+    pub request_hash: String,
+}
+
+/// What creating a slot produced.
+#[derive(Debug)]
+pub enum CreateOutcome {
+    /// A new slot.
+    Created(SlotRow),
+    /// The same request was seen before: its first response, as stored.
+    Replayed { status: u16, body: String },
+}
+
+/// Creates a slot. With an idempotency key, the first response (`render`ed from the new
+/// row) is stored in the same transaction and replayed for the same key and body.
+#[tracing::instrument(skip_all, fields(user_id = %user), err)]
+pub async fn create_slot(
+    db: &DatabaseConnection,
+    waker: &PushWaker,
+    user: UserId,
+    fields: SlotFields,
+    idempotency: Option<IdempotentRequest>,
+    render: impl FnOnce(&SlotRow) -> String,
+) -> Result<CreateOutcome, SyncError> {
+    let draft = SlotDraft::validate(fields)?;
+    if let Some(idem) = &idempotency {
+        if let Some(replay) = replay(db, user, idem).await? {
+            return Ok(replay);
+        }
+    }
+    let txn = db.begin().await?;
+    let row = store::slots::insert_new(&txn, user, SlotId::new(), &draft, Utc::now()).await?;
+    if let Some(idem) = &idempotency {
+        let body = render(&row);
+        match store::idempotency::save(&txn, user.0, &idem.key, &idem.request_hash, 201, &body).await {
+            Ok(()) => {}
+            Err(StoreError::Duplicate(_)) => {
+                // A concurrent request with the same key won; ours rolls back and replays it.
+                txn.rollback().await?;
+                return replay(db, user, idem)
+                    .await?
+                    .ok_or(SyncError::Store(StoreError::NotFound));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    txn.commit().await?;
+    waker.wake();
+    Ok(CreateOutcome::Created(row))
+}
+
+async fn replay(
+    db: &DatabaseConnection,
+    user: UserId,
+    idem: &IdempotentRequest,
+) -> Result<Option<CreateOutcome>, SyncError> {
+    match store::idempotency::find(db, user.0, &idem.key).await? {
+        Some(stored) if stored.request_hash == idem.request_hash => Ok(Some(CreateOutcome::Replayed {
+            status: u16::try_from(stored.response_status).unwrap_or(201),
+            body: stored.response_body,
+        })),
+        Some(_) => Err(SyncError::IdempotencyMismatch),
+        None => Ok(None),
+    }
+}
+
+/// Replaces a slot's fields (optionally only at `expected_version`).
+#[tracing::instrument(skip_all, fields(user_id = %user, slot_id = %id), err)]
+pub async fn replace_slot(
+    db: &DatabaseConnection,
+    waker: &PushWaker,
+    user: UserId,
+    id: SlotId,
+    fields: SlotFields,
+    expected_version: Option<i64>,
+) -> Result<SlotRow, SyncError> {
+    let draft = SlotDraft::validate(fields)?;
+    let row = store::slots::replace(db, user, id, &draft, expected_version, Utc::now()).await?;
+    waker.wake();
+    Ok(row)
+}
+
+/// Soft-deletes a slot (optionally only at `expected_version`); the deletion is pushed.
+#[tracing::instrument(skip_all, fields(user_id = %user, slot_id = %id), err)]
+pub async fn delete_slot(
+    db: &DatabaseConnection,
+    waker: &PushWaker,
+    user: UserId,
+    id: SlotId,
+    expected_version: Option<i64>,
+) -> Result<(), SyncError> {
+    store::slots::soft_delete(db, user, id, expected_version, Utc::now()).await?;
+    waker.wake();
+    Ok(())
+}
