@@ -83,7 +83,9 @@ impl Settings {
         if admin.chars().count() < MIN_ADMIN_TOKEN_CHARS || is_low_entropy(admin) {
             return Err(ConfigError {
                 variable: "ADMIN_TOKEN",
-                problem: format!("is too weak; expected a random string of at least {MIN_ADMIN_TOKEN_CHARS} characters"),
+                problem: format!(
+                    "is too weak; expected a random string of at least {MIN_ADMIN_TOKEN_CHARS} characters"
+                ),
             });
         }
         let secret = self.secret_key.as_deref().unwrap_or("");

@@ -24,7 +24,7 @@ struct Cli {
 enum Command {
     /// Run the HTTP service (the default): migrates the database, then serves the API,
     /// Swagger UI at /docs and the spec at /openapi.json.
-    Serve(Settings),
+    Serve(Box<Settings>),
     /// Bring the database schema up to date, then exit.
     Migrate(MigrateArgs),
     /// Print the OpenAPI spec (or write it to a file).
@@ -51,7 +51,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         None => serve(cli.serve).await,
-        Some(Command::Serve(settings)) => serve(settings).await,
+        Some(Command::Serve(settings)) => serve(*settings).await,
         Some(Command::Migrate(args)) => migrate(args).await,
         Some(Command::Openapi(args)) => openapi(args),
     };

@@ -199,11 +199,29 @@ impl MigrationTrait for Migration {
             )
             .await?;
         // Listing a user's slots by start (the API's main read path).
-        index(manager, Slots::Table, "idx_slots_user_start", &[Slots::UserId, Slots::StartAt, Slots::Id]).await?;
+        index(
+            manager,
+            Slots::Table,
+            "idx_slots_user_start",
+            &[Slots::UserId, Slots::StartAt, Slots::Id],
+        )
+        .await?;
         // The outbox: dirty slots due for a push.
-        index(manager, Slots::Table, "idx_slots_push_due", &[Slots::PushState, Slots::NextPushAt]).await?;
+        index(
+            manager,
+            Slots::Table,
+            "idx_slots_push_due",
+            &[Slots::PushState, Slots::NextPushAt],
+        )
+        .await?;
         // Pull: map an incoming event to its slot.
-        index(manager, Slots::Table, "idx_slots_user_event", &[Slots::UserId, Slots::GoogleEventId]).await?;
+        index(
+            manager,
+            Slots::Table,
+            "idx_slots_user_event",
+            &[Slots::UserId, Slots::GoogleEventId],
+        )
+        .await?;
 
         manager
             .create_table(
@@ -220,11 +238,21 @@ impl MigrationTrait for Migration {
                     .col(integer(SyncStates::ConsecutiveFailures))
                     .col(timestamp_with_time_zone_null(SyncStates::BreakerOpenUntil))
                     .col(text_null(SyncStates::LastError))
-                    .foreign_key(&mut fk_user(SyncStates::Table, "fk_sync_states_user", SyncStates::UserId))
+                    .foreign_key(&mut fk_user(
+                        SyncStates::Table,
+                        "fk_sync_states_user",
+                        SyncStates::UserId,
+                    ))
                     .to_owned(),
             )
             .await?;
-        index(manager, SyncStates::Table, "idx_sync_states_pull_requested", &[SyncStates::PullRequestedAt]).await?;
+        index(
+            manager,
+            SyncStates::Table,
+            "idx_sync_states_pull_requested",
+            &[SyncStates::PullRequestedAt],
+        )
+        .await?;
 
         manager
             .create_table(
@@ -242,7 +270,13 @@ impl MigrationTrait for Migration {
             )
             .await?;
         index(manager, Channels::Table, "idx_channels_user", &[Channels::UserId]).await?;
-        index(manager, Channels::Table, "idx_channels_expiry", &[Channels::StoppedAt, Channels::ExpiresAt]).await?;
+        index(
+            manager,
+            Channels::Table,
+            "idx_channels_expiry",
+            &[Channels::StoppedAt, Channels::ExpiresAt],
+        )
+        .await?;
 
         manager
             .create_table(
@@ -255,11 +289,21 @@ impl MigrationTrait for Migration {
                     .col(string(SyncEvents::Kind))
                     .col(text(SyncEvents::Detail))
                     .col(timestamp_with_time_zone(SyncEvents::At))
-                    .foreign_key(&mut fk_user(SyncEvents::Table, "fk_sync_events_user", SyncEvents::UserId))
+                    .foreign_key(&mut fk_user(
+                        SyncEvents::Table,
+                        "fk_sync_events_user",
+                        SyncEvents::UserId,
+                    ))
                     .to_owned(),
             )
             .await?;
-        index(manager, SyncEvents::Table, "idx_sync_events_user_kind_at", &[SyncEvents::UserId, SyncEvents::Kind, SyncEvents::At]).await?;
+        index(
+            manager,
+            SyncEvents::Table,
+            "idx_sync_events_user_kind_at",
+            &[SyncEvents::UserId, SyncEvents::Kind, SyncEvents::At],
+        )
+        .await?;
 
         manager
             .create_table(
@@ -273,7 +317,11 @@ impl MigrationTrait for Migration {
                     .col(text(IdempotencyKeys::ResponseBody))
                     .col(timestamp_with_time_zone(IdempotencyKeys::CreatedAt))
                     .primary_key(Index::create().col(IdempotencyKeys::UserId).col(IdempotencyKeys::Key))
-                    .foreign_key(&mut fk_user(IdempotencyKeys::Table, "fk_idempotency_keys_user", IdempotencyKeys::UserId))
+                    .foreign_key(&mut fk_user(
+                        IdempotencyKeys::Table,
+                        "fk_idempotency_keys_user",
+                        IdempotencyKeys::UserId,
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -290,7 +338,9 @@ impl MigrationTrait for Migration {
             GoogleConnections::Table.into_iden(),
             Users::Table.into_iden(),
         ] {
-            manager.drop_table(Table::drop().table(table).if_exists().to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(table).if_exists().to_owned())
+                .await?;
         }
         Ok(())
     }

@@ -99,7 +99,10 @@ impl<T: Type + DeserializeOwned> ParsePayload for JsonBody<T> {
 
     async fn from_request(_request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let bytes = body.take()?.into_bytes_limit(MAX_BODY_BYTES).await.map_err(|_| {
-            ApiError::bad_request("body_too_large", format!("the request body exceeds {MAX_BODY_BYTES} bytes"))
+            ApiError::bad_request(
+                "body_too_large",
+                format!("the request body exceeds {MAX_BODY_BYTES} bytes"),
+            )
         })?;
         if bytes.is_empty() {
             return Err(ApiError::bad_request("malformed_json", "a JSON request body is required").into());
@@ -151,18 +154,22 @@ impl<'a, T: Type + DeserializeOwned> ApiExtractor<'a> for JsonBody<T> {
             Some(ct) if <Self as Payload>::check_content_type(ct) => {
                 <Self as ParsePayload>::from_request(request, body).await
             }
-            Some(ct) => Err(ApiError::BadRequest(poem_openapi::payload::Json(super::error::ErrorBody {
-                code: "unsupported_content_type".into(),
-                message: format!("content type `{ct}` is not supported; send application/json"),
-                field: Some("Content-Type".into()),
-            }))
-            .into()),
-            None => Err(ApiError::BadRequest(poem_openapi::payload::Json(super::error::ErrorBody {
-                code: "unsupported_content_type".into(),
-                message: "the Content-Type header is missing; send application/json".into(),
-                field: Some("Content-Type".into()),
-            }))
-            .into()),
+            Some(ct) => Err(
+                ApiError::BadRequest(poem_openapi::payload::Json(super::error::ErrorBody {
+                    code: "unsupported_content_type".into(),
+                    message: format!("content type `{ct}` is not supported; send application/json"),
+                    field: Some("Content-Type".into()),
+                }))
+                .into(),
+            ),
+            None => Err(
+                ApiError::BadRequest(poem_openapi::payload::Json(super::error::ErrorBody {
+                    code: "unsupported_content_type".into(),
+                    message: "the Content-Type header is missing; send application/json".into(),
+                    field: Some("Content-Type".into()),
+                }))
+                .into(),
+            ),
         }
     }
 }

@@ -130,7 +130,9 @@ impl From<ValidationError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Duplicate(what) => ApiError::Conflict(body("duplicate", format!("{what} already exists"), None)),
+            StoreError::Duplicate(what) => {
+                ApiError::Conflict(body("duplicate", format!("{what} already exists"), None))
+            }
             StoreError::NotFound => ApiError::not_found("resource"),
             StoreError::VersionMismatch { current } => ApiError::PreconditionFailed(body(
                 "version_mismatch",
@@ -163,7 +165,7 @@ pub async fn render_any_error(err: poem::Error) -> Response {
         return err.into_response();
     }
     let api_error = if let Some(e) = err.downcast_ref::<ParseParamError>() {
-        ApiError::BadRequest(body("invalid_parameter", e.reason.clone(), Some(&e.name)))
+        ApiError::BadRequest(body("invalid_parameter", e.reason.clone(), Some(e.name)))
     } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
         ApiError::BadRequest(body("malformed_json", e.reason.clone(), None))
     } else if err.is::<AuthorizationError>() {
@@ -191,7 +193,11 @@ pub async fn render_any_error(err: poem::Error) -> Response {
         return (
             status,
             poem::web::Json(ErrorBody {
-                code: status.canonical_reason().unwrap_or("client_error").to_lowercase().replace(' ', "_"),
+                code: status
+                    .canonical_reason()
+                    .unwrap_or("client_error")
+                    .to_lowercase()
+                    .replace(' ', "_"),
                 message: err.to_string(),
                 field: None,
             }),

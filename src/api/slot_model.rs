@@ -156,7 +156,11 @@ impl From<&SlotRow> for Slot {
             all_day: r.all_day,
             start_date: r.start_date,
             end_date: r.end_date,
-            source: if r.source == "google" { SlotSource::Google } else { SlotSource::App },
+            source: if r.source == "google" {
+                SlotSource::Google
+            } else {
+                SlotSource::App
+            },
             version: r.version,
             sync: SlotSync {
                 state,

@@ -71,15 +71,16 @@ fn expected_version(if_match: Option<&str>) -> Result<Option<i64>, ApiError> {
         return Ok(None);
     }
     let unquoted = raw.trim_start_matches("W/").trim_matches('"');
-    unquoted
-        .parse::<i64>()
-        .map(Some)
-        .map_err(|_| ApiError::invalid("If-Match", "must be the slot's version as given in its ETag, e.g. \"3\""))
+    unquoted.parse::<i64>().map(Some).map_err(|_| {
+        ApiError::invalid(
+            "If-Match",
+            "must be the slot's version as given in its ETag, e.g. \"3\"",
+        )
+    })
 }
 
 fn check_idempotency_key(key: &str) -> Result<(), ApiError> {
-    if key.is_empty() || key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS || !key.chars().all(|c| c.is_ascii_graphic())
-    {
+    if key.is_empty() || key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS || !key.chars().all(|c| c.is_ascii_graphic()) {
         return Err(ApiError::invalid(
             "Idempotency-Key",
             format!("must be 1–{MAX_IDEMPOTENCY_KEY_CHARS} visible ASCII characters (a UUID is a good choice)"),
@@ -133,12 +134,7 @@ impl SlotsApi {
             }
             None => None,
         };
-        let render = |row: &store::slots::SlotRow| {
-            Slot::from(row)
-                .to_json()
-                .map(|v| v.to_string())
-                .unwrap_or_default()
-        };
+        let render = |row: &store::slots::SlotRow| Slot::from(row).to_json().map(|v| v.to_string()).unwrap_or_default();
         let slot = match local::create_slot(
             &state.db,
             &state.push_waker,
@@ -149,9 +145,10 @@ impl SlotsApi {
         )
         .await?
         {
-            CreateOutcome::Created(row) => Slot::from(&row),
-            CreateOutcome::Replayed { body, .. } => serde_json::from_str::<Slot>(&body)
-                .map_err(|e| ApiError::internal(&e))?,
+            CreateOutcome::Created(row) => Slot::from(row.as_ref()),
+            CreateOutcome::Replayed { body, .. } => {
+                serde_json::from_str::<Slot>(&body).map_err(|e| ApiError::internal(&e))?
+            }
         };
         let etag = slot.etag();
         let location = format!("/slots/{}", slot.id);

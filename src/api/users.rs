@@ -95,7 +95,10 @@ fn check_email(raw: &str) -> Result<String, ApiError> {
         return Err(ApiError::invalid("email", "is not an email address (name@domain)"));
     }
     if email.chars().count() > MAX_EMAIL_CHARS {
-        return Err(ApiError::invalid("email", format!("is longer than {MAX_EMAIL_CHARS} characters")));
+        return Err(ApiError::invalid(
+            "email",
+            format!("is longer than {MAX_EMAIL_CHARS} characters"),
+        ));
     }
     Ok(email)
 }
@@ -177,11 +180,13 @@ impl UsersApi {
         state: Data<&AppState>,
         _admin: AdminAuth,
         /// The user's id.
-        user_id: Path<Uuid>,
+        user_id: Path<String>,
     ) -> Result<DeleteUserResponse, ApiError> {
-        match store::users::delete_with_data(&state.db, user_id.0).await {
+        let user_id = Uuid::parse_str(&user_id.0)
+            .map_err(|_| ApiError::invalid("user_id", format!("`{}` is not a UUID", user_id.0)))?;
+        match store::users::delete_with_data(&state.db, user_id).await {
             Ok(()) => {
-                tracing::info!(user_id = %user_id.0, "user deleted");
+                tracing::info!(%user_id, "user deleted");
                 Ok(DeleteUserResponse::Deleted)
             }
             Err(store::StoreError::NotFound) => Err(ApiError::not_found("user")),

@@ -95,15 +95,24 @@ impl SlotDraft {
                 .end_date
                 .ok_or_else(|| invalid("end_date", "is required for an all-day slot (yyyy-mm-dd, exclusive)"))?;
             if end_date <= start_date {
-                return Err(invalid("end_date", "must be after start_date (the end date is exclusive)"));
+                return Err(invalid(
+                    "end_date",
+                    "must be after start_date (the end date is exclusive)",
+                ));
             }
             if (end_date - start_date).num_days() > MAX_SLOT_DAYS {
-                return Err(invalid("end_date", format!("a slot lasts at most {MAX_SLOT_DAYS} days")));
+                return Err(invalid(
+                    "end_date",
+                    format!("a slot lasts at most {MAX_SLOT_DAYS} days"),
+                ));
             }
             SlotTiming::AllDay { start_date, end_date }
         } else {
             if fields.start_date.is_some() {
-                return Err(invalid("start_date", "is only for all-day slots; set all_day or use start"));
+                return Err(invalid(
+                    "start_date",
+                    "is only for all-day slots; set all_day or use start",
+                ));
             }
             if fields.end_date.is_some() {
                 return Err(invalid("end_date", "is only for all-day slots; set all_day or use end"));
@@ -163,7 +172,10 @@ fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), Valida
     }
     let len = value.chars().count();
     if len > max {
-        return Err(invalid(field, format!("is {len} characters long; at most {max} are allowed")));
+        return Err(invalid(
+            field,
+            format!("is {len} characters long; at most {max} are allowed"),
+        ));
     }
     Ok(())
 }
@@ -228,21 +240,58 @@ mod tests {
     #[test]
     fn midnight_in_a_dst_gap_moves_to_the_first_existing_time() {
         // Chile springs forward at 00:00 on 2026-09-06: midnight does not exist there.
-        let t = local_midnight(chrono_tz::America::Santiago, NaiveDate::from_ymd_opt(2026, 9, 6).unwrap());
-        assert_eq!(t.with_timezone(&chrono_tz::America::Santiago).to_rfc3339(), "2026-09-06T01:00:00-03:00");
+        let t = local_midnight(
+            chrono_tz::America::Santiago,
+            NaiveDate::from_ymd_opt(2026, 9, 6).unwrap(),
+        );
+        assert_eq!(
+            t.with_timezone(&chrono_tz::America::Santiago).to_rfc3339(),
+            "2026-09-06T01:00:00-03:00"
+        );
     }
 
     #[test]
     fn each_broken_rule_names_its_field() {
         let long = "x".repeat(MAX_TITLE_CHARS + 1);
         let cases: Vec<(SlotFields, &str)> = vec![
-            (SlotFields { title: None, ..timed("2026-01-01T10:00:00Z", "2026-01-01T11:00:00Z") }, "title"),
-            (SlotFields { title: Some("  ".into()), ..timed("2026-01-01T10:00:00Z", "2026-01-01T11:00:00Z") }, "title"),
-            (SlotFields { title: Some(long), ..timed("2026-01-01T10:00:00Z", "2026-01-01T11:00:00Z") }, "title"),
+            (
+                SlotFields {
+                    title: None,
+                    ..timed("2026-01-01T10:00:00Z", "2026-01-01T11:00:00Z")
+                },
+                "title",
+            ),
+            (
+                SlotFields {
+                    title: Some("  ".into()),
+                    ..timed("2026-01-01T10:00:00Z", "2026-01-01T11:00:00Z")
+                },
+                "title",
+            ),
+            (
+                SlotFields {
+                    title: Some(long),
+                    ..timed("2026-01-01T10:00:00Z", "2026-01-01T11:00:00Z")
+                },
+                "title",
+            ),
             (timed("2026-01-01T10:00:00Z", "2026-01-01T10:00:00Z"), "end"),
             (timed("2026-01-01T10:00:00Z", "2026-02-02T10:00:01Z"), "end"),
-            (SlotFields { timezone: Some("Mars/Olympus".into()), ..timed("2026-01-01T10:00:00Z", "2026-01-01T11:00:00Z") }, "timezone"),
-            (SlotFields { all_day: Some(true), title: Some("x".into()), ..Default::default() }, "start_date"),
+            (
+                SlotFields {
+                    timezone: Some("Mars/Olympus".into()),
+                    ..timed("2026-01-01T10:00:00Z", "2026-01-01T11:00:00Z")
+                },
+                "timezone",
+            ),
+            (
+                SlotFields {
+                    all_day: Some(true),
+                    title: Some("x".into()),
+                    ..Default::default()
+                },
+                "start_date",
+            ),
         ];
         for (fields, field) in cases {
             let err = SlotDraft::validate(fields.clone()).unwrap_err();

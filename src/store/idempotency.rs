@@ -11,7 +11,9 @@ pub use idempotency_keys::Model as StoredResponse;
 
 /// The stored response for `(user, key)`, if any.
 pub async fn find(db: &impl ConnectionTrait, user_id: Uuid, key: &str) -> Result<Option<StoredResponse>, StoreError> {
-    Ok(idempotency_keys::Entity::find_by_id((user_id, key.to_owned())).one(db).await?)
+    Ok(idempotency_keys::Entity::find_by_id((user_id, key.to_owned()))
+        .one(db)
+        .await?)
 }
 
 /// Records the response to `(user, key)`; a concurrent first use of the same key is

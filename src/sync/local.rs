@@ -20,7 +20,7 @@ pub struct IdempotentRequest {
 #[derive(Debug)]
 pub enum CreateOutcome {
     /// A new slot.
-    Created(SlotRow),
+    Created(Box<SlotRow>),
     /// The same request was seen before: its first response, as stored.
     Replayed { status: u16, body: String },
 }
@@ -60,7 +60,7 @@ pub async fn create_slot(
     }
     txn.commit().await?;
     waker.wake();
-    Ok(CreateOutcome::Created(row))
+    Ok(CreateOutcome::Created(Box::new(row)))
 }
 
 async fn replay(

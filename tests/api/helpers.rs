@@ -1,0 +1,243 @@
+//! `spawn_app()` and typed helpers shared by the tests.
+
+use clap::Parser;
+use reqwest::{Client, Response};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{json, Value};
+use slotsync::app::Application;
+use slotsync::config::Settings;
+use slotsync::state::AppState;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+const SECRET_KEY: &str = "test-secret-key-0123456789abcdefghijklmnop";
+
+#[derive(Parser)]
+struct SettingsArgs {
+    #[command(flatten)]
+    settings: Settings,
+}
+
+/// A database that exists for one test and is removed afterwards.
+pub enum TestDb {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres { admin_url, name } = self {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs inside the test's runtime: do the async cleanup on a thread of its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    if let Ok(db) = Database::connect(&admin_url).await {
+                        let _ = db
+                            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// Creates the test's database and returns its URL.
+pub async fn test_database() -> (String, TestDb) {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(admin_url) if !admin_url.is_empty() => {
+            let name = format!("slotsync_test_{}", uuid::Uuid::new_v4().simple());
+            let db = Database::connect(&admin_url).await.expect("TEST_DATABASE_URL answers");
+            db.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .expect("can create a test database");
+            let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
+            url.set_path(&format!("/{name}"));
+            (url.to_string(), TestDb::Postgres { admin_url, name })
+        }
+        _ => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("slotsync.db").display());
+            (url, TestDb::Sqlite(dir))
+        }
+    }
+}
+
+/// Settings for a test: random port, the given database, test secrets.
+pub fn test_settings(database_url: &str) -> Settings {
+    SettingsArgs::try_parse_from([
+        "slotsync",
+        "--database-url",
+        database_url,
+        "--bind-addr",
+        "127.0.0.1:0",
+        "--admin-token",
+        ADMIN_TOKEN,
+        "--secret-key",
+        SECRET_KEY,
+        "--rate-limit-per-minute",
+        "100000",
+    ])
+    .expect("test settings parse")
+    .settings
+}
+
+/// A running service.
+pub struct TestApp {
+    pub address: String,
+    pub client: Client,
+    pub state: AppState,
+    _db: TestDb,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the service after `configure` adjusted its settings.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    if std::env::var_os("RUST_LOG").is_some() {
+        slotsync::telemetry::init("pretty");
+    }
+    let (url, db) = test_database().await;
+    let mut settings = test_settings(&url);
+    configure(&mut settings);
+    let app = Application::build(settings).await.expect("the app builds");
+    let address = format!("http://{}", app.addr());
+    let state = app.state().clone();
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    TestApp {
+        address,
+        client: Client::new(),
+        state,
+        _db: db,
+    }
+}
+
+/// A created user: its id and API token.
+pub struct TestUser {
+    pub id: String,
+    pub token: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn admin_post(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn admin_get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn create_user(&self, email: &str) -> TestUser {
+        let resp = self.admin_post("/auth/users", &json!({ "email": email })).await;
+        assert_eq!(resp.status(), 201, "creating {email}");
+        let body: Value = resp.json().await.unwrap();
+        TestUser {
+            id: body["user"]["id"].as_str().unwrap().to_owned(),
+            token: body["api_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub async fn get(&self, user: &TestUser, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(&user.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_slot(&self, user: &TestUser, body: &Value) -> Response {
+        self.client
+            .post(self.url("/slots"))
+            .bearer_auth(&user.token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a slot and returns its JSON.
+    pub async fn create_slot(&self, user: &TestUser, body: &Value) -> Value {
+        let resp = self.post_slot(user, body).await;
+        assert_eq!(resp.status(), 201);
+        resp.json().await.unwrap()
+    }
+
+    pub async fn put_slot(&self, user: &TestUser, id: &str, body: &Value, if_match: Option<&str>) -> Response {
+        let mut req = self
+            .client
+            .put(self.url(&format!("/slots/{id}")))
+            .bearer_auth(&user.token)
+            .json(body);
+        if let Some(v) = if_match {
+            req = req.header("If-Match", v);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn delete_slot(&self, user: &TestUser, id: &str) -> Response {
+        self.client
+            .delete(self.url(&format!("/slots/{id}")))
+            .bearer_auth(&user.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// All of the user's slots (following cursors), ids only.
+    pub async fn list_slot_ids(&self, user: &TestUser, query: &str) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/slots?{query}");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let resp = self.get(user, &path).await;
+            assert_eq!(resp.status(), 200);
+            let page: Value = resp.json().await.unwrap();
+            for s in page["items"].as_array().unwrap() {
+                ids.push(s["id"].as_str().unwrap().to_owned());
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return ids,
+            }
+        }
+    }
+}
+
+/// A valid timed slot body.
+pub fn slot_body(title: &str, start: &str, end: &str) -> Value {
+    json!({ "title": title, "start": start, "end": end, "timezone": "Europe/Paris" })
+}
+
+/// Asserts the common error body and returns it.
+pub async fn assert_error(resp: Response, status: u16, code: &str) -> Value {
+    assert_eq!(resp.status(), status);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    body
+}

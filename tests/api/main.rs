@@ -1,0 +1,12 @@
+//! Integration tests: the real service on a random port, its own database per test
+//! (a temporary SQLite file, or a fresh PostgreSQL database when `TEST_DATABASE_URL` is set),
+//! driven over HTTP.
+
+mod cli;
+mod health;
+mod helpers;
+mod openapi;
+mod rate_limit;
+mod slots;
+mod users;
+mod validation;
