@@ -6,7 +6,10 @@
 pub mod api;
 pub mod app;
 pub mod config;
+pub mod crypto;
 pub mod domain;
+pub mod emulator;
+pub mod google;
 pub mod state;
 pub mod store;
 pub mod sync;

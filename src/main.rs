@@ -1,4 +1,4 @@
-//! The `slotsync` command: `serve` (default), `migrate`, `openapi`.
+//! The `slotsync` command: `serve` (default), `migrate`, `openapi`, `emulator`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +29,9 @@ enum Command {
     Migrate(MigrateArgs),
     /// Print the OpenAPI spec (or write it to a file).
     Openapi(OpenapiArgs),
+    /// Run the local Google emulator (OAuth 2.0 + Calendar v3 + push notifications) for
+    /// trying slotsync without a Google project; see docs/emulator.md.
+    Emulator(slotsync::emulator::EmulatorArgs),
 }
 
 #[derive(Args)]
@@ -54,6 +57,10 @@ async fn main() -> ExitCode {
         Some(Command::Serve(settings)) => serve(*settings).await,
         Some(Command::Migrate(args)) => migrate(args).await,
         Some(Command::Openapi(args)) => openapi(args),
+        Some(Command::Emulator(args)) => {
+            telemetry::init("pretty");
+            slotsync::emulator::run_cli(args).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

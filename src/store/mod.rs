@@ -1,8 +1,11 @@
 //! Persistence: sea-orm entities and one repository module per aggregate. Queries live
 //! here and nowhere else.
 
+pub mod audit;
+pub mod connections;
 pub mod entities;
 pub mod idempotency;
+pub mod oauth_states;
 pub mod slots;
 pub mod users;
 

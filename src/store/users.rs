@@ -7,7 +7,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::entities::{channels, google_connections, idempotency_keys, slots, sync_events, sync_states, users};
+use super::entities::{
+    channels, google_connections, idempotency_keys, oauth_states, slots, sync_events, sync_states, users,
+};
 use super::StoreError;
 
 pub use users::Model as User;
@@ -62,6 +64,10 @@ pub async fn delete_with_data(db: &sea_orm::DatabaseConnection, id: Uuid) -> Res
     }
     idempotency_keys::Entity::delete_many()
         .filter(idempotency_keys::Column::UserId.eq(id))
+        .exec(&txn)
+        .await?;
+    oauth_states::Entity::delete_many()
+        .filter(oauth_states::Column::UserId.eq(id))
         .exec(&txn)
         .await?;
     sync_events::Entity::delete_many()

@@ -1,0 +1,185 @@
+//! Secrets at rest and signatures, all keyed from `SECRET_KEY`: AES-256-GCM for OAuth tokens
+//! (a fresh random nonce per value), HMAC-SHA256 for the OAuth `state` and channel tokens.
+//! Pure: no I/O.
+
+use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Version prefix of encrypted values, so the scheme can change later.
+const CIPHER_PREFIX: &str = "v1:";
+
+/// What can go wrong reading back a secret or a signed value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CryptoError {
+    /// The ciphertext is not ours or was altered (or `SECRET_KEY` changed).
+    #[error("cannot decrypt: the value was altered or SECRET_KEY changed")]
+    Undecryptable,
+    /// The signature does not match the payload.
+    #[error("the signature does not match")]
+    BadSignature,
+    /// The value is not in the expected shape.
+    #[error("malformed value")]
+    Malformed,
+}
+
+/// Keys derived from `SECRET_KEY`, one per purpose, so no key serves two ends.
+#[derive(Clone)]
+pub struct Keys {
+    token_key: [u8; 32],
+    state_key: [u8; 32],
+    channel_key: [u8; 32],
+}
+
+fn derive(secret: &[u8], label: &str) -> [u8; 32] {
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(label.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+fn sign(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
+}
+
+impl Keys {
+    /// Derives the purpose keys (HMAC-SHA256 of a fixed label under the secret).
+    pub fn derive(secret: &[u8]) -> Self {
+        Self {
+            token_key: derive(secret, "slotsync/v1/token-encryption"),
+            state_key: derive(secret, "slotsync/v1/oauth-state"),
+            channel_key: derive(secret, "slotsync/v1/channel-token"),
+        }
+    }
+
+    /// Encrypts a token for storage: `v1:` + base64(nonce ‖ ciphertext ‖ tag).
+    pub fn encrypt(&self, plaintext: &str) -> String {
+        let cipher = Aes256Gcm::new_from_slice(&self.token_key).expect("32-byte key");
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let sealed = cipher
+            .encrypt(Nonce::from_slice(&nonce), plaintext.as_bytes())
+            .expect("AES-GCM encryption does not fail for in-memory data");
+        let mut out = nonce.to_vec();
+        out.extend(sealed);
+        format!("{CIPHER_PREFIX}{}", STANDARD.encode(out))
+    }
+
+    /// Reads back a value made by [`Keys::encrypt`].
+    pub fn decrypt(&self, stored: &str) -> Result<String, CryptoError> {
+        let raw = stored.strip_prefix(CIPHER_PREFIX).ok_or(CryptoError::Malformed)?;
+        let bytes = STANDARD.decode(raw).map_err(|_| CryptoError::Malformed)?;
+        if bytes.len() < 12 + 16 {
+            return Err(CryptoError::Malformed);
+        }
+        let (nonce, sealed) = bytes.split_at(12);
+        let cipher = Aes256Gcm::new_from_slice(&self.token_key).expect("32-byte key");
+        let plain = cipher
+            .decrypt(Nonce::from_slice(nonce), sealed)
+            .map_err(|_| CryptoError::Undecryptable)?;
+        String::from_utf8(plain).map_err(|_| CryptoError::Malformed)
+    }
+
+    /// Signs a payload for a URL: `base64url(payload).base64url(hmac)`.
+    pub fn sign_state(&self, payload: &[u8]) -> String {
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(payload),
+            URL_SAFE_NO_PAD.encode(sign(&self.state_key, payload))
+        )
+    }
+
+    /// Checks a value made by [`Keys::sign_state`] (constant time) and returns the payload.
+    pub fn verify_state(&self, signed: &str) -> Result<Vec<u8>, CryptoError> {
+        let (payload, tag) = signed.split_once('.').ok_or(CryptoError::Malformed)?;
+        let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| CryptoError::Malformed)?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| CryptoError::Malformed)?;
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.state_key).expect("HMAC takes any key length");
+        mac.update(&payload);
+        mac.verify_slice(&tag).map_err(|_| CryptoError::BadSignature)?;
+        Ok(payload)
+    }
+
+    /// The token given to Google for a notification channel: HMAC of the channel id, so
+    /// nothing secret is stored and the webhook can check it in constant time.
+    pub fn channel_token(&self, channel_id: &str) -> String {
+        URL_SAFE_NO_PAD.encode(sign(&self.channel_key, channel_id.as_bytes()))
+    }
+
+    /// Whether `token` is the channel token of `channel_id` (constant time).
+    pub fn check_channel_token(&self, channel_id: &str, token: &str) -> bool {
+        let Ok(tag) = URL_SAFE_NO_PAD.decode(token) else {
+            return false;
+        };
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.channel_key).expect("HMAC takes any key length");
+        mac.update(channel_id.as_bytes());
+        mac.verify_slice(&tag).is_ok()
+    }
+}
+
+/// A random URL-safe string of `bytes` random bytes (nonces, ids).
+pub fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> Keys {
+        Keys::derive(b"0123456789abcdefghijklmnopqrstuvwxyz")
+    }
+
+    #[test]
+    fn tokens_round_trip_and_each_encryption_differs() {
+        let k = keys();
+        let a = k.encrypt("ya29.secret");
+        let b = k.encrypt("ya29.secret");
+        assert_ne!(a, b, "a fresh nonce per value");
+        assert!(!a.contains("secret"));
+        assert_eq!(k.decrypt(&a).unwrap(), "ya29.secret");
+    }
+
+    #[test]
+    fn an_altered_ciphertext_or_another_key_cannot_decrypt() {
+        let k = keys();
+        let sealed = k.encrypt("refresh-token");
+        let mut bytes = STANDARD.decode(&sealed[3..]).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        let altered = format!("v1:{}", STANDARD.encode(bytes));
+        assert_eq!(k.decrypt(&altered), Err(CryptoError::Undecryptable));
+        let other = Keys::derive(b"another-secret-0123456789-abcdefghijkl");
+        assert_eq!(other.decrypt(&sealed), Err(CryptoError::Undecryptable));
+        assert_eq!(k.decrypt("plaintext"), Err(CryptoError::Malformed));
+    }
+
+    #[test]
+    fn a_signed_state_verifies_and_a_tampered_one_does_not() {
+        let k = keys();
+        let signed = k.sign_state(b"{\"user\":1}");
+        assert_eq!(k.verify_state(&signed).unwrap(), b"{\"user\":1}");
+        let (_, tag) = signed.split_once('.').unwrap();
+        let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(b"{\"user\":2}"));
+        assert_eq!(k.verify_state(&forged), Err(CryptoError::BadSignature));
+        assert_eq!(k.verify_state("nodot"), Err(CryptoError::Malformed));
+    }
+
+    #[test]
+    fn channel_tokens_are_bound_to_their_channel() {
+        let k = keys();
+        let t = k.channel_token("chan-1");
+        assert!(k.check_channel_token("chan-1", &t));
+        assert!(!k.check_channel_token("chan-2", &t));
+        assert!(!k.check_channel_token("chan-1", "garbage!"));
+    }
+}

@@ -1,0 +1,293 @@
+//! `events.insert` / `get` / `patch` / `update` / `delete`.
+
+use super::errors::ApiError;
+use super::model::{Event, Person};
+use super::pipeline::{calendar_op, parse_body, Caller, Done, Need};
+use super::recurrence::validate_recurrence;
+use super::state::{decode_path, etag_for, rfc3339, Shared, State, StoredEvent};
+use super::times::validate_times;
+use poem::web::Data;
+use poem::{handler, Request, Response};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+fn path_ids(req: &Request) -> (String, String) {
+    (
+        decode_path(req.raw_path_param("calendar_id").unwrap_or_default()),
+        decode_path(req.raw_path_param("event_id").unwrap_or_default()),
+    )
+}
+
+/// `POST calendars/{calendarId}/events`.
+#[handler]
+pub async fn insert(req: &Request, body: Vec<u8>, Data(shared): Data<&Arc<Shared>>) -> Response {
+    let (calendar, _) = path_ids(req);
+    let base = shared.base_url.clone();
+    calendar_op(shared, req, "events.insert", Need::WriteEvents, |st, caller| {
+        insert_event(st, &base, caller, &calendar, &body)
+    })
+    .await
+}
+
+/// `GET calendars/{calendarId}/events/{eventId}`.
+#[handler]
+pub async fn get(req: &Request, Data(shared): Data<&Arc<Shared>>) -> Response {
+    let (calendar, event_id) = path_ids(req);
+    calendar_op(shared, req, "events.get", Need::ReadEvents, |st, caller| {
+        let cal_id = own_calendar(st, caller, &calendar)?;
+        let stored = st.calendars[&cal_id]
+            .events
+            .get(&event_id)
+            .ok_or_else(ApiError::not_found)?;
+        Ok(Done::ok(to_json(&stored.event)))
+    })
+    .await
+}
+
+/// `PUT calendars/{calendarId}/events/{eventId}` (full replace).
+#[handler]
+pub async fn update(req: &Request, body: Vec<u8>, Data(shared): Data<&Arc<Shared>>) -> Response {
+    let (calendar, event_id) = path_ids(req);
+    let if_match = req.header("If-Match").map(str::to_owned);
+    calendar_op(shared, req, "events.update", Need::WriteEvents, |st, caller| {
+        let replacement: Event = parse_body(&body)?;
+        modify_event(st, caller, &calendar, &event_id, if_match.as_deref(), |_| {
+            Ok(replacement)
+        })
+    })
+    .await
+}
+
+/// `PATCH calendars/{calendarId}/events/{eventId}` (unset fields kept; arrays replaced).
+#[handler]
+pub async fn patch(req: &Request, body: Vec<u8>, Data(shared): Data<&Arc<Shared>>) -> Response {
+    let (calendar, event_id) = path_ids(req);
+    let if_match = req.header("If-Match").map(str::to_owned);
+    calendar_op(shared, req, "events.patch", Need::WriteEvents, |st, caller| {
+        let changes: Map<String, Value> = parse_body(&body)?;
+        modify_event(st, caller, &calendar, &event_id, if_match.as_deref(), |current| {
+            let mut merged = serde_json::to_value(current).unwrap_or(Value::Null);
+            merge_patch(&mut merged, &changes);
+            serde_json::from_value(merged).map_err(|e| ApiError::invalid(&format!("Invalid value: {e}")))
+        })
+    })
+    .await
+}
+
+/// `DELETE calendars/{calendarId}/events/{eventId}` → 204.
+#[handler]
+pub async fn delete(req: &Request, Data(shared): Data<&Arc<Shared>>) -> Response {
+    let (calendar, event_id) = path_ids(req);
+    let if_match = req.header("If-Match").map(str::to_owned);
+    calendar_op(shared, req, "events.delete", Need::WriteEvents, |st, caller| {
+        let cal_id = own_calendar(st, caller, &calendar)?;
+        let current = st.calendars[&cal_id]
+            .events
+            .get(&event_id)
+            .ok_or_else(ApiError::not_found)?;
+        if current.event.is_cancelled() {
+            return Err(ApiError::deleted());
+        }
+        check_if_match(if_match.as_deref(), &current.event.etag)?;
+        let mut event = current.event.clone();
+        event.status = Some("cancelled".to_owned());
+        store(st, &cal_id, event);
+        Ok(Done::no_content().changing(&cal_id))
+    })
+    .await
+}
+
+/// Resolves a calendar path parameter to a calendar the caller owns (404 otherwise).
+pub fn own_calendar(st: &State, caller: &Caller, raw: &str) -> Result<String, ApiError> {
+    st.resolve_calendar_id(&caller.email, raw)
+        .ok_or_else(ApiError::not_found)
+}
+
+/// Serializes an event resource.
+pub fn to_json(event: &Event) -> Value {
+    serde_json::to_value(event).unwrap_or(Value::Null)
+}
+
+/// Whether a client-supplied id follows Google's rules: base32hex, 5 to 1024 chars.
+pub fn is_valid_event_id(id: &str) -> bool {
+    (5..=1024).contains(&id.len()) && id.bytes().all(|b| matches!(b, b'a'..=b'v' | b'0'..=b'9'))
+}
+
+fn check_if_match(if_match: Option<&str>, etag: &str) -> Result<(), ApiError> {
+    match if_match {
+        Some("*") | None => Ok(()),
+        Some(given) => {
+            let given = given.trim().trim_start_matches("W/");
+            let bare = |s: &str| s.trim_matches('"').to_owned();
+            if given == etag || bare(given) == bare(etag) {
+                Ok(())
+            } else {
+                Err(ApiError::condition_not_met())
+            }
+        }
+    }
+}
+
+/// Stamps a modification (etag, `updated`, change sequence) and stores the event.
+fn store(st: &mut State, cal_id: &str, mut event: Event) -> Event {
+    let now = st.tick();
+    event.etag = etag_for(now);
+    event.updated = Some(rfc3339(now));
+    if event.created.is_none() {
+        event.created = event.updated.clone();
+    }
+    let Some(cal) = st.calendars.get_mut(cal_id) else {
+        return event;
+    };
+    cal.seq += 1;
+    cal.updated = now;
+    cal.events.insert(
+        event.id.clone(),
+        StoredEvent {
+            event: event.clone(),
+            change_seq: cal.seq,
+        },
+    );
+    event
+}
+
+fn insert_event(
+    st: &mut State,
+    base_url: &str,
+    caller: &Caller,
+    calendar: &str,
+    body: &[u8],
+) -> Result<Done, ApiError> {
+    let cal_id = own_calendar(st, caller, calendar)?;
+    let mut event: Event = parse_body(body)?;
+    if event.id.is_empty() {
+        event.id = st.new_event_id();
+    } else if !is_valid_event_id(&event.id) {
+        return Err(ApiError::invalid("Invalid resource id value."));
+    } else if st.calendars[&cal_id].events.contains_key(&event.id) {
+        return Err(ApiError::duplicate());
+    }
+    validate_times(&event)?;
+    validate_recurrence(&event)?;
+    let owner = st.calendars[&cal_id].owner.clone();
+    event.kind = "calendar#event".to_owned();
+    event.created = None;
+    event.status = Some(event.status.unwrap_or_else(|| "confirmed".to_owned()));
+    event.html_link = Some(format!("{base_url}/calendar/event?eid={}", event.id));
+    event.ical_uid = Some(event.ical_uid.unwrap_or_else(|| format!("{}@google.com", event.id)));
+    event.sequence = Some(event.sequence.unwrap_or(0).max(0));
+    let person = Person {
+        email: Some(owner),
+        is_self: Some(true),
+    };
+    event.creator = Some(person.clone());
+    event.organizer = Some(person);
+    event.event_type = Some(event.event_type.unwrap_or_else(|| "default".to_owned()));
+    event.recurring_event_id = None;
+    event.original_start_time = None;
+    event
+        .extra
+        .entry("reminders")
+        .or_insert_with(|| serde_json::json!({"useDefault": true}));
+    let stored = store(st, &cal_id, event);
+    Ok(Done::ok(to_json(&stored)).changing(&cal_id))
+}
+
+/// Shared path of update and patch: checks, builds the new version with `build`, keeps
+/// server-owned fields, bumps `sequence` when times change, and stores it.
+fn modify_event(
+    st: &mut State,
+    caller: &Caller,
+    calendar: &str,
+    event_id: &str,
+    if_match: Option<&str>,
+    build: impl FnOnce(&Event) -> Result<Event, ApiError>,
+) -> Result<Done, ApiError> {
+    let cal_id = own_calendar(st, caller, calendar)?;
+    let current = st.calendars[&cal_id]
+        .events
+        .get(event_id)
+        .ok_or_else(ApiError::not_found)?
+        .event
+        .clone();
+    if current.is_cancelled() {
+        return Err(ApiError::deleted());
+    }
+    check_if_match(if_match, &current.etag)?;
+    let mut next = build(&current)?;
+    validate_times(&next)?;
+    validate_recurrence(&next)?;
+    next.kind = current.kind.clone();
+    next.id = current.id.clone();
+    next.created = current.created.clone();
+    next.html_link = current.html_link.clone();
+    next.creator = current.creator.clone();
+    next.organizer = current.organizer.clone();
+    next.ical_uid = next.ical_uid.or_else(|| current.ical_uid.clone());
+    next.event_type = next.event_type.or_else(|| current.event_type.clone());
+    next.status = Some(next.status.unwrap_or_else(|| "confirmed".to_owned()));
+    let times_changed = next.start != current.start || next.end != current.end || next.recurrence != current.recurrence;
+    let base_seq = current.sequence.unwrap_or(0).max(next.sequence.unwrap_or(0));
+    next.sequence = Some(if times_changed { base_seq + 1 } else { base_seq });
+    let stored = store(st, &cal_id, next);
+    Ok(Done::ok(to_json(&stored)).changing(&cal_id))
+}
+
+/// Applies patch semantics: objects merge recursively (except `start`/`end`, which
+/// replace), arrays and scalars replace, `null` clears.
+pub fn merge_patch(target: &mut Value, changes: &Map<String, Value>) {
+    let Value::Object(map) = target else {
+        *target = Value::Object(changes.clone());
+        return;
+    };
+    for (key, value) in changes {
+        let replace_whole = matches!(key.as_str(), "start" | "end" | "originalStartTime");
+        match (map.get_mut(key), value) {
+            (_, Value::Null) => {
+                map.remove(key);
+            }
+            (Some(existing @ Value::Object(_)), Value::Object(inner)) if !replace_whole => {
+                merge_patch(existing, inner);
+            }
+            _ => {
+                map.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn event_ids_must_be_lowercase_base32hex_of_5_to_1024_chars() {
+        assert!(is_valid_event_id("abcv0123"));
+        assert!(!is_valid_event_id("abcw0123"));
+        assert!(!is_valid_event_id("ABC0123"));
+        assert!(!is_valid_event_id("ab12"));
+        assert!(!is_valid_event_id(&"a".repeat(1025)));
+    }
+
+    #[test]
+    fn patch_merges_objects_but_replaces_arrays_and_times() {
+        let mut target = json!({"summary": "a", "start": {"date": "2025-01-01"},
+            "extendedProperties": {"private": {"x": "1"}}, "recurrence": ["RRULE:FREQ=DAILY"]});
+        let changes = json!({"start": {"dateTime": "2025-01-01T10:00:00Z"},
+            "extendedProperties": {"private": {"y": "2"}}, "recurrence": [], "summary": null});
+        merge_patch(&mut target, changes.as_object().unwrap());
+        assert_eq!(
+            target,
+            json!({"start": {"dateTime": "2025-01-01T10:00:00Z"},
+            "extendedProperties": {"private": {"x": "1", "y": "2"}}, "recurrence": []})
+        );
+    }
+
+    #[test]
+    fn if_match_accepts_the_etag_with_or_without_quotes_and_rejects_others() {
+        assert!(check_if_match(Some("\"12\""), "\"12\"").is_ok());
+        assert!(check_if_match(Some("12"), "\"12\"").is_ok());
+        assert_eq!(check_if_match(Some("\"13\""), "\"12\"").unwrap_err().code, 412);
+    }
+}

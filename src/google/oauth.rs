@@ -1,0 +1,185 @@
+//! The OAuth 2.0 web-server flow with the `oauth2` crate: authorize URL with PKCE S256,
+//! code exchange, refresh, revoke, and the userinfo call.
+
+use chrono::{DateTime, Duration, Utc};
+use oauth2::basic::{BasicClient, BasicErrorResponseType};
+use oauth2::{
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, RevocationUrl, Scope,
+    StandardRevocableToken, TokenResponse, TokenUrl,
+};
+
+use super::{GoogleEndpoints, REQUESTED_SCOPES};
+
+type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointSet, EndpointSet>;
+
+/// What the OAuth calls report.
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    /// OAuth is not configured (which setting is missing is named).
+    #[error("Google OAuth is not configured: set {0}")]
+    NotConfigured(&'static str),
+    /// Google refused the grant: bad or reused code, wrong verifier, revoked refresh token.
+    #[error("Google refused the grant (invalid_grant): {0}")]
+    InvalidGrant(String),
+    /// Any other failure talking to Google (network, 5xx, unexpected answers).
+    #[error("Google OAuth call failed: {0}")]
+    Transport(String),
+}
+
+/// Tokens from a code exchange or a refresh.
+#[derive(Debug, Clone)]
+pub struct TokenSet {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub expires_at: DateTime<Utc>,
+    /// Space-separated scopes Google granted (empty when Google did not say).
+    pub scopes: String,
+}
+
+/// The configured OAuth client.
+#[derive(Clone)]
+pub struct OAuthClient {
+    client: Client,
+    http: reqwest::Client,
+    userinfo_url: String,
+}
+
+impl OAuthClient {
+    /// Builds the client from the endpoints and credentials.
+    pub fn new(
+        endpoints: &GoogleEndpoints,
+        client_id: Option<&str>,
+        client_secret: Option<&str>,
+        redirect_uri: Option<&str>,
+    ) -> Result<Self, OAuthError> {
+        let client_id = client_id.ok_or(OAuthError::NotConfigured("GOOGLE_CLIENT_ID"))?;
+        let client_secret = client_secret.ok_or(OAuthError::NotConfigured("GOOGLE_CLIENT_SECRET"))?;
+        let redirect = redirect_uri.ok_or(OAuthError::NotConfigured("OAUTH_REDIRECT_URI"))?;
+        let bad = |what: &'static str| move |_| OAuthError::NotConfigured(what);
+        let client = BasicClient::new(ClientId::new(client_id.to_owned()))
+            .set_client_secret(ClientSecret::new(client_secret.to_owned()))
+            .set_auth_uri(AuthUrl::new(endpoints.authorize.clone()).map_err(bad("a valid authorize URL"))?)
+            .set_token_uri(TokenUrl::new(endpoints.token.clone()).map_err(bad("a valid token URL"))?)
+            .set_revocation_url(RevocationUrl::new(endpoints.revoke.clone()).map_err(bad("a valid revoke URL"))?)
+            .set_redirect_uri(RedirectUrl::new(redirect.to_owned()).map_err(bad("OAUTH_REDIRECT_URI (a URL)"))?)
+            .set_auth_type(AuthType::RequestBody);
+        let http = reqwest::Client::builder()
+            // The token endpoint must never redirect (oauth2's advice against SSRF).
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(20))
+            .build()
+            .map_err(|e| OAuthError::Transport(e.to_string()))?;
+        Ok(Self {
+            client,
+            http,
+            userinfo_url: endpoints.userinfo.clone(),
+        })
+    }
+
+    /// A new PKCE pair: (S256 challenge, verifier to keep server-side).
+    pub fn new_pkce() -> (PkceCodeChallenge, PkceCodeVerifier) {
+        PkceCodeChallenge::new_random_sha256()
+    }
+
+    /// The URL to send the user's browser to: calendar + openid email, offline access,
+    /// forced consent (so a refresh token comes back), incremental scopes, PKCE S256.
+    pub fn authorize_url(&self, state: String, challenge: PkceCodeChallenge, login_hint: Option<&str>) -> String {
+        let mut req = self
+            .client
+            .authorize_url(move || CsrfToken::new(state))
+            .add_scopes(REQUESTED_SCOPES.iter().map(|s| Scope::new((*s).to_owned())))
+            .add_extra_param("access_type", "offline")
+            .add_extra_param("prompt", "consent")
+            .add_extra_param("include_granted_scopes", "true")
+            .set_pkce_challenge(challenge);
+        if let Some(hint) = login_hint {
+            req = req.add_extra_param("login_hint", hint.to_owned());
+        }
+        req.url().0.to_string()
+    }
+
+    /// Exchanges an authorization code (with its PKCE verifier) for tokens.
+    pub async fn exchange_code(&self, code: &str, verifier: String) -> Result<TokenSet, OAuthError> {
+        let resp = self
+            .client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .set_pkce_verifier(PkceCodeVerifier::new(verifier))
+            .request_async(&self.http)
+            .await
+            .map_err(classify)?;
+        Ok(token_set(&resp))
+    }
+
+    /// Gets a new access token with a refresh token.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenSet, OAuthError> {
+        let token = RefreshToken::new(refresh_token.to_owned());
+        let resp = self
+            .client
+            .exchange_refresh_token(&token)
+            .request_async(&self.http)
+            .await
+            .map_err(classify)?;
+        Ok(token_set(&resp))
+    }
+
+    /// Revokes a token at Google (revoking the refresh token ends the whole grant).
+    pub async fn revoke(&self, token: &str, is_refresh: bool) -> Result<(), OAuthError> {
+        let revocable = if is_refresh {
+            StandardRevocableToken::RefreshToken(RefreshToken::new(token.to_owned()))
+        } else {
+            StandardRevocableToken::AccessToken(oauth2::AccessToken::new(token.to_owned()))
+        };
+        self.client
+            .revoke_token(revocable)
+            .map_err(|e| OAuthError::Transport(e.to_string()))?
+            .request_async(&self.http)
+            .await
+            .map_err(|e| OAuthError::Transport(e.to_string()))
+    }
+
+    /// The Google account's email, from the OpenID userinfo endpoint.
+    pub async fn userinfo_email(&self, access_token: &str) -> Result<Option<String>, OAuthError> {
+        let resp = self
+            .http
+            .get(&self.userinfo_url)
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .map_err(|e| OAuthError::Transport(e.to_string()))?;
+        if !resp.status().is_success() {
+            return Err(OAuthError::Transport(format!("userinfo answered {}", resp.status())));
+        }
+        let body: serde_json::Value = resp.json().await.map_err(|e| OAuthError::Transport(e.to_string()))?;
+        Ok(body["email"].as_str().map(str::to_owned))
+    }
+}
+
+fn token_set(resp: &oauth2::basic::BasicTokenResponse) -> TokenSet {
+    let lifetime = resp.expires_in().unwrap_or(std::time::Duration::from_secs(3599));
+    TokenSet {
+        access_token: resp.access_token().secret().clone(),
+        refresh_token: resp.refresh_token().map(|r| r.secret().clone()),
+        expires_at: Utc::now() + Duration::from_std(lifetime).unwrap_or(Duration::seconds(3599)),
+        scopes: resp
+            .scopes()
+            .map(|s| s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default(),
+    }
+}
+
+fn classify<RE: std::error::Error + 'static>(
+    err: RequestTokenError<RE, oauth2::basic::BasicErrorResponse>,
+) -> OAuthError {
+    match err {
+        RequestTokenError::ServerResponse(r) if *r.error() == BasicErrorResponseType::InvalidGrant => {
+            OAuthError::InvalidGrant(r.error_description().cloned().unwrap_or_default())
+        }
+        RequestTokenError::ServerResponse(r) => OAuthError::Transport(format!(
+            "{}: {}",
+            r.error(),
+            r.error_description().cloned().unwrap_or_default()
+        )),
+        other => OAuthError::Transport(other.to_string()),
+    }
+}

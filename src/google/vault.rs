@@ -1,0 +1,179 @@
+//! The token vault: hands out a user's Google access token, refreshing it when less than
+//! 60 s remain — one refresh per user at a time, however many calls wait. It sits behind
+//! google-apis-common's `GetToken`, so `CalendarHub` asks it for tokens on every call.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{Duration, Utc};
+use std::future::Future;
+use std::pin::Pin;
+
+use google_calendar3::common::GetToken;
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use super::oauth::{OAuthClient, OAuthError};
+use crate::crypto::Keys;
+use crate::domain::UserId;
+use crate::store::{self, connections, StoreError};
+
+/// Refresh when fewer than this many seconds of validity remain.
+pub const REFRESH_MARGIN_SECS: i64 = 60;
+
+/// Why no token could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    /// The user has no Google connection (or disconnected).
+    #[error("the user has not connected a Google account")]
+    NotConnected,
+    /// Google no longer accepts the refresh token: the user must connect again.
+    #[error("Google no longer accepts this connection: the user must reconnect")]
+    NeedsReauth,
+    /// OAuth is not configured, or Google could not be reached.
+    #[error(transparent)]
+    OAuth(#[from] OAuthError),
+    /// The stored tokens cannot be decrypted (SECRET_KEY changed?).
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Tokens of every user, stored encrypted in `google_connections`.
+pub struct TokenVault {
+    db: DatabaseConnection,
+    keys: Keys,
+    oauth: Result<OAuthClient, &'static str>,
+    refresh_locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl TokenVault {
+    /// A vault over `db`; `oauth` is the configured client or the name of the missing setting.
+    pub fn new(db: DatabaseConnection, keys: Keys, oauth: Result<OAuthClient, &'static str>) -> Self {
+        Self {
+            db,
+            keys,
+            oauth,
+            refresh_locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock_for(&self, user: Uuid) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.refresh_locks.lock().expect("refresh lock map poisoned");
+        locks.entry(user).or_default().clone()
+    }
+
+    /// A valid access token for `user`, refreshed first if it is about to expire.
+    #[tracing::instrument(skip_all, fields(user_id = %user), err)]
+    pub async fn access_token(&self, user: UserId) -> Result<String, VaultError> {
+        if let Some(token) = self.fresh_token(user).await? {
+            return Ok(token);
+        }
+        let lock = self.lock_for(user.0);
+        let _guard = lock.lock().await;
+        // Whoever held the lock before us may have refreshed already.
+        if let Some(token) = self.fresh_token(user).await? {
+            return Ok(token);
+        }
+        self.refresh(user).await
+    }
+
+    /// The stored token if it is valid for more than the margin.
+    async fn fresh_token(&self, user: UserId) -> Result<Option<String>, VaultError> {
+        let conn = self.active_connection(user).await?;
+        let margin = Utc::now() + Duration::seconds(REFRESH_MARGIN_SECS);
+        match (&conn.access_token_enc, conn.token_expires_at) {
+            (Some(enc), Some(exp)) if exp > margin => Ok(Some(self.keys.decrypt(enc)?)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn active_connection(&self, user: UserId) -> Result<connections::Connection, VaultError> {
+        let conn = connections::find(&self.db, user.0)
+            .await?
+            .ok_or(VaultError::NotConnected)?;
+        match conn.status.as_str() {
+            connections::ACTIVE => Ok(conn),
+            connections::NEEDS_REAUTH => Err(VaultError::NeedsReauth),
+            _ => Err(VaultError::NotConnected),
+        }
+    }
+
+    /// Refreshes now (the caller holds the user's refresh lock).
+    async fn refresh(&self, user: UserId) -> Result<String, VaultError> {
+        let oauth = self.oauth.as_ref().map_err(|v| OAuthError::NotConfigured(v))?;
+        let conn = self.active_connection(user).await?;
+        let Some(refresh_enc) = conn.refresh_token_enc else {
+            return Err(self.mark_needs_reauth(user, "no refresh token stored").await);
+        };
+        let refresh_token = self.keys.decrypt(&refresh_enc)?;
+        match oauth.refresh(&refresh_token).await {
+            Ok(set) => {
+                let new_refresh = set.refresh_token.as_deref().map(|r| self.keys.encrypt(r));
+                connections::save_refreshed_token(
+                    &self.db,
+                    user.0,
+                    self.keys.encrypt(&set.access_token),
+                    set.expires_at,
+                    new_refresh,
+                )
+                .await?;
+                tracing::info!("access token refreshed");
+                Ok(set.access_token)
+            }
+            Err(OAuthError::InvalidGrant(why)) => Err(self.mark_needs_reauth(user, &why).await),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn mark_needs_reauth(&self, user: UserId, why: &str) -> VaultError {
+        let message = format!("Google refused the refresh token ({why}); reconnect the Google account");
+        tracing::warn!(user_id = %user, "{message}");
+        let status = connections::set_status(&self.db, user.0, connections::NEEDS_REAUTH, Some(message.clone())).await;
+        let audit = store::audit::record(
+            &self.db,
+            user.0,
+            None,
+            "needs_reauth",
+            serde_json::json!({ "reason": why }),
+        )
+        .await;
+        match status.and(audit) {
+            Ok(()) => VaultError::NeedsReauth,
+            Err(e) => e.into(),
+        }
+    }
+
+    /// A `GetToken` for `user`, to hand to `CalendarHub`.
+    pub fn for_user(self: &Arc<Self>, user: UserId) -> UserToken {
+        UserToken {
+            vault: Arc::clone(self),
+            user,
+        }
+    }
+}
+
+/// google-apis-common's (private) `GetToken` output type, spelled out.
+type GetTokenOutput<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<String>, Box<dyn std::error::Error + Send + Sync>>> + Send + 'a>>;
+
+/// One user's view of the vault, as google-apis-common's `GetToken`.
+#[derive(Clone)]
+pub struct UserToken {
+    vault: Arc<TokenVault>,
+    user: UserId,
+}
+
+impl GetToken for UserToken {
+    fn get_token<'a>(&'a self, _scopes: &'a [&str]) -> GetTokenOutput<'a> {
+        Box::pin(async move {
+            self.vault
+                .access_token(self.user)
+                .await
+                .map(Some)
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+        })
+    }
+}

@@ -1,0 +1,47 @@
+//! The sync-event log: connection audit events, conflicts, breaker trips, failures.
+
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use uuid::Uuid;
+
+use super::entities::sync_events;
+use super::StoreError;
+
+pub use sync_events::Model as SyncEvent;
+
+/// Appends an event for `user_id` with a JSON `detail`.
+pub async fn record(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    slot_id: Option<Uuid>,
+    kind: &str,
+    detail: serde_json::Value,
+) -> Result<(), StoreError> {
+    sync_events::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        user_id: Set(user_id),
+        slot_id: Set(slot_id),
+        kind: Set(kind.to_owned()),
+        detail: Set(detail.to_string()),
+        at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// The newest events of `user_id` among `kinds`, newest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    kinds: &[&str],
+    limit: u64,
+) -> Result<Vec<SyncEvent>, StoreError> {
+    Ok(sync_events::Entity::find()
+        .filter(sync_events::Column::UserId.eq(user_id))
+        .filter(sync_events::Column::Kind.is_in(kinds.iter().copied()))
+        .order_by_desc(sync_events::Column::At)
+        .limit(limit)
+        .all(db)
+        .await?)
+}

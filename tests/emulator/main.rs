@@ -1,0 +1,12 @@
+//! Conformance suite of the Google emulator: raw HTTP for exact wire details and the real
+//! google-calendar3 client for what slotsync will actually send.
+
+mod control;
+mod events;
+mod faults;
+mod helpers;
+mod hub;
+mod list;
+mod oauth;
+mod oauth_flow;
+mod push;
