@@ -154,22 +154,14 @@ impl<'a, T: Type + DeserializeOwned> ApiExtractor<'a> for JsonBody<T> {
             Some(ct) if <Self as Payload>::check_content_type(ct) => {
                 <Self as ParsePayload>::from_request(request, body).await
             }
-            Some(ct) => Err(
-                ApiError::BadRequest(poem_openapi::payload::Json(super::error::ErrorBody {
-                    code: "unsupported_content_type".into(),
-                    message: format!("content type `{ct}` is not supported; send application/json"),
-                    field: Some("Content-Type".into()),
-                }))
-                .into(),
-            ),
-            None => Err(
-                ApiError::BadRequest(poem_openapi::payload::Json(super::error::ErrorBody {
-                    code: "unsupported_content_type".into(),
-                    message: "the Content-Type header is missing; send application/json".into(),
-                    field: Some("Content-Type".into()),
-                }))
-                .into(),
-            ),
+            Some(ct) => Err(ApiError::unsupported_content_type(format!(
+                "content type `{ct}` is not supported; send application/json"
+            ))
+            .into()),
+            None => Err(ApiError::unsupported_content_type(
+                "the Content-Type header is missing; send application/json",
+            )
+            .into()),
         }
     }
 }

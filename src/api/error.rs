@@ -80,6 +80,11 @@ impl ApiError {
         ApiError::BadRequest(body(code, message, None))
     }
 
+    /// 400 on the `Content-Type` header.
+    pub fn unsupported_content_type(message: impl Into<String>) -> Self {
+        ApiError::BadRequest(body("unsupported_content_type", message, Some("Content-Type")))
+    }
+
     /// 401.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         ApiError::Unauthorized(body("unauthorized", message, None))
@@ -171,11 +176,7 @@ pub async fn render_any_error(err: poem::Error) -> Response {
     } else if err.is::<AuthorizationError>() {
         ApiError::unauthorized("a bearer token is required (Authorization: Bearer <token>)")
     } else if let Some(e) = err.downcast_ref::<ContentTypeError>() {
-        ApiError::BadRequest(body(
-            "unsupported_content_type",
-            format!("{e}; send application/json"),
-            Some("Content-Type"),
-        ))
+        ApiError::unsupported_content_type(format!("{e}; send application/json"))
     } else if err.is::<NotFoundError>() {
         ApiError::not_found("route")
     } else if err.is::<MethodNotAllowedError>() {

@@ -25,6 +25,22 @@ struct Notification {
     state: &'static str,
 }
 
+impl Notification {
+    /// The notification `channel` gets with this message number and resource state.
+    fn for_channel(ch: &crate::emulator::state::Channel, message_number: u64, state: &'static str) -> Self {
+        Self {
+            channel_id: ch.id.clone(),
+            resource_id: ch.resource_id.clone(),
+            resource_uri: ch.resource_uri.clone(),
+            address: ch.address.clone(),
+            token: ch.token.clone(),
+            expires_at: ch.expires_at,
+            message_number,
+            state,
+        }
+    }
+}
+
 /// Sends the `sync` notification (message number 1) of a new channel.
 pub fn notify_sync(shared: &Arc<Shared>, channel_id: &str) {
     let planned = {
@@ -33,16 +49,7 @@ pub fn notify_sync(shared: &Arc<Shared>, channel_id: &str) {
         let Some(ch) = st.channels.get(channel_id) else {
             return;
         };
-        let n = Notification {
-            channel_id: ch.id.clone(),
-            resource_id: ch.resource_id.clone(),
-            resource_uri: ch.resource_uri.clone(),
-            address: ch.address.clone(),
-            token: ch.token.clone(),
-            expires_at: ch.expires_at,
-            message_number: 1,
-            state: "sync",
-        };
+        let n = Notification::for_channel(ch, 1, "sync");
         plan(st, n)
     };
     spawn_all(shared, planned);
@@ -60,16 +67,7 @@ pub fn notify_change(shared: &Arc<Shared>, calendar_id: &str) {
                 continue;
             }
             ch.message_number += 1;
-            notifications.push(Notification {
-                channel_id: ch.id.clone(),
-                resource_id: ch.resource_id.clone(),
-                resource_uri: ch.resource_uri.clone(),
-                address: ch.address.clone(),
-                token: ch.token.clone(),
-                expires_at: ch.expires_at,
-                message_number: ch.message_number,
-                state: "exists",
-            });
+            notifications.push(Notification::for_channel(ch, ch.message_number, "exists"));
         }
         notifications.into_iter().flat_map(|n| plan(st, n)).collect::<Vec<_>>()
     };

@@ -105,13 +105,7 @@ async fn deleting_a_user_removes_their_slots_and_their_token() {
     app.create_slot(&keeper, &slot_body("b", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"))
         .await;
 
-    let resp = app
-        .client
-        .delete(app.url(&format!("/auth/users/{}", doomed.id)))
-        .bearer_auth(crate::helpers::ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let resp = app.admin_delete(&format!("/auth/users/{}", doomed.id)).await;
     assert_eq!(resp.status(), 204);
 
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -126,26 +120,14 @@ async fn deleting_a_user_removes_their_slots_and_their_token() {
     let resp = app.get(&doomed, "/auth/users/me").await;
     assert_error(resp, 401, "unauthorized").await;
 
-    let again = app
-        .client
-        .delete(app.url(&format!("/auth/users/{}", doomed.id)))
-        .bearer_auth(crate::helpers::ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let again = app.admin_delete(&format!("/auth/users/{}", doomed.id)).await;
     assert_error(again, 404, "not_found").await;
 }
 
 #[tokio::test]
 async fn deleting_a_user_with_a_bad_uuid_is_a_bad_request() {
     let app = spawn_app().await;
-    let resp = app
-        .client
-        .delete(app.url("/auth/users/not-a-uuid"))
-        .bearer_auth(crate::helpers::ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let resp = app.admin_delete("/auth/users/not-a-uuid").await;
     let body = assert_error(resp, 400, "invalid_field").await;
     assert_eq!(body["field"], "user_id");
 }
