@@ -1,6 +1,7 @@
 //! Everything that talks to Google: endpoints, the OAuth client, the token vault.
 //! Real Google by default; `GOOGLE_EMULATOR_URL` points every endpoint at an emulator.
 
+pub mod hub;
 pub mod oauth;
 pub mod vault;
 

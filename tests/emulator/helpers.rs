@@ -1,9 +1,6 @@
 //! Shared fixtures: an emulator per test, raw HTTP helpers, a google-calendar3 hub, and a
 //! push notification receiver.
 
-use google_calendar3::hyper_rustls::HttpsConnector;
-use google_calendar3::hyper_util::client::legacy::connect::HttpConnector;
-use google_calendar3::CalendarHub;
 use parking_lot::Mutex;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::web::Data;
@@ -130,20 +127,9 @@ impl TestGoogle {
     }
 
     /// A google-calendar3 hub pointed at the emulator, authenticating with `token`.
-    pub fn hub(&self, token: &str) -> CalendarHub<HttpsConnector<HttpConnector>> {
-        let connector = google_calendar3::hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client = google_calendar3::hyper_util::client::legacy::Client::builder(
-            google_calendar3::hyper_util::rt::TokioExecutor::new(),
-        )
-        .build(connector);
-        let mut hub = CalendarHub::new(client, token.to_owned());
-        hub.base_url(self.handle.calendar_base_url());
-        hub.root_url(format!("{}/", self.handle.base_url()));
-        hub
+    pub fn hub(&self, token: &str) -> slotsync::google::hub::Hub {
+        let endpoints = slotsync::google::GoogleEndpoints::emulator(&self.handle.base_url());
+        slotsync::google::hub::calendar_hub(&endpoints, token.to_owned())
     }
 }
 

@@ -1,0 +1,217 @@
+//! The OAuth building blocks end to end against the emulator: the code flow with PKCE,
+//! encrypted storage, the vault's single refresh under concurrent google-calendar3 calls,
+//! and a revoked grant turning the connection into `needs_reauth`.
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use serde_json::{json, Value};
+use slotsync::crypto::Keys;
+use slotsync::domain::UserId;
+use slotsync::emulator::{Emulator, EmulatorConfig, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URIS};
+use slotsync::google::hub::calendar_hub;
+use slotsync::google::oauth::{OAuthClient, OAuthError, TokenSet};
+use slotsync::google::vault::{TokenVault, VaultError};
+use slotsync::google::{missing_scopes, GoogleEndpoints};
+use slotsync::store::connections::{self, NewConnection};
+
+use crate::helpers::spawn_app;
+
+fn oauth_client(endpoints: &GoogleEndpoints) -> OAuthClient {
+    OAuthClient::new(
+        endpoints,
+        Some(DEFAULT_CLIENT_ID),
+        Some(DEFAULT_CLIENT_SECRET),
+        Some(DEFAULT_REDIRECT_URIS[0]),
+    )
+    .unwrap()
+}
+
+/// Follows the authorize URL like a browser would and returns the `code` and `state`
+/// the emulator redirects back with.
+async fn authorize(url: &str) -> (String, String) {
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = browser.get(url).send().await.unwrap();
+    assert!(resp.status().is_redirection(), "authorize answered {}", resp.status());
+    let location = url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(location.as_str().starts_with(DEFAULT_REDIRECT_URIS[0]));
+    let get = |k: &str| {
+        location
+            .query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+    };
+    (get("code").expect("a code"), get("state").expect("the state"))
+}
+
+async fn stats(base: &str) -> Value {
+    reqwest::get(format!("{base}/_emulator/stats"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn count(stats: &Value, op: &str, status: &str) -> u64 {
+    stats["requests"][op][status].as_u64().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn the_code_flow_with_pkce_yields_tokens_and_a_wrong_verifier_is_refused() {
+    let google = Emulator::start(EmulatorConfig::for_tests()).await.unwrap();
+    let endpoints = GoogleEndpoints::emulator(&google.base_url());
+    let oauth = oauth_client(&endpoints);
+
+    let (challenge, verifier) = OAuthClient::new_pkce();
+    let url = oauth.authorize_url("state-1".into(), challenge, Some("ada@example.com"));
+    let parsed = url::Url::parse(&url).unwrap();
+    let param = |k: &str| parsed.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.into_owned());
+    assert_eq!(param("access_type").as_deref(), Some("offline"));
+    assert_eq!(param("prompt").as_deref(), Some("consent"));
+    assert_eq!(param("include_granted_scopes").as_deref(), Some("true"));
+    assert_eq!(param("code_challenge_method").as_deref(), Some("S256"));
+    assert!(param("scope")
+        .unwrap()
+        .contains("https://www.googleapis.com/auth/calendar"));
+
+    let (code, state) = authorize(&url).await;
+    assert_eq!(state, "state-1");
+    let tokens: TokenSet = oauth.exchange_code(&code, verifier.secret().clone()).await.unwrap();
+    assert!(
+        tokens.refresh_token.is_some(),
+        "offline access with consent returns a refresh token"
+    );
+    assert!(tokens.expires_at > Utc::now() + Duration::seconds(3000));
+    assert!(missing_scopes(&tokens.scopes).is_empty(), "granted: {}", tokens.scopes);
+    assert_eq!(
+        oauth.userinfo_email(&tokens.access_token).await.unwrap().as_deref(),
+        Some("ada@example.com")
+    );
+
+    // The code is single use.
+    let reuse = oauth.exchange_code(&code, verifier.secret().clone()).await;
+    assert!(matches!(reuse, Err(OAuthError::InvalidGrant(_))), "{reuse:?}");
+
+    // A verifier that does not match the challenge is refused.
+    let (challenge, _verifier) = OAuthClient::new_pkce();
+    let (code, _) = authorize(&oauth.authorize_url("state-2".into(), challenge, None)).await;
+    let (_, wrong) = OAuthClient::new_pkce();
+    let refused = oauth.exchange_code(&code, wrong.secret().clone()).await;
+    assert!(matches!(refused, Err(OAuthError::InvalidGrant(_))), "{refused:?}");
+}
+
+#[tokio::test]
+async fn an_expiring_token_is_refreshed_once_under_20_concurrent_calls_and_a_revoked_grant_needs_reauth() {
+    let app = spawn_app().await;
+    let user = app.create_user("ada@example.com").await;
+    let user_id = UserId(uuid::Uuid::parse_str(&user.id).unwrap());
+    let google = Emulator::start(EmulatorConfig::for_tests()).await.unwrap();
+    let base = google.base_url();
+    let endpoints = GoogleEndpoints::emulator(&base);
+    let oauth = oauth_client(&endpoints);
+
+    let (challenge, verifier) = OAuthClient::new_pkce();
+    let (code, _) = authorize(&oauth.authorize_url("s".into(), challenge, Some("ada@example.com"))).await;
+    let tokens = oauth.exchange_code(&code, verifier.secret().clone()).await.unwrap();
+    let refresh_token = tokens.refresh_token.clone().unwrap();
+
+    let keys = Keys::derive(b"test-secret-key-0123456789abcdefghijklmnop");
+    // Stored with 30 s left: inside the vault's 60 s margin, so the next use refreshes.
+    connections::upsert(
+        &app.state.db,
+        NewConnection {
+            user_id: user_id.0,
+            google_email: Some("ada@example.com".into()),
+            calendar_id: "primary".into(),
+            access_token_enc: keys.encrypt(&tokens.access_token),
+            refresh_token_enc: Some(keys.encrypt(&refresh_token)),
+            token_expires_at: Utc::now() + Duration::seconds(30),
+            granted_scopes: tokens.scopes.clone(),
+        },
+    )
+    .await
+    .unwrap();
+
+    if app.state.settings.database_url.starts_with("sqlite:") {
+        let path = app.state.settings.database_url.trim_start_matches("sqlite://");
+        let path = path.split('?').next().unwrap();
+        let mut bytes = std::fs::read(path).unwrap();
+        if let Ok(wal) = std::fs::read(format!("{path}-wal")) {
+            bytes.extend(wal);
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains(&tokens.access_token),
+            "plaintext access token in the database file"
+        );
+        assert!(
+            !text.contains(&refresh_token),
+            "plaintext refresh token in the database file"
+        );
+    }
+
+    let vault = Arc::new(TokenVault::new(app.state.db.clone(), keys.clone(), Ok(oauth.clone())));
+    let before = stats(&base).await;
+    let calls = (0..20).map(|_| {
+        let hub = calendar_hub(&endpoints, vault.for_user(user_id));
+        async move { hub.calendar_list().list().doit().await.map(|(_, list)| list) }
+    });
+    for result in futures::future::join_all(calls).await {
+        let list = result.expect("every concurrent call succeeds");
+        assert!(!list.items.unwrap_or_default().is_empty());
+    }
+    let after = stats(&base).await;
+    assert_eq!(
+        count(&after, "oauth.token.refresh_token", "200") - count(&before, "oauth.token.refresh_token", "200"),
+        1,
+        "exactly one refresh: {after}"
+    );
+    assert_eq!(
+        count(&after, "calendarList.list", "200") - count(&before, "calendarList.list", "200"),
+        20
+    );
+    let stored = connections::find(&app.state.db, user_id.0).await.unwrap().unwrap();
+    assert!(stored.token_expires_at.unwrap() > Utc::now() + Duration::seconds(3000));
+
+    // Revoke the grant at Google, let the access token run out: the vault gives up cleanly.
+    let revoked = reqwest::Client::new()
+        .post(format!("{base}/_emulator/tokens/revoke"))
+        .json(&json!({ "email": "ada@example.com" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(revoked.status().is_success());
+    connections::save_refreshed_token(
+        &app.state.db,
+        user_id.0,
+        stored.access_token_enc.clone().unwrap(),
+        Utc::now() - Duration::seconds(1),
+        None,
+    )
+    .await
+    .unwrap();
+    let err = vault.access_token(user_id).await.unwrap_err();
+    assert!(matches!(err, VaultError::NeedsReauth), "{err:?}");
+    let conn = connections::find(&app.state.db, user_id.0).await.unwrap().unwrap();
+    assert_eq!(conn.status, connections::NEEDS_REAUTH);
+    assert!(conn.last_error.unwrap().contains("reconnect"));
+    let events = slotsync::store::audit::list(&app.state.db, user_id.0, &["needs_reauth"], 10)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+
+    // And it stays paused: no further refresh attempts at Google.
+    let refreshes = count(&stats(&base).await, "oauth.token.refresh_token", "400");
+    assert!(matches!(
+        vault.access_token(user_id).await,
+        Err(VaultError::NeedsReauth)
+    ));
+    assert_eq!(
+        count(&stats(&base).await, "oauth.token.refresh_token", "400"),
+        refreshes
+    );
+}
