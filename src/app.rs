@@ -11,11 +11,22 @@ use poem::listener::{Acceptor, TcpAcceptor};
 use poem::middleware::Tracing;
 use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Route, Server};
 
+use std::num::NonZeroU32;
+
+use governor::{Quota, RateLimiter};
+
 use crate::api::{self, error::render_any_error, rate_limit::InboundRateLimit};
 use crate::config::Settings;
+use crate::crypto::Keys;
+use crate::google::oauth::{OAuthClient, OAuthError};
+use crate::google::vault::TokenVault;
+use crate::google::GoogleEndpoints;
 use crate::state::AppState;
 use crate::store;
 use crate::sync::PushWaker;
+
+/// How many authorizations a user may start per minute.
+pub const AUTHORIZE_PER_MINUTE: u32 = 10;
 
 /// A built, bound, not yet running service.
 pub struct Application {
@@ -37,10 +48,34 @@ impl Application {
             .with_context(|| format!("cannot bind {} (BIND_ADDR)", settings.bind_addr))?;
         let addr = listener.local_addr()?;
         let acceptor = TcpAcceptor::from_tokio(listener)?;
+        let keys = Keys::derive(settings.secret_key());
+        let endpoints = GoogleEndpoints::from_settings(&settings);
+        let oauth = OAuthClient::new(
+            &endpoints,
+            settings.google_client_id.as_deref(),
+            settings.google_client_secret.as_deref(),
+            settings.oauth_redirect_uri.as_deref(),
+        )
+        .map_err(|e| match e {
+            OAuthError::NotConfigured(var) => var,
+            _ => "GOOGLE_CLIENT_ID / GOOGLE_CLIENT_SECRET / OAUTH_REDIRECT_URI",
+        });
+        if let Err(var) = &oauth {
+            tracing::warn!("Google OAuth is off until {var} is set; slots stay pending until users connect");
+        }
+        let vault = Arc::new(TokenVault::new(db.clone(), keys.clone(), oauth.clone()));
+        let authorize_limiter = Arc::new(RateLimiter::keyed(Quota::per_minute(
+            NonZeroU32::new(AUTHORIZE_PER_MINUTE).expect("non-zero"),
+        )));
         let state = AppState {
             db,
             settings: Arc::new(settings),
             push_waker: PushWaker::default(),
+            keys,
+            endpoints,
+            oauth,
+            vault,
+            authorize_limiter,
         };
         Ok(Self { addr, acceptor, state })
     }

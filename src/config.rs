@@ -46,6 +46,11 @@ pub struct Settings {
     #[arg(long, env = "GOOGLE_EMULATOR_URL")]
     pub google_emulator_url: Option<String>,
 
+    /// Origins (scheme://host[:port], comma separated) that `return_to` may name after a
+    /// Google connection; relative paths are always allowed.
+    #[arg(long, env = "RETURN_TO_ORIGINS", value_delimiter = ',')]
+    pub return_to_origins: Vec<String>,
+
     /// Inbound requests allowed per API token (or per client IP without one) per minute.
     #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
     pub rate_limit_per_minute: u32,
@@ -161,6 +166,7 @@ impl std::fmt::Debug for Settings {
             .field("google_client_secret", &redacted(&self.google_client_secret))
             .field("oauth_redirect_uri", &self.oauth_redirect_uri)
             .field("google_emulator_url", &self.google_emulator_url)
+            .field("return_to_origins", &self.return_to_origins)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("log_format", &self.log_format)
             .finish()

@@ -2,9 +2,15 @@
 
 use std::sync::Arc;
 
+use governor::DefaultKeyedRateLimiter;
 use sea_orm::DatabaseConnection;
+use uuid::Uuid;
 
 use crate::config::Settings;
+use crate::crypto::Keys;
+use crate::google::oauth::OAuthClient;
+use crate::google::vault::TokenVault;
+use crate::google::GoogleEndpoints;
 use crate::sync::PushWaker;
 
 /// Shared application context; cheap to clone.
@@ -16,4 +22,14 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Wakes the push worker after a local change commits.
     pub push_waker: PushWaker,
+    /// Keys derived from `SECRET_KEY`.
+    pub keys: Keys,
+    /// Google's endpoints (or the emulator's).
+    pub endpoints: GoogleEndpoints,
+    /// The OAuth client, or the name of the setting that is missing.
+    pub oauth: Result<OAuthClient, &'static str>,
+    /// Users' Google tokens.
+    pub vault: Arc<TokenVault>,
+    /// Limits how often a user may start an authorization.
+    pub authorize_limiter: Arc<DefaultKeyedRateLimiter<Uuid>>,
 }

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod google_auth;
 pub mod health;
 pub mod pagination;
 pub mod rate_limit;
@@ -22,16 +23,28 @@ pub enum ApiTags {
     Users,
     /// The caller's slots; each is pushed to the owner's Google Calendar.
     Slots,
+    /// Connecting a Google account (OAuth with PKCE), its status, and disconnecting.
+    Google,
 }
 
 /// Every operation, grouped by tag.
-pub type Apis = (health::HealthApi, users::UsersApi, slots::SlotsApi);
+pub type Apis = (
+    health::HealthApi,
+    users::UsersApi,
+    google_auth::GoogleAuthApi,
+    slots::SlotsApi,
+);
 
 /// The OpenAPI service: routes plus the spec. No server URL is set, so Swagger UI calls
 /// whichever host served it and the committed spec does not depend on the bind address.
 pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (health::HealthApi, users::UsersApi, slots::SlotsApi),
+        (
+            health::HealthApi,
+            users::UsersApi,
+            google_auth::GoogleAuthApi,
+            slots::SlotsApi,
+        ),
         "slotsync",
         env!("CARGO_PKG_VERSION"),
     )

@@ -189,3 +189,37 @@ fn mark_changed(update: sea_orm::UpdateMany<slots::Entity>, now: DateTime<Utc>) 
         .col_expr(slots::Column::NextPushAt, Expr::value(Some(now)))
         .col_expr(slots::Column::LastPushError, Expr::value(Option::<String>::None))
 }
+
+/// Pauses every live slot of `user` with `reason` (the account was disconnected).
+pub async fn pause_all(db: &impl ConnectionTrait, user: UserId, reason: &str) -> Result<u64, StoreError> {
+    Ok(slots::Entity::update_many()
+        .col_expr(slots::Column::PushState, Expr::value(PushState::Paused.as_str()))
+        .col_expr(slots::Column::LastPushError, Expr::value(Some(reason.to_owned())))
+        .filter(slots::Column::UserId.eq(user.0))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// Puts every paused slot of `user` back in the outbox (the account was reconnected).
+pub async fn resume_paused(db: &impl ConnectionTrait, user: UserId, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    Ok(slots::Entity::update_many()
+        .col_expr(slots::Column::PushState, Expr::value(PushState::Dirty.as_str()))
+        .col_expr(slots::Column::LastPushError, Expr::value(Option::<String>::None))
+        .col_expr(slots::Column::PushAttempts, Expr::value(0))
+        .col_expr(slots::Column::NextPushAt, Expr::value(Some(now)))
+        .filter(slots::Column::UserId.eq(user.0))
+        .filter(slots::Column::PushState.eq(PushState::Paused.as_str()))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// Slots of `user` that have a Google event (for deleting the events slotsync pushed).
+pub async fn with_events(db: &impl ConnectionTrait, user: UserId) -> Result<Vec<SlotRow>, StoreError> {
+    Ok(slots::Entity::find()
+        .filter(slots::Column::UserId.eq(user.0))
+        .filter(slots::Column::GoogleEventId.is_not_null())
+        .all(db)
+        .await?)
+}

@@ -1,6 +1,7 @@
 //! The sync engine. For now: local slot writes, each committing the slot and its outbox
 //! mark in one transaction and then waking the push worker.
 
+pub mod connect;
 pub mod local;
 
 use std::sync::Arc;

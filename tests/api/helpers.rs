@@ -118,6 +118,44 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     }
 }
 
+/// A service wired to its own Google emulator (OAuth client registered for its callback).
+pub struct ConnectedApp {
+    pub app: TestApp,
+    pub google: slotsync::emulator::EmulatorHandle,
+}
+
+pub async fn spawn_app_with_google() -> ConnectedApp {
+    use slotsync::emulator::{Emulator, EmulatorConfig};
+    let google = Emulator::start(EmulatorConfig::for_tests())
+        .await
+        .expect("emulator starts");
+    // The callback URL must be registered before the app starts, so pick its port first.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let redirect = format!("http://127.0.0.1:{port}/auth/google/callback");
+    let resp = Client::new()
+        .post(format!("{}/_emulator/clients", google.base_url()))
+        .json(&json!({"client_id": "test-client", "client_secret": "test-secret", "redirect_uris": [redirect]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "registering the OAuth client");
+    let base = google.base_url();
+    let app = spawn_app_with(|s| {
+        s.bind_addr = format!("127.0.0.1:{port}").parse().unwrap();
+        s.google_client_id = Some("test-client".into());
+        s.google_client_secret = Some("test-secret".into());
+        s.oauth_redirect_uri = Some(redirect.clone());
+        s.google_emulator_url = Some(base.clone());
+        s.return_to_origins = vec!["https://app.example.com".into()];
+    })
+    .await;
+    ConnectedApp { app, google }
+}
+
 /// A created user: its id and API token.
 pub struct TestUser {
     pub id: String,

@@ -3,6 +3,7 @@
 //! driven over HTTP.
 
 mod cli;
+mod google_connect;
 mod google_tokens;
 mod health;
 mod helpers;

@@ -1,0 +1,338 @@
+//! Connecting a Google account: authorize, callback, status, disconnect, audit.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use uuid::Uuid;
+
+use super::auth::{AdminAuth, UserAuth};
+use super::error::ApiError;
+use super::ApiTags;
+use crate::domain::UserId;
+use crate::google::{missing_scopes, REQUIRED_SCOPES};
+use crate::state::AppState;
+use crate::store::{self, connections};
+use crate::sync::connect::{self, CalendarMode, ConnectError};
+
+/// Which calendar the slots go to.
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum CalendarChoice {
+    /// The user's primary calendar (default).
+    Primary,
+    /// A calendar of its own named "slotsync", created at connection.
+    Dedicated,
+}
+
+/// Where to send the browser.
+#[derive(Debug, Object)]
+pub struct AuthorizeUrl {
+    /// Google's consent page for this user; valid for 10 minutes, usable once.
+    pub url: String,
+}
+
+/// A user's Google connection.
+#[derive(Debug, Object)]
+pub struct ConnectionStatus {
+    /// Whether a Google account is connected and usable.
+    pub connected: bool,
+    /// The Google account's email.
+    pub google_email: Option<String>,
+    /// The calendar slots go to (`primary` or a dedicated calendar's id).
+    pub calendar_id: Option<String>,
+    /// `active`, `needs_reauth` (connect again) or `revoked` (disconnected); absent if never connected.
+    pub status: Option<String>,
+    /// Scopes Google granted.
+    pub granted_scopes: Vec<String>,
+    /// Required scopes Google did not grant.
+    pub missing_scopes: Vec<String>,
+    /// Whether every required scope was granted.
+    pub has_required_scopes: bool,
+    /// When the current access token expires.
+    pub token_expires_at: Option<DateTime<Utc>>,
+    /// When the account was (last) connected.
+    pub connected_at: Option<DateTime<Utc>>,
+    /// The last connection error, e.g. why re-authorisation is needed.
+    pub last_error: Option<String>,
+}
+
+impl ConnectionStatus {
+    fn from_row(row: Option<connections::Connection>) -> Self {
+        match row {
+            None => Self {
+                connected: false,
+                google_email: None,
+                calendar_id: None,
+                status: None,
+                granted_scopes: vec![],
+                missing_scopes: REQUIRED_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+                has_required_scopes: false,
+                token_expires_at: None,
+                connected_at: None,
+                last_error: None,
+            },
+            Some(c) => {
+                let missing = missing_scopes(&c.granted_scopes);
+                Self {
+                    connected: c.status == connections::ACTIVE,
+                    google_email: c.google_email,
+                    calendar_id: Some(c.calendar_id),
+                    status: Some(c.status),
+                    granted_scopes: c.granted_scopes.split_whitespace().map(str::to_owned).collect(),
+                    has_required_scopes: missing.is_empty(),
+                    missing_scopes: missing,
+                    token_expires_at: c.token_expires_at,
+                    connected_at: Some(c.connected_at),
+                    last_error: c.last_error,
+                }
+            }
+        }
+    }
+}
+
+/// What a disconnect did.
+#[derive(Debug, Object)]
+pub struct DisconnectSummary {
+    /// Notification channels stopped at Google.
+    pub channels_stopped: u64,
+    /// Events deleted from Google (with `delete_events=true`).
+    pub events_deleted: u64,
+    /// Whether Google confirmed the revocation.
+    pub revoked_at_google: bool,
+    /// Slots whose syncing is now paused.
+    pub slots_paused: u64,
+}
+
+/// One audit event.
+#[derive(Debug, Object)]
+pub struct AuditEvent {
+    /// `connect`, `disconnect` or `needs_reauth`.
+    pub kind: String,
+    /// Details of the event.
+    pub detail: serde_json::Value,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+}
+
+#[derive(ApiResponse)]
+enum CallbackResponse {
+    /// Connected; the summary of the connection (when no `return_to` was given).
+    #[oai(status = 200)]
+    Connected(Json<ConnectionStatus>),
+    /// Connected; the browser goes back to `return_to` with `?google=connected`.
+    #[oai(status = 302)]
+    Redirect(#[oai(header = "Location")] String),
+}
+
+impl From<ConnectError> for ApiError {
+    fn from(e: ConnectError) -> Self {
+        match e {
+            ConnectError::NotConfigured(_) => ApiError::unavailable(e.to_string()),
+            ConnectError::InvalidState(_) => ApiError::invalid("state", e.to_string()),
+            ConnectError::AccessDenied => ApiError::bad_request("access_denied", e.to_string()),
+            ConnectError::GoogleRefused(_) => ApiError::invalid("error", e.to_string()),
+            ConnectError::MissingCode => ApiError::invalid("code", e.to_string()),
+            ConnectError::OAuth(crate::google::oauth::OAuthError::InvalidGrant(_)) => ApiError::bad_request(
+                "invalid_grant",
+                "Google refused the authorization code (expired, reused or wrong verifier); start again",
+            ),
+            ConnectError::NotConnected => ApiError::not_found("Google connection"),
+            ConnectError::Store(s) => s.into(),
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
+/// Checks `return_to`: a relative path, or a URL on a configured origin.
+fn check_return_to(state: &AppState, return_to: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(r) = return_to else { return Ok(None) };
+    if r.starts_with('/') && !r.starts_with("//") && !r.contains('\\') {
+        return Ok(Some(r));
+    }
+    if let Ok(u) = url::Url::parse(&r) {
+        let origin = u.origin().ascii_serialization();
+        if state
+            .settings
+            .return_to_origins
+            .iter()
+            .any(|o| o.trim_end_matches('/') == origin)
+        {
+            return Ok(Some(r));
+        }
+    }
+    Err(ApiError::invalid(
+        "return_to",
+        "must be a relative path (/…) or a URL on an origin listed in RETURN_TO_ORIGINS",
+    ))
+}
+
+async fn authorize_for(
+    state: &AppState,
+    user: UserId,
+    login_hint: Option<&str>,
+    return_to: Option<String>,
+    calendar: Option<CalendarChoice>,
+) -> Result<Json<AuthorizeUrl>, ApiError> {
+    if state.authorize_limiter.check_key(&user.0).is_err() {
+        return Err(ApiError::too_many_requests(
+            60 / u64::from(crate::app::AUTHORIZE_PER_MINUTE),
+        ));
+    }
+    let return_to = check_return_to(state, return_to)?;
+    let mode = match calendar {
+        Some(CalendarChoice::Dedicated) => CalendarMode::Dedicated,
+        _ => CalendarMode::Primary,
+    };
+    let url = connect::start_authorization(state, user, return_to, mode, login_hint).await?;
+    Ok(Json(AuthorizeUrl { url }))
+}
+
+fn parse_user_id(raw: &str) -> Result<UserId, ApiError> {
+    Uuid::parse_str(raw)
+        .map(UserId)
+        .map_err(|_| ApiError::invalid("user_id", format!("`{raw}` is not a UUID")))
+}
+
+/// Google account connection.
+pub struct GoogleAuthApi;
+
+#[OpenApi(tag = "ApiTags::Google")]
+impl GoogleAuthApi {
+    /// Start connecting the caller's Google account: answers the Google consent URL to
+    /// open in the browser (PKCE S256, signed single-use state, 10 minutes).
+    #[oai(path = "/auth/google/authorize", method = "get")]
+    async fn authorize(
+        &self,
+        state: Data<&AppState>,
+        auth: UserAuth,
+        /// Where the browser goes after connecting: a relative path or a URL on a configured origin.
+        return_to: Query<Option<String>>,
+        /// `primary` (default) or `dedicated`.
+        calendar: Query<Option<CalendarChoice>>,
+    ) -> Result<Json<AuthorizeUrl>, ApiError> {
+        let user = auth.user_id();
+        authorize_for(&state, user, Some(&auth.0.email), return_to.0, calendar.0).await
+    }
+
+    /// The consent URL for a user (admin), for a backend that sends the link itself.
+    #[oai(path = "/auth/users/:user_id/authorize-link", method = "post")]
+    async fn authorize_link(
+        &self,
+        state: Data<&AppState>,
+        _admin: AdminAuth,
+        /// The user's id.
+        user_id: Path<String>,
+        /// Where the browser goes after connecting.
+        return_to: Query<Option<String>>,
+        /// `primary` (default) or `dedicated`.
+        calendar: Query<Option<CalendarChoice>>,
+    ) -> Result<Json<AuthorizeUrl>, ApiError> {
+        let user = parse_user_id(&user_id.0)?;
+        let row = store::users::find(&state.db, user.0)
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        authorize_for(&state, user, Some(&row.email), return_to.0, calendar.0).await
+    }
+
+    /// Google sends the browser here after consent. Public: the signed state identifies the user.
+    #[oai(path = "/auth/google/callback", method = "get")]
+    async fn callback(
+        &self,
+        state: Data<&AppState>,
+        /// Authorization code from Google.
+        code: Query<Option<String>>,
+        /// The signed state from the authorize step.
+        #[oai(name = "state")]
+        signed_state: Query<Option<String>>,
+        /// `access_denied` when the user declined.
+        error: Query<Option<String>>,
+    ) -> Result<CallbackResponse, ApiError> {
+        let done = connect::complete_authorization(&state, code.0, signed_state.0, error.0).await?;
+        match done.return_to {
+            Some(to) => {
+                let sep = if to.contains('?') { '&' } else { '?' };
+                Ok(CallbackResponse::Redirect(format!("{to}{sep}google=connected")))
+            }
+            None => Ok(CallbackResponse::Connected(Json(ConnectionStatus::from_row(Some(
+                done.connection,
+            ))))),
+        }
+    }
+
+    /// Run sync initialisation again for a connected user (admin).
+    #[oai(path = "/auth/initialize/:user_id", method = "post")]
+    async fn initialize(
+        &self,
+        state: Data<&AppState>,
+        _admin: AdminAuth,
+        /// The user's id.
+        user_id: Path<String>,
+    ) -> Result<Json<ConnectionStatus>, ApiError> {
+        let user = parse_user_id(&user_id.0)?;
+        connect::initialize_sync(&state, user).await?;
+        let row = connections::find(&state.db, user.0).await?;
+        Ok(Json(ConnectionStatus::from_row(row)))
+    }
+
+    /// The caller's Google connection.
+    #[oai(path = "/auth/google/connection", method = "get")]
+    async fn connection(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<ConnectionStatus>, ApiError> {
+        let row = connections::find(&state.db, auth.0.id).await?;
+        Ok(Json(ConnectionStatus::from_row(row)))
+    }
+
+    /// Disconnect: stop channels, revoke at Google, erase the tokens, pause the slots.
+    #[oai(path = "/auth/google/connection", method = "delete")]
+    async fn disconnect(
+        &self,
+        state: Data<&AppState>,
+        auth: UserAuth,
+        /// Also delete the events slotsync pushed to Google (default false).
+        delete_events: Query<Option<bool>>,
+    ) -> Result<Json<DisconnectSummary>, ApiError> {
+        do_disconnect(&state, auth.user_id(), delete_events.0.unwrap_or(false)).await
+    }
+
+    /// Same as `DELETE /auth/google/connection`.
+    #[oai(path = "/auth/google/disconnect", method = "post")]
+    async fn disconnect_post(
+        &self,
+        state: Data<&AppState>,
+        auth: UserAuth,
+        /// Also delete the events slotsync pushed to Google (default false).
+        delete_events: Query<Option<bool>>,
+    ) -> Result<Json<DisconnectSummary>, ApiError> {
+        do_disconnect(&state, auth.user_id(), delete_events.0.unwrap_or(false)).await
+    }
+
+    /// The caller's connection events (connect, disconnect, needs_reauth), newest first.
+    #[oai(path = "/auth/audit", method = "get")]
+    async fn audit(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<Vec<AuditEvent>>, ApiError> {
+        let rows = store::audit::list(&state.db, auth.0.id, &["connect", "disconnect", "needs_reauth"], 200).await?;
+        Ok(Json(
+            rows.into_iter()
+                .map(|r| AuditEvent {
+                    kind: r.kind,
+                    detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::Null),
+                    at: r.at,
+                })
+                .collect(),
+        ))
+    }
+}
+
+async fn do_disconnect(
+    state: &AppState,
+    user: UserId,
+    delete_events: bool,
+) -> Result<Json<DisconnectSummary>, ApiError> {
+    let d = connect::disconnect(state, user, delete_events).await?;
+    Ok(Json(DisconnectSummary {
+        channels_stopped: d.channels_stopped,
+        events_deleted: d.events_deleted,
+        revoked_at_google: d.revoked_at_google,
+        slots_paused: d.slots_paused,
+    }))
+}

@@ -1,0 +1,329 @@
+//! Connecting a Google account the way a browser does it, against the emulator.
+
+use reqwest::{Client, Response};
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, slot_body, spawn_app_with_google, ConnectedApp, TestUser};
+
+fn browser() -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn authorize_url(ctx: &ConnectedApp, user: &TestUser, query: &str) -> String {
+    let resp = ctx.app.get(user, &format!("/auth/google/authorize{query}")).await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    body["url"].as_str().unwrap().to_owned()
+}
+
+/// Opens the consent URL; returns where Google sends the browser back (our callback).
+async fn consent(url: &str) -> String {
+    let resp = browser().get(url).send().await.unwrap();
+    assert!(resp.status().is_redirection(), "consent answered {}", resp.status());
+    resp.headers()["location"].to_str().unwrap().to_owned()
+}
+
+async fn follow(callback: &str) -> Response {
+    browser().get(callback).send().await.unwrap()
+}
+
+async fn stats(ctx: &ConnectedApp) -> Value {
+    reqwest::get(format!("{}/_emulator/stats", ctx.google.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn count(stats: &Value, op: &str, status: &str) -> u64 {
+    stats["requests"][op][status].as_u64().unwrap_or(0)
+}
+
+/// Connects `user` end to end and returns the callback URL that was used.
+async fn connect(ctx: &ConnectedApp, user: &TestUser) -> String {
+    let callback = consent(&authorize_url(ctx, user, "").await).await;
+    let resp = follow(&callback).await;
+    assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+    callback
+}
+
+#[tokio::test]
+async fn a_user_connects_through_the_browser_flow_and_no_token_is_stored_in_plaintext() {
+    let ctx = spawn_app_with_google().await;
+    let user = ctx.app.create_user("ada@example.com").await;
+    let before: Value = ctx
+        .app
+        .get(&user, "/auth/google/connection")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(before["connected"], false);
+
+    let url = authorize_url(&ctx, &user, "").await;
+    assert!(url.starts_with(&format!("{}/o/oauth2/v2/auth", ctx.google.base_url())));
+    assert!(url.contains("code_challenge_method=S256") && url.contains("access_type=offline"));
+    let callback = consent(&url).await;
+    assert!(callback.starts_with(&ctx.app.address), "{callback}");
+    let resp = follow(&callback).await;
+    assert_eq!(resp.status(), 200);
+    let summary: Value = resp.json().await.unwrap();
+    assert_eq!(summary["connected"], true);
+    assert_eq!(summary["google_email"], "ada@example.com");
+
+    let status: Value = ctx
+        .app
+        .get(&user, "/auth/google/connection")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "active");
+    assert_eq!(status["calendar_id"], "primary");
+    assert_eq!(status["has_required_scopes"], true);
+    assert_eq!(status["missing_scopes"], json!([]));
+    assert!(status["token_expires_at"].is_string());
+
+    let audit: Value = ctx.app.get(&user, "/auth/audit").await.json().await.unwrap();
+    assert_eq!(audit[0]["kind"], "connect");
+
+    let conn = slotsync::store::connections::find(&ctx.app.state.db, uuid::Uuid::parse_str(&user.id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let access = ctx
+        .app
+        .state
+        .keys
+        .decrypt(conn.access_token_enc.as_ref().unwrap())
+        .unwrap();
+    let refresh = ctx
+        .app
+        .state
+        .keys
+        .decrypt(conn.refresh_token_enc.as_ref().unwrap())
+        .unwrap();
+    if let Some(path) = ctx.app.state.settings.database_url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap();
+        let mut bytes = std::fs::read(path).unwrap();
+        bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains(&access) && !text.contains(&refresh),
+            "plaintext token in the database"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_replayed_tampered_or_expired_state_is_refused_and_stores_nothing() {
+    let ctx = spawn_app_with_google().await;
+    let user = ctx.app.create_user("ada@example.com").await;
+
+    // Tampered: another user's id with the old signature.
+    let callback = consent(&authorize_url(&ctx, &user, "").await).await;
+    let parsed = url::Url::parse(&callback).unwrap();
+    let state = parsed.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
+    let (payload, sig) = state.split_once('.').unwrap();
+    let mut forged_payload = payload.to_owned();
+    forged_payload.replace_range(2..3, if &payload[2..3] == "A" { "B" } else { "A" });
+    let forged = callback.replace(&state, &format!("{forged_payload}.{sig}"));
+    let body = assert_error(follow(&forged).await, 400, "invalid_field").await;
+    assert_eq!(body["field"], "state");
+
+    // Expired: a correctly signed state whose expiry has passed.
+    let expired_payload = serde_json::to_vec(&json!({"u": user.id, "n": "whatever", "e": 1_000})).unwrap();
+    let expired_state = ctx.app.state.keys.sign_state(&expired_payload);
+    let expired = callback.replace(&state, &expired_state);
+    let body = assert_error(follow(&expired).await, 400, "invalid_field").await;
+    assert!(body["message"].as_str().unwrap().contains("expired"), "{body}");
+
+    let status: Value = ctx
+        .app
+        .get(&user, "/auth/google/connection")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["connected"], false, "nothing stored after refused callbacks");
+
+    // The genuine callback works once; its replay is refused.
+    assert_eq!(follow(&callback).await.status(), 200);
+    let body = assert_error(follow(&callback).await, 400, "invalid_field").await;
+    assert!(body["message"].as_str().unwrap().contains("already used"), "{body}");
+}
+
+#[tokio::test]
+async fn a_declined_consent_is_a_clean_400_and_nothing_is_stored() {
+    let ctx = spawn_app_with_google().await;
+    let user = ctx.app.create_user("ada@example.com").await;
+    let resp = Client::new()
+        .put(format!("{}/_emulator/consent", ctx.google.base_url()))
+        .json(&json!({"decision": "deny"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let callback = consent(&authorize_url(&ctx, &user, "").await).await;
+    assert!(callback.contains("error=access_denied"), "{callback}");
+    let body = assert_error(follow(&callback).await, 400, "access_denied").await;
+    assert!(body["message"].as_str().unwrap().contains("declined"));
+    let status: Value = ctx
+        .app
+        .get(&user, "/auth/google/connection")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["connected"], false);
+    assert_eq!(status["status"], Value::Null);
+}
+
+#[tokio::test]
+async fn return_to_redirects_after_connecting_and_foreign_origins_are_refused() {
+    let ctx = spawn_app_with_google().await;
+    let user = ctx.app.create_user("ada@example.com").await;
+    let resp = ctx
+        .app
+        .get(&user, "/auth/google/authorize?return_to=https://evil.example.net/x")
+        .await;
+    let body = assert_error(resp, 400, "invalid_field").await;
+    assert_eq!(body["field"], "return_to");
+
+    let url = authorize_url(&ctx, &user, "?return_to=/settings%3Ftab%3Dsync&calendar=dedicated").await;
+    let resp = follow(&consent(&url).await).await;
+    assert_eq!(resp.status(), 302);
+    assert_eq!(resp.headers()["location"], "/settings?tab=sync&google=connected");
+    let status: Value = ctx
+        .app
+        .get(&user, "/auth/google/connection")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let calendar = status["calendar_id"].as_str().unwrap();
+    assert_ne!(calendar, "primary", "a dedicated calendar was created");
+    assert_eq!(count(&stats(&ctx).await, "calendars.insert", "200"), 1);
+}
+
+#[tokio::test]
+async fn disconnecting_revokes_at_google_erases_tokens_and_pauses_slots() {
+    let ctx = spawn_app_with_google().await;
+    let user = ctx.app.create_user("ada@example.com").await;
+    ctx.app
+        .create_slot(&user, &slot_body("s", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"))
+        .await;
+    connect(&ctx, &user).await;
+    let revokes_before = count(&stats(&ctx).await, "oauth.revoke", "200");
+
+    let resp = ctx
+        .app
+        .client
+        .delete(ctx.app.url("/auth/google/connection"))
+        .bearer_auth(&user.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let summary: Value = resp.json().await.unwrap();
+    let audit: Value = ctx.app.get(&user, "/auth/audit").await.json().await.unwrap();
+    assert_eq!(summary["revoked_at_google"], true, "{audit}");
+    assert_eq!(summary["slots_paused"], 1);
+    assert_eq!(count(&stats(&ctx).await, "oauth.revoke", "200"), revokes_before + 1);
+
+    let status: Value = ctx
+        .app
+        .get(&user, "/auth/google/connection")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "revoked");
+    assert_eq!(status["connected"], false);
+    let conn = slotsync::store::connections::find(&ctx.app.state.db, uuid::Uuid::parse_str(&user.id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(conn.access_token_enc.is_none() && conn.refresh_token_enc.is_none());
+    let slots: Value = ctx.app.get(&user, "/slots").await.json().await.unwrap();
+    assert_eq!(slots["items"][0]["sync"]["state"], "paused");
+    let audit: Value = ctx.app.get(&user, "/auth/audit").await.json().await.unwrap();
+    assert_eq!(audit[0]["kind"], "disconnect");
+
+    // Connecting again resumes the paused slots.
+    connect(&ctx, &user).await;
+    let slots: Value = ctx.app.get(&user, "/slots").await.json().await.unwrap();
+    assert_eq!(slots["items"][0]["sync"]["state"], "pending");
+}
+
+#[tokio::test]
+async fn missing_scopes_are_reported() {
+    let ctx = spawn_app_with_google().await;
+    let user = ctx.app.create_user("ada@example.com").await;
+    connect(&ctx, &user).await;
+    use sea_orm::{ActiveModelTrait, Set};
+    let id = uuid::Uuid::parse_str(&user.id).unwrap();
+    let row = slotsync::store::connections::find(&ctx.app.state.db, id)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut active: slotsync::store::entities::google_connections::ActiveModel = row.into();
+    active.granted_scopes = Set("openid email https://www.googleapis.com/auth/calendar.readonly".into());
+    active.update(&ctx.app.state.db).await.unwrap();
+    let status: Value = ctx
+        .app
+        .get(&user, "/auth/google/connection")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["has_required_scopes"], false);
+    assert_eq!(
+        status["missing_scopes"],
+        json!(["https://www.googleapis.com/auth/calendar"])
+    );
+}
+
+#[tokio::test]
+async fn an_admin_gets_an_authorize_link_and_can_rerun_initialisation() {
+    let ctx = spawn_app_with_google().await;
+    let user = ctx.app.create_user("ada@example.com").await;
+    let resp = ctx
+        .app
+        .admin_post(&format!("/auth/users/{}/authorize-link", user.id), &json!({}))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let link: Value = resp.json().await.unwrap();
+    let resp = follow(&consent(link["url"].as_str().unwrap()).await).await;
+    assert_eq!(resp.status(), 200);
+
+    let resp = ctx
+        .app
+        .admin_post(&format!("/auth/initialize/{}", user.id), &json!({}))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let other = ctx.app.create_user("bob@example.com").await;
+    let resp = ctx
+        .app
+        .admin_post(&format!("/auth/initialize/{}", other.id), &json!({}))
+        .await;
+    assert_error(resp, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn starting_authorizations_is_rate_limited_per_user() {
+    let ctx = spawn_app_with_google().await;
+    let user = ctx.app.create_user("ada@example.com").await;
+    for _ in 0..slotsync::app::AUTHORIZE_PER_MINUTE {
+        assert_eq!(ctx.app.get(&user, "/auth/google/authorize").await.status(), 200);
+    }
+    let resp = ctx.app.get(&user, "/auth/google/authorize").await;
+    assert!(resp.headers().contains_key("retry-after"));
+    assert_error(resp, 429, "rate_limited").await;
+    let other = ctx.app.create_user("bob@example.com").await;
+    assert_eq!(ctx.app.get(&other, "/auth/google/authorize").await.status(), 200);
+}
