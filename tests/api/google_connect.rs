@@ -327,3 +327,85 @@ async fn starting_authorizations_is_rate_limited_per_user() {
     let other = ctx.app.create_user("bob@example.com").await;
     assert_eq!(ctx.app.get(&other, "/auth/google/authorize").await.status(), 200);
 }
+
+#[tokio::test]
+async fn disconnect_with_delete_events_removes_the_events_slotsync_pushed() {
+    use google_calendar3::api::{Event, EventDateTime};
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    use slotsync::domain::{EventId, SlotId};
+    use slotsync::store::entities::slots;
+
+    let ctx = spawn_app_with_google().await;
+    let user = ctx.app.create_user("ada@example.com").await;
+    connect(&ctx, &user).await;
+    let slot = ctx
+        .app
+        .create_slot(&user, &slot_body("s", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"))
+        .await;
+    let slot_id = uuid::Uuid::parse_str(slot["id"].as_str().unwrap()).unwrap();
+    let event_id = EventId::from_slot(SlotId(slot_id));
+
+    // Put the slot's event in the emulated calendar (as the push engine will), and link it.
+    let token: Value = Client::new()
+        .post(format!(
+            "{}/_emulator/users/ada@example.com/token",
+            ctx.google.base_url()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let endpoints = slotsync::google::GoogleEndpoints::emulator(&ctx.google.base_url());
+    let hub = slotsync::google::hub::calendar_hub(&endpoints, token["access_token"].as_str().unwrap().to_owned());
+    let at = |s: &str| EventDateTime {
+        date_time: Some(chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc()),
+        ..Default::default()
+    };
+    let event = Event {
+        id: Some(event_id.as_str().to_owned()),
+        summary: Some("s".into()),
+        start: Some(at("2026-12-01T09:00:00Z")),
+        end: Some(at("2026-12-01T10:00:00Z")),
+        ..Default::default()
+    };
+    hub.events().insert(event, "primary").doit().await.unwrap();
+    let row = slots::Entity::find_by_id(slot_id)
+        .one(&ctx.app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut linked: slots::ActiveModel = row.into();
+    linked.google_event_id = Set(Some(event_id.as_str().to_owned()));
+    linked.update(&ctx.app.state.db).await.unwrap();
+
+    let resp = ctx
+        .app
+        .client
+        .post(ctx.app.url("/auth/google/disconnect?delete_events=true"))
+        .bearer_auth(&user.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let summary: Value = resp.json().await.unwrap();
+    assert_eq!(summary["events_deleted"], 1, "{summary}");
+    assert_eq!(summary["revoked_at_google"], true);
+
+    let dump: Value = reqwest::get(format!(
+        "{}/_emulator/calendars/ada@example.com/events",
+        ctx.google.base_url()
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let events = dump["items"].as_array().or(dump.as_array()).expect("an event list");
+    let ours = events
+        .iter()
+        .find(|e| e["id"] == event_id.as_str())
+        .expect("the event is listed");
+    assert_eq!(ours["status"], "cancelled", "{ours}");
+}
