@@ -3,7 +3,9 @@
 use reqwest::{Client, Response};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, slot_body, spawn_app_with_google, ConnectedApp, TestUser};
+use crate::helpers::{
+    assert_error, google_stats, op_count as count, slot_body, spawn_app_with_google, ConnectedApp, TestUser,
+};
 
 fn browser() -> Client {
     Client::builder()
@@ -28,19 +30,6 @@ async fn consent(url: &str) -> String {
 
 async fn follow(callback: &str) -> Response {
     browser().get(callback).send().await.unwrap()
-}
-
-async fn stats(ctx: &ConnectedApp) -> Value {
-    reqwest::get(format!("{}/_emulator/stats", ctx.google.base_url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-fn count(stats: &Value, op: &str, status: &str) -> u64 {
-    stats["requests"][op][status].as_u64().unwrap_or(0)
 }
 
 /// Connects `user` end to end and returns the callback URL that was used.
@@ -207,7 +196,10 @@ async fn return_to_redirects_after_connecting_and_foreign_origins_are_refused() 
         .unwrap();
     let calendar = status["calendar_id"].as_str().unwrap();
     assert_ne!(calendar, "primary", "a dedicated calendar was created");
-    assert_eq!(count(&stats(&ctx).await, "calendars.insert", "200"), 1);
+    assert_eq!(
+        count(&google_stats(&ctx.google.base_url()).await, "calendars.insert", "200"),
+        1
+    );
 }
 
 #[tokio::test]
@@ -218,7 +210,7 @@ async fn disconnecting_revokes_at_google_erases_tokens_and_pauses_slots() {
         .create_slot(&user, &slot_body("s", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"))
         .await;
     connect(&ctx, &user).await;
-    let revokes_before = count(&stats(&ctx).await, "oauth.revoke", "200");
+    let revokes_before = count(&google_stats(&ctx.google.base_url()).await, "oauth.revoke", "200");
 
     let resp = ctx
         .app
@@ -233,7 +225,10 @@ async fn disconnecting_revokes_at_google_erases_tokens_and_pauses_slots() {
     let audit: Value = ctx.app.get(&user, "/auth/audit").await.json().await.unwrap();
     assert_eq!(summary["revoked_at_google"], true, "{audit}");
     assert_eq!(summary["slots_paused"], 1);
-    assert_eq!(count(&stats(&ctx).await, "oauth.revoke", "200"), revokes_before + 1);
+    assert_eq!(
+        count(&google_stats(&ctx.google.base_url()).await, "oauth.revoke", "200"),
+        revokes_before + 1
+    );
 
     let status: Value = ctx
         .app

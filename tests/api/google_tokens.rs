@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use serde_json::{json, Value};
+use serde_json::json;
 use slotsync::crypto::Keys;
 use slotsync::domain::UserId;
 use slotsync::emulator::{Emulator, EmulatorConfig, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URIS};
@@ -15,7 +15,7 @@ use slotsync::google::vault::{TokenVault, VaultError};
 use slotsync::google::{missing_scopes, GoogleEndpoints};
 use slotsync::store::connections::{self, NewConnection};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{google_stats, op_count as count, spawn_app};
 
 fn oauth_client(endpoints: &GoogleEndpoints) -> OAuthClient {
     OAuthClient::new(
@@ -45,19 +45,6 @@ async fn authorize(url: &str) -> (String, String) {
             .map(|(_, v)| v.into_owned())
     };
     (get("code").expect("a code"), get("state").expect("the state"))
-}
-
-async fn stats(base: &str) -> Value {
-    reqwest::get(format!("{base}/_emulator/stats"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-fn count(stats: &Value, op: &str, status: &str) -> u64 {
-    stats["requests"][op][status].as_u64().unwrap_or(0)
 }
 
 #[tokio::test]
@@ -155,7 +142,7 @@ async fn an_expiring_token_is_refreshed_once_under_20_concurrent_calls_and_a_rev
     }
 
     let vault = Arc::new(TokenVault::new(app.state.db.clone(), keys.clone(), Ok(oauth.clone())));
-    let before = stats(&base).await;
+    let before = google_stats(&base).await;
     let calls = (0..20).map(|_| {
         let hub = calendar_hub(&endpoints, vault.for_user(user_id));
         async move { hub.calendar_list().list().doit().await.map(|(_, list)| list) }
@@ -164,7 +151,7 @@ async fn an_expiring_token_is_refreshed_once_under_20_concurrent_calls_and_a_rev
         let list = result.expect("every concurrent call succeeds");
         assert!(!list.items.unwrap_or_default().is_empty());
     }
-    let after = stats(&base).await;
+    let after = google_stats(&base).await;
     assert_eq!(
         count(&after, "oauth.token.refresh_token", "200") - count(&before, "oauth.token.refresh_token", "200"),
         1,
@@ -205,13 +192,13 @@ async fn an_expiring_token_is_refreshed_once_under_20_concurrent_calls_and_a_rev
     assert_eq!(events.len(), 1);
 
     // And it stays paused: no further refresh attempts at Google.
-    let refreshes = count(&stats(&base).await, "oauth.token.refresh_token", "400");
+    let refreshes = count(&google_stats(&base).await, "oauth.token.refresh_token", "400");
     assert!(matches!(
         vault.access_token(user_id).await,
         Err(VaultError::NeedsReauth)
     ));
     assert_eq!(
-        count(&stats(&base).await, "oauth.token.refresh_token", "400"),
+        count(&google_stats(&base).await, "oauth.token.refresh_token", "400"),
         refreshes
     );
 }

@@ -288,3 +288,18 @@ pub async fn assert_error(resp: Response, status: u16, code: &str) -> Value {
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
     body
 }
+
+/// The emulator's request and notification counters.
+pub async fn google_stats(base_url: &str) -> Value {
+    reqwest::get(format!("{base_url}/_emulator/stats"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// How many `op` requests the emulator answered with `status`.
+pub fn op_count(stats: &Value, op: &str, status: &str) -> u64 {
+    stats["requests"][op][status].as_u64().unwrap_or(0)
+}
