@@ -404,3 +404,56 @@ async fn disconnect_with_delete_events_removes_the_events_slotsync_pushed() {
         .expect("the event is listed");
     assert_eq!(ours["status"], "cancelled", "{ours}");
 }
+
+#[tokio::test]
+async fn disconnect_stops_the_users_live_channels_at_google() {
+    use google_calendar3::api::Channel;
+    use sea_orm::{ActiveModelTrait, Set};
+    use slotsync::domain::UserId;
+    use slotsync::store::entities::channels;
+
+    let ctx = spawn_app_with_google().await;
+    let user = ctx.app.create_user("ada@example.com").await;
+    connect(&ctx, &user).await;
+    let user_id = UserId(uuid::Uuid::parse_str(&user.id).unwrap());
+
+    // A channel created with the user's own token, as the channel lifecycle will.
+    let channel_id = uuid::Uuid::new_v4();
+    let hub = slotsync::google::hub::calendar_hub(&ctx.app.state.endpoints, ctx.app.state.vault.for_user(user_id));
+    let request = Channel {
+        id: Some(channel_id.to_string()),
+        type_: Some("web_hook".into()),
+        address: Some(ctx.app.url("/webhooks/google-calendar")),
+        token: Some(ctx.app.state.keys.channel_token(&channel_id.to_string())),
+        ..Default::default()
+    };
+    let (_, created) = hub.events().watch(request, "primary").doit().await.unwrap();
+    channels::ActiveModel {
+        id: Set(channel_id),
+        user_id: Set(user_id.0),
+        resource_id: Set(created.resource_id.clone()),
+        expires_at: Set(chrono::Utc::now() + chrono::Duration::days(7)),
+        created_at: Set(chrono::Utc::now()),
+        stopped_at: Set(None),
+    }
+    .insert(&ctx.app.state.db)
+    .await
+    .unwrap();
+
+    let resp = ctx
+        .app
+        .client
+        .delete(ctx.app.url("/auth/google/connection"))
+        .bearer_auth(&user.token)
+        .send()
+        .await
+        .unwrap();
+    let summary: Value = resp.json().await.unwrap();
+    assert_eq!(summary["channels_stopped"], 1, "{summary}");
+    let stats = google_stats(&ctx.google.base_url()).await;
+    assert_eq!(count(&stats, "channels.stop", "204"), 1, "{stats}");
+    assert!(slotsync::store::channels::live(&ctx.app.state.db, user_id.0)
+        .await
+        .unwrap()
+        .is_empty());
+}
