@@ -214,12 +214,8 @@ async fn disconnecting_revokes_at_google_erases_tokens_and_pauses_slots() {
 
     let resp = ctx
         .app
-        .client
-        .delete(ctx.app.url("/auth/google/connection"))
-        .bearer_auth(&user.token)
-        .send()
-        .await
-        .unwrap();
+        .user_send(&user, reqwest::Method::DELETE, "/auth/google/connection")
+        .await;
     assert_eq!(resp.status(), 200);
     let summary: Value = resp.json().await.unwrap();
     let audit: Value = ctx.app.get(&user, "/auth/audit").await.json().await.unwrap();
@@ -377,12 +373,12 @@ async fn disconnect_with_delete_events_removes_the_events_slotsync_pushed() {
 
     let resp = ctx
         .app
-        .client
-        .post(ctx.app.url("/auth/google/disconnect?delete_events=true"))
-        .bearer_auth(&user.token)
-        .send()
-        .await
-        .unwrap();
+        .user_send(
+            &user,
+            reqwest::Method::POST,
+            "/auth/google/disconnect?delete_events=true",
+        )
+        .await;
     assert_eq!(resp.status(), 200);
     let summary: Value = resp.json().await.unwrap();
     assert_eq!(summary["events_deleted"], 1, "{summary}");
@@ -442,12 +438,8 @@ async fn disconnect_stops_the_users_live_channels_at_google() {
 
     let resp = ctx
         .app
-        .client
-        .delete(ctx.app.url("/auth/google/connection"))
-        .bearer_auth(&user.token)
-        .send()
-        .await
-        .unwrap();
+        .user_send(&user, reqwest::Method::DELETE, "/auth/google/connection")
+        .await;
     let summary: Value = resp.json().await.unwrap();
     assert_eq!(summary["channels_stopped"], 1, "{summary}");
     let stats = google_stats(&ctx.google.base_url()).await;

@@ -205,6 +205,16 @@ impl TestApp {
         }
     }
 
+    /// Sends a body-less request with the user's token.
+    pub async fn user_send(&self, user: &TestUser, method: reqwest::Method, path: &str) -> Response {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(&user.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn get(&self, user: &TestUser, path: &str) -> Response {
         self.client
             .get(self.url(path))
