@@ -44,13 +44,7 @@ async fn connect(ctx: &ConnectedApp, user: &TestUser) -> String {
 async fn a_user_connects_through_the_browser_flow_and_no_token_is_stored_in_plaintext() {
     let ctx = spawn_app_with_google().await;
     let user = ctx.app.create_user("ada@example.com").await;
-    let before: Value = ctx
-        .app
-        .get(&user, "/auth/google/connection")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let before: Value = ctx.app.get_json(&user, "/auth/google/connection").await;
     assert_eq!(before["connected"], false);
 
     let url = authorize_url(&ctx, &user, "").await;
@@ -64,20 +58,14 @@ async fn a_user_connects_through_the_browser_flow_and_no_token_is_stored_in_plai
     assert_eq!(summary["connected"], true);
     assert_eq!(summary["google_email"], "ada@example.com");
 
-    let status: Value = ctx
-        .app
-        .get(&user, "/auth/google/connection")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let status: Value = ctx.app.get_json(&user, "/auth/google/connection").await;
     assert_eq!(status["status"], "active");
     assert_eq!(status["calendar_id"], "primary");
     assert_eq!(status["has_required_scopes"], true);
     assert_eq!(status["missing_scopes"], json!([]));
     assert!(status["token_expires_at"].is_string());
 
-    let audit: Value = ctx.app.get(&user, "/auth/audit").await.json().await.unwrap();
+    let audit: Value = ctx.app.get_json(&user, "/auth/audit").await;
     assert_eq!(audit[0]["kind"], "connect");
 
     let conn = slotsync::store::connections::find(&ctx.app.state.db, uuid::Uuid::parse_str(&user.id).unwrap())
@@ -131,13 +119,7 @@ async fn a_replayed_tampered_or_expired_state_is_refused_and_stores_nothing() {
     let body = assert_error(follow(&expired).await, 400, "invalid_field").await;
     assert!(body["message"].as_str().unwrap().contains("expired"), "{body}");
 
-    let status: Value = ctx
-        .app
-        .get(&user, "/auth/google/connection")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let status: Value = ctx.app.get_json(&user, "/auth/google/connection").await;
     assert_eq!(status["connected"], false, "nothing stored after refused callbacks");
 
     // The genuine callback works once; its replay is refused.
@@ -161,13 +143,7 @@ async fn a_declined_consent_is_a_clean_400_and_nothing_is_stored() {
     assert!(callback.contains("error=access_denied"), "{callback}");
     let body = assert_error(follow(&callback).await, 400, "access_denied").await;
     assert!(body["message"].as_str().unwrap().contains("declined"));
-    let status: Value = ctx
-        .app
-        .get(&user, "/auth/google/connection")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let status: Value = ctx.app.get_json(&user, "/auth/google/connection").await;
     assert_eq!(status["connected"], false);
     assert_eq!(status["status"], Value::Null);
 }
@@ -187,13 +163,7 @@ async fn return_to_redirects_after_connecting_and_foreign_origins_are_refused() 
     let resp = follow(&consent(&url).await).await;
     assert_eq!(resp.status(), 302);
     assert_eq!(resp.headers()["location"], "/settings?tab=sync&google=connected");
-    let status: Value = ctx
-        .app
-        .get(&user, "/auth/google/connection")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let status: Value = ctx.app.get_json(&user, "/auth/google/connection").await;
     let calendar = status["calendar_id"].as_str().unwrap();
     assert_ne!(calendar, "primary", "a dedicated calendar was created");
     assert_eq!(
@@ -218,7 +188,7 @@ async fn disconnecting_revokes_at_google_erases_tokens_and_pauses_slots() {
         .await;
     assert_eq!(resp.status(), 200);
     let summary: Value = resp.json().await.unwrap();
-    let audit: Value = ctx.app.get(&user, "/auth/audit").await.json().await.unwrap();
+    let audit: Value = ctx.app.get_json(&user, "/auth/audit").await;
     assert_eq!(summary["revoked_at_google"], true, "{audit}");
     assert_eq!(summary["slots_paused"], 1);
     assert_eq!(
@@ -226,13 +196,7 @@ async fn disconnecting_revokes_at_google_erases_tokens_and_pauses_slots() {
         revokes_before + 1
     );
 
-    let status: Value = ctx
-        .app
-        .get(&user, "/auth/google/connection")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let status: Value = ctx.app.get_json(&user, "/auth/google/connection").await;
     assert_eq!(status["status"], "revoked");
     assert_eq!(status["connected"], false);
     let conn = slotsync::store::connections::find(&ctx.app.state.db, uuid::Uuid::parse_str(&user.id).unwrap())
@@ -240,14 +204,14 @@ async fn disconnecting_revokes_at_google_erases_tokens_and_pauses_slots() {
         .unwrap()
         .unwrap();
     assert!(conn.access_token_enc.is_none() && conn.refresh_token_enc.is_none());
-    let slots: Value = ctx.app.get(&user, "/slots").await.json().await.unwrap();
+    let slots: Value = ctx.app.get_json(&user, "/slots").await;
     assert_eq!(slots["items"][0]["sync"]["state"], "paused");
-    let audit: Value = ctx.app.get(&user, "/auth/audit").await.json().await.unwrap();
+    let audit: Value = ctx.app.get_json(&user, "/auth/audit").await;
     assert_eq!(audit[0]["kind"], "disconnect");
 
     // Connecting again resumes the paused slots.
     connect(&ctx, &user).await;
-    let slots: Value = ctx.app.get(&user, "/slots").await.json().await.unwrap();
+    let slots: Value = ctx.app.get_json(&user, "/slots").await;
     assert_eq!(slots["items"][0]["sync"]["state"], "pending");
 }
 
@@ -265,13 +229,7 @@ async fn missing_scopes_are_reported() {
     let mut active: slotsync::store::entities::google_connections::ActiveModel = row.into();
     active.granted_scopes = Set("openid email https://www.googleapis.com/auth/calendar.readonly".into());
     active.update(&ctx.app.state.db).await.unwrap();
-    let status: Value = ctx
-        .app
-        .get(&user, "/auth/google/connection")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let status: Value = ctx.app.get_json(&user, "/auth/google/connection").await;
     assert_eq!(status["has_required_scopes"], false);
     assert_eq!(
         status["missing_scopes"],

@@ -215,6 +215,11 @@ impl TestApp {
             .unwrap()
     }
 
+    /// GET as `user` and parse the JSON answer.
+    pub async fn get_json(&self, user: &TestUser, path: &str) -> Value {
+        self.get(user, path).await.json().await.unwrap()
+    }
+
     pub async fn get(&self, user: &TestUser, path: &str) -> Response {
         self.client
             .get(self.url(path))

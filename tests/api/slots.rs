@@ -76,7 +76,7 @@ async fn a_stale_if_match_is_refused_and_changes_nothing() {
     assert_eq!(body["field"], "If-Match");
     assert!(body["message"].as_str().unwrap().contains('2'));
 
-    let now: Value = app.get(&user, &format!("/slots/{id}")).await.json().await.unwrap();
+    let now: Value = app.get_json(&user, &format!("/slots/{id}")).await;
     assert_eq!(now["title"], "v2");
     assert_eq!(now["version"], 2);
 
@@ -185,7 +185,7 @@ async fn a_user_cannot_see_or_touch_another_users_slot() {
     assert_error(app.delete_slot(&intruder, id).await, 404, "not_found").await;
     assert!(app.list_slot_ids(&intruder, "include_deleted=true").await.is_empty());
 
-    let still: Value = app.get(&owner, &format!("/slots/{id}")).await.json().await.unwrap();
+    let still: Value = app.get_json(&owner, &format!("/slots/{id}")).await;
     assert_eq!(still["title"], "private");
     assert_eq!(still["version"], 1);
 }

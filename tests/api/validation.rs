@@ -145,7 +145,7 @@ async fn bad_slot_bodies_are_rejected_on_update_and_the_slot_is_unchanged() {
             .unwrap();
         assert_bad(resp, what, field).await;
     }
-    let now: Value = app.get(&user, &format!("/slots/{id}")).await.json().await.unwrap();
+    let now: Value = app.get_json(&user, &format!("/slots/{id}")).await;
     assert_eq!(now, slot);
 }
 
@@ -216,7 +216,7 @@ async fn bad_parameters_and_headers_name_their_field() {
         assert_bad(resp, &body.to_string(), Some(field)).await;
     }
 
-    let now: Value = app.get(&user, &format!("/slots/{id}")).await.json().await.unwrap();
+    let now: Value = app.get_json(&user, &format!("/slots/{id}")).await;
     assert_eq!(now, slot);
     assert_eq!(app.list_slot_ids(&user, "").await.len(), 1);
 }
