@@ -18,15 +18,19 @@ use governor::{Quota, RateLimiter};
 use crate::api::{self, error::render_any_error, rate_limit::InboundRateLimit};
 use crate::config::Settings;
 use crate::crypto::Keys;
+use crate::google::limits::GoogleLimits;
 use crate::google::oauth::{OAuthClient, OAuthError};
 use crate::google::vault::TokenVault;
-use crate::google::GoogleEndpoints;
+use crate::google::{CalendarGateway, GoogleCalendar, GoogleEndpoints};
 use crate::state::AppState;
 use crate::store;
+use crate::sync::push::{PushConfig, Pusher};
 use crate::sync::PushWaker;
 
 /// How many authorizations a user may start per minute.
 pub const AUTHORIZE_PER_MINUTE: u32 = 10;
+/// How long a push worker holds a claimed slot.
+pub const PUSH_LEASE: Duration = Duration::from_secs(60);
 
 /// A built, bound, not yet running service.
 pub struct Application {
@@ -67,6 +71,17 @@ impl Application {
         let authorize_limiter = Arc::new(RateLimiter::keyed(Quota::per_minute(
             NonZeroU32::new(AUTHORIZE_PER_MINUTE).expect("non-zero"),
         )));
+        let limits = GoogleLimits::new(
+            NonZeroU32::new(settings.google_user_calls_per_minute).expect("validated"),
+            NonZeroU32::new(settings.google_calls_per_minute).expect("validated"),
+        );
+        let gateway: Arc<dyn CalendarGateway> =
+            Arc::new(GoogleCalendar::new(endpoints.clone(), Arc::clone(&vault), limits));
+        let pusher = Arc::new(Pusher::new(
+            db.clone(),
+            Arc::clone(&gateway),
+            push_config(&settings, &keys),
+        ));
         let state = AppState {
             db,
             settings: Arc::new(settings),
@@ -75,6 +90,8 @@ impl Application {
             endpoints,
             oauth,
             vault,
+            gateway,
+            pusher,
             authorize_limiter,
         };
         Ok(Self { addr, acceptor, state })
@@ -90,15 +107,37 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then stops accepting and lets in-flight
-    /// requests finish (up to 10 s).
+    /// Serves and runs the push worker until `shutdown` completes; then stops accepting,
+    /// lets in-flight requests finish (up to 10 s), and lets the worker finish the pushes
+    /// it started. Slots left dirty by an earlier crash are pushed as soon as it starts.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let local = self.acceptor.local_addr();
         tracing::debug!(?local, "accepting connections");
+        let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(Arc::clone(&self.state.pusher).run(self.state.push_waker.clone(), worker_stop));
         let app = routes(self.state.clone());
-        Server::new_with_acceptor(self.acceptor)
+        let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(10)))
-            .await
+            .await;
+        let _ = stop_worker.send(true);
+        if let Err(e) = worker.await {
+            tracing::error!(error = %e, "the push worker panicked");
+        }
+        served
+    }
+}
+
+/// The push engine's settings.
+fn push_config(settings: &Settings, keys: &Keys) -> PushConfig {
+    PushConfig {
+        concurrency: settings.push_concurrency,
+        lease: PUSH_LEASE,
+        backoff: settings.push_backoff(),
+        policy: settings.conflict_policy(),
+        origin: settings.deployment_id.clone().unwrap_or_else(|| keys.deployment_id()),
+        breaker_failures: settings.user_breaker_failures,
+        breaker_cooldown: Duration::from_secs(settings.user_breaker_cooldown_secs),
+        idle_poll: Duration::from_secs(5),
     }
 }
 

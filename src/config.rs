@@ -55,6 +55,47 @@ pub struct Settings {
     #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
     pub rate_limit_per_minute: u32,
 
+    /// Google Calendar calls allowed per user per minute (Google's per-user quota is 600).
+    #[arg(long, env = "GOOGLE_USER_CALLS_PER_MINUTE", default_value_t = 600)]
+    pub google_user_calls_per_minute: u32,
+
+    /// Google Calendar calls allowed per minute for the whole deployment (Google's
+    /// per-project quota is 10 000).
+    #[arg(long, env = "GOOGLE_CALLS_PER_MINUTE", default_value_t = 10_000)]
+    pub google_calls_per_minute: u32,
+
+    /// Who wins when a slot changed on both sides since the last sync: `latest_wins` (the
+    /// later change), `app_wins` or `google_wins`.
+    #[arg(long, env = "CONFLICT_POLICY", default_value = "latest_wins",
+          value_parser = ["latest_wins", "app_wins", "google_wins"])]
+    pub conflict_policy: String,
+
+    /// Pushes to Google in flight at once (per instance).
+    #[arg(long, env = "PUSH_CONCURRENCY", default_value_t = 32)]
+    pub push_concurrency: usize,
+
+    /// Delay before the first retry of a failed push, in milliseconds; it doubles with each
+    /// failure (±25 % jitter) up to `PUSH_RETRY_MAX_SECS`.
+    #[arg(long, env = "PUSH_RETRY_BASE_MS", default_value_t = 1_000)]
+    pub push_retry_base_ms: u64,
+
+    /// Longest delay between two attempts of a push, in seconds.
+    #[arg(long, env = "PUSH_RETRY_MAX_SECS", default_value_t = 900)]
+    pub push_retry_max_secs: u64,
+
+    /// Consecutive failed Google calls of one user after which that user's breaker opens.
+    #[arg(long, env = "USER_BREAKER_FAILURES", default_value_t = 10)]
+    pub user_breaker_failures: u32,
+
+    /// How long an open user breaker stops Google calls, in seconds.
+    #[arg(long, env = "USER_BREAKER_COOLDOWN_SECS", default_value_t = 60)]
+    pub user_breaker_cooldown_secs: u64,
+
+    /// This deployment's id, written into every event as `slotsync_origin` (default:
+    /// derived from SECRET_KEY, so it is stable and shared by all instances).
+    #[arg(long, env = "DEPLOYMENT_ID")]
+    pub deployment_id: Option<String>,
+
     /// Log format: `pretty` for people, `json` for log pipelines.
     #[arg(long, env = "LOG_FORMAT", default_value = "pretty", value_parser = ["pretty", "json"])]
     pub log_format: String,
@@ -117,11 +158,24 @@ impl Settings {
         if let Some(url) = &self.google_emulator_url {
             check_url("GOOGLE_EMULATOR_URL", url)?;
         }
-        if self.rate_limit_per_minute == 0 {
-            return Err(ConfigError {
-                variable: "RATE_LIMIT_PER_MINUTE",
-                problem: "must be at least 1".into(),
-            });
+        for (variable, value) in [
+            ("RATE_LIMIT_PER_MINUTE", u64::from(self.rate_limit_per_minute)),
+            (
+                "GOOGLE_USER_CALLS_PER_MINUTE",
+                u64::from(self.google_user_calls_per_minute),
+            ),
+            ("GOOGLE_CALLS_PER_MINUTE", u64::from(self.google_calls_per_minute)),
+            ("PUSH_CONCURRENCY", self.push_concurrency as u64),
+            ("PUSH_RETRY_BASE_MS", self.push_retry_base_ms),
+            ("PUSH_RETRY_MAX_SECS", self.push_retry_max_secs),
+            ("USER_BREAKER_FAILURES", u64::from(self.user_breaker_failures)),
+        ] {
+            if value == 0 {
+                return Err(ConfigError {
+                    variable,
+                    problem: "must be at least 1".into(),
+                });
+            }
         }
         Ok(())
     }
@@ -129,6 +183,19 @@ impl Settings {
     /// The admin token; only valid after [`Settings::validate`].
     pub fn admin_token(&self) -> &str {
         self.admin_token.as_deref().unwrap_or_default()
+    }
+
+    /// The conflict policy (the parser admits only known spellings).
+    pub fn conflict_policy(&self) -> crate::domain::ConflictPolicy {
+        self.conflict_policy.parse().unwrap_or_default()
+    }
+
+    /// The push retry schedule.
+    pub fn push_backoff(&self) -> crate::domain::Backoff {
+        crate::domain::Backoff {
+            base: std::time::Duration::from_millis(self.push_retry_base_ms),
+            cap: std::time::Duration::from_secs(self.push_retry_max_secs),
+        }
     }
 
     /// The server secret; only valid after [`Settings::validate`].
@@ -168,6 +235,15 @@ impl std::fmt::Debug for Settings {
             .field("google_emulator_url", &self.google_emulator_url)
             .field("return_to_origins", &self.return_to_origins)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("google_user_calls_per_minute", &self.google_user_calls_per_minute)
+            .field("google_calls_per_minute", &self.google_calls_per_minute)
+            .field("conflict_policy", &self.conflict_policy)
+            .field("push_concurrency", &self.push_concurrency)
+            .field("push_retry_base_ms", &self.push_retry_base_ms)
+            .field("push_retry_max_secs", &self.push_retry_max_secs)
+            .field("user_breaker_failures", &self.user_breaker_failures)
+            .field("user_breaker_cooldown_secs", &self.user_breaker_cooldown_secs)
+            .field("deployment_id", &self.deployment_id)
             .field("log_format", &self.log_format)
             .finish()
     }

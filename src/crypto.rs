@@ -113,6 +113,13 @@ impl Keys {
         URL_SAFE_NO_PAD.encode(sign(&self.channel_key, channel_id.as_bytes()))
     }
 
+    /// A stable id for this deployment (the `slotsync_origin` of its events): 12 hex
+    /// characters of an HMAC of a fixed label, so every instance sharing the secret agrees
+    /// and the secret itself is not revealed.
+    pub fn deployment_id(&self) -> String {
+        hex::encode(&sign(&self.channel_key, b"slotsync deployment id")[..6])
+    }
+
     /// Whether `token` is the channel token of `channel_id` (constant time).
     pub fn check_channel_token(&self, channel_id: &str, token: &str) -> bool {
         let Ok(tag) = URL_SAFE_NO_PAD.decode(token) else {

@@ -10,7 +10,8 @@ use crate::config::Settings;
 use crate::crypto::Keys;
 use crate::google::oauth::OAuthClient;
 use crate::google::vault::TokenVault;
-use crate::google::GoogleEndpoints;
+use crate::google::{CalendarGateway, GoogleEndpoints};
+use crate::sync::push::Pusher;
 use crate::sync::PushWaker;
 
 /// Shared application context; cheap to clone.
@@ -30,6 +31,10 @@ pub struct AppState {
     pub oauth: Result<OAuthClient, &'static str>,
     /// Users' Google tokens.
     pub vault: Arc<TokenVault>,
+    /// Google Calendar, rate-limited and classified.
+    pub gateway: Arc<dyn CalendarGateway>,
+    /// Pushes outbox slots to Google (the worker runs it; jobs and tests may drain it).
+    pub pusher: Arc<Pusher>,
     /// Limits how often a user may start an authorization.
     pub authorize_limiter: Arc<DefaultKeyedRateLimiter<Uuid>>,
 }

@@ -158,6 +158,7 @@ impl From<SyncError> for ApiError {
                 "this Idempotency-Key was already used with a different request body",
                 Some("Idempotency-Key"),
             )),
+            SyncError::NotSyncing(n) => ApiError::Conflict(body("not_connected", n.to_string(), None)),
             SyncError::Store(s) => s.into(),
         }
     }

@@ -10,6 +10,7 @@ pub mod pagination;
 pub mod rate_limit;
 pub mod slot_model;
 pub mod slots;
+pub mod sync;
 pub mod users;
 
 use poem_openapi::{OpenApiService, Tags};
@@ -25,6 +26,8 @@ pub enum ApiTags {
     Slots,
     /// Connecting a Google account (OAuth with PKCE), its status, and disconnecting.
     Google,
+    /// The caller's sync with Google: status and manual pushes.
+    Sync,
 }
 
 /// Every operation, grouped by tag.
@@ -33,6 +36,7 @@ pub type Apis = (
     users::UsersApi,
     google_auth::GoogleAuthApi,
     slots::SlotsApi,
+    sync::SyncApi,
 );
 
 /// The OpenAPI service: routes plus the spec. No server URL is set, so Swagger UI calls
@@ -44,6 +48,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             users::UsersApi,
             google_auth::GoogleAuthApi,
             slots::SlotsApi,
+            sync::SyncApi,
         ),
         "slotsync",
         env!("CARGO_PKG_VERSION"),

@@ -51,6 +51,22 @@ impl EventId {
         Self(encoded.to_ascii_lowercase())
     }
 
+    /// The id under which a slot is created again after its event was deleted in Google
+    /// (a deleted id can never be reused): derived from the slot and its version, so a
+    /// retried re-creation is still answered `409 duplicate` rather than duplicated.
+    pub fn recreated(slot: SlotId, version: i64) -> Self {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(slot.0.as_bytes())
+            .chain_update(version.to_be_bytes())
+            .finalize();
+        Self(
+            data_encoding::BASE32HEX_NOPAD
+                .encode(&digest[..20])
+                .to_ascii_lowercase(),
+        )
+    }
+
     /// Wraps an id read from Google (any id Google produced is accepted as is).
     pub fn from_google(id: impl Into<String>) -> Self {
         Self(id.into())
@@ -100,6 +116,18 @@ mod tests {
         assert_eq!(EventId::from_slot(slot).as_str(), "00000000000000000000000000");
         let slot = SlotId(Uuid::from_u128(u128::MAX));
         assert_eq!(EventId::from_slot(slot).as_str(), "vvvvvvvvvvvvvvvvvvvvvvvvvs");
+    }
+
+    #[test]
+    fn recreated_ids_are_valid_google_ids_distinct_per_version() {
+        let slot = SlotId::new();
+        let a = EventId::recreated(slot, 3);
+        assert_eq!(a, EventId::recreated(slot, 3));
+        assert_ne!(a, EventId::recreated(slot, 4));
+        assert_ne!(a, EventId::from_slot(slot));
+        assert_eq!(a.as_str().len(), 32);
+        assert!(a.as_str().chars().all(|c| matches!(c, '0'..='9' | 'a'..='v')));
+        assert_eq!(a.to_slot(), None);
     }
 
     #[test]

@@ -24,6 +24,47 @@ pub enum PushState {
     Paused,
 }
 
+/// Who wins when both sides changed a slot since the last sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConflictPolicy {
+    /// The side changed last wins (the slot's `updated_at` against the event's `updated`).
+    #[default]
+    LatestWins,
+    /// slotsync's version always wins.
+    AppWins,
+    /// Google's version always wins.
+    GoogleWins,
+}
+
+/// The side a conflict resolution keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Winner {
+    /// slotsync's version.
+    App,
+    /// Google's version.
+    Google,
+}
+
+impl ConflictPolicy {
+    /// The winner, given when each side last changed (`None` when a side's time is unknown;
+    /// an unknown time loses, so a change is never dropped for want of a clock).
+    pub fn winner(
+        self,
+        app_changed: Option<chrono::DateTime<chrono::Utc>>,
+        google_changed: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Winner {
+        match self {
+            ConflictPolicy::AppWins => Winner::App,
+            ConflictPolicy::GoogleWins => Winner::Google,
+            ConflictPolicy::LatestWins => match (app_changed, google_changed) {
+                (Some(app), Some(google)) if google > app => Winner::Google,
+                (None, Some(_)) => Winner::Google,
+                _ => Winner::App,
+            },
+        }
+    }
+}
+
 macro_rules! string_enum {
     ($ty:ty, $($variant:path => $text:literal),+ $(,)?) => {
         impl $ty {
@@ -52,6 +93,12 @@ string_enum!(
     PushState::Failed => "failed",
     PushState::Paused => "paused",
 );
+string_enum!(
+    ConflictPolicy,
+    ConflictPolicy::LatestWins => "latest_wins",
+    ConflictPolicy::AppWins => "app_wins",
+    ConflictPolicy::GoogleWins => "google_wins",
+);
 
 #[cfg(test)]
 mod tests {
@@ -66,5 +113,39 @@ mod tests {
             assert_eq!(s.as_str().parse::<Source>().unwrap(), s);
         }
         assert!("nope".parse::<PushState>().is_err());
+        for p in [
+            ConflictPolicy::LatestWins,
+            ConflictPolicy::AppWins,
+            ConflictPolicy::GoogleWins,
+        ] {
+            assert_eq!(p.as_str().parse::<ConflictPolicy>().unwrap(), p);
+        }
+    }
+
+    #[test]
+    fn latest_wins_compares_change_times_and_ties_go_to_the_app() {
+        let t = |s: &str| Some(s.parse::<chrono::DateTime<chrono::Utc>>().unwrap());
+        let p = ConflictPolicy::LatestWins;
+        assert_eq!(
+            p.winner(t("2026-01-01T10:00:00Z"), t("2026-01-01T10:00:01Z")),
+            Winner::Google
+        );
+        assert_eq!(
+            p.winner(t("2026-01-01T10:00:01Z"), t("2026-01-01T10:00:00Z")),
+            Winner::App
+        );
+        assert_eq!(
+            p.winner(t("2026-01-01T10:00:00Z"), t("2026-01-01T10:00:00Z")),
+            Winner::App
+        );
+        assert_eq!(p.winner(t("2026-01-01T10:00:00Z"), None), Winner::App);
+        assert_eq!(
+            ConflictPolicy::GoogleWins.winner(t("2030-01-01T00:00:00Z"), None),
+            Winner::Google
+        );
+        assert_eq!(
+            ConflictPolicy::AppWins.winner(None, t("2030-01-01T00:00:00Z")),
+            Winner::App
+        );
     }
 }

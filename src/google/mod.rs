@@ -1,9 +1,18 @@
-//! Everything that talks to Google: endpoints, the OAuth client, the token vault.
-//! Real Google by default; `GOOGLE_EMULATOR_URL` points every endpoint at an emulator.
+//! Everything that talks to Google: endpoints, the OAuth client, the token vault, the
+//! Calendar gateway with its rate limits and error classification, and the slot ↔ event
+//! mapping. Real Google by default; `GOOGLE_EMULATOR_URL` points every endpoint at an
+//! emulator.
 
+pub mod error;
+pub mod gateway;
 pub mod hub;
+pub mod limits;
+pub mod mapping;
 pub mod oauth;
 pub mod vault;
+
+pub use error::{ConflictKind, GoneKind, GoogleError};
+pub use gateway::{CalendarGateway, GoogleCalendar};
 
 use crate::config::Settings;
 

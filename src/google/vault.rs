@@ -101,6 +101,28 @@ impl TokenVault {
         }
     }
 
+    /// Refreshes after Google refused `rejected` (a 401): unless another caller already
+    /// replaced that token, asks for a new one. Returns the token to retry with.
+    #[tracing::instrument(skip_all, fields(user_id = %user), err)]
+    pub async fn refresh_rejected(&self, user: UserId, rejected: &str) -> Result<String, VaultError> {
+        let lock = self.lock_for(user.0);
+        let _guard = lock.lock().await;
+        let conn = self.active_connection(user).await?;
+        if let Some(enc) = &conn.access_token_enc {
+            let current = self.keys.decrypt(enc)?;
+            if current != rejected {
+                return Ok(current);
+            }
+        }
+        self.refresh(user).await
+    }
+
+    /// Records that Google refuses the user's credentials even after a refresh: the
+    /// connection needs re-authorisation.
+    pub async fn reject(&self, user: UserId, why: &str) -> VaultError {
+        self.mark_needs_reauth(user, why).await
+    }
+
     /// Refreshes now (the caller holds the user's refresh lock).
     async fn refresh(&self, user: UserId) -> Result<String, VaultError> {
         let oauth = self.oauth.as_ref().map_err(|v| OAuthError::NotConfigured(v))?;
@@ -129,7 +151,7 @@ impl TokenVault {
     }
 
     async fn mark_needs_reauth(&self, user: UserId, why: &str) -> VaultError {
-        let message = format!("Google refused the refresh token ({why}); reconnect the Google account");
+        let message = format!("Google refused the credentials ({why}); reconnect the Google account");
         tracing::warn!(user_id = %user, "{message}");
         let status = connections::set_status(&self.db, user.0, connections::NEEDS_REAUTH, Some(message.clone())).await;
         let audit = store::audit::record(

@@ -78,6 +78,8 @@ pub async fn upsert(db: &impl ConnectionTrait, c: NewConnection) -> Result<Conne
         consecutive_failures: Set(0),
         breaker_open_until: Set(None),
         last_error: Set(None),
+        last_push_error: Set(None),
+        last_push_error_at: Set(None),
     })
     .on_conflict_do_nothing_on([sync_states::Column::UserId])
     .exec(db)

@@ -7,7 +7,9 @@ pub mod connections;
 pub mod entities;
 pub mod idempotency;
 pub mod oauth_states;
+pub mod outbox;
 pub mod slots;
+pub mod sync_states;
 pub mod users;
 
 use std::time::Duration;

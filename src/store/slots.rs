@@ -29,11 +29,39 @@ pub struct SlotQuery {
     pub limit: u64,
 }
 
-fn timing_columns(draft: &SlotDraft) -> (Option<chrono::NaiveDate>, Option<chrono::NaiveDate>) {
+/// The `start_date`/`end_date` columns of a draft (set for all-day slots only).
+pub(crate) fn timing_columns(draft: &SlotDraft) -> (Option<chrono::NaiveDate>, Option<chrono::NaiveDate>) {
     match draft.timing {
         SlotTiming::AllDay { start_date, end_date } => (Some(start_date), Some(end_date)),
         SlotTiming::Timed { .. } => (None, None),
     }
+}
+
+/// The synced content of a stored slot.
+pub fn draft(row: &SlotRow) -> SlotDraft {
+    let timezone = row.timezone.parse().unwrap_or(chrono_tz::Tz::UTC);
+    let timing = match (row.all_day, row.start_date, row.end_date) {
+        (true, Some(start_date), Some(end_date)) => SlotTiming::AllDay { start_date, end_date },
+        _ => SlotTiming::Timed {
+            start: row.start_at,
+            end: row.end_at,
+        },
+    };
+    SlotDraft {
+        title: row.title.clone(),
+        description: row.description.clone(),
+        location: row.location.clone(),
+        timezone,
+        timing,
+    }
+}
+
+/// The recurrence lines of a stored slot (none until recurrence is supported by the API).
+pub fn recurrence(row: &SlotRow) -> Vec<String> {
+    row.recurrence
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or_default()
 }
 
 /// Inserts a new app-created slot, dirty so the push worker picks it up.

@@ -1,8 +1,12 @@
-//! The sync engine. For now: local slot writes, each committing the slot and its outbox
-//! mark in one transaction and then waking the push worker.
+//! The sync engine: local slot writes (each committing the slot and its outbox mark in
+//! one transaction, then waking the push worker), the push of outbox slots to Google,
+//! and the user's controls over it.
 
 pub mod connect;
 pub mod local;
+pub mod push;
+pub mod status;
+pub mod worker;
 
 use std::sync::Arc;
 
@@ -36,6 +40,9 @@ pub enum SyncError {
     /// The same `Idempotency-Key` was used with a different request body.
     #[error("this Idempotency-Key was already used with a different request body")]
     IdempotencyMismatch,
+    /// The user's Google connection does not allow syncing.
+    #[error(transparent)]
+    NotSyncing(#[from] status::NotSyncing),
     /// The store refused or failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -4,15 +4,8 @@ use reqwest::{Client, Response};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_error, google_stats, op_count as count, slot_body, spawn_app_with_google, ConnectedApp, TestUser,
+    assert_error, browser, google_stats, op_count as count, slot_body, spawn_app_with_google, ConnectedApp, TestUser,
 };
-
-fn browser() -> Client {
-    Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
 
 async fn authorize_url(ctx: &ConnectedApp, user: &TestUser, query: &str) -> String {
     let resp = ctx.app.get(user, &format!("/auth/google/authorize{query}")).await;
@@ -34,10 +27,7 @@ async fn follow(callback: &str) -> Response {
 
 /// Connects `user` end to end and returns the callback URL that was used.
 async fn connect(ctx: &ConnectedApp, user: &TestUser) -> String {
-    let callback = consent(&authorize_url(ctx, user, "").await).await;
-    let resp = follow(&callback).await;
-    assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
-    callback
+    ctx.connect(user).await
 }
 
 #[tokio::test]
@@ -279,11 +269,6 @@ async fn starting_authorizations_is_rate_limited_per_user() {
 
 #[tokio::test]
 async fn disconnect_with_delete_events_removes_the_events_slotsync_pushed() {
-    use google_calendar3::api::{Event, EventDateTime};
-    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
-    use slotsync::domain::{EventId, SlotId};
-    use slotsync::store::entities::slots;
-
     let ctx = spawn_app_with_google().await;
     let user = ctx.app.create_user("ada@example.com").await;
     connect(&ctx, &user).await;
@@ -291,43 +276,8 @@ async fn disconnect_with_delete_events_removes_the_events_slotsync_pushed() {
         .app
         .create_slot(&user, &slot_body("s", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"))
         .await;
-    let slot_id = uuid::Uuid::parse_str(slot["id"].as_str().unwrap()).unwrap();
-    let event_id = EventId::from_slot(SlotId(slot_id));
-
-    // Put the slot's event in the emulated calendar (as the push engine will), and link it.
-    let token: Value = Client::new()
-        .post(format!(
-            "{}/_emulator/users/ada@example.com/token",
-            ctx.google.base_url()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let endpoints = slotsync::google::GoogleEndpoints::emulator(&ctx.google.base_url());
-    let hub = slotsync::google::hub::calendar_hub(&endpoints, token["access_token"].as_str().unwrap().to_owned());
-    let at = |s: &str| EventDateTime {
-        date_time: Some(chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc()),
-        ..Default::default()
-    };
-    let event = Event {
-        id: Some(event_id.as_str().to_owned()),
-        summary: Some("s".into()),
-        start: Some(at("2026-12-01T09:00:00Z")),
-        end: Some(at("2026-12-01T10:00:00Z")),
-        ..Default::default()
-    };
-    hub.events().insert(event, "primary").doit().await.unwrap();
-    let row = slots::Entity::find_by_id(slot_id)
-        .one(&ctx.app.state.db)
-        .await
-        .unwrap()
-        .unwrap();
-    let mut linked: slots::ActiveModel = row.into();
-    linked.google_event_id = Set(Some(event_id.as_str().to_owned()));
-    linked.update(&ctx.app.state.db).await.unwrap();
+    let pushed = ctx.app.wait_until_pushed(slot["id"].as_str().unwrap()).await;
+    let event_id = pushed.google_event_id.expect("the pushed slot is linked to its event");
 
     let resp = ctx
         .app
@@ -342,16 +292,7 @@ async fn disconnect_with_delete_events_removes_the_events_slotsync_pushed() {
     assert_eq!(summary["events_deleted"], 1, "{summary}");
     assert_eq!(summary["revoked_at_google"], true);
 
-    let dump: Value = reqwest::get(format!(
-        "{}/_emulator/calendars/ada@example.com/events",
-        ctx.google.base_url()
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let events = dump["items"].as_array().or(dump.as_array()).expect("an event list");
+    let events = ctx.events("ada@example.com").await;
     let ours = events
         .iter()
         .find(|e| e["id"] == event_id.as_str())

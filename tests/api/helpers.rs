@@ -20,7 +20,12 @@ struct SettingsArgs {
 /// A database that exists for one test and is removed afterwards.
 pub enum TestDb {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
+    /// Another instance's database: its owner removes it.
+    Shared,
 }
 
 impl Drop for TestDb {
@@ -91,6 +96,10 @@ pub struct TestApp {
     pub address: String,
     pub client: Client,
     pub state: AppState,
+    stop: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<std::io::Result<()>>,
+    )>,
     _db: TestDb,
 }
 
@@ -106,15 +115,49 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let (url, db) = test_database().await;
     let mut settings = test_settings(&url);
     configure(&mut settings);
+    start(settings, db).await
+}
+
+/// Starts the service with `settings`; `db` is dropped (and removed) with the app.
+pub async fn start(settings: Settings, db: TestDb) -> TestApp {
     let app = Application::build(settings).await.expect("the app builds");
     let address = format!("http://{}", app.addr());
     let state = app.state().clone();
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
     TestApp {
         address,
         client: Client::new(),
         state,
+        stop: Some((stop, running)),
         _db: db,
+    }
+}
+
+/// Another instance of `app`'s service on the same database (settings adjusted by
+/// `configure`), as a second process of a deployment would be.
+pub async fn start_another_instance(app: &TestApp, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = (*app.state.settings).clone();
+    settings.bind_addr = "127.0.0.1:0".parse().unwrap();
+    configure(&mut settings);
+    start(settings, TestDb::Shared).await
+}
+
+/// Polls `check` every 25 ms until it holds; panics with `what` after `timeout`.
+pub async fn wait_until<F, Fut>(what: &str, timeout: std::time::Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
 }
 
@@ -125,6 +168,11 @@ pub struct ConnectedApp {
 }
 
 pub async fn spawn_app_with_google() -> ConnectedApp {
+    spawn_app_with_google_and(|_| {}).await
+}
+
+/// Like [`spawn_app_with_google`], with settings adjusted by `configure`.
+pub async fn spawn_app_with_google_and(configure: impl FnOnce(&mut Settings)) -> ConnectedApp {
     use slotsync::emulator::{Emulator, EmulatorConfig};
     let google = Emulator::start(EmulatorConfig::for_tests())
         .await
@@ -151,9 +199,135 @@ pub async fn spawn_app_with_google() -> ConnectedApp {
         s.oauth_redirect_uri = Some(redirect.clone());
         s.google_emulator_url = Some(base.clone());
         s.return_to_origins = vec!["https://app.example.com".into()];
+        // Retries in tests come quickly; the default schedule is tested as a pure rule.
+        s.push_retry_base_ms = 50;
+        s.push_retry_max_secs = 2;
+        configure(s);
     })
     .await;
     ConnectedApp { app, google }
+}
+
+/// A client that does not follow redirects, as a test's "browser".
+pub fn browser() -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+impl ConnectedApp {
+    /// Connects `user`'s Google account through the browser flow (consent at the
+    /// emulator, then our callback) and returns the callback URL that was used.
+    pub async fn connect(&self, user: &TestUser) -> String {
+        let resp = self.app.get(user, "/auth/google/authorize").await;
+        assert_eq!(resp.status(), 200);
+        let body: Value = resp.json().await.unwrap();
+        let consent = browser().get(body["url"].as_str().unwrap()).send().await.unwrap();
+        assert!(
+            consent.status().is_redirection(),
+            "consent answered {}",
+            consent.status()
+        );
+        let callback = consent.headers()["location"].to_str().unwrap().to_owned();
+        let resp = browser().get(&callback).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+        callback
+    }
+
+    /// Every event (cancelled ones included) in the primary calendar of `email`.
+    pub async fn events(&self, email: &str) -> Vec<Value> {
+        let dump: Value = reqwest::get(format!("{}/_emulator/calendars/{email}/events", self.google.base_url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        dump["items"]
+            .as_array()
+            .or(dump.as_array())
+            .expect("an event list")
+            .clone()
+    }
+
+    /// Sets the emulator's fault plan (`Value::Null` clears it).
+    pub async fn faults(&self, plan: Value) {
+        let url = format!("{}/_emulator/faults", self.google.base_url());
+        let resp = if plan.is_null() {
+            Client::new().delete(url).send().await.unwrap()
+        } else {
+            Client::new().put(url).json(&plan).send().await.unwrap()
+        };
+        assert!(resp.status().is_success(), "setting faults: {}", resp.status());
+    }
+
+    /// The emulator's counters.
+    pub async fn stats(&self) -> Value {
+        google_stats(&self.google.base_url()).await
+    }
+
+    /// A google-calendar3 hub acting as `email` in Google Calendar (the "other side").
+    pub async fn google_user(&self, email: &str) -> slotsync::google::hub::Hub {
+        let token: Value = Client::new()
+            .post(format!("{}/_emulator/users/{email}/token", self.google.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let endpoints = slotsync::google::GoogleEndpoints::emulator(&self.google.base_url());
+        slotsync::google::hub::calendar_hub(&endpoints, token["access_token"].as_str().unwrap().to_owned())
+    }
+}
+
+impl TestApp {
+    /// Stops the service gracefully (as on SIGTERM) and waits until it has.
+    pub async fn stop(&mut self) {
+        if let Some((stop, running)) = self.stop.take() {
+            let _ = stop.send(());
+            running
+                .await
+                .expect("the service task")
+                .expect("the service stops cleanly");
+        }
+    }
+
+    /// A slot's JSON, as its owner sees it.
+    pub async fn slot(&self, user: &TestUser, id: &str) -> Value {
+        self.get_json(user, &format!("/slots/{id}")).await
+    }
+
+    /// The stored row of a slot (deleted ones too).
+    pub async fn slot_row(&self, id: &str) -> slotsync::store::slots::SlotRow {
+        use sea_orm::EntityTrait;
+        slotsync::store::entities::slots::Entity::find_by_id(uuid::Uuid::parse_str(id).unwrap())
+            .one(&self.state.db)
+            .await
+            .unwrap()
+            .expect("the slot exists")
+    }
+
+    /// Waits until the slot's current version is at Google (`clean`), and returns its row.
+    pub async fn wait_until_pushed(&self, id: &str) -> slotsync::store::slots::SlotRow {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let row = self.slot_row(id).await;
+            if row.push_state == "clean" && row.synced_version == Some(row.version) {
+                return row;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "slot {id} was never pushed; last seen: {row:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+
+    /// The caller's sync status.
+    pub async fn sync_status(&self, user: &TestUser) -> Value {
+        self.get_json(user, "/sync/status").await
+    }
 }
 
 /// A created user: its id and API token.

@@ -8,6 +8,7 @@ mod google_tokens;
 mod health;
 mod helpers;
 mod openapi;
+mod push;
 mod rate_limit;
 mod slots;
 mod users;

@@ -18,6 +18,9 @@ pub struct Model {
     pub breaker_open_until: Option<DateTimeUtc>,
     #[sea_orm(column_type = "Text", nullable)]
     pub last_error: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub last_push_error: Option<String>,
+    pub last_push_error_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

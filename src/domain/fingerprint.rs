@@ -1,0 +1,114 @@
+//! The fingerprint of a slot's synced content: a hash of the fields both sides share, in
+//! canonical form. An event whose fingerprint equals the slot's `synced_fingerprint` says
+//! nothing new: it is our own write coming back (the echo guard).
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+use super::slot::{SlotDraft, SlotTiming};
+
+/// A content hash (32 lowercase hex characters).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Fingerprint(String);
+
+impl Fingerprint {
+    /// The fingerprint of `draft` with its recurrence lines, live or `cancelled`.
+    pub fn of(draft: &SlotDraft, recurrence: &[String], cancelled: bool) -> Self {
+        let mut h = Sha256::new();
+        // Each field is length-prefixed so no two different contents share an encoding.
+        let mut field = |name: &str, value: &str| {
+            h.update(name.as_bytes());
+            h.update((value.len() as u64).to_be_bytes());
+            h.update(value.as_bytes());
+        };
+        field("title", &draft.title);
+        field("description", draft.description.as_deref().unwrap_or(""));
+        field("location", draft.location.as_deref().unwrap_or(""));
+        field("timezone", draft.timezone.name());
+        match &draft.timing {
+            SlotTiming::Timed { start, end } => {
+                field("start", &start.timestamp().to_string());
+                field("end", &end.timestamp().to_string());
+            }
+            SlotTiming::AllDay { start_date, end_date } => {
+                field("start_date", &start_date.to_string());
+                field("end_date", &end_date.to_string());
+            }
+        }
+        field("recurrence", &recurrence.join("\n"));
+        field("cancelled", if cancelled { "1" } else { "0" });
+        Self(hex::encode(&h.finalize()[..16]))
+    }
+
+    /// Wraps a stored fingerprint.
+    pub fn from_stored(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The stored spelling.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::SlotFields;
+
+    fn draft(title: &str, description: Option<&str>) -> SlotDraft {
+        SlotDraft::validate(SlotFields {
+            title: Some(title.into()),
+            description: description.map(Into::into),
+            start: Some("2026-12-01T09:00:00+01:00".parse().unwrap()),
+            end: Some("2026-12-01T10:00:00+01:00".parse().unwrap()),
+            timezone: Some("Europe/Paris".into()),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn equal_content_gives_equal_fingerprints() {
+        assert_eq!(
+            Fingerprint::of(&draft("a", None), &[], false),
+            Fingerprint::of(&draft("a", None), &[], false)
+        );
+        assert_eq!(Fingerprint::of(&draft("a", None), &[], false).as_str().len(), 32);
+    }
+
+    #[test]
+    fn every_synced_field_changes_the_fingerprint() {
+        let base = Fingerprint::of(&draft("a", None), &[], false);
+        assert_ne!(base, Fingerprint::of(&draft("b", None), &[], false));
+        assert_ne!(base, Fingerprint::of(&draft("a", Some("x")), &[], false));
+        assert_ne!(
+            base,
+            Fingerprint::of(&draft("a", None), &["RRULE:FREQ=DAILY".into()], false)
+        );
+        assert_ne!(base, Fingerprint::of(&draft("a", None), &[], true));
+        let mut moved = draft("a", None);
+        moved.timezone = chrono_tz::Tz::UTC;
+        assert_ne!(base, Fingerprint::of(&moved, &[], false));
+    }
+
+    #[test]
+    fn field_boundaries_cannot_be_shifted() {
+        // "ab" + "" must differ from "a" + "b".
+        let mut one = draft("ab", None);
+        one.location = None;
+        let mut two = draft("a", None);
+        two.location = Some("b".into());
+        let mut three = draft("a", None);
+        three.description = Some("b".into());
+        assert_ne!(Fingerprint::of(&two, &[], false), Fingerprint::of(&three, &[], false));
+        assert_ne!(Fingerprint::of(&one, &[], false), Fingerprint::of(&two, &[], false));
+    }
+}

@@ -1,0 +1,310 @@
+//! Slot content ↔ Google event. Every event slotsync writes carries, in
+//! `extendedProperties.private`, the slot id (`slotsync_slot`), the deployment that wrote
+//! it (`slotsync_origin`) and the fingerprint of what was written (`slotsync_fp`).
+
+use std::collections::HashMap;
+
+use chrono_tz::Tz;
+use google_calendar3::api::{Event, EventDateTime, EventExtendedProperties};
+use serde_json::Value;
+
+use crate::domain::{Fingerprint, SlotDraft, SlotFields, SlotId, SlotTiming, ValidationError};
+
+/// `extendedProperties.private` key holding the slot id.
+pub const PROP_SLOT: &str = "slotsync_slot";
+/// `extendedProperties.private` key holding the writing deployment's id.
+pub const PROP_ORIGIN: &str = "slotsync_origin";
+/// `extendedProperties.private` key holding the written content's fingerprint.
+pub const PROP_FINGERPRINT: &str = "slotsync_fp";
+
+/// What slotsync writes into an event for a slot.
+#[derive(Debug, Clone)]
+pub struct EventContent<'a> {
+    pub slot: SlotId,
+    pub draft: &'a SlotDraft,
+    pub recurrence: &'a [String],
+    pub origin: &'a str,
+}
+
+impl EventContent<'_> {
+    /// The fingerprint of this content.
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(self.draft, self.recurrence, false)
+    }
+
+    /// The event to insert (with `id` set by the caller).
+    pub fn to_event(&self) -> Event {
+        let zone = Some(self.draft.timezone.name().to_owned());
+        let (start, end) = match &self.draft.timing {
+            SlotTiming::Timed { start, end } => (
+                EventDateTime {
+                    date_time: Some(*start),
+                    time_zone: zone.clone(),
+                    ..Default::default()
+                },
+                EventDateTime {
+                    date_time: Some(*end),
+                    time_zone: zone,
+                    ..Default::default()
+                },
+            ),
+            SlotTiming::AllDay { start_date, end_date } => (
+                EventDateTime {
+                    date: Some(*start_date),
+                    time_zone: zone.clone(),
+                    ..Default::default()
+                },
+                EventDateTime {
+                    date: Some(*end_date),
+                    time_zone: zone,
+                    ..Default::default()
+                },
+            ),
+        };
+        let private = HashMap::from([
+            (PROP_SLOT.to_owned(), self.slot.0.to_string()),
+            (PROP_ORIGIN.to_owned(), self.origin.to_owned()),
+            (PROP_FINGERPRINT.to_owned(), self.fingerprint().as_str().to_owned()),
+        ]);
+        Event {
+            summary: Some(self.draft.title.clone()),
+            description: self.draft.description.clone(),
+            location: self.draft.location.clone(),
+            start: Some(start),
+            end: Some(end),
+            recurrence: (!self.recurrence.is_empty()).then(|| self.recurrence.to_vec()),
+            status: Some("confirmed".to_owned()),
+            extended_properties: Some(EventExtendedProperties {
+                private: Some(private),
+                shared: None,
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// The insert body as JSON, as google-calendar3 sends it (absent fields left out).
+    pub fn to_json(&self) -> Value {
+        let mut body = serde_json::to_value(self.to_event()).expect("an event serialises");
+        google_calendar3::common::remove_json_null_values(&mut body);
+        body
+    }
+
+    /// The body of an `events.patch` that makes the event hold exactly this content: the
+    /// insert body plus explicit `null`s for what the slot lacks (patch keeps omitted
+    /// fields), and the other half of `start`/`end` cleared when a slot changes between
+    /// timed and all-day. Other fields a user set in Google (attendees, reminders…) stay.
+    pub fn to_patch(&self) -> Value {
+        let mut body = self.to_json();
+        let map = body.as_object_mut().expect("an event is an object");
+        for key in ["description", "location", "recurrence"] {
+            map.entry(key).or_insert(Value::Null);
+        }
+        for key in ["start", "end"] {
+            if let Some(Value::Object(time)) = map.get_mut(key) {
+                time.entry("date").or_insert(Value::Null);
+                time.entry("dateTime").or_insert(Value::Null);
+            }
+        }
+        body
+    }
+}
+
+/// Why an event cannot be represented as a slot.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MappingError {
+    /// The event has no start or end.
+    #[error("the event has no {0}")]
+    MissingTime(&'static str),
+    /// The event's content breaks a slot rule.
+    #[error("the event cannot be a slot: {0}")]
+    Invalid(#[from] ValidationError),
+}
+
+/// Title given to events that have none.
+pub const UNTITLED: &str = "(No title)";
+
+/// The slot content an event holds. Times keep their zone (`timeZone`, else
+/// `calendar_zone`); an empty title becomes [`UNTITLED`].
+pub fn event_to_draft(event: &Event, calendar_zone: Tz) -> Result<SlotDraft, MappingError> {
+    let start = event.start.as_ref().ok_or(MappingError::MissingTime("start"))?;
+    let end = event.end.as_ref().ok_or(MappingError::MissingTime("end"))?;
+    let zone = start
+        .time_zone
+        .as_deref()
+        .and_then(|z| z.parse::<Tz>().ok())
+        .unwrap_or(calendar_zone);
+    let non_empty = |s: &Option<String>| s.clone().filter(|v| !v.trim().is_empty());
+    let mut fields = SlotFields {
+        title: Some(non_empty(&event.summary).unwrap_or_else(|| UNTITLED.to_owned())),
+        description: non_empty(&event.description),
+        location: non_empty(&event.location),
+        timezone: Some(zone.name().to_owned()),
+        ..Default::default()
+    };
+    match (start.date, end.date, start.date_time, end.date_time) {
+        (Some(s), Some(e), _, _) => {
+            fields.all_day = Some(true);
+            fields.start_date = Some(s);
+            fields.end_date = Some(e);
+        }
+        (_, _, Some(s), Some(e)) => {
+            fields.start = Some(s.fixed_offset());
+            fields.end = Some(e.fixed_offset());
+        }
+        (None, _, None, _) => return Err(MappingError::MissingTime("start")),
+        _ => return Err(MappingError::MissingTime("end")),
+    }
+    Ok(SlotDraft::validate(fields)?)
+}
+
+/// The fingerprint of an event's content, comparable with a slot's `synced_fingerprint`.
+pub fn event_fingerprint(event: &Event, calendar_zone: Tz) -> Option<Fingerprint> {
+    if event.status.as_deref() == Some("cancelled") {
+        return None;
+    }
+    let draft = event_to_draft(event, calendar_zone).ok()?;
+    Some(Fingerprint::of(
+        &draft,
+        event.recurrence.as_deref().unwrap_or(&[]),
+        false,
+    ))
+}
+
+/// The slot an event belongs to, from its `slotsync_slot` property.
+pub fn event_slot(event: &Event) -> Option<SlotId> {
+    event
+        .extended_properties
+        .as_ref()?
+        .private
+        .as_ref()?
+        .get(PROP_SLOT)?
+        .parse()
+        .ok()
+        .map(SlotId)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn draft(fields: SlotFields) -> SlotDraft {
+        SlotDraft::validate(fields).unwrap()
+    }
+
+    fn timed(zone: &str, start: &str, end: &str) -> SlotDraft {
+        draft(SlotFields {
+            title: Some("Standup".into()),
+            start: Some(start.parse().unwrap()),
+            end: Some(end.parse().unwrap()),
+            timezone: Some(zone.into()),
+            ..Default::default()
+        })
+    }
+
+    fn all_day(zone: &str, start: &str, end: &str) -> SlotDraft {
+        draft(SlotFields {
+            title: Some("Offsite".into()),
+            all_day: Some(true),
+            start_date: Some(start.parse().unwrap()),
+            end_date: Some(end.parse().unwrap()),
+            timezone: Some(zone.into()),
+            ..Default::default()
+        })
+    }
+
+    fn content(d: &SlotDraft) -> EventContent<'_> {
+        EventContent {
+            slot: SlotId(uuid::Uuid::nil()),
+            draft: d,
+            recurrence: &[],
+            origin: "test-origin",
+        }
+    }
+
+    #[test]
+    fn a_timed_slot_maps_to_date_time_with_its_zone_and_the_three_properties() {
+        let d = timed(
+            "Pacific/Kiritimati",
+            "2026-12-01T09:00:00+14:00",
+            "2026-12-01T10:30:00+14:00",
+        );
+        let json = content(&d).to_json();
+        assert_eq!(json["start"]["dateTime"], "2026-11-30T19:00:00Z");
+        assert_eq!(json["start"]["timeZone"], "Pacific/Kiritimati");
+        assert_eq!(json["end"]["dateTime"], "2026-11-30T20:30:00Z");
+        assert!(json["start"].get("date").is_none());
+        let private = &json["extendedProperties"]["private"];
+        assert_eq!(private[PROP_SLOT], uuid::Uuid::nil().to_string());
+        assert_eq!(private[PROP_ORIGIN], "test-origin");
+        assert_eq!(private[PROP_FINGERPRINT], content(&d).fingerprint().as_str());
+    }
+
+    #[test]
+    fn an_all_day_slot_maps_to_dates_with_the_exclusive_end_unchanged() {
+        for zone in ["Pacific/Kiritimati", "America/St_Johns", "Pacific/Pago_Pago", "UTC"] {
+            let d = all_day(zone, "2026-12-24", "2026-12-26");
+            let json = content(&d).to_json();
+            assert_eq!(json["start"]["date"], "2026-12-24", "{zone}");
+            assert_eq!(json["end"]["date"], "2026-12-26", "{zone}");
+            assert!(json["start"].get("dateTime").is_none());
+        }
+    }
+
+    #[test]
+    fn a_patch_clears_what_the_slot_lacks() {
+        let d = all_day("UTC", "2026-12-24", "2026-12-25");
+        let patch = content(&d).to_patch();
+        assert_eq!(patch["description"], Value::Null);
+        assert_eq!(patch["location"], Value::Null);
+        assert_eq!(patch["recurrence"], Value::Null);
+        assert_eq!(patch["start"]["dateTime"], Value::Null);
+        assert_eq!(patch["start"]["date"], "2026-12-24");
+        // Fields slotsync does not manage are left out, so a patch keeps them.
+        assert!(patch.get("attendees").is_none());
+        assert!(patch.get("reminders").is_none());
+        assert!(patch.get("colorId").is_none());
+    }
+
+    #[test]
+    fn an_event_maps_back_to_the_same_content_and_fingerprint() {
+        for d in [
+            timed(
+                "America/St_Johns",
+                "2026-03-08T01:30:00-03:30",
+                "2026-03-08T04:00:00-02:30",
+            ),
+            all_day("Pacific/Kiritimati", "2026-12-31", "2027-01-01"),
+        ] {
+            let c = content(&d);
+            let event: Event = serde_json::from_value(serde_json::to_value(c.to_event()).unwrap()).unwrap();
+            assert_eq!(event_to_draft(&event, Tz::UTC).unwrap(), d);
+            assert_eq!(event_fingerprint(&event, Tz::UTC), Some(c.fingerprint()));
+            assert_eq!(event_slot(&event), Some(SlotId(uuid::Uuid::nil())));
+        }
+    }
+
+    #[test]
+    fn an_untitled_event_without_zone_takes_the_calendar_zone() {
+        let event: Event = serde_json::from_value(json!({
+            "id": "abcde", "start": {"dateTime": "2026-12-01T09:00:00+01:00"},
+            "end": {"dateTime": "2026-12-01T10:00:00+01:00"}
+        }))
+        .unwrap();
+        let d = event_to_draft(&event, "Europe/Paris".parse().unwrap()).unwrap();
+        assert_eq!(d.title, UNTITLED);
+        assert_eq!(d.timezone.name(), "Europe/Paris");
+        assert_eq!(event_slot(&event), None);
+        let missing: Event = serde_json::from_value(json!({"id": "abcde"})).unwrap();
+        assert_eq!(
+            event_to_draft(&missing, Tz::UTC),
+            Err(MappingError::MissingTime("start"))
+        );
+    }
+
+    #[test]
+    fn a_cancelled_event_has_no_content_fingerprint() {
+        let event: Event = serde_json::from_value(json!({"id": "abcde", "status": "cancelled"})).unwrap();
+        assert_eq!(event_fingerprint(&event, Tz::UTC), None);
+    }
+}

@@ -1,0 +1,377 @@
+//! The push outbox: dirty slots claimed under a lease, and the bookkeeping each push
+//! outcome writes. Every outcome write is conditional on the version that was pushed, so a
+//! local change made during a push is never mistaken for synced.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter};
+use uuid::Uuid;
+
+use super::entities::{google_connections, slots, sync_states};
+use super::slots::SlotRow;
+use super::{connections, StoreError};
+use crate::domain::{PushState, SlotDraft, UserId};
+
+fn lease_free(now: DateTime<Utc>) -> Condition {
+    Condition::any()
+        .add(slots::Column::PushLeaseUntil.is_null())
+        .add(slots::Column::PushLeaseUntil.lt(now))
+}
+
+/// Dirty, not leased, owned by a user whose connection is active and whose breaker is
+/// closed: waiting for its `next_push_at`.
+fn waiting(now: DateTime<Utc>) -> Condition {
+    let active_users = Query::select()
+        .column(google_connections::Column::UserId)
+        .from(google_connections::Entity)
+        .and_where(google_connections::Column::Status.eq(connections::ACTIVE))
+        .to_owned();
+    let broken_users = Query::select()
+        .column(sync_states::Column::UserId)
+        .from(sync_states::Entity)
+        .and_where(sync_states::Column::BreakerOpenUntil.gt(now))
+        .to_owned();
+    Condition::all()
+        .add(slots::Column::PushState.eq(PushState::Dirty.as_str()))
+        .add(lease_free(now))
+        .add(slots::Column::UserId.in_subquery(active_users))
+        .add(slots::Column::UserId.not_in_subquery(broken_users))
+}
+
+/// Claims up to `limit` due slots for `lease` and returns them. On PostgreSQL the rows are
+/// picked `FOR UPDATE SKIP LOCKED`, so concurrent instances claim disjoint sets; SQLite
+/// serialises writers, which gives the same guarantee.
+pub async fn claim_due(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    lease: Duration,
+    limit: u64,
+) -> Result<Vec<SlotRow>, StoreError> {
+    let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30));
+    Ok(claim_query(now, until, limit).exec_with_returning(db).await?)
+}
+
+/// `UPDATE slots SET push_lease_until = until WHERE id IN (SELECT id … FOR UPDATE SKIP
+/// LOCKED) AND <lease free>`, returning the claimed rows.
+fn claim_query(now: DateTime<Utc>, until: DateTime<Utc>, limit: u64) -> sea_orm::UpdateMany<slots::Entity> {
+    let picked = Query::select()
+        .column(slots::Column::Id)
+        .from(slots::Entity)
+        .cond_where(waiting(now).add(slots::Column::NextPushAt.lte(now)))
+        .order_by(slots::Column::NextPushAt, sea_orm::Order::Asc)
+        .limit(limit)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .to_owned();
+    slots::Entity::update_many()
+        .col_expr(slots::Column::PushLeaseUntil, Expr::value(Some(until)))
+        .filter(slots::Column::Id.in_subquery(picked))
+        .filter(lease_free(now))
+}
+
+/// When the next waiting slot falls due, if any waits. (Slots leased by a push that died
+/// become claimable when their lease ends; the worker's periodic look covers them.)
+pub async fn next_due_at(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    #[derive(FromQueryResult)]
+    struct Due {
+        next: Option<DateTime<Utc>>,
+    }
+    let select = Query::select()
+        .expr_as(Expr::col(slots::Column::NextPushAt).min(), "next")
+        .from(slots::Entity)
+        .cond_where(waiting(now))
+        .to_owned();
+    let backend = db.get_database_backend();
+    let row = Due::find_by_statement(backend.build(&select)).one(db).await?;
+    Ok(row.and_then(|r| r.next))
+}
+
+/// What a successful push left at Google.
+#[derive(Debug, Clone)]
+pub struct Pushed<'a> {
+    /// The event id (kept after a deletion, for the record).
+    pub event_id: &'a str,
+    /// The event's new etag; `None` after a deletion.
+    pub etag: Option<&'a str>,
+    /// Fingerprint of the content Google now holds.
+    pub fingerprint: &'a str,
+}
+
+/// Records a successful push of `version`. The slot becomes `clean` only if its version
+/// did not move meanwhile; otherwise it stays dirty and is pushed again at once.
+pub async fn record_pushed(
+    db: &impl ConnectionTrait,
+    slot: Uuid,
+    version: i64,
+    pushed: Pushed<'_>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let unchanged = Expr::col(slots::Column::Version).eq(version);
+    let result = slots::Entity::update_many()
+        .col_expr(
+            slots::Column::GoogleEventId,
+            Expr::value(Some(pushed.event_id.to_owned())),
+        )
+        .col_expr(slots::Column::GoogleEtag, Expr::value(pushed.etag.map(str::to_owned)))
+        .col_expr(
+            slots::Column::SyncedFingerprint,
+            Expr::value(Some(pushed.fingerprint.to_owned())),
+        )
+        .col_expr(slots::Column::SyncedVersion, Expr::value(Some(version)))
+        .col_expr(slots::Column::LastSyncedAt, Expr::value(Some(now)))
+        .col_expr(
+            slots::Column::PushState,
+            Expr::case(unchanged, PushState::Clean.as_str())
+                .finally(PushState::Dirty.as_str())
+                .into(),
+        )
+        .col_expr(slots::Column::PushAttempts, Expr::value(0))
+        .col_expr(slots::Column::NextPushAt, Expr::value(Some(now)))
+        .col_expr(
+            slots::Column::PushLeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(slots::Column::LastPushError, Expr::value(Option::<String>::None))
+        .filter(slots::Column::Id.eq(slot))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+/// Records a failure of pushing `version` to retry at `retry_at`. If the slot changed
+/// meanwhile only the lease is released: the new version is due now.
+pub async fn record_retry(
+    db: &impl ConnectionTrait,
+    slot: Uuid,
+    version: i64,
+    attempts: i32,
+    retry_at: DateTime<Utc>,
+    error: &str,
+) -> Result<(), StoreError> {
+    let updated = slots::Entity::update_many()
+        .col_expr(slots::Column::PushAttempts, Expr::value(attempts))
+        .col_expr(slots::Column::NextPushAt, Expr::value(Some(retry_at)))
+        .col_expr(slots::Column::LastPushError, Expr::value(Some(error.to_owned())))
+        .col_expr(
+            slots::Column::PushLeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(slots::Column::Id.eq(slot))
+        .filter(slots::Column::Version.eq(version))
+        .exec(db)
+        .await?;
+    if updated.rows_affected == 0 {
+        release(db, slot).await?;
+    }
+    Ok(())
+}
+
+/// Records that pushing `version` failed for good (`failed`, with the message).
+pub async fn record_failed(db: &impl ConnectionTrait, slot: Uuid, version: i64, error: &str) -> Result<(), StoreError> {
+    let updated = slots::Entity::update_many()
+        .col_expr(slots::Column::PushState, Expr::value(PushState::Failed.as_str()))
+        .col_expr(slots::Column::LastPushError, Expr::value(Some(error.to_owned())))
+        .col_expr(
+            slots::Column::PushLeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(slots::Column::Id.eq(slot))
+        .filter(slots::Column::Version.eq(version))
+        .exec(db)
+        .await?;
+    if updated.rows_affected == 0 {
+        release(db, slot).await?;
+    }
+    Ok(())
+}
+
+/// Gives a claimed slot back untouched.
+pub async fn release(db: &impl ConnectionTrait, slot: Uuid) -> Result<(), StoreError> {
+    slots::Entity::update_many()
+        .col_expr(
+            slots::Column::PushLeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(slots::Column::Id.eq(slot))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Pauses `user`'s slots that wait to be pushed (dirty or failed), with `reason`.
+pub async fn pause_pending(db: &impl ConnectionTrait, user: UserId, reason: &str) -> Result<u64, StoreError> {
+    Ok(slots::Entity::update_many()
+        .col_expr(slots::Column::PushState, Expr::value(PushState::Paused.as_str()))
+        .col_expr(slots::Column::LastPushError, Expr::value(Some(reason.to_owned())))
+        .col_expr(
+            slots::Column::PushLeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(slots::Column::UserId.eq(user.0))
+        .filter(slots::Column::PushState.is_in([PushState::Dirty.as_str(), PushState::Failed.as_str()]))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// Puts every slot of `user` that is not in sync (dirty, failed or paused) back in the
+/// outbox, due now with a fresh retry count. Returns how many.
+pub async fn requeue_unsynced(db: &impl ConnectionTrait, user: UserId, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    Ok(slots::Entity::update_many()
+        .col_expr(slots::Column::PushState, Expr::value(PushState::Dirty.as_str()))
+        .col_expr(slots::Column::PushAttempts, Expr::value(0))
+        .col_expr(slots::Column::NextPushAt, Expr::value(Some(now)))
+        .col_expr(slots::Column::LastPushError, Expr::value(Option::<String>::None))
+        .filter(slots::Column::UserId.eq(user.0))
+        .filter(slots::Column::PushState.ne(PushState::Clean.as_str()))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// How many of a user's slots are in each outbox state, and the next retry time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboxDepth {
+    pub dirty: u64,
+    pub failed: u64,
+    pub paused: u64,
+    pub clean: u64,
+    /// Dirty slots currently claimed by a push.
+    pub in_flight: u64,
+    /// The earliest `next_push_at` of a dirty slot.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// Counts `user`'s slots per push state.
+pub async fn depth(db: &impl ConnectionTrait, user: UserId, now: DateTime<Utc>) -> Result<OutboxDepth, StoreError> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        push_state: String,
+        n: i64,
+        in_flight: i64,
+        next: Option<DateTime<Utc>>,
+    }
+    let leased = Expr::col(slots::Column::PushLeaseUntil).gt(now);
+    let select = Query::select()
+        .column(slots::Column::PushState)
+        .expr_as(Expr::col(slots::Column::Id).count(), "n")
+        .expr_as(Expr::case(leased, 1).finally(0).sum(), "in_flight")
+        .expr_as(Expr::col(slots::Column::NextPushAt).min(), "next")
+        .from(slots::Entity)
+        .and_where(slots::Column::UserId.eq(user.0))
+        .group_by_col(slots::Column::PushState)
+        .to_owned();
+    let backend = db.get_database_backend();
+    let rows = Row::find_by_statement(backend.build(&select)).all(db).await?;
+    let mut depth = OutboxDepth::default();
+    for row in rows {
+        let n = u64::try_from(row.n).unwrap_or(0);
+        match row.push_state.parse::<PushState>() {
+            Ok(PushState::Dirty) => {
+                depth.dirty = n;
+                depth.in_flight = u64::try_from(row.in_flight).unwrap_or(0);
+                depth.next_attempt_at = row.next;
+            }
+            Ok(PushState::Failed) => depth.failed = n,
+            Ok(PushState::Paused) => depth.paused = n,
+            Ok(PushState::Clean) => depth.clean = n,
+            Err(_) => {}
+        }
+    }
+    Ok(depth)
+}
+
+/// Makes a slot hold what Google holds (Google won a conflict): its content, a new
+/// version recorded as synced, `clean`. Only if the slot is still at `expected_version`.
+pub async fn apply_remote(
+    db: &impl ConnectionTrait,
+    slot: Uuid,
+    expected_version: i64,
+    draft: &SlotDraft,
+    pushed: Pushed<'_>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let (start_date, end_date) = super::slots::timing_columns(draft);
+    let result = slots::Entity::update_many()
+        .col_expr(slots::Column::Title, Expr::value(draft.title.clone()))
+        .col_expr(slots::Column::Description, Expr::value(draft.description.clone()))
+        .col_expr(slots::Column::Location, Expr::value(draft.location.clone()))
+        .col_expr(slots::Column::StartAt, Expr::value(draft.start_at()))
+        .col_expr(slots::Column::EndAt, Expr::value(draft.end_at()))
+        .col_expr(slots::Column::Timezone, Expr::value(draft.timezone.name()))
+        .col_expr(slots::Column::AllDay, Expr::value(draft.all_day()))
+        .col_expr(slots::Column::StartDate, Expr::value(start_date))
+        .col_expr(slots::Column::EndDate, Expr::value(end_date))
+        .col_expr(slots::Column::Version, Expr::value(expected_version + 1))
+        .col_expr(slots::Column::SyncedVersion, Expr::value(Some(expected_version + 1)))
+        .col_expr(slots::Column::UpdatedAt, Expr::value(now))
+        .col_expr(
+            slots::Column::GoogleEventId,
+            Expr::value(Some(pushed.event_id.to_owned())),
+        )
+        .col_expr(slots::Column::GoogleEtag, Expr::value(pushed.etag.map(str::to_owned)))
+        .col_expr(
+            slots::Column::SyncedFingerprint,
+            Expr::value(Some(pushed.fingerprint.to_owned())),
+        )
+        .col_expr(slots::Column::LastSyncedAt, Expr::value(Some(now)))
+        .col_expr(slots::Column::PushState, Expr::value(PushState::Clean.as_str()))
+        .col_expr(slots::Column::PushAttempts, Expr::value(0))
+        .col_expr(
+            slots::Column::PushLeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(slots::Column::LastPushError, Expr::value(Option::<String>::None))
+        .filter(slots::Column::Id.eq(slot))
+        .filter(slots::Column::Version.eq(expected_version))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+/// Soft-deletes a slot because its event was deleted in Google (Google won a conflict):
+/// a new version, recorded as synced, `clean`. Only if still at `expected_version`.
+pub async fn delete_as_remote(
+    db: &impl ConnectionTrait,
+    slot: Uuid,
+    expected_version: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let result = slots::Entity::update_many()
+        .col_expr(slots::Column::DeletedAt, Expr::value(Some(now)))
+        .col_expr(slots::Column::Version, Expr::value(expected_version + 1))
+        .col_expr(slots::Column::SyncedVersion, Expr::value(Some(expected_version + 1)))
+        .col_expr(slots::Column::UpdatedAt, Expr::value(now))
+        .col_expr(slots::Column::GoogleEtag, Expr::value(Option::<String>::None))
+        .col_expr(slots::Column::LastSyncedAt, Expr::value(Some(now)))
+        .col_expr(slots::Column::PushState, Expr::value(PushState::Clean.as_str()))
+        .col_expr(
+            slots::Column::PushLeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(slots::Column::LastPushError, Expr::value(Option::<String>::None))
+        .filter(slots::Column::Id.eq(slot))
+        .filter(slots::Column::Version.eq(expected_version))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{DbBackend, QueryTrait};
+
+    #[test]
+    fn claims_skip_rows_locked_by_other_instances_on_postgres() {
+        let now = Utc::now();
+        let pg = claim_query(now, now, 10).build(DbBackend::Postgres).to_string();
+        assert!(pg.contains("FOR UPDATE SKIP LOCKED"), "{pg}");
+        assert!(pg.contains("LIMIT 10"), "{pg}");
+        // SQLite has no row locks; it serialises writers instead.
+        let sqlite = claim_query(now, now, 10).build(DbBackend::Sqlite).to_string();
+        assert!(!sqlite.contains("FOR UPDATE"), "{sqlite}");
+        assert!(sqlite.contains("\"push_state\" = 'dirty'"), "{sqlite}");
+    }
+}

@@ -1,0 +1,74 @@
+//! Per-connection sync state: for now the per-user breaker on consecutive Google failures
+//! and the last push error. (The pull adds its token and scheduling here.)
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+
+use super::entities::sync_states;
+use super::StoreError;
+use crate::domain::UserId;
+
+pub use sync_states::Model as SyncState;
+
+/// The sync state of `user`, if connected once.
+pub async fn find(db: &impl ConnectionTrait, user: UserId) -> Result<Option<SyncState>, StoreError> {
+    Ok(sync_states::Entity::find_by_id(user.0).one(db).await?)
+}
+
+/// Counts one more consecutive Google failure and remembers it. Past `threshold`, opens
+/// the user's breaker until `now + cooldown` and returns `true` (it just tripped).
+pub async fn note_failure(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    error: &str,
+    threshold: u32,
+    cooldown: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    sync_states::Entity::update_many()
+        .col_expr(
+            sync_states::Column::ConsecutiveFailures,
+            Expr::col(sync_states::Column::ConsecutiveFailures).add(1),
+        )
+        .col_expr(sync_states::Column::LastPushError, Expr::value(Some(error.to_owned())))
+        .col_expr(sync_states::Column::LastPushErrorAt, Expr::value(Some(now)))
+        .filter(sync_states::Column::UserId.eq(user.0))
+        .exec(db)
+        .await?;
+    // Trip once: only the update that finds the count at the threshold with the breaker
+    // closed opens it.
+    let tripped = sync_states::Entity::update_many()
+        .col_expr(sync_states::Column::BreakerOpenUntil, Expr::value(Some(now + cooldown)))
+        .col_expr(sync_states::Column::ConsecutiveFailures, Expr::value(0))
+        .filter(sync_states::Column::UserId.eq(user.0))
+        .filter(sync_states::Column::ConsecutiveFailures.gte(i64::from(threshold)))
+        .exec(db)
+        .await?;
+    Ok(tripped.rows_affected > 0)
+}
+
+/// Resets the consecutive-failure count after a successful call (no write when it is 0).
+pub async fn note_success(db: &impl ConnectionTrait, user: UserId) -> Result<(), StoreError> {
+    sync_states::Entity::update_many()
+        .col_expr(sync_states::Column::ConsecutiveFailures, Expr::value(0))
+        .filter(sync_states::Column::UserId.eq(user.0))
+        .filter(sync_states::Column::ConsecutiveFailures.gt(0))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Closes the user's breaker now.
+pub async fn close_breaker(db: &impl ConnectionTrait, user: UserId) -> Result<(), StoreError> {
+    sync_states::Entity::update_many()
+        .col_expr(
+            sync_states::Column::BreakerOpenUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(sync_states::Column::ConsecutiveFailures, Expr::value(0))
+        .filter(sync_states::Column::UserId.eq(user.0))
+        .exec(db)
+        .await?;
+    Ok(())
+}

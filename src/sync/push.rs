@@ -1,0 +1,397 @@
+//! Pushing one claimed slot to Google: insert (derived id), patch with `If-Match`, or
+//! delete; then the bookkeeping for each outcome. Conflicts (412, or an event deleted in
+//! Google under a local edit) are resolved by the configured policy and logged.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use chrono_tz::Tz;
+use google_calendar3::api::Event;
+use sea_orm::DatabaseConnection;
+use serde_json::json;
+
+use crate::domain::{Backoff, ConflictPolicy, EventId, Fingerprint, SlotId, UserId, Winner};
+use crate::google::mapping::{event_fingerprint, event_to_draft, EventContent};
+use crate::google::{CalendarGateway, ConflictKind, GoogleError};
+use crate::store::outbox::{self, Pushed};
+use crate::store::slots::SlotRow;
+use crate::store::{self, audit, connections, sync_states, StoreError};
+
+/// How the push engine behaves (from the settings).
+#[derive(Debug, Clone)]
+pub struct PushConfig {
+    /// Pushes in flight at once.
+    pub concurrency: usize,
+    /// How long a claim holds a slot.
+    pub lease: Duration,
+    /// Retry schedule for retryable failures.
+    pub backoff: Backoff,
+    /// Who wins a conflict.
+    pub policy: ConflictPolicy,
+    /// `slotsync_origin` of every event written.
+    pub origin: String,
+    /// Consecutive failures of one user that open the user's breaker.
+    pub breaker_failures: u32,
+    /// How long the user's breaker stays open.
+    pub breaker_cooldown: Duration,
+    /// Longest idle wait before the outbox is looked at again.
+    pub idle_poll: Duration,
+}
+
+/// How a push ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// Google holds the slot's content (or its deletion).
+    Pushed,
+    /// Google's version won a conflict and the slot took it.
+    GoogleKept,
+    /// The slot will be retried at its `next_push_at`.
+    Retrying(String),
+    /// The slot failed for good.
+    Failed(String),
+    /// The user's pushes are paused (re-authorisation needed).
+    Paused(String),
+    /// Nothing was done (no active connection, or the claim ran out).
+    Skipped,
+}
+
+/// Pushes slots for one deployment.
+pub struct Pusher {
+    pub(super) db: DatabaseConnection,
+    pub(super) gateway: Arc<dyn CalendarGateway>,
+    pub(super) config: PushConfig,
+}
+
+/// What Google ended up holding for a slot.
+enum Settled {
+    /// Our content (or deletion), with this event id and etag.
+    Ours { event_id: String, etag: Option<String> },
+    /// Google's content won and was applied to the slot.
+    Theirs,
+}
+
+/// Why a push step stopped: Google said no, or the database failed.
+enum StepError {
+    Google(GoogleError),
+    Store(StoreError),
+}
+
+impl From<GoogleError> for StepError {
+    fn from(e: GoogleError) -> Self {
+        StepError::Google(e)
+    }
+}
+
+impl From<StoreError> for StepError {
+    fn from(e: StoreError) -> Self {
+        StepError::Store(e)
+    }
+}
+
+type Step = Result<Settled, StepError>;
+
+/// One push in progress: the claimed row and what it should look like at Google.
+struct Job<'a> {
+    row: &'a SlotRow,
+    user: UserId,
+    calendar: String,
+    content: EventContent<'a>,
+    fingerprint: Fingerprint,
+}
+
+impl Pusher {
+    /// A pusher writing through `gateway`.
+    pub fn new(db: DatabaseConnection, gateway: Arc<dyn CalendarGateway>, config: PushConfig) -> Self {
+        Self { db, gateway, config }
+    }
+
+    /// Pushes one claimed slot and records the outcome.
+    #[tracing::instrument(skip_all, fields(user_id = %row.user_id, slot_id = %row.id, version = row.version))]
+    pub async fn push(&self, row: &SlotRow) -> Result<PushOutcome, StoreError> {
+        let user = UserId(row.user_id);
+        let connection = match connections::find(&self.db, user.0).await? {
+            Some(c) if c.status == connections::ACTIVE => c,
+            _ => {
+                outbox::release(&self.db, row.id).await?;
+                return Ok(PushOutcome::Skipped);
+            }
+        };
+        let draft = store::slots::draft(row);
+        let recurrence = store::slots::recurrence(row);
+        let content = EventContent {
+            slot: SlotId(row.id),
+            draft: &draft,
+            recurrence: &recurrence,
+            origin: &self.config.origin,
+        };
+        let deleted = row.deleted_at.is_some();
+        let job = Job {
+            row,
+            user,
+            calendar: connection.calendar_id,
+            fingerprint: Fingerprint::of(&draft, &recurrence, deleted),
+            content,
+        };
+        let result = if deleted {
+            self.delete(&job).await
+        } else {
+            match &row.google_event_id {
+                None => self.insert(&job, EventId::from_slot(SlotId(row.id)), true).await,
+                Some(id) => self.update(&job, id).await,
+            }
+        };
+        let now = Utc::now();
+        match result {
+            Ok(Settled::Ours { event_id, etag }) => {
+                let pushed = Pushed {
+                    event_id: &event_id,
+                    etag: etag.as_deref(),
+                    fingerprint: job.fingerprint.as_str(),
+                };
+                outbox::record_pushed(&self.db, row.id, row.version, pushed, now).await?;
+                sync_states::note_success(&self.db, user).await?;
+                Ok(PushOutcome::Pushed)
+            }
+            Ok(Settled::Theirs) => {
+                sync_states::note_success(&self.db, user).await?;
+                Ok(PushOutcome::GoogleKept)
+            }
+            Err(StepError::Google(e)) => self.record_error(row, user, e).await,
+            // The lease runs out and the slot is claimed again.
+            Err(StepError::Store(e)) => Err(e),
+        }
+    }
+
+    async fn record_error(&self, row: &SlotRow, user: UserId, error: GoogleError) -> Result<PushOutcome, StoreError> {
+        let message = error.to_string();
+        let now = Utc::now();
+        match error {
+            GoogleError::Auth(_) => {
+                let reason = format!("{message}; pushes resume when the Google account is connected again");
+                outbox::pause_pending(&self.db, user, &reason).await?;
+                Ok(PushOutcome::Paused(reason))
+            }
+            GoogleError::Fatal(_) => {
+                tracing::warn!(error = %message, "push failed for good");
+                outbox::record_failed(&self.db, row.id, row.version, &message).await?;
+                audit::record(
+                    &self.db,
+                    user.0,
+                    Some(row.id),
+                    "push_failed",
+                    json!({ "error": message }),
+                )
+                .await?;
+                Ok(PushOutcome::Failed(message))
+            }
+            // Retryable, or a conflict that moved again while being resolved: try later.
+            _ => {
+                let attempts = row.push_attempts.saturating_add(1);
+                let delay = self
+                    .config
+                    .backoff
+                    .delay(u32::try_from(attempts).unwrap_or(u32::MAX), rand::random::<f64>());
+                let retry_at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::minutes(15));
+                tracing::debug!(error = %message, attempts, ?delay, "push will be retried");
+                outbox::record_retry(&self.db, row.id, row.version, attempts, retry_at, &message).await?;
+                let tripped = sync_states::note_failure(
+                    &self.db,
+                    user,
+                    &message,
+                    self.config.breaker_failures,
+                    chrono::Duration::from_std(self.config.breaker_cooldown).unwrap_or(chrono::Duration::minutes(1)),
+                    now,
+                )
+                .await?;
+                if tripped {
+                    tracing::warn!(user_id = %user, "user breaker opened after repeated Google failures");
+                    audit::record(
+                        &self.db,
+                        user.0,
+                        None,
+                        "breaker_tripped",
+                        json!({ "scope": "user", "consecutive_failures": self.config.breaker_failures,
+                                "cooldown_secs": self.config.breaker_cooldown.as_secs(), "last_error": message }),
+                    )
+                    .await?;
+                }
+                Ok(PushOutcome::Retrying(message))
+            }
+        }
+    }
+
+    /// Inserts the event under `id`. A 409 means the id exists (a retry after a lost
+    /// response, or a re-creation): fetch it and make it hold our content.
+    async fn insert(&self, job: &Job<'_>, id: EventId, may_recreate: bool) -> Step {
+        let mut event = job.content.to_event();
+        event.id = Some(id.as_str().to_owned());
+        match self.gateway.insert_event(job.user, &job.calendar, event).await {
+            Ok(created) => Ok(ours(id.as_str(), &created)),
+            Err(GoogleError::Conflict(ConflictKind::Duplicate)) => {
+                let existing = match self.gateway.get_event(job.user, &job.calendar, id.as_str()).await {
+                    Ok(e) if !is_cancelled(&e) => e,
+                    Ok(_) | Err(GoogleError::Gone(_)) if may_recreate => return self.after_remote_delete(job).await,
+                    Ok(_) => return Err(GoogleError::Retryable("the re-created event was deleted too".into()).into()),
+                    Err(e) => return Err(e.into()),
+                };
+                if event_fingerprint(&existing, zone(job)) == Some(job.fingerprint.clone()) {
+                    return Ok(ours(id.as_str(), &existing));
+                }
+                self.patch(job, id.as_str(), existing.etag.as_deref()).await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Patches the linked event, conditional on the etag of the last sync.
+    async fn update(&self, job: &Job<'_>, event_id: &str) -> Step {
+        let patch = job.content.to_patch();
+        let etag = job.row.google_etag.as_deref();
+        match self
+            .gateway
+            .patch_event(job.user, &job.calendar, event_id, &patch, etag)
+            .await
+        {
+            Ok(event) => Ok(ours(event_id, &event)),
+            Err(GoogleError::Conflict(ConflictKind::EtagMismatch)) => self.resolve(job, event_id).await,
+            Err(GoogleError::Gone(_)) => self.after_remote_delete(job).await,
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn patch(&self, job: &Job<'_>, event_id: &str, etag: Option<&str>) -> Step {
+        let patch = job.content.to_patch();
+        let event = self
+            .gateway
+            .patch_event(job.user, &job.calendar, event_id, &patch, etag)
+            .await?;
+        Ok(ours(event_id, &event))
+    }
+
+    /// The event changed in Google since the last sync (412). If its content is what we
+    /// last synced (or already ours), only metadata moved: write ours. Otherwise both
+    /// sides changed: the policy decides, and the conflict is logged.
+    async fn resolve(&self, job: &Job<'_>, event_id: &str) -> Step {
+        let current = match self.gateway.get_event(job.user, &job.calendar, event_id).await {
+            Ok(e) if !is_cancelled(&e) => e,
+            Ok(_) | Err(GoogleError::Gone(_)) => return self.after_remote_delete(job).await,
+            Err(e) => return Err(e.into()),
+        };
+        let theirs = event_fingerprint(&current, zone(job));
+        if theirs.as_ref() == Some(&job.fingerprint) {
+            return Ok(ours(event_id, &current));
+        }
+        let synced = job.row.synced_fingerprint.as_deref();
+        if theirs.as_ref().map(Fingerprint::as_str) == synced {
+            return self.patch(job, event_id, current.etag.as_deref()).await;
+        }
+        let winner = self.config.policy.winner(Some(job.row.updated_at), current.updated);
+        let draft = event_to_draft(&current, zone(job));
+        let winner = match (&winner, &draft) {
+            // An event slotsync cannot represent (e.g. longer than a slot may be) cannot win.
+            (Winner::Google, Err(_)) => Winner::App,
+            _ => winner,
+        };
+        self.log_conflict(job, winner, "both_changed", current.updated).await?;
+        match (winner, draft, theirs) {
+            (Winner::Google, Ok(draft), Some(fp)) => {
+                let pushed = Pushed {
+                    event_id,
+                    etag: current.etag.as_deref(),
+                    fingerprint: fp.as_str(),
+                };
+                if !outbox::apply_remote(&self.db, job.row.id, job.row.version, &draft, pushed, Utc::now()).await? {
+                    // The slot changed again locally: push that version next.
+                    outbox::release(&self.db, job.row.id).await?;
+                }
+                Ok(Settled::Theirs)
+            }
+            _ => self.patch(job, event_id, current.etag.as_deref()).await,
+        }
+    }
+
+    /// The event was deleted in Google while the slot changed here. `google_wins` deletes
+    /// the slot too; otherwise the local change survives as a re-created event (a deleted
+    /// id can never be reused, so the new id derives from the slot and its version).
+    async fn after_remote_delete(&self, job: &Job<'_>) -> Step {
+        // A deletion has no modification time; a pending local edit is kept unless Google
+        // always wins, so an accepted change is never dropped on a guess.
+        let winner = match self.config.policy {
+            ConflictPolicy::GoogleWins => Winner::Google,
+            _ => Winner::App,
+        };
+        self.log_conflict(job, winner, "deleted_in_google", None).await?;
+        match winner {
+            Winner::Google => {
+                if !outbox::delete_as_remote(&self.db, job.row.id, job.row.version, Utc::now()).await? {
+                    outbox::release(&self.db, job.row.id).await?;
+                }
+                Ok(Settled::Theirs)
+            }
+            Winner::App => {
+                let id = EventId::recreated(SlotId(job.row.id), job.row.version);
+                Box::pin(self.insert(job, id, false)).await
+            }
+        }
+    }
+
+    /// Deletes the linked event (or the derived one, in case an insert's answer was lost);
+    /// an event already gone counts as deleted.
+    async fn delete(&self, job: &Job<'_>) -> Step {
+        let id = job
+            .row
+            .google_event_id
+            .clone()
+            .unwrap_or_else(|| EventId::from_slot(SlotId(job.row.id)).as_str().to_owned());
+        match self.gateway.delete_event(job.user, &job.calendar, &id).await {
+            Ok(()) | Err(GoogleError::Gone(_)) => Ok(Settled::Ours {
+                event_id: id,
+                etag: None,
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn log_conflict(
+        &self,
+        job: &Job<'_>,
+        winner: Winner,
+        kind: &str,
+        google_updated: Option<chrono::DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        tracing::info!(slot_id = %job.row.id, ?winner, kind, "conflict resolved");
+        audit::record(
+            &self.db,
+            job.user.0,
+            Some(job.row.id),
+            "conflict",
+            json!({
+                "kind": kind,
+                "policy": self.config.policy.as_str(),
+                "winner": match winner { Winner::App => "app", Winner::Google => "google" },
+                "slot_version": job.row.version,
+                "slot_updated_at": job.row.updated_at,
+                "google_updated_at": google_updated,
+                "detected_by": "push",
+            }),
+        )
+        .await
+    }
+}
+
+fn ours(event_id: &str, event: &Event) -> Settled {
+    Settled::Ours {
+        event_id: event_id.to_owned(),
+        etag: event.etag.clone(),
+    }
+}
+
+fn is_cancelled(event: &Event) -> bool {
+    event.status.as_deref() == Some("cancelled")
+}
+
+/// The zone to read an event's times in when it names none: the slot's.
+fn zone(job: &Job<'_>) -> Tz {
+    job.content.draft.timezone
+}
