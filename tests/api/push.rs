@@ -533,3 +533,52 @@ async fn slots_left_dirty_by_a_stopped_instance_are_pushed_when_the_next_one_sta
     }
     assert_eq!(ctx.events(EMAIL).await.len(), 3);
 }
+
+#[tokio::test]
+async fn repeated_failures_open_the_users_breaker_which_stops_calls_until_its_cool_down() {
+    let ctx = spawn_app_with_google_and(|s| {
+        s.user_breaker_failures = 3;
+        s.user_breaker_cooldown_secs = 2;
+    })
+    .await;
+    let user = connected(&ctx, EMAIL).await;
+    ctx.faults(json!({"ops": {"events.insert": {"503": 1.0}}})).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let slot = ctx
+            .app
+            .create_slot(&user, &slot_body(&format!("s{i}"), "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"))
+            .await;
+        ids.push(slot["id"].as_str().unwrap().to_owned());
+    }
+    wait_until("the breaker opens", Duration::from_secs(10), || async {
+        ctx.app.sync_status(&user).await["breaker"]["open"] == true
+    })
+    .await;
+    let status = ctx.app.sync_status(&user).await;
+    assert!(
+        status["last_push_error"]["message"].as_str().unwrap().contains("503"),
+        "{status}"
+    );
+    // While it is open, draining the outbox makes no call for this user.
+    let before = op_count(&ctx.stats().await, "events.insert", "503");
+    let report = ctx.app.state.pusher.drain().await.unwrap();
+    assert_eq!(report, Default::default(), "nothing is claimed while the breaker is open");
+    assert_eq!(op_count(&ctx.stats().await, "events.insert", "503"), before);
+
+    // Google recovers; after the cool-down every slot goes through.
+    ctx.faults(Value::Null).await;
+    for id in &ids {
+        ctx.app.wait_until_pushed(id).await;
+    }
+    assert_eq!(ctx.events(EMAIL).await.len(), 5);
+    let trips = slotsync::store::audit::list(
+        &ctx.app.state.db,
+        uuid::Uuid::parse_str(&user.id).unwrap(),
+        &["breaker_tripped"],
+        10,
+    )
+    .await
+    .unwrap();
+    assert!(!trips.is_empty(), "the trip is logged");
+}
