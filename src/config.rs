@@ -96,6 +96,59 @@ pub struct Settings {
     #[arg(long, env = "DEPLOYMENT_ID")]
     pub deployment_id: Option<String>,
 
+    /// How long a pull waits after being requested, so a burst of notifications costs one
+    /// pull, in milliseconds.
+    #[arg(long, env = "PULL_DEBOUNCE_MS", default_value_t = 250)]
+    pub pull_debounce_ms: u64,
+
+    /// How far back a full sync lists events, in days (events ending earlier are left alone).
+    #[arg(long, env = "FULL_SYNC_WINDOW_DAYS", default_value_t = 30)]
+    pub full_sync_window_days: u32,
+
+    /// Import events created in Google (without a slotsync tag) as slots with `source = google`.
+    #[arg(long, env = "IMPORT_GOOGLE_EVENTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub import_google_events: bool,
+
+    /// Lifetime asked of Google for each notification channel, in seconds (Google's default
+    /// is 7 days).
+    #[arg(long, env = "CHANNEL_TTL_SECS", default_value_t = 604_800)]
+    pub channel_ttl_secs: u64,
+
+    /// Channels expiring within this many seconds are renewed by the `renew_channels` job.
+    #[arg(long, env = "CHANNEL_RENEW_BEFORE_SECS", default_value_t = 86_400)]
+    pub channel_renew_before_secs: u64,
+
+    /// Alternations between local and Google changes of one slot, within the window, that
+    /// trip the slot's breaker (the slot is paused).
+    #[arg(long, env = "SLOT_BREAKER_ALTERNATIONS", default_value_t = 5)]
+    pub slot_breaker_alternations: u32,
+
+    /// The slot breaker's window, in seconds.
+    #[arg(long, env = "SLOT_BREAKER_WINDOW_SECS", default_value_t = 60)]
+    pub slot_breaker_window_secs: u64,
+
+    /// Cron schedule (with seconds) of the `renew_channels` job.
+    #[arg(long, env = "SCHEDULE_RENEW_CHANNELS", default_value = "0 */10 * * * *")]
+    pub schedule_renew_channels: String,
+
+    /// Cron schedule (with seconds) of the `fallback_sync` job (incremental pull of every
+    /// active connection, for notifications Google dropped).
+    #[arg(long, env = "SCHEDULE_FALLBACK_SYNC", default_value = "0 */15 * * * *")]
+    pub schedule_fallback_sync: String,
+
+    /// Cron schedule (with seconds) of the `retry_pushes` job.
+    #[arg(long, env = "SCHEDULE_RETRY_PUSHES", default_value = "*/30 * * * * *")]
+    pub schedule_retry_pushes: String,
+
+    /// Cron schedule (with seconds) of the `refresh_tokens` job.
+    #[arg(long, env = "SCHEDULE_REFRESH_TOKENS", default_value = "0 */5 * * * *")]
+    pub schedule_refresh_tokens: String,
+
+    /// Run the scheduled jobs in this process (turn off to run them elsewhere, or in tests
+    /// that run jobs on demand).
+    #[arg(long, env = "SCHEDULER_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub scheduler_enabled: bool,
+
     /// Log format: `pretty` for people, `json` for log pipelines.
     #[arg(long, env = "LOG_FORMAT", default_value = "pretty", value_parser = ["pretty", "json"])]
     pub log_format: String,
@@ -169,6 +222,10 @@ impl Settings {
             ("PUSH_RETRY_BASE_MS", self.push_retry_base_ms),
             ("PUSH_RETRY_MAX_SECS", self.push_retry_max_secs),
             ("USER_BREAKER_FAILURES", u64::from(self.user_breaker_failures)),
+            ("FULL_SYNC_WINDOW_DAYS", u64::from(self.full_sync_window_days)),
+            ("CHANNEL_TTL_SECS", self.channel_ttl_secs),
+            ("SLOT_BREAKER_ALTERNATIONS", u64::from(self.slot_breaker_alternations)),
+            ("SLOT_BREAKER_WINDOW_SECS", self.slot_breaker_window_secs),
         ] {
             if value == 0 {
                 return Err(ConfigError {
@@ -244,6 +301,18 @@ impl std::fmt::Debug for Settings {
             .field("user_breaker_failures", &self.user_breaker_failures)
             .field("user_breaker_cooldown_secs", &self.user_breaker_cooldown_secs)
             .field("deployment_id", &self.deployment_id)
+            .field("pull_debounce_ms", &self.pull_debounce_ms)
+            .field("full_sync_window_days", &self.full_sync_window_days)
+            .field("import_google_events", &self.import_google_events)
+            .field("channel_ttl_secs", &self.channel_ttl_secs)
+            .field("channel_renew_before_secs", &self.channel_renew_before_secs)
+            .field("slot_breaker_alternations", &self.slot_breaker_alternations)
+            .field("slot_breaker_window_secs", &self.slot_breaker_window_secs)
+            .field("schedule_renew_channels", &self.schedule_renew_channels)
+            .field("schedule_fallback_sync", &self.schedule_fallback_sync)
+            .field("schedule_retry_pushes", &self.schedule_retry_pushes)
+            .field("schedule_refresh_tokens", &self.schedule_refresh_tokens)
+            .field("scheduler_enabled", &self.scheduler_enabled)
             .field("log_format", &self.log_format)
             .finish()
     }

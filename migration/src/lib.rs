@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261121_000001_create_schema;
 mod m20261121_000002_create_oauth_states;
 mod m20261121_000003_push_status;
+mod m20261121_000004_pull_and_channels;
 
 /// Every migration of the schema, in order.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_create_schema::Migration),
             Box::new(m20261121_000002_create_oauth_states::Migration),
             Box::new(m20261121_000003_push_status::Migration),
+            Box::new(m20261121_000004_pull_and_channels::Migration),
         ]
     }
 }

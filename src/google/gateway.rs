@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use google_calendar3::api::Event;
+use chrono::{DateTime, Utc};
+use google_calendar3::api::{Channel, Event};
 use google_calendar3::common;
 use google_calendar3::hyper::{header, Method, Request};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -23,6 +24,40 @@ use crate::domain::UserId;
 
 /// How long one Google call may take before it counts as a (retryable) failure.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Which events a page of `events.list` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListFrom {
+    /// Changes since this sync token (deletions included).
+    SyncToken(String),
+    /// A full listing of events ending after this instant (deleted ones included).
+    Window { time_min: DateTime<Utc> },
+}
+
+/// One page of `events.list`.
+#[derive(Debug, Clone, Default)]
+pub struct EventPage {
+    /// The events (cancelled ones carry only their id and status).
+    pub items: Vec<Event>,
+    /// Present when more pages follow.
+    pub next_page_token: Option<String>,
+    /// Present on the last page.
+    pub next_sync_token: Option<String>,
+    /// The calendar's zone, for events that name none.
+    pub time_zone: Option<String>,
+}
+
+/// A notification channel Google created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedChannel {
+    /// Google's id of the watched resource (needed to stop the channel).
+    pub resource_id: String,
+    /// When Google stops sending (absent if Google did not say).
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Largest page `events.list` serves.
+pub const MAX_PAGE_SIZE: i32 = 2500;
 
 /// The Calendar operations the sync engine uses, on behalf of one user each.
 #[async_trait]
@@ -43,6 +78,26 @@ pub trait CalendarGateway: Send + Sync + 'static {
     ) -> Result<Event, GoogleError>;
     /// `events.delete`.
     async fn delete_event(&self, user: UserId, calendar: &str, event_id: &str) -> Result<(), GoogleError>;
+    /// One page of `events.list` with `showDeleted`, recurring events as masters.
+    async fn list_events(
+        &self,
+        user: UserId,
+        calendar: &str,
+        from: &ListFrom,
+        page_token: Option<&str>,
+    ) -> Result<EventPage, GoogleError>;
+    /// `events.watch`: a web-hook channel `id` delivering to `address` with `token`.
+    async fn watch_events(
+        &self,
+        user: UserId,
+        calendar: &str,
+        id: &str,
+        address: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<WatchedChannel, GoogleError>;
+    /// `channels.stop`.
+    async fn stop_channel(&self, user: UserId, id: &str, resource_id: &str) -> Result<(), GoogleError>;
 }
 
 /// The real gateway: google-calendar3 over hyper-rustls, against Google or an emulator.
@@ -198,6 +253,89 @@ impl CalendarGateway for GoogleCalendar {
                     .map_err(|e| common::Error::MissingToken(Box::new(e)))?;
                 Self::send_patch(client, url, token, body, if_match).await
             }
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user), err(level = "debug"))]
+    async fn list_events(
+        &self,
+        user: UserId,
+        calendar: &str,
+        from: &ListFrom,
+        page_token: Option<&str>,
+    ) -> Result<EventPage, GoogleError> {
+        self.run(user, |hub| {
+            let (calendar, from, page_token) = (calendar.to_owned(), from.clone(), page_token.map(str::to_owned));
+            async move {
+                let mut call = hub
+                    .events()
+                    .list(&calendar)
+                    .show_deleted(true)
+                    .single_events(false)
+                    .max_results(MAX_PAGE_SIZE);
+                call = match &from {
+                    ListFrom::SyncToken(token) => call.sync_token(token),
+                    ListFrom::Window { time_min } => call.time_min(*time_min),
+                };
+                if let Some(page) = &page_token {
+                    call = call.page_token(page);
+                }
+                let (_, events) = call.doit().await?;
+                Ok(EventPage {
+                    items: events.items.unwrap_or_default(),
+                    next_page_token: events.next_page_token,
+                    next_sync_token: events.next_sync_token,
+                    time_zone: events.time_zone,
+                })
+            }
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user, channel_id = id), err(level = "debug"))]
+    async fn watch_events(
+        &self,
+        user: UserId,
+        calendar: &str,
+        id: &str,
+        address: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<WatchedChannel, GoogleError> {
+        let request = Channel {
+            id: Some(id.to_owned()),
+            type_: Some("web_hook".to_owned()),
+            address: Some(address.to_owned()),
+            token: Some(token.to_owned()),
+            params: Some([("ttl".to_owned(), ttl.as_secs().to_string())].into()),
+            ..Default::default()
+        };
+        let channel = self
+            .run(user, |hub| {
+                let (request, calendar) = (request.clone(), calendar.to_owned());
+                async move { hub.events().watch(request, &calendar).doit().await.map(|(_, c)| c) }
+            })
+            .await?;
+        let resource_id = channel
+            .resource_id
+            .ok_or_else(|| GoogleError::Fatal("events.watch answered without a resourceId".into()))?;
+        Ok(WatchedChannel {
+            resource_id,
+            expires_at: channel.expiration.and_then(DateTime::from_timestamp_millis),
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user, channel_id = id), err(level = "debug"))]
+    async fn stop_channel(&self, user: UserId, id: &str, resource_id: &str) -> Result<(), GoogleError> {
+        let request = Channel {
+            id: Some(id.to_owned()),
+            resource_id: Some(resource_id.to_owned()),
+            ..Default::default()
+        };
+        self.run(user, |hub| {
+            let request = request.clone();
+            async move { hub.channels().stop(request).doit().await.map(|_| ()) }
         })
         .await
     }

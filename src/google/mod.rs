@@ -12,7 +12,7 @@ pub mod oauth;
 pub mod vault;
 
 pub use error::{ConflictKind, GoneKind, GoogleError};
-pub use gateway::{CalendarGateway, GoogleCalendar};
+pub use gateway::{CalendarGateway, EventPage, GoogleCalendar, ListFrom, WatchedChannel};
 
 use crate::config::Settings;
 

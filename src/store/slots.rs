@@ -101,6 +101,9 @@ pub async fn insert_new(
         next_push_at: Set(Some(now)),
         push_lease_until: Set(None),
         last_push_error: Set(None),
+        last_change_side: Set(None),
+        breaker_alternations: Set(0),
+        breaker_window_start: Set(None),
     };
     Ok(row.insert(db).await?)
 }

@@ -330,6 +330,8 @@ async fn disconnect_stops_the_users_live_channels_at_google() {
         expires_at: Set(chrono::Utc::now() + chrono::Duration::days(7)),
         created_at: Set(chrono::Utc::now()),
         stopped_at: Set(None),
+        renew_lease_until: Set(None),
+        replaced_by: Set(None),
     }
     .insert(&ctx.app.state.db)
     .await

@@ -12,6 +12,10 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
     pub stopped_at: Option<DateTimeUtc>,
+    /// Held by the instance renewing this channel.
+    pub renew_lease_until: Option<DateTimeUtc>,
+    /// The channel created to replace this one.
+    pub replaced_by: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -39,6 +39,12 @@ pub struct Model {
     pub push_lease_until: Option<DateTimeUtc>,
     #[sea_orm(column_type = "Text", nullable)]
     pub last_push_error: Option<String>,
+    /// `app` or `google`: the side whose change was synced last (for the slot breaker).
+    pub last_change_side: Option<String>,
+    /// Alternations between the sides counted in the breaker's current window.
+    pub breaker_alternations: i32,
+    /// When the breaker's current window began.
+    pub breaker_window_start: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
