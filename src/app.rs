@@ -18,12 +18,15 @@ use governor::{Quota, RateLimiter};
 use crate::api::{self, error::render_any_error, rate_limit::InboundRateLimit};
 use crate::config::Settings;
 use crate::crypto::Keys;
+use crate::domain::BreakerRule;
 use crate::google::limits::GoogleLimits;
 use crate::google::oauth::{OAuthClient, OAuthError};
 use crate::google::vault::TokenVault;
 use crate::google::{CalendarGateway, GoogleCalendar, GoogleEndpoints};
 use crate::state::AppState;
 use crate::store;
+use crate::sync::coalesce::PullCoordinator;
+use crate::sync::pull::{PullConfig, Puller};
 use crate::sync::push::{PushConfig, Pusher};
 use crate::sync::PushWaker;
 
@@ -31,6 +34,8 @@ use crate::sync::PushWaker;
 pub const AUTHORIZE_PER_MINUTE: u32 = 10;
 /// How long a push worker holds a claimed slot.
 pub const PUSH_LEASE: Duration = Duration::from_secs(60);
+/// How long one pull may hold a user's pull claim.
+pub const PULL_LEASE: Duration = Duration::from_secs(120);
 
 /// A built, bound, not yet running service.
 pub struct Application {
@@ -64,6 +69,7 @@ impl Application {
             OAuthError::NotConfigured(var) => var,
             _ => "GOOGLE_CLIENT_ID / GOOGLE_CLIENT_SECRET / OAUTH_REDIRECT_URI",
         });
+        crate::sync::channels::warn_if_off(&settings);
         if let Err(var) = &oauth {
             tracing::warn!("Google OAuth is off until {var} is set; slots stay pending until users connect");
         }
@@ -82,6 +88,12 @@ impl Application {
             Arc::clone(&gateway),
             push_config(&settings, &keys),
         ));
+        let puller = Arc::new(Puller::new(
+            db.clone(),
+            Arc::clone(&gateway),
+            pull_config(&settings, &keys),
+        ));
+        let pulls = PullCoordinator::new(puller, Duration::from_millis(settings.pull_debounce_ms));
         let state = AppState {
             db,
             settings: Arc::new(settings),
@@ -92,6 +104,7 @@ impl Application {
             vault,
             gateway,
             pusher,
+            pulls,
             authorize_limiter,
         };
         Ok(Self { addr, acceptor, state })
@@ -107,18 +120,34 @@ impl Application {
         &self.state
     }
 
-    /// Serves and runs the push worker until `shutdown` completes; then stops accepting,
-    /// lets in-flight requests finish (up to 10 s), and lets the worker finish the pushes
-    /// it started. Slots left dirty by an earlier crash are pushed as soon as it starts.
+    /// Serves, runs the push worker and the job scheduler until `shutdown` completes; then
+    /// stops accepting, lets in-flight requests finish (up to 10 s), stops the scheduler,
+    /// and lets the worker finish the pushes it started. Slots left dirty by an earlier crash are pushed as soon as it starts.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let local = self.acceptor.local_addr();
         tracing::debug!(?local, "accepting connections");
         let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(Arc::clone(&self.state.pusher).run(self.state.push_waker.clone(), worker_stop));
+        let mut scheduler = if self.state.settings.scheduler_enabled {
+            match crate::jobs::start(&self.state).await {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::error!(error = %e, "the job scheduler did not start; check the SCHEDULE_* settings");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let app = routes(self.state.clone());
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(10)))
             .await;
+        if let Some(scheduler) = scheduler.as_mut() {
+            if let Err(e) = scheduler.shutdown().await {
+                tracing::warn!(error = %e, "stopping the job scheduler failed");
+            }
+        }
         let _ = stop_worker.send(true);
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "the push worker panicked");
@@ -134,10 +163,30 @@ fn push_config(settings: &Settings, keys: &Keys) -> PushConfig {
         lease: PUSH_LEASE,
         backoff: settings.push_backoff(),
         policy: settings.conflict_policy(),
-        origin: settings.deployment_id.clone().unwrap_or_else(|| keys.deployment_id()),
+        origin: origin(settings, keys),
         breaker_failures: settings.user_breaker_failures,
         breaker_cooldown: Duration::from_secs(settings.user_breaker_cooldown_secs),
         idle_poll: Duration::from_secs(5),
+    }
+}
+
+/// This deployment's `slotsync_origin`.
+fn origin(settings: &Settings, keys: &Keys) -> String {
+    settings.deployment_id.clone().unwrap_or_else(|| keys.deployment_id())
+}
+
+/// The pull's settings.
+fn pull_config(settings: &Settings, keys: &Keys) -> PullConfig {
+    PullConfig {
+        window: chrono::Duration::days(i64::from(settings.full_sync_window_days)),
+        import: settings.import_google_events,
+        policy: settings.conflict_policy(),
+        origin: origin(settings, keys),
+        breaker: BreakerRule {
+            threshold: settings.slot_breaker_alternations,
+            window: chrono::Duration::seconds(i64::try_from(settings.slot_breaker_window_secs).unwrap_or(60)),
+        },
+        lease: PULL_LEASE,
     }
 }
 

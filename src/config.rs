@@ -234,6 +234,22 @@ impl Settings {
                 });
             }
         }
+        for (variable, schedule) in [
+            ("SCHEDULE_RENEW_CHANNELS", &self.schedule_renew_channels),
+            ("SCHEDULE_FALLBACK_SYNC", &self.schedule_fallback_sync),
+            ("SCHEDULE_RETRY_PUSHES", &self.schedule_retry_pushes),
+            ("SCHEDULE_REFRESH_TOKENS", &self.schedule_refresh_tokens),
+        ] {
+            if tokio_cron_scheduler::Job::new(schedule.as_str(), |_, _| {}).is_err() {
+                return Err(ConfigError {
+                    variable,
+                    problem: format!(
+                        "`{schedule}` is not a cron schedule; expected six fields with seconds first, \
+                         e.g. `0 */15 * * * *` for every 15 minutes"
+                    ),
+                });
+            }
+        }
         Ok(())
     }
 
@@ -344,6 +360,19 @@ mod tests {
         let mut all = vec!["slotsync"];
         all.extend_from_slice(args);
         Wrapper::try_parse_from(all).unwrap().settings
+    }
+
+    #[test]
+    fn a_bad_schedule_names_its_variable() {
+        let mut s = parse(&[
+            "--admin-token",
+            "0123456789abcdefgh",
+            "--secret-key",
+            "0123456789abcdefghijklmnopqrstuvwxyz",
+        ]);
+        assert!(s.validate().is_ok(), "the default schedules are valid");
+        s.schedule_fallback_sync = "every quarter hour".into();
+        assert_eq!(s.validate().unwrap_err().variable, "SCHEDULE_FALLBACK_SYNC");
     }
 
     #[test]

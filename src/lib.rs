@@ -1,7 +1,8 @@
 //! slotsync: two-way sync between user-owned time slots and Google Calendar.
 //!
-//! Layers (dependencies point downward only): `api` → `sync` → `store` → `domain`.
-//! `emulator` is a self-contained local Google used by the tests and the demo.
+//! Layers (dependencies point downward only): `api` → `sync` → {`google`, `store`} →
+//! `domain`; `jobs` calls `sync`. `emulator` is a self-contained local Google used by the
+//! tests and the demo.
 
 pub mod api;
 pub mod app;
@@ -10,6 +11,7 @@ pub mod crypto;
 pub mod domain;
 pub mod emulator;
 pub mod google;
+pub mod jobs;
 pub mod state;
 pub mod store;
 pub mod sync;

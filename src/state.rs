@@ -11,6 +11,7 @@ use crate::crypto::Keys;
 use crate::google::oauth::OAuthClient;
 use crate::google::vault::TokenVault;
 use crate::google::{CalendarGateway, GoogleEndpoints};
+use crate::sync::coalesce::PullCoordinator;
 use crate::sync::push::Pusher;
 use crate::sync::PushWaker;
 
@@ -35,6 +36,8 @@ pub struct AppState {
     pub gateway: Arc<dyn CalendarGateway>,
     /// Pushes outbox slots to Google (the worker runs it; jobs and tests may drain it).
     pub pusher: Arc<Pusher>,
+    /// Requests coalesced pulls (webhook, triggers, jobs).
+    pub pulls: PullCoordinator,
     /// Limits how often a user may start an authorization.
     pub authorize_limiter: Arc<DefaultKeyedRateLimiter<Uuid>>,
 }

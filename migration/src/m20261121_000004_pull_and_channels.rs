@@ -28,9 +28,18 @@ impl MigrationTrait for Migration {
         // One column per statement: SQLite alters one thing at a time.
         let columns = [
             (Slots::Table.into_iden(), string_null(Slots::LastChangeSide)),
-            (Slots::Table.into_iden(), integer(Slots::BreakerAlternations).default(0).to_owned()),
-            (Slots::Table.into_iden(), timestamp_with_time_zone_null(Slots::BreakerWindowStart)),
-            (Channels::Table.into_iden(), timestamp_with_time_zone_null(Channels::RenewLeaseUntil)),
+            (
+                Slots::Table.into_iden(),
+                integer(Slots::BreakerAlternations).default(0).to_owned(),
+            ),
+            (
+                Slots::Table.into_iden(),
+                timestamp_with_time_zone_null(Slots::BreakerWindowStart),
+            ),
+            (
+                Channels::Table.into_iden(),
+                timestamp_with_time_zone_null(Channels::RenewLeaseUntil),
+            ),
             (Channels::Table.into_iden(), uuid_null(Channels::ReplacedBy)),
         ];
         for (table, mut column) in columns {

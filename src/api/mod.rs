@@ -1,6 +1,7 @@
 //! The HTTP API (poem-openapi): one file per tag; handlers parse, call one service
 //! function and map the result.
 
+pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod slot_model;
 pub mod slots;
 pub mod sync;
 pub mod users;
+pub mod webhooks;
 
 use poem_openapi::{OpenApiService, Tags};
 
@@ -26,8 +28,12 @@ pub enum ApiTags {
     Slots,
     /// Connecting a Google account (OAuth with PKCE), its status, and disconnecting.
     Google,
-    /// The caller's sync with Google: status and manual pushes.
+    /// The caller's sync with Google: status, conflicts, pull now, push again, stop, resume.
     Sync,
+    /// Google push notifications, and setting up a user's notification channel (admin).
+    Webhooks,
+    /// Operator routes: running scheduled jobs on demand.
+    Admin,
 }
 
 /// Every operation, grouped by tag.
@@ -37,6 +43,9 @@ pub type Apis = (
     google_auth::GoogleAuthApi,
     slots::SlotsApi,
     sync::SyncApi,
+    webhooks::ChannelApi,
+    webhooks::WebhooksApi,
+    admin::AdminApi,
 );
 
 /// The OpenAPI service: routes plus the spec. No server URL is set, so Swagger UI calls
@@ -49,6 +58,9 @@ pub fn service() -> OpenApiService<Apis, ()> {
             google_auth::GoogleAuthApi,
             slots::SlotsApi,
             sync::SyncApi,
+            webhooks::ChannelApi,
+            webhooks::WebhooksApi,
+            admin::AdminApi,
         ),
         "slotsync",
         env!("CARGO_PKG_VERSION"),

@@ -1,16 +1,21 @@
-//! The caller's sync with Google: push everything again, and the sync status.
+//! The caller's sync with Google: status, conflicts, pull now, push everything again,
+//! stop and resume, breakers.
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
+use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
-use poem_openapi::{Object, OpenApi};
+use poem_openapi::{Enum, Object, OpenApi};
 
 use super::auth::UserAuth;
 use super::error::ApiError;
 use super::ApiTags;
 use crate::state::AppState;
 use crate::store;
-use crate::sync::status::{self, PushStatus};
+use crate::sync::control::{self, TriggerError};
+use crate::sync::pull::{PullMode, PullReport};
+use crate::sync::status::{self, SyncOverview};
+use crate::sync::SyncError;
 
 /// What `POST /sync/push-all` queued.
 #[derive(Debug, Object)]
@@ -57,23 +62,82 @@ pub struct UserBreaker {
     pub consecutive_failures: i32,
 }
 
+/// A live notification channel.
+#[derive(Debug, Object)]
+pub struct ChannelInfo {
+    /// The channel id (sent to Google).
+    pub id: uuid::Uuid,
+    /// When Google stops sending on it (renewed before).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The pull side: how Google's changes come in.
+#[derive(Debug, Object)]
+pub struct PullInfo {
+    /// Whether a sync token is kept (the next pull is incremental).
+    pub sync_token_present: bool,
+    /// When the last pull ended.
+    pub last_pull_at: Option<DateTime<Utc>>,
+    /// When the last full sync ended.
+    pub last_full_sync_at: Option<DateTime<Utc>>,
+    /// Why the last pull failed (cleared by the next success).
+    pub last_error: Option<String>,
+    /// Live notification channels (none without `PUBLIC_BASE_URL`: the fallback sync pulls).
+    pub channels: Vec<ChannelInfo>,
+}
+
+/// A recent failure or trip.
+#[derive(Debug, Object)]
+pub struct RecentError {
+    /// `push_failed`, `breaker_tripped`, `needs_reauth`, `full_resync` or `channel_failed`.
+    pub kind: String,
+    /// What was recorded.
+    pub detail: serde_json::Value,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
 /// The caller's sync status.
 #[derive(Debug, Object)]
 pub struct SyncStatus {
-    /// The Google connection: `active`, `needs_reauth`, `revoked`; absent if never connected.
+    /// The Google connection: `active`, `needs_reauth`, `revoked`, `stopped`; absent if never connected.
     pub connection: Option<String>,
+    /// The pull side.
+    pub pull: PullInfo,
     /// The push outbox.
     pub outbox: OutboxCounts,
     /// The last failed push.
     pub last_push_error: Option<LastError>,
     /// The breaker that stops Google calls after repeated failures.
     pub breaker: UserBreaker,
+    /// Slots paused by their breaker (changed on both sides again and again);
+    /// `POST /sync/breaker/reset` resumes them.
+    pub breaker_paused_slots: Vec<uuid::Uuid>,
+    /// Recent failures and trips, newest first.
+    pub recent_errors: Vec<RecentError>,
 }
 
-impl From<PushStatus> for SyncStatus {
-    fn from(s: PushStatus) -> Self {
+impl From<SyncOverview> for SyncStatus {
+    fn from(s: SyncOverview) -> Self {
         SyncStatus {
             connection: s.connection,
+            pull: PullInfo {
+                sync_token_present: s.sync_token_present,
+                last_pull_at: s.last_pull_at,
+                last_full_sync_at: s.last_full_sync_at,
+                last_error: s.last_pull_error,
+                channels: s
+                    .channels
+                    .into_iter()
+                    .map(|(id, expires_at)| ChannelInfo { id, expires_at })
+                    .collect(),
+            },
+            breaker_paused_slots: s.breaker_paused_slots,
+            recent_errors: s
+                .recent_errors
+                .into_iter()
+                .map(|(kind, detail, at)| RecentError { kind, detail, at })
+                .collect(),
             outbox: OutboxCounts {
                 pending: s.outbox.dirty,
                 in_flight: s.outbox.in_flight,
@@ -109,6 +173,92 @@ pub struct Conflict {
     pub at: DateTime<Utc>,
 }
 
+/// How to pull.
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum TriggerMode {
+    /// Changes since the last pull (a full sync when there is no sync token).
+    Incremental,
+    /// Everything in the window, then reconciliation of what was deleted in Google.
+    Full,
+}
+
+/// What a pull did.
+#[derive(Debug, Object)]
+pub struct PullResult {
+    /// `incremental` or `full`.
+    pub mode: String,
+    /// Google had invalidated the sync token: a full sync ran instead.
+    pub full_sync_required: bool,
+    /// `events.list` pages read.
+    pub pages: u32,
+    /// Events Google returned.
+    pub events: u32,
+    /// Slots updated from Google.
+    pub applied: u32,
+    /// Slots deleted because their event was deleted in Google.
+    pub deleted: u32,
+    /// Slots created for events created in Google.
+    pub imported: u32,
+    /// Our own writes coming back (nothing to do).
+    pub echoes: u32,
+    /// Other events needing nothing.
+    pub skipped: u32,
+    /// Conflicts resolved.
+    pub conflicts: u32,
+    /// Slot breakers tripped.
+    pub breakers_tripped: u32,
+}
+
+impl From<PullReport> for PullResult {
+    fn from(r: PullReport) -> Self {
+        PullResult {
+            mode: r.mode.as_str().to_owned(),
+            full_sync_required: r.full_sync_required,
+            pages: r.pages,
+            events: r.events,
+            applied: r.applied,
+            deleted: r.deleted,
+            imported: r.imported,
+            echoes: r.echoes,
+            skipped: r.skipped,
+            conflicts: r.conflicts,
+            breakers_tripped: r.breakers_tripped,
+        }
+    }
+}
+
+/// What `DELETE /sync` did.
+#[derive(Debug, Object)]
+pub struct StopResult {
+    /// Notification channels stopped.
+    pub channels_stopped: u64,
+    /// Pending pushes paused.
+    pub slots_paused: u64,
+}
+
+/// What `POST /sync/breaker/reset` did.
+#[derive(Debug, Object)]
+pub struct BreakerResetResult {
+    /// Slots their breaker had paused, back in the outbox.
+    pub slots_resumed: u64,
+}
+
+impl From<TriggerError> for ApiError {
+    fn from(e: TriggerError) -> Self {
+        match e {
+            TriggerError::NotSyncing(n) => SyncError::NotSyncing(n).into(),
+            TriggerError::Busy => ApiError::Conflict(Json(super::error::ErrorBody {
+                code: "pull_running".into(),
+                message: e.to_string(),
+                field: None,
+            })),
+            TriggerError::Failed(m) => ApiError::unavailable(format!("Google: {m}; the pull is retried later")),
+            TriggerError::Sync(s) => s.into(),
+        }
+    }
+}
+
 /// How many conflicts `GET /sync/conflicts` lists at most.
 pub const CONFLICTS_LISTED: u64 = 200;
 
@@ -123,6 +273,58 @@ impl SyncApi {
     async fn push_all(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<PushAllResult>, ApiError> {
         let queued = status::push_all(&state.db, &state.push_waker, auth.user_id()).await?;
         Ok(Json(PushAllResult { queued }))
+    }
+
+    /// Pull the caller's calendar now (`incremental` by default, or `full`) and answer
+    /// what changed. Changes arrive by themselves through notifications and the fallback
+    /// sync; this is for when you do not want to wait.
+    #[oai(path = "/sync/trigger", method = "post")]
+    async fn trigger(
+        &self,
+        state: Data<&AppState>,
+        auth: UserAuth,
+        /// `incremental` (default) or `full`.
+        mode: Query<Option<TriggerMode>>,
+    ) -> Result<Json<PullResult>, ApiError> {
+        let mode = match mode.0 {
+            Some(TriggerMode::Full) => PullMode::Full,
+            _ => PullMode::Incremental,
+        };
+        Ok(Json(control::trigger_pull(&state, auth.user_id(), mode).await?.into()))
+    }
+
+    /// Stop syncing: stop the notification channels, pause pushes, make no Google call.
+    /// Slots keep being editable; `POST /sync/resume` catches up.
+    #[oai(path = "/sync", method = "delete")]
+    async fn stop(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<StopResult>, ApiError> {
+        let stopped = control::stop(&state, auth.user_id()).await?;
+        Ok(Json(StopResult {
+            channels_stopped: stopped.channels_stopped,
+            slots_paused: stopped.slots_paused,
+        }))
+    }
+
+    /// Resume syncing after `DELETE /sync`: pending changes are pushed, a channel is
+    /// created and Google's changes are pulled.
+    #[oai(path = "/sync/resume", method = "post")]
+    async fn resume(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<SyncStatus>, ApiError> {
+        control::resume(&state, auth.user_id()).await?;
+        Ok(Json(status::overview(&state.db, auth.user_id()).await?.into()))
+    }
+
+    /// Close the caller's breakers: the one on repeated Google failures, and every slot
+    /// breaker (slots paused after changing on both sides again and again go back in the
+    /// outbox).
+    #[oai(path = "/sync/breaker/reset", method = "post")]
+    async fn reset_breakers(
+        &self,
+        state: Data<&AppState>,
+        auth: UserAuth,
+    ) -> Result<Json<BreakerResetResult>, ApiError> {
+        let reset = control::reset_breakers(&state, auth.user_id()).await?;
+        Ok(Json(BreakerResetResult {
+            slots_resumed: reset.slots_resumed,
+        }))
     }
 
     /// The caller's most recent conflicts (newest first, at most 200) and how each was resolved.
@@ -150,7 +352,7 @@ impl SyncApi {
     /// The caller's sync status: connection, outbox depth, last push error, breaker.
     #[oai(path = "/sync/status", method = "get")]
     async fn status(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<SyncStatus>, ApiError> {
-        let status = status::push_status(&state.db, auth.user_id()).await?;
+        let status = status::overview(&state.db, auth.user_id()).await?;
         Ok(Json(status.into()))
     }
 }

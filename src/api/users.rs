@@ -173,7 +173,8 @@ impl UsersApi {
         Json(auth.0.into())
     }
 
-    /// Delete a user and everything they own (admin).
+    /// Delete a user and everything they own (admin). A connected Google account is
+    /// disconnected first (channels stopped, grant revoked; the events stay in Google).
     #[oai(path = "/auth/users/:user_id", method = "delete")]
     async fn delete_user(
         &self,
@@ -184,6 +185,10 @@ impl UsersApi {
     ) -> Result<DeleteUserResponse, ApiError> {
         let user_id = Uuid::parse_str(&user_id.0)
             .map_err(|_| ApiError::invalid("user_id", format!("`{}` is not a UUID", user_id.0)))?;
+        match crate::sync::connect::disconnect(&state, crate::domain::UserId(user_id), false).await {
+            Ok(_) | Err(crate::sync::connect::ConnectError::NotConnected) => {}
+            Err(e) => tracing::warn!(%user_id, error = %e, "disconnecting before deletion failed; deleting anyway"),
+        }
         match store::users::delete_with_data(&state.db, user_id).await {
             Ok(()) => {
                 tracing::info!(%user_id, "user deleted");

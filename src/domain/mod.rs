@@ -1,12 +1,14 @@
 //! Pure types and rules: no I/O. Everything above this layer speaks in these terms.
 
 pub mod backoff;
+pub mod breaker;
 pub mod fingerprint;
 pub mod ids;
 pub mod slot;
 pub mod states;
 
 pub use backoff::Backoff;
+pub use breaker::{BreakerRule, Side, SlotBreaker};
 pub use fingerprint::Fingerprint;
 pub use ids::{EventId, SlotId, UserId};
 pub use slot::{SlotDraft, SlotFields, SlotTiming, ValidationError};

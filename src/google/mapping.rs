@@ -170,6 +170,17 @@ pub fn event_fingerprint(event: &Event, calendar_zone: Tz) -> Option<Fingerprint
     ))
 }
 
+/// The deployment that wrote an event, from its `slotsync_origin` property.
+pub fn event_origin(event: &Event) -> Option<&str> {
+    event
+        .extended_properties
+        .as_ref()?
+        .private
+        .as_ref()?
+        .get(PROP_ORIGIN)
+        .map(String::as_str)
+}
+
 /// The slot an event belongs to, from its `slotsync_slot` property.
 pub fn event_slot(event: &Event) -> Option<SlotId> {
     event

@@ -117,6 +117,19 @@ impl TokenVault {
         self.refresh(user).await
     }
 
+    /// Refreshes the user's token now unless it stays valid for longer than `ahead` (the
+    /// refresh job calls this; concurrent callers share one refresh).
+    #[tracing::instrument(skip_all, fields(user_id = %user), err)]
+    pub async fn refresh_expiring(&self, user: UserId, ahead: Duration) -> Result<(), VaultError> {
+        let lock = self.lock_for(user.0);
+        let _guard = lock.lock().await;
+        let conn = self.active_connection(user).await?;
+        if conn.token_expires_at.is_some_and(|exp| exp > Utc::now() + ahead) {
+            return Ok(());
+        }
+        self.refresh(user).await.map(|_| ())
+    }
+
     /// Records that Google refuses the user's credentials even after a refresh: the
     /// connection needs re-authorisation.
     pub async fn reject(&self, user: UserId, why: &str) -> VaultError {
@@ -153,7 +166,7 @@ impl TokenVault {
     async fn mark_needs_reauth(&self, user: UserId, why: &str) -> VaultError {
         let message = format!("Google refused the credentials ({why}); reconnect the Google account");
         tracing::warn!(user_id = %user, "{message}");
-        let status = connections::set_status(&self.db, user.0, connections::NEEDS_REAUTH, Some(message.clone())).await;
+        let status = connections::mark_needs_reauth(&self.db, user.0, message.clone()).await;
         let audit = store::audit::record(
             &self.db,
             user.0,

@@ -1,8 +1,11 @@
-//! Notification channels of a user (created by the channel lifecycle; stopped on disconnect).
+//! Notification channels: created by the channel lifecycle (`sync::channels`), renewed
+//! under a lease, stopped on disconnect. Several may be live per user during a renewal.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use uuid::Uuid;
 
 use super::entities::channels;
@@ -10,19 +13,150 @@ use super::StoreError;
 
 pub use channels::Model as ChannelRow;
 
-/// Channels of `user_id` not yet stopped.
+/// One channel by id (a primary-key lookup: the webhook's only query).
+pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<ChannelRow>, StoreError> {
+    Ok(channels::Entity::find_by_id(id).one(db).await?)
+}
+
+/// Channels of `user_id` not yet stopped (expired ones included), oldest first.
 pub async fn live(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Vec<ChannelRow>, StoreError> {
     Ok(channels::Entity::find()
         .filter(channels::Column::UserId.eq(user_id))
         .filter(channels::Column::StoppedAt.is_null())
+        .order_by_asc(channels::Column::CreatedAt)
         .all(db)
         .await?)
 }
 
-/// Marks one channel stopped.
-pub async fn mark_stopped(db: &impl ConnectionTrait, id: Uuid) -> Result<(), StoreError> {
+/// Stores a channel about to be requested from Google, without its resource id yet: Google
+/// may send the first notification before it answers `events.watch`, and that notification
+/// must find the channel.
+pub async fn insert_pending(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    user_id: Uuid,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<ChannelRow, StoreError> {
+    Ok(channels::ActiveModel {
+        id: Set(id),
+        user_id: Set(user_id),
+        resource_id: Set(None),
+        expires_at: Set(expires_at),
+        created_at: Set(now),
+        stopped_at: Set(None),
+        renew_lease_until: Set(None),
+        replaced_by: Set(None),
+    }
+    .insert(db)
+    .await?)
+}
+
+/// Records what Google answered to `events.watch`. Returns the row, or `None` when the
+/// channel was stopped meanwhile (a concurrent re-creation retired it).
+pub async fn set_watched(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    resource_id: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<Option<ChannelRow>, StoreError> {
+    let updated = channels::Entity::update_many()
+        .col_expr(channels::Column::ResourceId, Expr::value(Some(resource_id.to_owned())))
+        .col_expr(channels::Column::ExpiresAt, Expr::value(expires_at))
+        .filter(channels::Column::Id.eq(id))
+        .filter(channels::Column::StoppedAt.is_null())
+        .exec(db)
+        .await?;
+    if updated.rows_affected == 0 {
+        // Keep the resource id anyway, so the record says what Google holds.
+        channels::Entity::update_many()
+            .col_expr(channels::Column::ResourceId, Expr::value(Some(resource_id.to_owned())))
+            .filter(channels::Column::Id.eq(id))
+            .exec(db)
+            .await?;
+        return Ok(None);
+    }
+    find(db, id).await
+}
+
+/// Makes a channel due for renewal now (its creation failed for a reason worth retrying,
+/// so the renewal job tries again).
+pub async fn expire_now(db: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
     channels::Entity::update_many()
-        .col_expr(channels::Column::StoppedAt, Expr::value(Some(Utc::now())))
+        .col_expr(channels::Column::ExpiresAt, Expr::value(now))
+        .filter(channels::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Marks a channel stopped (and by which channel it was replaced, if any). Returns whether
+/// this call stopped it (false: it was already stopped).
+pub async fn mark_stopped(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    replaced_by: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let updated = channels::Entity::update_many()
+        .col_expr(channels::Column::StoppedAt, Expr::value(Some(now)))
+        .col_expr(channels::Column::ReplacedBy, Expr::value(replaced_by))
+        .filter(channels::Column::Id.eq(id))
+        .filter(channels::Column::StoppedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected > 0)
+}
+
+fn lease_free(now: DateTime<Utc>) -> Condition {
+    Condition::any()
+        .add(channels::Column::RenewLeaseUntil.is_null())
+        .add(channels::Column::RenewLeaseUntil.lt(now))
+}
+
+/// Live channels expiring before `horizon` (already expired ones included) whose renewal
+/// lease is free, soonest first, at most `limit`. A read only: each must still be claimed.
+pub async fn expiring(
+    db: &impl ConnectionTrait,
+    horizon: DateTime<Utc>,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<ChannelRow>, StoreError> {
+    Ok(channels::Entity::find()
+        .filter(channels::Column::StoppedAt.is_null())
+        .filter(channels::Column::ExpiresAt.lt(horizon))
+        .filter(lease_free(now))
+        .order_by_asc(channels::Column::ExpiresAt)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// Claims a channel for renewal until `until`: a conditional update that succeeds for one
+/// caller only, whichever instance it runs in, while the channel is live and its lease free.
+pub async fn claim_renewal(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let updated = channels::Entity::update_many()
+        .col_expr(channels::Column::RenewLeaseUntil, Expr::value(Some(until)))
+        .filter(channels::Column::Id.eq(id))
+        .filter(channels::Column::StoppedAt.is_null())
+        .filter(lease_free(now))
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected == 1)
+}
+
+/// Gives a renewal lease back (the renewal did not happen; the next run may try again).
+pub async fn release_renewal(db: &impl ConnectionTrait, id: Uuid) -> Result<(), StoreError> {
+    channels::Entity::update_many()
+        .col_expr(
+            channels::Column::RenewLeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
         .filter(channels::Column::Id.eq(id))
         .exec(db)
         .await?;

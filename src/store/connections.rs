@@ -16,6 +16,8 @@ pub const ACTIVE: &str = "active";
 pub const NEEDS_REAUTH: &str = "needs_reauth";
 /// The user disconnected.
 pub const REVOKED: &str = "revoked";
+/// The user stopped syncing (`DELETE /sync`); tokens are kept, nothing is called.
+pub const STOPPED: &str = "stopped";
 
 /// What a successful OAuth exchange yields (tokens already encrypted).
 pub struct NewConnection {
@@ -26,6 +28,19 @@ pub struct NewConnection {
     pub refresh_token_enc: Option<String>,
     pub token_expires_at: DateTime<Utc>,
     pub granted_scopes: String,
+}
+
+/// Marks an `active` connection `needs_reauth` (a connection already revoked or stopped
+/// keeps its status: a call in flight during a disconnect must not undo it).
+pub async fn mark_needs_reauth(db: &impl ConnectionTrait, user_id: Uuid, last_error: String) -> Result<(), StoreError> {
+    google_connections::Entity::update_many()
+        .col_expr(google_connections::Column::Status, Expr::value(NEEDS_REAUTH))
+        .col_expr(google_connections::Column::LastError, Expr::value(Some(last_error)))
+        .filter(google_connections::Column::UserId.eq(user_id))
+        .filter(google_connections::Column::Status.eq(ACTIVE))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Creates or replaces the user's connection (status `active`), and makes sure a sync
@@ -159,4 +174,27 @@ pub async fn erase_tokens(db: &impl ConnectionTrait, user_id: Uuid) -> Result<()
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Users whose connection is `active`.
+pub async fn active_users(db: &impl ConnectionTrait) -> Result<Vec<Uuid>, StoreError> {
+    Ok(google_connections::Entity::find()
+        .filter(google_connections::Column::Status.eq(ACTIVE))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| c.user_id)
+        .collect())
+}
+
+/// Active connections whose access token expires before `before` (for the refresh job).
+pub async fn expiring_tokens(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<Vec<Uuid>, StoreError> {
+    Ok(google_connections::Entity::find()
+        .filter(google_connections::Column::Status.eq(ACTIVE))
+        .filter(google_connections::Column::TokenExpiresAt.lt(before))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| c.user_id)
+        .collect())
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::entities::{google_connections, slots, sync_states};
 use super::slots::SlotRow;
 use super::{connections, StoreError};
-use crate::domain::{PushState, SlotDraft, UserId};
+use crate::domain::{PushState, Side, SlotBreaker, SlotDraft, UserId};
 
 fn lease_free(now: DateTime<Utc>) -> Condition {
     Condition::any()
@@ -120,6 +120,7 @@ pub async fn record_pushed(
         )
         .col_expr(slots::Column::SyncedVersion, Expr::value(Some(version)))
         .col_expr(slots::Column::LastSyncedAt, Expr::value(Some(now)))
+        .col_expr(slots::Column::LastChangeSide, Expr::value(Some(Side::App.as_str())))
         .col_expr(
             slots::Column::PushState,
             Expr::case(unchanged, PushState::Clean.as_str())
@@ -282,14 +283,24 @@ pub async fn depth(db: &impl ConnectionTrait, user: UserId, now: DateTime<Utc>) 
     Ok(depth)
 }
 
-/// Makes a slot hold what Google holds (Google won a conflict): its content, a new
-/// version recorded as synced, `clean`. Only if the slot is still at `expected_version`.
+/// The slot breaker's state after a Google change, and the pause it imposes if it tripped.
+#[derive(Debug, Clone)]
+pub struct AfterRemote {
+    pub breaker: SlotBreaker,
+    /// Set when the breaker tripped: the slot is paused with this reason.
+    pub pause: Option<String>,
+}
+
+/// Makes a slot hold what Google holds (a change made in Google, or Google won a
+/// conflict): its content, a new version recorded as synced, `clean` (or `paused` if the
+/// slot breaker tripped). Only if the slot is still at `expected_version`.
 pub async fn apply_remote(
     db: &impl ConnectionTrait,
     slot: Uuid,
     expected_version: i64,
     draft: &SlotDraft,
     pushed: Pushed<'_>,
+    after: &AfterRemote,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let (start_date, end_date) = super::slots::timing_columns(draft);
@@ -316,13 +327,28 @@ pub async fn apply_remote(
             Expr::value(Some(pushed.fingerprint.to_owned())),
         )
         .col_expr(slots::Column::LastSyncedAt, Expr::value(Some(now)))
-        .col_expr(slots::Column::PushState, Expr::value(PushState::Clean.as_str()))
+        .col_expr(
+            slots::Column::PushState,
+            Expr::value(match after.pause {
+                Some(_) => PushState::Paused.as_str(),
+                None => PushState::Clean.as_str(),
+            }),
+        )
         .col_expr(slots::Column::PushAttempts, Expr::value(0))
         .col_expr(
             slots::Column::PushLeaseUntil,
             Expr::value(Option::<DateTime<Utc>>::None),
         )
-        .col_expr(slots::Column::LastPushError, Expr::value(Option::<String>::None))
+        .col_expr(slots::Column::LastPushError, Expr::value(after.pause.clone()))
+        .col_expr(slots::Column::LastChangeSide, Expr::value(Some(Side::Google.as_str())))
+        .col_expr(
+            slots::Column::BreakerAlternations,
+            Expr::value(after.breaker.alternations),
+        )
+        .col_expr(
+            slots::Column::BreakerWindowStart,
+            Expr::value(after.breaker.window_start),
+        )
         .filter(slots::Column::Id.eq(slot))
         .filter(slots::Column::Version.eq(expected_version))
         .exec(db)
@@ -351,11 +377,70 @@ pub async fn delete_as_remote(
             Expr::value(Option::<DateTime<Utc>>::None),
         )
         .col_expr(slots::Column::LastPushError, Expr::value(Option::<String>::None))
+        .col_expr(slots::Column::LastChangeSide, Expr::value(Some(Side::Google.as_str())))
         .filter(slots::Column::Id.eq(slot))
         .filter(slots::Column::Version.eq(expected_version))
         .exec(db)
         .await?;
     Ok(result.rows_affected > 0)
+}
+
+/// Remembers the event's current etag (the local change won a conflict detected by the
+/// pull), so the pending push overwrites it without meeting the conflict again.
+pub async fn adopt_etag(
+    db: &impl ConnectionTrait,
+    slot: Uuid,
+    expected_version: i64,
+    etag: Option<&str>,
+) -> Result<(), StoreError> {
+    slots::Entity::update_many()
+        .col_expr(slots::Column::GoogleEtag, Expr::value(etag.map(str::to_owned)))
+        .filter(slots::Column::Id.eq(slot))
+        .filter(slots::Column::Version.eq(expected_version))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Reason given to slots paused by their breaker (recognised by [`reset_slot_breakers`]).
+pub const SLOT_BREAKER_PAUSE: &str = "slot breaker";
+
+/// Closes the slot breakers of `user`: slots it paused go back in the outbox with a fresh
+/// count. Returns how many.
+pub async fn reset_slot_breakers(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    Ok(slots::Entity::update_many()
+        .col_expr(slots::Column::PushState, Expr::value(PushState::Dirty.as_str()))
+        .col_expr(slots::Column::PushAttempts, Expr::value(0))
+        .col_expr(slots::Column::NextPushAt, Expr::value(Some(now)))
+        .col_expr(slots::Column::LastPushError, Expr::value(Option::<String>::None))
+        .col_expr(slots::Column::BreakerAlternations, Expr::value(0))
+        .col_expr(
+            slots::Column::BreakerWindowStart,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(slots::Column::UserId.eq(user.0))
+        .filter(slots::Column::PushState.eq(PushState::Paused.as_str()))
+        .filter(slots::Column::LastPushError.starts_with(SLOT_BREAKER_PAUSE))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// Ids of `user`'s slots that their breaker paused.
+pub async fn breaker_paused(db: &impl ConnectionTrait, user: UserId) -> Result<Vec<Uuid>, StoreError> {
+    Ok(slots::Entity::find()
+        .filter(slots::Column::UserId.eq(user.0))
+        .filter(slots::Column::PushState.eq(PushState::Paused.as_str()))
+        .filter(slots::Column::LastPushError.starts_with(SLOT_BREAKER_PAUSE))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.id)
+        .collect())
 }
 
 #[cfg(test)]

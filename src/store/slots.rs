@@ -215,10 +215,107 @@ fn mark_changed(update: sea_orm::UpdateMany<slots::Entity>, now: DateTime<Utc>) 
     update
         .col_expr(slots::Column::Version, Expr::col(slots::Column::Version).add(1))
         .col_expr(slots::Column::UpdatedAt, Expr::value(now))
-        .col_expr(slots::Column::PushState, Expr::value(PushState::Dirty.as_str()))
+        // A paused slot stays paused (re-authorisation, disconnect or breaker): the change
+        // is pushed when pushing resumes.
+        .col_expr(
+            slots::Column::PushState,
+            Expr::case(
+                Expr::col(slots::Column::PushState).eq(PushState::Paused.as_str()),
+                PushState::Paused.as_str(),
+            )
+            .finally(PushState::Dirty.as_str())
+            .into(),
+        )
         .col_expr(slots::Column::PushAttempts, Expr::value(0))
         .col_expr(slots::Column::NextPushAt, Expr::value(Some(now)))
-        .col_expr(slots::Column::LastPushError, Expr::value(Option::<String>::None))
+}
+
+/// Inserts a slot for an event created in Google (`source = google`), already in sync.
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_imported(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    draft: &SlotDraft,
+    recurrence: &[String],
+    event_id: &str,
+    etag: Option<&str>,
+    fingerprint: &str,
+    now: DateTime<Utc>,
+) -> Result<SlotRow, StoreError> {
+    let (start_date, end_date) = timing_columns(draft);
+    let row = slots::ActiveModel {
+        id: Set(SlotId::new().0),
+        user_id: Set(user.0),
+        title: Set(draft.title.clone()),
+        description: Set(draft.description.clone()),
+        location: Set(draft.location.clone()),
+        start_at: Set(draft.start_at()),
+        end_at: Set(draft.end_at()),
+        timezone: Set(draft.timezone.name().to_owned()),
+        all_day: Set(draft.all_day()),
+        start_date: Set(start_date),
+        end_date: Set(end_date),
+        recurrence: Set((!recurrence.is_empty()).then(|| serde_json::to_string(recurrence).expect("JSON"))),
+        source: Set(Source::Google.as_str().to_owned()),
+        version: Set(1),
+        deleted_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        google_event_id: Set(Some(event_id.to_owned())),
+        google_etag: Set(etag.map(str::to_owned)),
+        synced_fingerprint: Set(Some(fingerprint.to_owned())),
+        synced_version: Set(Some(1)),
+        last_synced_at: Set(Some(now)),
+        push_state: Set(PushState::Clean.as_str().to_owned()),
+        push_attempts: Set(0),
+        next_push_at: Set(None),
+        push_lease_until: Set(None),
+        last_push_error: Set(None),
+        last_change_side: Set(Some("google".to_owned())),
+        breaker_alternations: Set(0),
+        breaker_window_start: Set(None),
+    };
+    Ok(row.insert(db).await?)
+}
+
+/// `user`'s slots (deleted ones too) linked to one of `event_ids`, or whose id is one of
+/// `slot_ids` (events slotsync wrote whose link was not recorded yet).
+pub async fn for_events(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    event_ids: &[String],
+    slot_ids: &[Uuid],
+) -> Result<Vec<SlotRow>, StoreError> {
+    if event_ids.is_empty() && slot_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(slots::Entity::find()
+        .filter(slots::Column::UserId.eq(user.0))
+        .filter(
+            Condition::any()
+                .add(slots::Column::GoogleEventId.is_in(event_ids.iter().cloned()))
+                .add(slots::Column::Id.is_in(slot_ids.iter().copied())),
+        )
+        .all(db)
+        .await?)
+}
+
+/// Live slots of `user` linked to an event, ending after `ends_after`, last synced before
+/// `synced_before` (candidates for a full sync's reconciliation).
+pub async fn linked_live(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    ends_after: DateTime<Utc>,
+    synced_before: DateTime<Utc>,
+) -> Result<Vec<SlotRow>, StoreError> {
+    Ok(slots::Entity::find()
+        .filter(slots::Column::UserId.eq(user.0))
+        .filter(slots::Column::DeletedAt.is_null())
+        .filter(slots::Column::GoogleEventId.is_not_null())
+        .filter(slots::Column::EndAt.gt(ends_after))
+        .filter(slots::Column::LastSyncedAt.lt(synced_before))
+        .all(db)
+        .await?)
 }
 
 /// Pauses every live slot of `user` with `reason` (the account was disconnected).

@@ -72,3 +72,74 @@ pub async fn close_breaker(db: &impl ConnectionTrait, user: UserId) -> Result<()
         .await?;
     Ok(())
 }
+
+/// Claims the right to pull for `user` until `now + lease` (one pull per user at a time,
+/// across instances). Returns the state, or `None` if another pull holds it.
+pub async fn claim_pull(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    lease: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Result<Option<SyncState>, StoreError> {
+    let claimed = sync_states::Entity::update_many()
+        .col_expr(sync_states::Column::PullLeaseUntil, Expr::value(Some(now + lease)))
+        .filter(sync_states::Column::UserId.eq(user.0))
+        .filter(
+            sea_orm::Condition::any()
+                .add(sync_states::Column::PullLeaseUntil.is_null())
+                .add(sync_states::Column::PullLeaseUntil.lt(now)),
+        )
+        .exec_with_returning(db)
+        .await?;
+    Ok(claimed.into_iter().next())
+}
+
+/// Ends a successful pull: keeps the new sync token, notes the time (and the full sync).
+pub async fn finish_pull(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    sync_token: Option<&str>,
+    full: bool,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut update = sync_states::Entity::update_many()
+        .col_expr(
+            sync_states::Column::SyncToken,
+            Expr::value(sync_token.map(str::to_owned)),
+        )
+        .col_expr(sync_states::Column::LastPullAt, Expr::value(Some(now)))
+        .col_expr(
+            sync_states::Column::PullLeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(sync_states::Column::LastError, Expr::value(Option::<String>::None));
+    if full {
+        update = update.col_expr(sync_states::Column::FullSyncedAt, Expr::value(Some(now)));
+    }
+    update.filter(sync_states::Column::UserId.eq(user.0)).exec(db).await?;
+    Ok(())
+}
+
+/// Ends a failed pull: releases the claim and remembers the error (the token is kept).
+pub async fn fail_pull(db: &impl ConnectionTrait, user: UserId, error: &str) -> Result<(), StoreError> {
+    sync_states::Entity::update_many()
+        .col_expr(
+            sync_states::Column::PullLeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(sync_states::Column::LastError, Expr::value(Some(error.to_owned())))
+        .filter(sync_states::Column::UserId.eq(user.0))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Forgets the sync token (Google answered 410, or syncing was stopped).
+pub async fn drop_token(db: &impl ConnectionTrait, user: UserId) -> Result<(), StoreError> {
+    sync_states::Entity::update_many()
+        .col_expr(sync_states::Column::SyncToken, Expr::value(Option::<String>::None))
+        .filter(sync_states::Column::UserId.eq(user.0))
+        .exec(db)
+        .await?;
+    Ok(())
+}

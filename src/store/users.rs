@@ -1,10 +1,7 @@
 //! Users: created by an admin, authenticated by the hash of their API token.
 
 use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use uuid::Uuid;
 
 use super::entities::{
@@ -58,7 +55,7 @@ pub async fn list(db: &impl ConnectionTrait, after_email: Option<&str>, limit: u
 
 /// Deletes a user and everything they own, in one transaction.
 pub async fn delete_with_data(db: &sea_orm::DatabaseConnection, id: Uuid) -> Result<(), StoreError> {
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     if users::Entity::find_by_id(id).one(&txn).await?.is_none() {
         return Err(StoreError::NotFound);
     }

@@ -3,7 +3,7 @@
 //! disconnect.
 
 use chrono::{Duration, Utc};
-use google_calendar3::api::{Calendar, Channel};
+use google_calendar3::api::Calendar;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -15,6 +15,7 @@ use crate::google::missing_scopes;
 use crate::google::oauth::{OAuthClient, OAuthError};
 use crate::state::AppState;
 use crate::store::{self, connections, StoreError};
+use crate::sync::channels::{self, ChannelError};
 
 /// How long an authorization may take.
 pub const STATE_TTL_MINUTES: i64 = 10;
@@ -222,8 +223,8 @@ async fn create_dedicated_calendar(state: &AppState, access_token: &str) -> Resu
 }
 
 /// The one entry point that starts syncing a connected user: it puts the user's paused
-/// slots back in the outbox and wakes the push worker. The initial pull and the
-/// notification channel are added here by the pull work (issue 6).
+/// slots back in the outbox, wakes the push worker, (re)creates the user's notification
+/// channel, and requests a pull (the first one is a full sync: it imports the calendar).
 #[tracing::instrument(skip_all, fields(user_id = %user), err)]
 pub async fn initialize_sync(state: &AppState, user: UserId) -> Result<(), ConnectError> {
     let conn = connections::find(&state.db, user.0)
@@ -235,7 +236,23 @@ pub async fn initialize_sync(state: &AppState, user: UserId) -> Result<(), Conne
     let resumed = store::slots::resume_paused(&state.db, user, Utc::now()).await?;
     tracing::info!(resumed, "sync initialised");
     state.push_waker.wake();
+    start_channel(state, user).await;
+    state.pulls.request(user);
     Ok(())
+}
+
+/// Creates the user's notification channel, retiring older ones. Never fails the caller:
+/// without a channel, changes made in Google still arrive with the fallback sync, and the
+/// renewal job retries a creation that failed for a passing reason.
+async fn start_channel(state: &AppState, user: UserId) {
+    let problem = match channels::recreate(state, user).await {
+        Ok(_) | Err(ChannelError::Off) => return,
+        Err(e) => e.to_string(),
+    };
+    tracing::warn!(user_id = %user, error = %problem, "no notification channel was created");
+    if let Err(e) = store::audit::record(&state.db, user.0, None, "channel_failed", json!({ "error": problem })).await {
+        tracing::warn!(user_id = %user, error = %e, "could not record a channel failure");
+    }
 }
 
 /// What a disconnect did.
@@ -258,19 +275,10 @@ pub async fn disconnect(state: &AppState, user: UserId, delete_events: bool) -> 
         .ok_or(ConnectError::NotConnected)?;
     let mut done = Disconnected::default();
     let mut problems = Vec::new();
+    let stopped = channels::stop_all(state, user).await?;
+    done.channels_stopped = stopped.stopped;
+    problems.extend(stopped.problems);
     let hub = calendar_hub(&state.endpoints, state.vault.for_user(user));
-    for channel in store::channels::live(&state.db, user.0).await? {
-        let stop = Channel {
-            id: Some(channel.id.to_string()),
-            resource_id: channel.resource_id.clone(),
-            ..Default::default()
-        };
-        match hub.channels().stop(stop).doit().await {
-            Ok(_) => done.channels_stopped += 1,
-            Err(e) => problems.push(format!("channel {}: {e}", channel.id)),
-        }
-        store::channels::mark_stopped(&state.db, channel.id).await?;
-    }
     if delete_events {
         for slot in store::slots::with_events(&state.db, user).await? {
             let event_id = slot.google_event_id.clone().unwrap_or_default();

@@ -3,7 +3,7 @@
 //! first, side effects after.
 
 use chrono::Utc;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 
 use super::{PushWaker, SyncError};
 use crate::domain::{SlotDraft, SlotFields, SlotId, UserId};
@@ -42,7 +42,7 @@ pub async fn create_slot(
             return Ok(replay);
         }
     }
-    let txn = db.begin().await?;
+    let txn = crate::store::begin_write(db).await?;
     let row = store::slots::insert_new(&txn, user, SlotId::new(), &draft, Utc::now()).await?;
     if let Some(idem) = &idempotency {
         let body = render(&row);

@@ -2,8 +2,13 @@
 //! one transaction, then waking the push worker), the push of outbox slots to Google,
 //! and the user's controls over it.
 
+pub mod channels;
+pub mod coalesce;
 pub mod connect;
+pub mod control;
 pub mod local;
+pub mod plan;
+pub mod pull;
 pub mod push;
 pub mod status;
 pub mod worker;

@@ -11,7 +11,7 @@ use google_calendar3::api::Event;
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 
-use crate::domain::{Backoff, ConflictPolicy, EventId, Fingerprint, SlotId, UserId, Winner};
+use crate::domain::{Backoff, ConflictPolicy, EventId, Fingerprint, SlotBreaker, SlotId, UserId, Winner};
 use crate::google::mapping::{event_fingerprint, event_to_draft, EventContent};
 use crate::google::{CalendarGateway, ConflictKind, GoogleError};
 use crate::store::outbox::{self, Pushed};
@@ -301,7 +301,24 @@ impl Pusher {
                     etag: current.etag.as_deref(),
                     fingerprint: fp.as_str(),
                 };
-                if !outbox::apply_remote(&self.db, job.row.id, job.row.version, &draft, pushed, Utc::now()).await? {
+                let after = outbox::AfterRemote {
+                    breaker: SlotBreaker {
+                        alternations: job.row.breaker_alternations,
+                        window_start: job.row.breaker_window_start,
+                    },
+                    pause: None,
+                };
+                if !outbox::apply_remote(
+                    &self.db,
+                    job.row.id,
+                    job.row.version,
+                    &draft,
+                    pushed,
+                    &after,
+                    Utc::now(),
+                )
+                .await?
+                {
                     // The slot changed again locally: push that version next.
                     outbox::release(&self.db, job.row.id).await?;
                 }

@@ -1,12 +1,11 @@
-//! The push side's user controls: push everything not in sync again, and what the outbox
-//! holds. (The pull adds its part of the status.)
+//! Pushing everything not in sync again, and the overview behind `GET /sync/status`.
 
 use chrono::{DateTime, Utc};
 
 use super::{PushWaker, SyncError};
 use crate::domain::UserId;
 use crate::store::outbox::{self, OutboxDepth};
-use crate::store::{connections, sync_states};
+use crate::store::{self, connections, sync_states};
 use sea_orm::DatabaseConnection;
 
 /// Why a sync action cannot run for the user.
@@ -37,11 +36,25 @@ pub async fn push_all(db: &DatabaseConnection, waker: &PushWaker, user: UserId) 
     Ok(queued)
 }
 
-/// The push side of a user's sync status.
+/// A user's sync status.
 #[derive(Debug, Clone)]
-pub struct PushStatus {
-    /// `active`, `needs_reauth`, `revoked`, or `None` when never connected.
+pub struct SyncOverview {
+    /// `active`, `needs_reauth`, `revoked`, `stopped`, or `None` when never connected.
     pub connection: Option<String>,
+    /// Whether a sync token is kept (the next pull is incremental).
+    pub sync_token_present: bool,
+    /// When the last pull ended.
+    pub last_pull_at: Option<DateTime<Utc>>,
+    /// When the last full sync ended.
+    pub last_full_sync_at: Option<DateTime<Utc>>,
+    /// Why the last pull failed (cleared by the next success).
+    pub last_pull_error: Option<String>,
+    /// Live notification channels and when each expires.
+    pub channels: Vec<(uuid::Uuid, DateTime<Utc>)>,
+    /// Slots paused by their breaker.
+    pub breaker_paused_slots: Vec<uuid::Uuid>,
+    /// Recent failures and trips, newest first.
+    pub recent_errors: Vec<(String, serde_json::Value, DateTime<Utc>)>,
     /// Slot counts per outbox state.
     pub outbox: OutboxDepth,
     /// The last failed push, and when.
@@ -52,25 +65,43 @@ pub struct PushStatus {
     pub consecutive_failures: i32,
 }
 
-/// Reads the push status of `user`.
-pub async fn push_status(db: &DatabaseConnection, user: UserId) -> Result<PushStatus, SyncError> {
+/// Sync events shown as recent errors in the status.
+const ERROR_KINDS: [&str; 5] = [
+    "push_failed",
+    "breaker_tripped",
+    "needs_reauth",
+    "full_resync",
+    "channel_failed",
+];
+
+/// Reads the sync status of `user`.
+pub async fn overview(db: &DatabaseConnection, user: UserId) -> Result<SyncOverview, SyncError> {
     let now = Utc::now();
     let connection = connections::find(db, user.0).await?.map(|c| c.status);
     let outbox = outbox::depth(db, user, now).await?;
-    let state = sync_states::find(db, user).await?;
-    let (last_push_error, breaker_open_until, consecutive_failures) = match state {
-        Some(s) => (
-            s.last_push_error.zip(s.last_push_error_at),
-            s.breaker_open_until.filter(|until| *until > now),
-            s.consecutive_failures,
-        ),
-        None => (None, None, 0),
-    };
-    Ok(PushStatus {
+    let state = sync_states::find(db, user).await?.unwrap_or_default();
+    let channels = store::channels::live(db, user.0)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c.expires_at))
+        .collect();
+    let recent_errors = store::audit::list(db, user.0, &ERROR_KINDS, 10)
+        .await?
+        .into_iter()
+        .map(|e| (e.kind, serde_json::from_str(&e.detail).unwrap_or_default(), e.at))
+        .collect();
+    Ok(SyncOverview {
         connection,
+        sync_token_present: state.sync_token.is_some(),
+        last_pull_at: state.last_pull_at,
+        last_full_sync_at: state.full_synced_at,
+        last_pull_error: state.last_error,
+        channels,
+        breaker_paused_slots: outbox::breaker_paused(db, user).await?,
+        recent_errors,
         outbox,
-        last_push_error,
-        breaker_open_until,
-        consecutive_failures,
+        last_push_error: state.last_push_error.zip(state.last_push_error_at),
+        breaker_open_until: state.breaker_open_until.filter(|until| *until > now),
+        consecutive_failures: state.consecutive_failures,
     })
 }

@@ -21,7 +21,7 @@ use crate::store::StoreError;
 const LEASE_MARGIN: Duration = Duration::from_secs(25);
 
 /// Counts of what one [`Pusher::drain`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DrainReport {
     pub pushed: u64,
     pub google_kept: u64,

@@ -4,7 +4,8 @@ use reqwest::{Client, Response};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_error, browser, google_stats, op_count as count, slot_body, spawn_app_with_google, ConnectedApp, TestUser,
+    assert_error, browser, google_stats, op_count as count, slot_body, spawn_app_with_channels_and,
+    spawn_app_with_google, ConnectedApp, TestUser,
 };
 
 async fn authorize_url(ctx: &ConnectedApp, user: &TestUser, query: &str) -> String {
@@ -302,40 +303,11 @@ async fn disconnect_with_delete_events_removes_the_events_slotsync_pushed() {
 
 #[tokio::test]
 async fn disconnect_stops_the_users_live_channels_at_google() {
-    use google_calendar3::api::Channel;
-    use sea_orm::{ActiveModelTrait, Set};
-    use slotsync::domain::UserId;
-    use slotsync::store::entities::channels;
-
-    let ctx = spawn_app_with_google().await;
+    // With PUBLIC_BASE_URL set, connecting creates the channel (see tests/api/channels.rs).
+    let ctx = spawn_app_with_channels_and(|_| {}).await;
     let user = ctx.app.create_user("ada@example.com").await;
     connect(&ctx, &user).await;
-    let user_id = UserId(uuid::Uuid::parse_str(&user.id).unwrap());
-
-    // A channel created with the user's own token, as the channel lifecycle will.
-    let channel_id = uuid::Uuid::new_v4();
-    let hub = slotsync::google::hub::calendar_hub(&ctx.app.state.endpoints, ctx.app.state.vault.for_user(user_id));
-    let request = Channel {
-        id: Some(channel_id.to_string()),
-        type_: Some("web_hook".into()),
-        address: Some(ctx.app.url("/webhooks/google-calendar")),
-        token: Some(ctx.app.state.keys.channel_token(&channel_id.to_string())),
-        ..Default::default()
-    };
-    let (_, created) = hub.events().watch(request, "primary").doit().await.unwrap();
-    channels::ActiveModel {
-        id: Set(channel_id),
-        user_id: Set(user_id.0),
-        resource_id: Set(created.resource_id.clone()),
-        expires_at: Set(chrono::Utc::now() + chrono::Duration::days(7)),
-        created_at: Set(chrono::Utc::now()),
-        stopped_at: Set(None),
-        renew_lease_until: Set(None),
-        replaced_by: Set(None),
-    }
-    .insert(&ctx.app.state.db)
-    .await
-    .unwrap();
+    assert_eq!(ctx.app.live_channels(&user).await.len(), 1);
 
     let resp = ctx
         .app
@@ -345,8 +317,6 @@ async fn disconnect_stops_the_users_live_channels_at_google() {
     assert_eq!(summary["channels_stopped"], 1, "{summary}");
     let stats = google_stats(&ctx.google.base_url()).await;
     assert_eq!(count(&stats, "channels.stop", "204"), 1, "{stats}");
-    assert!(slotsync::store::channels::live(&ctx.app.state.db, user_id.0)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(ctx.app.live_channels(&user).await.is_empty());
+    assert!(ctx.google_channels().await.iter().all(|c| c["live"] == false));
 }

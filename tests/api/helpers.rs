@@ -86,6 +86,9 @@ pub fn test_settings(database_url: &str) -> Settings {
         SECRET_KEY,
         "--rate-limit-per-minute",
         "100000",
+        // Jobs run on demand in tests (`run_once`, or `POST /admin/jobs/{name}/run`).
+        "--scheduler-enabled",
+        "false",
     ])
     .expect("test settings parse")
     .settings
@@ -235,6 +238,18 @@ impl ConnectedApp {
         callback
     }
 
+    /// Connects `user` and waits until the initial pull that connecting requests is done,
+    /// so the test's own pulls and counters start from a settled state.
+    pub async fn connect_and_settle(&self, user: &TestUser) {
+        self.connect(user).await;
+        let id = slotsync::domain::UserId(uuid::Uuid::parse_str(&user.id).unwrap());
+        wait_until("the initial pull ran", std::time::Duration::from_secs(10), || async {
+            !self.app.state.pulls.in_flight(id)
+                && self.app.sync_status(user).await["pull"]["sync_token_present"] == true
+        })
+        .await;
+    }
+
     /// Every event (cancelled ones included) in the primary calendar of `email`.
     pub async fn events(&self, email: &str) -> Vec<Value> {
         let dump: Value = reqwest::get(format!("{}/_emulator/calendars/{email}/events", self.google.base_url()))
@@ -322,6 +337,23 @@ impl TestApp {
             );
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
+    }
+
+    /// Pulls `user`'s calendar now (`POST /sync/trigger?mode=`) and returns the report.
+    pub async fn pull(&self, user: &TestUser, mode: &str) -> Value {
+        let resp = self
+            .user_send(user, reqwest::Method::POST, &format!("/sync/trigger?mode={mode}"))
+            .await;
+        assert_eq!(resp.status(), 200, "pull: {:?}", resp.text().await);
+        resp.json().await.unwrap()
+    }
+
+    /// Runs a scheduled job once through the admin route and returns its outcome.
+    pub async fn run_job(&self, name: &str) -> Value {
+        let resp = self.admin_post(&format!("/admin/jobs/{name}/run"), &json!({})).await;
+        assert_eq!(resp.status(), 200, "job {name}: {:?}", resp.text().await);
+        let body: Value = resp.json().await.unwrap();
+        body["outcome"].clone()
     }
 
     /// The caller's sync status.
@@ -491,4 +523,65 @@ pub async fn google_stats(base_url: &str) -> Value {
 /// How many `op` requests the emulator answered with `status`.
 pub fn op_count(stats: &Value, op: &str, status: &str) -> u64 {
     stats["requests"][op][status].as_u64().unwrap_or(0)
+}
+
+/// Like [`spawn_app_with_google_and`], with `PUBLIC_BASE_URL` set to the app's own address,
+/// so notification channels are on and the emulator delivers to the app's webhook. The
+/// scheduler is off (tests run jobs on demand), unless `configure` turns it on.
+pub async fn spawn_app_with_channels_and(configure: impl FnOnce(&mut Settings)) -> ConnectedApp {
+    spawn_app_with_google_and(|s| {
+        s.public_base_url = Some(format!("http://{}", s.bind_addr));
+        s.scheduler_enabled = false;
+        configure(s);
+    })
+    .await
+}
+
+impl ConnectedApp {
+    /// Waits until at least `n` notifications were settled (delivered or given up), then
+    /// asserts that the app accepted every one; returns the counters.
+    pub async fn wait_for_notifications(&self, n: u64) -> Value {
+        let settled = |c: &Value| c["sent"].as_u64().unwrap_or(0) + c["failed"].as_u64().unwrap_or(0);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let counters = self.stats().await["notifications"].clone();
+            if settled(&counters) >= n {
+                assert_eq!(counters["failed"], 0, "a notification was refused: {counters}");
+                return counters;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {n} notifications: {counters}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Every channel the emulator knows (stopped and expired ones too, with `live`).
+    pub async fn google_channels(&self) -> Vec<Value> {
+        let body: Value = reqwest::get(format!("{}/_emulator/channels", self.google.base_url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["channels"].as_array().expect("a channel list").clone()
+    }
+}
+
+impl TestApp {
+    /// The user's channels not stopped (expired ones included), oldest first.
+    pub async fn live_channels(&self, user: &TestUser) -> Vec<slotsync::store::channels::ChannelRow> {
+        let id = uuid::Uuid::parse_str(&user.id).unwrap();
+        slotsync::store::channels::live(&self.state.db, id).await.unwrap()
+    }
+
+    /// Posts a push notification to the webhook with exactly these headers.
+    pub async fn notify(&self, headers: &[(&str, String)]) -> Response {
+        let mut req = self.client.post(self.url("/webhooks/google-calendar"));
+        for (name, value) in headers {
+            req = req.header(*name, value);
+        }
+        req.send().await.unwrap()
+    }
 }

@@ -2,14 +2,18 @@
 //! (a temporary SQLite file, or a fresh PostgreSQL database when `TEST_DATABASE_URL` is set),
 //! driven over HTTP.
 
+mod channels;
 mod cli;
 mod google_connect;
 mod google_tokens;
 mod health;
 mod helpers;
 mod openapi;
+mod pull;
 mod push;
 mod rate_limit;
 mod slots;
+mod two_way;
 mod users;
 mod validation;
+mod webhooks;

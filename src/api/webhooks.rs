@@ -1,0 +1,228 @@
+//! Google Calendar push notifications (the webhook), and re-creating a user's channel.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::{Header, Path};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+
+use super::auth::{AdminAuth, UserAuth};
+use super::error::{ApiError, ErrorBody};
+use super::ApiTags;
+use crate::domain::UserId;
+use crate::google::GoogleError;
+use crate::state::AppState;
+use crate::store::{self, channels::ChannelRow};
+use crate::sync::channels::{self, ChannelError, Notification, Refused, ResourceState};
+
+/// A notification channel.
+#[derive(Debug, Object)]
+pub struct NotificationChannel {
+    /// The channel's id (Google's `X-Goog-Channel-ID`).
+    pub id: Uuid,
+    /// Google's id of the watched calendar (`X-Goog-Resource-ID`).
+    pub resource_id: Option<String>,
+    /// When Google stops delivering; the renewal job replaces the channel before that.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl From<ChannelRow> for NotificationChannel {
+    fn from(row: ChannelRow) -> Self {
+        NotificationChannel {
+            id: row.id,
+            resource_id: row.resource_id,
+            expires_at: row.expires_at,
+        }
+    }
+}
+
+/// A notification was taken.
+#[derive(ApiResponse)]
+pub enum NotificationAccepted {
+    /// Accepted: a change requests a pull of the calendar (it runs shortly after, coalesced
+    /// with other notifications); the `sync` handshake and redeliveries change nothing.
+    #[oai(status = 200)]
+    Ok,
+}
+
+/// A notification was refused; nothing was changed and Google was not called.
+#[derive(ApiResponse)]
+pub enum NotificationRefused {
+    /// A header is missing or malformed (`field` names it), or the resource id is not the
+    /// channel's.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// The channel token does not belong to the channel.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// No such channel.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// The channel was stopped or expired.
+    #[oai(status = 410)]
+    Gone(Json<ErrorBody>),
+    /// Unexpected failure (Google retries the notification).
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+
+fn body(code: &str, message: impl Into<String>, field: Option<&str>) -> Json<ErrorBody> {
+    Json(ErrorBody {
+        code: code.to_owned(),
+        message: message.into(),
+        field: field.map(str::to_owned),
+    })
+}
+
+fn required(name: &'static str, value: Option<String>) -> Result<String, NotificationRefused> {
+    value.filter(|v| !v.is_empty()).ok_or_else(|| {
+        NotificationRefused::BadRequest(body(
+            "invalid_parameter",
+            format!("the {name} header is required"),
+            Some(name),
+        ))
+    })
+}
+
+fn malformed(name: &'static str, message: &str) -> NotificationRefused {
+    NotificationRefused::BadRequest(body("invalid_parameter", message, Some(name)))
+}
+
+impl From<Refused> for NotificationRefused {
+    fn from(e: Refused) -> Self {
+        let message = e.to_string();
+        match e {
+            Refused::BadToken => {
+                NotificationRefused::Forbidden(body("invalid_channel_token", message, Some("X-Goog-Channel-Token")))
+            }
+            Refused::UnknownChannel => {
+                NotificationRefused::NotFound(body("not_found", message, Some("X-Goog-Channel-ID")))
+            }
+            Refused::Stopped => NotificationRefused::Gone(body("channel_stopped", message, Some("X-Goog-Channel-ID"))),
+            Refused::Expired => NotificationRefused::Gone(body("channel_expired", message, Some("X-Goog-Channel-ID"))),
+            Refused::ResourceMismatch => {
+                NotificationRefused::BadRequest(body("resource_mismatch", message, Some("X-Goog-Resource-ID")))
+            }
+            Refused::Store(store) => match ApiError::from(store) {
+                ApiError::Internal(b) => NotificationRefused::Internal(b),
+                _ => NotificationRefused::Internal(body("internal", "internal error; see the server log", None)),
+            },
+        }
+    }
+}
+
+impl From<ChannelError> for ApiError {
+    fn from(e: ChannelError) -> Self {
+        let message = e.to_string();
+        match e {
+            ChannelError::Off => ApiError::Unavailable(body("channels_off", message, None)),
+            ChannelError::NotConnected => ApiError::Conflict(body("not_connected", message, None)),
+            ChannelError::Google(GoogleError::Auth(_)) => ApiError::Conflict(body(
+                "needs_reauth",
+                format!("{message}; connect the Google account again"),
+                None,
+            )),
+            ChannelError::Google(GoogleError::Retryable(_)) => {
+                ApiError::Unavailable(body("google_unavailable", message, None))
+            }
+            ChannelError::Google(_) => ApiError::Unavailable(body("google_refused", message, None)),
+            ChannelError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// Google push notifications, and channel set-up by an admin.
+pub struct WebhooksApi;
+
+#[OpenApi(tag = "ApiTags::Webhooks")]
+impl WebhooksApi {
+    /// Google Calendar push notifications (called by Google; no body, no bearer token: the
+    /// channel token authenticates the call). A change (`exists`, `not_exists`) requests a
+    /// pull of the user's calendar; the `sync` handshake and redeliveries are only
+    /// acknowledged. Forged, unknown, stopped or expired channels are refused with a 4xx,
+    /// without calling Google.
+    #[oai(path = "/webhooks/google-calendar", method = "post")]
+    #[allow(clippy::too_many_arguments)] // one parameter per header Google sends
+    async fn google_calendar(
+        &self,
+        state: Data<&AppState>,
+        /// The channel id we chose (a UUID).
+        #[oai(name = "X-Goog-Channel-ID")]
+        channel_id: Header<Option<String>>,
+        /// The channel token we gave Google.
+        #[oai(name = "X-Goog-Channel-Token")]
+        token: Header<Option<String>>,
+        /// Google's id of the watched calendar.
+        #[oai(name = "X-Goog-Resource-ID")]
+        resource_id: Header<Option<String>>,
+        /// `sync` (channel created), `exists` (something changed) or `not_exists`.
+        #[oai(name = "X-Goog-Resource-State")]
+        resource_state: Header<Option<String>>,
+        /// Increases with every message of the channel (not necessarily by one).
+        #[oai(name = "X-Goog-Message-Number")]
+        message_number: Header<Option<String>>,
+        /// When the channel expires (RFC 1123); informational.
+        #[oai(name = "X-Goog-Channel-Expiration")]
+        _channel_expiration: Header<Option<String>>,
+    ) -> Result<NotificationAccepted, NotificationRefused> {
+        let channel_id = required("X-Goog-Channel-ID", channel_id.0)?;
+        let token = required("X-Goog-Channel-Token", token.0)?;
+        let resource_id = required("X-Goog-Resource-ID", resource_id.0)?;
+        let resource_state = required("X-Goog-Resource-State", resource_state.0)?;
+        let message_number = required("X-Goog-Message-Number", message_number.0)?;
+        let state_value = ResourceState::parse(&resource_state)
+            .ok_or_else(|| malformed("X-Goog-Resource-State", "expected `sync`, `exists` or `not_exists`"))?;
+        let message_number = message_number
+            .parse()
+            .map_err(|_| malformed("X-Goog-Message-Number", "expected a non-negative integer"))?;
+        // Not a UUID: not one of ours, whatever the token says.
+        let channel_id = Uuid::parse_str(&channel_id).map_err(|_| Refused::UnknownChannel)?;
+        let notification = Notification {
+            channel_id,
+            token,
+            resource_id,
+            state: state_value,
+            message_number,
+        };
+        match channels::receive(&state, &notification).await {
+            Ok(_) => Ok(NotificationAccepted::Ok),
+            Err(refused) => {
+                tracing::debug!(%channel_id, reason = %refused, "notification refused");
+                Err(refused.into())
+            }
+        }
+    }
+
+    /// Re-create a user's notification channel (admin): a new channel is created first,
+    /// then the older ones are stopped.
+    #[oai(path = "/webhooks/setup/:user_id", method = "post")]
+    async fn setup(
+        &self,
+        state: Data<&AppState>,
+        _admin: AdminAuth,
+        /// The user's id.
+        user_id: Path<String>,
+    ) -> Result<Json<NotificationChannel>, ApiError> {
+        let user = Uuid::parse_str(&user_id.0)
+            .map(UserId)
+            .map_err(|_| ApiError::invalid("user_id", format!("`{}` is not a UUID", user_id.0)))?;
+        store::users::find(&state.db, user.0)
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        Ok(Json(channels::recreate(&state, user).await?.into()))
+    }
+}
+
+/// The caller's notification channel.
+pub struct ChannelApi;
+
+#[OpenApi(tag = "ApiTags::Sync")]
+impl ChannelApi {
+    /// Re-create the caller's notification channel: a new channel is created first, then
+    /// the older ones are stopped. Useful when notifications seem to have stopped.
+    #[oai(path = "/sync/channel", method = "post")]
+    async fn recreate(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<NotificationChannel>, ApiError> {
+        Ok(Json(channels::recreate(&state, auth.user_id()).await?.into()))
+    }
+}

@@ -1,0 +1,104 @@
+//! Scheduled jobs (tokio-cron-scheduler). Each job is `run_once(&AppState)`, callable on
+//! its schedule, from `POST /admin/jobs/{name}/run`, and from tests without any timing.
+//! Work inside a job is claimed by leases, so several instances may run the same schedule.
+
+pub mod fallback_sync;
+pub mod refresh_tokens;
+pub mod renew_channels;
+pub mod retry_pushes;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
+
+use crate::config::Settings;
+use crate::state::AppState;
+
+/// What a job run reports (shown by the admin route and logged).
+pub type Outcome = serde_json::Value;
+
+/// Why a job run failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct JobError(pub String);
+
+impl From<crate::store::StoreError> for JobError {
+    fn from(e: crate::store::StoreError) -> Self {
+        JobError(e.to_string())
+    }
+}
+
+type JobFuture<'a> = Pin<Box<dyn Future<Output = Result<Outcome, JobError>> + Send + 'a>>;
+
+/// A job: its name and how to run it once.
+#[derive(Clone, Copy)]
+pub struct JobSpec {
+    /// The name used in schedules, logs and `POST /admin/jobs/{name}/run`.
+    pub name: &'static str,
+    /// What it does, for `--help`-like listings and errors.
+    pub about: &'static str,
+    run: for<'a> fn(&'a AppState) -> JobFuture<'a>,
+    /// Its cron schedule, from the settings.
+    schedule: fn(&Settings) -> &str,
+}
+
+impl JobSpec {
+    /// Runs the job once.
+    pub async fn run_once(&self, state: &AppState) -> Result<Outcome, JobError> {
+        (self.run)(state).await
+    }
+}
+
+/// Every job.
+pub const JOBS: [JobSpec; 4] = [
+    JobSpec {
+        name: "renew_channels",
+        about: "replaces notification channels about to expire (new channel first, then the old one stopped)",
+        run: |s| Box::pin(renew_channels::run_once(s)),
+        schedule: |s| &s.schedule_renew_channels,
+    },
+    JobSpec {
+        name: "retry_pushes",
+        about: "pushes dirty slots whose retry time has come",
+        run: |s| Box::pin(retry_pushes::run_once(s)),
+        schedule: |s| &s.schedule_retry_pushes,
+    },
+    JobSpec {
+        name: "fallback_sync",
+        about: "pulls every active connection incrementally (for notifications Google dropped)",
+        run: |s| Box::pin(fallback_sync::run_once(s)),
+        schedule: |s| &s.schedule_fallback_sync,
+    },
+    JobSpec {
+        name: "refresh_tokens",
+        about: "refreshes access tokens about to expire, and purges expired authorizations",
+        run: |s| Box::pin(refresh_tokens::run_once(s)),
+        schedule: |s| &s.schedule_refresh_tokens,
+    },
+];
+
+/// The job called `name`.
+pub fn find(name: &str) -> Option<&'static JobSpec> {
+    JOBS.iter().find(|j| j.name == name)
+}
+
+/// Starts every job on its schedule; stop it with [`JobScheduler::shutdown`].
+pub async fn start(state: &AppState) -> Result<JobScheduler, JobSchedulerError> {
+    let scheduler = JobScheduler::new().await?;
+    for spec in JOBS.iter().copied() {
+        let state_for_job = state.clone();
+        let job = Job::new_async((spec.schedule)(&state.settings), move |_id, _scheduler| {
+            let state = state_for_job.clone();
+            Box::pin(async move {
+                match spec.run_once(&state).await {
+                    Ok(outcome) => tracing::debug!(job = spec.name, %outcome, "job ran"),
+                    Err(e) => tracing::warn!(job = spec.name, error = %e, "job failed"),
+                }
+            })
+        })?;
+        scheduler.add(job).await?;
+    }
+    scheduler.start().await?;
+    Ok(scheduler)
+}

@@ -1,0 +1,451 @@
+//! Push-notification channels: creating them (`events.watch`), renewing them before they
+//! expire (new channel first, then the old one is stopped), stopping them, and checking
+//! the notifications Google sends to the webhook.
+//!
+//! A channel's token is an HMAC of its id under `SECRET_KEY`, so nothing secret is stored
+//! and a notification is authenticated before any database query.
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, Once};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use uuid::Uuid;
+
+use crate::config::Settings;
+use crate::domain::UserId;
+use crate::google::error::GoneKind;
+use crate::google::GoogleError;
+use crate::state::AppState;
+use crate::store::channels::{self, ChannelRow};
+use crate::store::{connections, StoreError};
+
+/// Where Google delivers notifications, below `PUBLIC_BASE_URL`.
+pub const WEBHOOK_PATH: &str = "/webhooks/google-calendar";
+/// How long one instance holds a channel it renews (a watch and a stop, each bounded by
+/// the gateway's timeout, fit well within it).
+pub const RENEW_LEASE: Duration = Duration::from_secs(120);
+/// At most this many channels are looked at per renewal run; the next run takes the rest.
+pub const RENEW_BATCH: u64 = 500;
+
+/// Why a channel operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    /// `PUBLIC_BASE_URL` is not set, so Google has nowhere to deliver.
+    #[error(
+        "push-notification channels are off: set PUBLIC_BASE_URL to the public HTTPS URL under which Google \
+         reaches this service (changes made in Google arrive with the fallback sync meanwhile)"
+    )]
+    Off,
+    /// The user has no active Google connection.
+    #[error("no active Google connection; connect a Google account first")]
+    NotConnected,
+    /// Google refused or failed the call.
+    #[error(transparent)]
+    Google(#[from] GoogleError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The webhook URL given to Google, or `None` when channels are off.
+pub fn webhook_address(settings: &Settings) -> Option<String> {
+    let base = settings.public_base_url.as_deref()?.trim_end_matches('/');
+    Some(format!("{base}{WEBHOOK_PATH}"))
+}
+
+/// Logs (once per process) that channels are off, when they are. Call it at startup.
+pub fn warn_if_off(settings: &Settings) {
+    static WARNED: Once = Once::new();
+    if settings.public_base_url.is_none() {
+        WARNED.call_once(|| {
+            tracing::warn!(
+                "PUBLIC_BASE_URL is not set: no push-notification channels are created; changes made in \
+                 Google arrive only with the fallback sync"
+            );
+        });
+    }
+}
+
+fn ttl(settings: &Settings) -> Duration {
+    Duration::from_secs(settings.channel_ttl_secs)
+}
+
+fn chrono_duration(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Creates a channel on the user's calendar and stores it. The row is stored before the
+/// watch, because Google may send the `sync` notification before it answers. When Google
+/// fails in a way worth retrying, the row is left expired so the renewal job tries again;
+/// any other refusal stops it.
+#[tracing::instrument(skip_all, fields(user_id = %user), err(level = "debug"))]
+pub async fn create_channel(state: &AppState, user: UserId) -> Result<ChannelRow, ChannelError> {
+    let Some(address) = webhook_address(&state.settings) else {
+        warn_if_off(&state.settings);
+        return Err(ChannelError::Off);
+    };
+    let conn = connections::find(&state.db, user.0)
+        .await?
+        .filter(|c| c.status == connections::ACTIVE)
+        .ok_or(ChannelError::NotConnected)?;
+    let id = Uuid::new_v4();
+    let ttl = ttl(&state.settings);
+    let now = Utc::now();
+    let fallback_expiry = now + chrono_duration(ttl);
+    channels::insert_pending(&state.db, id, user.0, fallback_expiry, now).await?;
+    let token = state.keys.channel_token(&id.to_string());
+    let watched = match state
+        .gateway
+        .watch_events(user, &conn.calendar_id, &id.to_string(), &address, &token, ttl)
+        .await
+    {
+        Ok(watched) => watched,
+        Err(e) => {
+            if e.is_retryable() {
+                channels::expire_now(&state.db, id, Utc::now()).await?;
+            } else {
+                channels::mark_stopped(&state.db, id, None, Utc::now()).await?;
+            }
+            return Err(e.into());
+        }
+    };
+    let expires_at = watched.expires_at.unwrap_or(fallback_expiry);
+    match channels::set_watched(&state.db, id, &watched.resource_id, expires_at).await? {
+        Some(row) => {
+            tracing::info!(channel_id = %id, %expires_at, "notification channel created");
+            Ok(row)
+        }
+        None => {
+            // Retired while Google was answering (a concurrent re-creation): stop it there too.
+            let row = channels::find(&state.db, id).await?.ok_or(StoreError::NotFound)?;
+            stop_at_google(state, &row).await.ok();
+            Ok(row)
+        }
+    }
+}
+
+/// Stops a channel at Google when it may still be live there. `Ok(true)`: it no longer is
+/// (stopped now, already gone, or expired); a channel whose creation never completed has
+/// nothing to stop (`Ok(false)`).
+async fn stop_at_google(state: &AppState, channel: &ChannelRow) -> Result<bool, GoogleError> {
+    let Some(resource_id) = channel.resource_id.as_deref() else {
+        return Ok(false);
+    };
+    if channel.expires_at <= Utc::now() {
+        return Ok(true);
+    }
+    match state
+        .gateway
+        .stop_channel(UserId(channel.user_id), &channel.id.to_string(), resource_id)
+        .await
+    {
+        Ok(()) | Err(GoogleError::Gone(GoneKind::NotFound | GoneKind::Deleted)) => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
+/// Stops a channel at Google (best effort) and marks it stopped, replaced by `replaced_by`.
+async fn retire(state: &AppState, channel: &ChannelRow, replaced_by: Option<Uuid>) -> Result<(), ChannelError> {
+    if let Err(e) = stop_at_google(state, channel).await {
+        // It expires by itself; meanwhile its notifications are refused as stopped.
+        tracing::warn!(channel_id = %channel.id, error = %e, "could not stop a replaced channel at Google");
+    }
+    channels::mark_stopped(&state.db, channel.id, replaced_by, Utc::now()).await?;
+    Ok(())
+}
+
+/// Creates a new channel for the user, then retires every live channel created before it.
+/// When the creation fails, the old channels are left as they are.
+#[tracing::instrument(skip_all, fields(user_id = %user), err(level = "debug"))]
+pub async fn recreate(state: &AppState, user: UserId) -> Result<ChannelRow, ChannelError> {
+    let new = create_channel(state, user).await?;
+    for old in channels::live(&state.db, user.0).await? {
+        // Only older ones: two concurrent re-creations then leave the newest channel live.
+        if old.id != new.id && old.created_at < new.created_at {
+            retire(state, &old, Some(new.id)).await?;
+        }
+    }
+    Ok(new)
+}
+
+/// What [`stop_all`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StopReport {
+    /// Channels no longer live at Google: stopped now, already gone, or expired.
+    pub stopped: u64,
+    /// Channels Google could not be told about (they expire by themselves).
+    pub problems: Vec<String>,
+}
+
+/// Stops every live channel of the user: best effort at Google, always marked stopped
+/// locally (so their notifications are refused from now on).
+#[tracing::instrument(skip_all, fields(user_id = %user), err)]
+pub async fn stop_all(state: &AppState, user: UserId) -> Result<StopReport, StoreError> {
+    let mut report = StopReport::default();
+    for channel in channels::live(&state.db, user.0).await? {
+        match stop_at_google(state, &channel).await {
+            Ok(true) => report.stopped += 1,
+            Ok(false) => {}
+            Err(e) => report.problems.push(format!("channel {}: {e}", channel.id)),
+        }
+        channels::mark_stopped(&state.db, channel.id, None, Utc::now()).await?;
+    }
+    Ok(report)
+}
+
+/// What [`renew_expiring`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RenewReport {
+    /// Channels are off (`PUBLIC_BASE_URL` unset): nothing was looked at.
+    pub off: bool,
+    /// Channels replaced by a new one (created first, then the old one stopped).
+    pub renewed: u64,
+    /// Channels stopped without a new one: the user already had a fresh channel, or the
+    /// channel expired while the user's connection is not active.
+    pub retired: u64,
+    /// Channels left alone: claimed by another instance, or the connection is not active.
+    pub skipped: u64,
+    /// Channels whose renewal failed at Google; the next run tries again.
+    pub failed: u64,
+}
+
+enum Renewal {
+    Renewed,
+    Retired,
+    Skipped,
+}
+
+/// Renews the channels expiring within `CHANNEL_RENEW_BEFORE_SECS` (and any that already
+/// expired). Each is claimed with a lease first, so concurrent runs, in this instance or
+/// others, renew every channel once.
+#[tracing::instrument(skip_all, err)]
+pub async fn renew_expiring(state: &AppState) -> Result<RenewReport, StoreError> {
+    let mut report = RenewReport::default();
+    if webhook_address(&state.settings).is_none() {
+        warn_if_off(&state.settings);
+        report.off = true;
+        return Ok(report);
+    }
+    let before = chrono_duration(Duration::from_secs(state.settings.channel_renew_before_secs));
+    let now = Utc::now();
+    for channel in channels::expiring(&state.db, now + before, now, RENEW_BATCH).await? {
+        let now = Utc::now();
+        if !channels::claim_renewal(&state.db, channel.id, now, now + chrono_duration(RENEW_LEASE)).await? {
+            report.skipped += 1;
+            continue;
+        }
+        match renew_one(state, &channel, now + before).await {
+            Ok(Renewal::Renewed) => report.renewed += 1,
+            Ok(Renewal::Retired) => report.retired += 1,
+            Ok(Renewal::Skipped) => {
+                channels::release_renewal(&state.db, channel.id).await?;
+                report.skipped += 1;
+            }
+            Err(ChannelError::Store(e)) => return Err(e),
+            Err(e) => {
+                tracing::warn!(channel_id = %channel.id, user_id = %channel.user_id, error = %e, "channel renewal failed");
+                channels::release_renewal(&state.db, channel.id).await?;
+                report.failed += 1;
+            }
+        }
+    }
+    if report != RenewReport::default() {
+        tracing::info!(?report, "channels renewed");
+    }
+    Ok(report)
+}
+
+async fn renew_one(state: &AppState, channel: &ChannelRow, horizon: DateTime<Utc>) -> Result<Renewal, ChannelError> {
+    let user = UserId(channel.user_id);
+    let active = connections::find(&state.db, user.0)
+        .await?
+        .is_some_and(|c| c.status == connections::ACTIVE);
+    if !active {
+        // No new channel without a usable grant; an expired one is only bookkeeping now.
+        if channel.expires_at <= Utc::now() {
+            retire(state, channel, None).await?;
+            return Ok(Renewal::Retired);
+        }
+        return Ok(Renewal::Skipped);
+    }
+    let live = channels::live(&state.db, user.0).await?;
+    if let Some(fresh) = live
+        .iter()
+        .find(|c| c.id != channel.id && c.resource_id.is_some() && c.expires_at > horizon)
+    {
+        retire(state, channel, Some(fresh.id)).await?;
+        return Ok(Renewal::Retired);
+    }
+    // The new channel is newer than this one, so `recreate` retires it (replaced by the new).
+    match recreate(state, user).await {
+        Ok(_) => Ok(Renewal::Renewed),
+        Err(ChannelError::NotConnected) => Ok(Renewal::Skipped),
+        Err(e) => Err(e),
+    }
+}
+
+/// `X-Goog-Resource-State`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceState {
+    /// The channel was just created.
+    Sync,
+    /// Something in the calendar changed.
+    Exists,
+    /// The resource no longer exists.
+    NotExists,
+}
+
+impl ResourceState {
+    /// Parses the header value (`sync`, `exists`, `not_exists`).
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "sync" => Some(Self::Sync),
+            "exists" => Some(Self::Exists),
+            "not_exists" => Some(Self::NotExists),
+            _ => None,
+        }
+    }
+}
+
+/// One notification's headers, present and well-formed.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    /// `X-Goog-Channel-ID` (our channel id).
+    pub channel_id: Uuid,
+    /// `X-Goog-Channel-Token`.
+    pub token: String,
+    /// `X-Goog-Resource-ID`.
+    pub resource_id: String,
+    /// `X-Goog-Resource-State`.
+    pub state: ResourceState,
+    /// `X-Goog-Message-Number`.
+    pub message_number: u64,
+}
+
+/// What an accepted notification led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received {
+    /// The `sync` handshake of a new channel: nothing to do.
+    Handshake,
+    /// A message number already seen on this channel (a redelivery): nothing to do.
+    Duplicate,
+    /// A change: a pull of the user's calendar was requested.
+    PullRequested(UserId),
+}
+
+/// Why a notification was refused. Nothing was written and nothing was asked of Google.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// The token is not this channel's.
+    #[error("the channel token does not belong to this channel")]
+    BadToken,
+    /// No such channel.
+    #[error("unknown notification channel")]
+    UnknownChannel,
+    /// The channel was stopped (replaced or disconnected).
+    #[error("this notification channel was stopped")]
+    Stopped,
+    /// The channel expired.
+    #[error("this notification channel expired")]
+    Expired,
+    /// The resource id is not the one Google gave for this channel.
+    #[error("the resource id does not match the channel's")]
+    ResourceMismatch,
+    /// The store failed (Google retries on the 500 this becomes).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Checks a notification and acts on it: the token first (no query for forged traffic),
+/// then one primary-key read of the channel; `exists`/`not_exists` request a pull, which
+/// runs later, debounced and coalesced.
+pub async fn receive(state: &AppState, n: &Notification) -> Result<Received, Refused> {
+    if !state.keys.check_channel_token(&n.channel_id.to_string(), &n.token) {
+        return Err(Refused::BadToken);
+    }
+    let channel = channels::find(&state.db, n.channel_id)
+        .await?
+        .ok_or(Refused::UnknownChannel)?;
+    if channel.stopped_at.is_some() {
+        return Err(Refused::Stopped);
+    }
+    if channel.expires_at <= Utc::now() {
+        return Err(Refused::Expired);
+    }
+    // No resource id yet: Google notified before answering the watch; the token vouches.
+    if channel.resource_id.as_deref().is_some_and(|r| r != n.resource_id) {
+        tracing::warn!(channel_id = %channel.id, "a notification with a valid token named another resource");
+        return Err(Refused::ResourceMismatch);
+    }
+    if !MESSAGE_MARKS.is_new(channel.id, n.message_number) {
+        return Ok(Received::Duplicate);
+    }
+    let user = UserId(channel.user_id);
+    match n.state {
+        ResourceState::Sync => Ok(Received::Handshake),
+        ResourceState::Exists | ResourceState::NotExists => {
+            state.pulls.request(user);
+            Ok(Received::PullRequested(user))
+        }
+    }
+}
+
+/// Channels whose marks are kept before the table is cleared (a cleared mark only lets a
+/// redelivery through, which costs one coalesced pull).
+const MAX_MARKED_CHANNELS: usize = 100_000;
+
+/// The highest message number seen per channel, in memory. Google's numbers increase per
+/// channel but are not consecutive; a number at or below the mark is a redelivery or a
+/// late message, and the pull requested for the higher number already covers its change.
+/// Channel ids are random UUIDs, so one table serves every app in the process.
+#[derive(Default)]
+pub struct MessageMarks {
+    marks: Mutex<HashMap<Uuid, u64>>,
+}
+
+impl MessageMarks {
+    /// Records `number` for `channel`; whether it is higher than any seen before.
+    pub fn is_new(&self, channel: Uuid, number: u64) -> bool {
+        let mut marks = self.marks.lock();
+        if marks.len() >= MAX_MARKED_CHANNELS && !marks.contains_key(&channel) {
+            marks.clear();
+        }
+        match marks.get(&channel) {
+            Some(&mark) if number <= mark => false,
+            _ => {
+                marks.insert(channel, number);
+                true
+            }
+        }
+    }
+}
+
+static MESSAGE_MARKS: LazyLock<MessageMarks> = LazyLock::new(MessageMarks::default);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_numbers_above_the_mark_are_new_and_the_rest_are_not() {
+        let marks = MessageMarks::default();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        assert!(marks.is_new(a, 1));
+        assert!(!marks.is_new(a, 1), "a redelivery");
+        assert!(marks.is_new(a, 7), "numbers need not be consecutive");
+        assert!(!marks.is_new(a, 5), "a late message is covered by the pull for 7");
+        assert!(marks.is_new(b, 1), "each channel counts on its own");
+        assert!(marks.is_new(a, 8));
+    }
+
+    #[test]
+    fn resource_states_are_the_three_google_sends() {
+        assert_eq!(ResourceState::parse("sync"), Some(ResourceState::Sync));
+        assert_eq!(ResourceState::parse("exists"), Some(ResourceState::Exists));
+        assert_eq!(ResourceState::parse("not_exists"), Some(ResourceState::NotExists));
+        assert_eq!(ResourceState::parse("EXISTS"), None);
+        assert_eq!(ResourceState::parse(""), None);
+    }
+}

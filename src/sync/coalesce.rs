@@ -1,0 +1,134 @@
+//! Coalesced pulls: a notification (or any trigger) only *requests* a pull; one task per
+//! user runs it after a short debounce. Requests arriving while a pull is waiting are
+//! absorbed by it; requests arriving while it runs cause exactly one more pull after it.
+//! So a burst of N notifications costs one pull, or two.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::pull::{PullError, PullMode, Puller};
+use crate::domain::UserId;
+
+/// A user's pull in flight.
+#[derive(Debug, Default)]
+struct Flight {
+    /// A request came after the current pull started reading Google.
+    again: bool,
+    /// One of the requests asked for a full sync.
+    full: bool,
+}
+
+/// Schedules pulls, at most one at a time per user (in this process; the pull's own claim
+/// keeps instances apart).
+#[derive(Clone)]
+pub struct PullCoordinator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    puller: Arc<Puller>,
+    debounce: Duration,
+    flights: Mutex<HashMap<UserId, Flight>>,
+}
+
+/// How long to wait before trying again when another instance is pulling the same user.
+const BUSY_RETRY: Duration = Duration::from_millis(500);
+/// How many times a busy pull is retried before leaving it to the next trigger.
+const BUSY_ATTEMPTS: u32 = 20;
+
+impl PullCoordinator {
+    /// A coordinator running `puller` after `debounce`.
+    pub fn new(puller: Arc<Puller>, debounce: Duration) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                puller,
+                debounce,
+                flights: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The puller (for callers that must pull now and see the outcome).
+    pub fn puller(&self) -> &Arc<Puller> {
+        &self.inner.puller
+    }
+
+    /// Requests a pull of `user` (cheap; never waits).
+    pub fn request(&self, user: UserId) {
+        self.request_mode(user, PullMode::Incremental);
+    }
+
+    /// Requests a pull of `user` in `mode` (a full request makes the next pull full).
+    pub fn request_mode(&self, user: UserId, mode: PullMode) {
+        let mut flights = self.inner.flights.lock();
+        if let Some(flight) = flights.get_mut(&user) {
+            flight.again = true;
+            flight.full |= mode == PullMode::Full;
+            return;
+        }
+        flights.insert(
+            user,
+            Flight {
+                again: false,
+                full: mode == PullMode::Full,
+            },
+        );
+        drop(flights);
+        let inner = Arc::clone(&self.inner);
+        tokio::spawn(async move { inner.fly(user).await });
+    }
+
+    /// Whether a pull of `user` is waiting or running here.
+    pub fn in_flight(&self, user: UserId) -> bool {
+        self.inner.flights.lock().contains_key(&user)
+    }
+}
+
+impl Inner {
+    async fn fly(&self, user: UserId) {
+        tokio::time::sleep(self.debounce).await;
+        let mut busy = 0;
+        loop {
+            // Requests so far are served by the pull about to start.
+            let mode = {
+                let mut flights = self.flights.lock();
+                let flight = flights.entry(user).or_default();
+                flight.again = false;
+                if std::mem::take(&mut flight.full) {
+                    PullMode::Full
+                } else {
+                    PullMode::Incremental
+                }
+            };
+            match self.puller.pull(user, mode).await {
+                Err(PullError::Busy) if busy < BUSY_ATTEMPTS => {
+                    busy += 1;
+                    {
+                        let mut flights = self.flights.lock();
+                        let flight = flights.entry(user).or_default();
+                        flight.again = true;
+                        flight.full |= mode == PullMode::Full;
+                    }
+                    tokio::time::sleep(BUSY_RETRY).await;
+                }
+                Err(PullError::NotConnected) => {}
+                Err(e) => tracing::warn!(user_id = %user, error = %e, "pull failed; the next trigger retries"),
+                Ok(_) => {}
+            }
+            let done = {
+                let mut flights = self.flights.lock();
+                let again = flights.get(&user).is_some_and(|f| f.again);
+                if !again {
+                    flights.remove(&user);
+                }
+                !again
+            };
+            if done {
+                return;
+            }
+        }
+    }
+}

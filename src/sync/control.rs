@@ -1,0 +1,126 @@
+//! The user's controls over syncing: pull now, stop, resume, close breakers.
+
+use chrono::Utc;
+use serde_json::json;
+
+use super::connect::ConnectError;
+use super::pull::{PullError, PullMode, PullReport};
+use super::status::NotSyncing;
+use super::SyncError;
+use crate::domain::UserId;
+use crate::state::AppState;
+use crate::store::{self, connections, outbox, sync_states};
+
+/// Why a triggered pull did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum TriggerError {
+    /// No usable connection.
+    #[error(transparent)]
+    NotSyncing(#[from] NotSyncing),
+    /// Another pull of this user is running.
+    #[error("a pull of this account is already running; it will pick up the latest changes")]
+    Busy,
+    /// Google failed (the message says how).
+    #[error("the pull failed: {0}")]
+    Failed(String),
+    /// The store failed.
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+}
+
+async fn active(state: &AppState, user: UserId) -> Result<(), SyncError> {
+    match connections::find(&state.db, user.0).await? {
+        None => Err(NotSyncing::NotConnected.into()),
+        Some(c) if c.status != connections::ACTIVE => Err(NotSyncing::Unusable(c.status).into()),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Pulls `user`'s calendar now and reports what changed.
+#[tracing::instrument(skip_all, fields(user_id = %user), err)]
+pub async fn trigger_pull(state: &AppState, user: UserId, mode: PullMode) -> Result<PullReport, TriggerError> {
+    active(state, user).await?;
+    match state.pulls.puller().pull(user, mode).await {
+        Ok(report) => Ok(report),
+        Err(PullError::Busy) => Err(TriggerError::Busy),
+        Err(PullError::NotConnected) => Err(NotSyncing::NotConnected.into()),
+        Err(PullError::Store(e)) => Err(SyncError::Store(e).into()),
+        Err(PullError::Google(e)) => Err(TriggerError::Failed(e.to_string())),
+    }
+}
+
+/// What stopping did.
+#[derive(Debug, Clone, Default)]
+pub struct Stopped {
+    pub channels_stopped: u64,
+    pub slots_paused: u64,
+}
+
+/// Stops syncing: the connection becomes `stopped` (no Google call is made for the user,
+/// tokens are kept), its channels are stopped, pending pushes are paused.
+#[tracing::instrument(skip_all, fields(user_id = %user), err)]
+pub async fn stop(state: &AppState, user: UserId) -> Result<Stopped, SyncError> {
+    active(state, user).await?;
+    let channels = super::channels::stop_all(state, user).await?;
+    connections::set_status(&state.db, user.0, connections::STOPPED, None).await?;
+    let paused = outbox::pause_pending(&state.db, user, "syncing is stopped; POST /sync/resume to resume").await?;
+    store::audit::record(
+        &state.db,
+        user.0,
+        None,
+        "sync_stopped",
+        json!({ "channels_stopped": channels.stopped, "slots_paused": paused, "problems": channels.problems }),
+    )
+    .await?;
+    Ok(Stopped {
+        channels_stopped: channels.stopped,
+        slots_paused: paused,
+    })
+}
+
+/// Resumes syncing after [`stop`]: the connection is active again, paused slots go back in
+/// the outbox, a channel is created and a pull requested.
+#[tracing::instrument(skip_all, fields(user_id = %user), err)]
+pub async fn resume(state: &AppState, user: UserId) -> Result<(), SyncError> {
+    match connections::find(&state.db, user.0).await? {
+        None => return Err(NotSyncing::NotConnected.into()),
+        Some(c) if c.status == connections::STOPPED => {
+            connections::set_status(&state.db, user.0, connections::ACTIVE, None).await?;
+        }
+        Some(c) if c.status == connections::ACTIVE => {}
+        Some(c) => return Err(NotSyncing::Unusable(c.status).into()),
+    }
+    store::audit::record(&state.db, user.0, None, "sync_resumed", json!({})).await?;
+    match super::connect::initialize_sync(state, user).await {
+        Ok(()) => Ok(()),
+        Err(ConnectError::Store(e)) => Err(e.into()),
+        Err(ConnectError::NotConnected) => Err(NotSyncing::NotConnected.into()),
+        Err(other) => Err(SyncError::Store(store::StoreError::Db(sea_orm::DbErr::Custom(
+            other.to_string(),
+        )))),
+    }
+}
+
+/// What closing the breakers did.
+#[derive(Debug, Clone, Default)]
+pub struct BreakersReset {
+    /// Slots the slot breaker had paused, now back in the outbox.
+    pub slots_resumed: u64,
+}
+
+/// Closes the user's breaker and every slot breaker of the user, and wakes the worker.
+#[tracing::instrument(skip_all, fields(user_id = %user), err)]
+pub async fn reset_breakers(state: &AppState, user: UserId) -> Result<BreakersReset, SyncError> {
+    sync_states::close_breaker(&state.db, user).await?;
+    let slots_resumed = outbox::reset_slot_breakers(&state.db, user, Utc::now()).await?;
+    store::audit::record(
+        &state.db,
+        user.0,
+        None,
+        "breaker_reset",
+        json!({ "slots_resumed": slots_resumed }),
+    )
+    .await?;
+    state.push_waker.wake();
+    Ok(BreakersReset { slots_resumed })
+}

@@ -1,0 +1,372 @@
+//! The pull's decisions, apart from any I/O: given an event from Google and the slot it
+//! belongs to (if any), what to do. The executor in `pull.rs` carries the plan out.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use google_calendar3::api::Event;
+
+use crate::domain::{ConflictPolicy, Fingerprint, SlotDraft, Winner};
+use crate::google::mapping::{event_fingerprint, event_origin, event_to_draft};
+
+/// What the plan needs to know of a local slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalSlot {
+    /// The slot's version.
+    pub version: i64,
+    /// The version Google holds (last pushed or pulled).
+    pub synced_version: Option<i64>,
+    /// Fingerprint of what Google held at the last sync.
+    pub synced_fingerprint: Option<String>,
+    /// Fingerprint of the slot's content now.
+    pub current_fingerprint: Fingerprint,
+    /// When the slot last changed locally.
+    pub updated_at: DateTime<Utc>,
+    /// Whether the slot is deleted.
+    pub deleted: bool,
+    /// The etag of the event at the last sync.
+    pub etag: Option<String>,
+}
+
+impl LocalSlot {
+    /// A local change waits to be pushed.
+    fn changed_locally(&self) -> bool {
+        self.synced_version != Some(self.version)
+    }
+}
+
+/// Why an event needs no local write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The event is our own write coming back.
+    Echo,
+    /// The event already holds the slot's current content.
+    AlreadyEqual,
+    /// A deletion of an event we never knew.
+    UnknownDeleted,
+    /// The slot was deleted here; the pending (or done) deletion wins.
+    DeletedLocally,
+    /// An event slotsync wrote for a slot that no longer exists here.
+    Orphan,
+    /// An event created in Google, and importing is off.
+    ImportOff,
+    /// The event cannot be a slot (no times, longer than a slot may be…).
+    Unrepresentable,
+}
+
+/// A conflict to log: both sides changed since the last sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConflictNote {
+    /// Who won.
+    pub winner: Winner,
+    /// Google deleted the event (rather than editing it).
+    pub deleted_in_google: bool,
+}
+
+/// What to do with one event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Nothing.
+    Skip(SkipReason),
+    /// Make the slot hold Google's content (a new version, not pushed back).
+    ApplyRemote {
+        draft: SlotDraft,
+        fingerprint: Fingerprint,
+        conflict: Option<ConflictNote>,
+    },
+    /// Soft-delete the slot (deleted in Google; not pushed back).
+    DeleteLocal { conflict: Option<ConflictNote> },
+    /// The local change won: remember Google's current etag so the pending push
+    /// overwrites the event without another conflict.
+    KeepLocal {
+        etag: Option<String>,
+        conflict: ConflictNote,
+    },
+    /// Create a slot (`source = google`) for an event created in Google.
+    Import { draft: SlotDraft, fingerprint: Fingerprint },
+}
+
+/// The deployment-wide rules the plan follows.
+#[derive(Debug, Clone)]
+pub struct PlanRules<'a> {
+    pub policy: ConflictPolicy,
+    pub import: bool,
+    /// This deployment's `slotsync_origin`.
+    pub origin: &'a str,
+    /// The calendar's zone, for events that name none.
+    pub calendar_zone: Tz,
+}
+
+/// Decides what to do with `event` given the slot it belongs to (`None` if no slot is
+/// linked to it).
+pub fn plan(event: &Event, local: Option<&LocalSlot>, rules: &PlanRules<'_>) -> Action {
+    let cancelled = event.status.as_deref() == Some("cancelled");
+    let Some(local) = local else {
+        if cancelled {
+            return Action::Skip(SkipReason::UnknownDeleted);
+        }
+        if event_origin(event) == Some(rules.origin) {
+            return Action::Skip(SkipReason::Orphan);
+        }
+        if !rules.import {
+            return Action::Skip(SkipReason::ImportOff);
+        }
+        return match (
+            event_to_draft(event, rules.calendar_zone),
+            event_fingerprint(event, rules.calendar_zone),
+        ) {
+            (Ok(draft), Some(fingerprint)) => Action::Import { draft, fingerprint },
+            _ => Action::Skip(SkipReason::Unrepresentable),
+        };
+    };
+    if local.deleted {
+        return Action::Skip(SkipReason::DeletedLocally);
+    }
+    let remote = if cancelled {
+        None
+    } else {
+        event_fingerprint(event, rules.calendar_zone)
+    };
+    if let Some(fp) = &remote {
+        if local.synced_fingerprint.as_deref() == Some(fp.as_str()) {
+            return Action::Skip(SkipReason::Echo);
+        }
+        if *fp == local.current_fingerprint {
+            return Action::Skip(SkipReason::AlreadyEqual);
+        }
+    }
+    let draft = if cancelled {
+        None
+    } else {
+        match event_to_draft(event, rules.calendar_zone) {
+            Ok(d) => Some(d),
+            Err(_) if !local.changed_locally() => return Action::Skip(SkipReason::Unrepresentable),
+            Err(_) => None,
+        }
+    };
+    let google_side = |conflict| match (&draft, &remote) {
+        (Some(draft), Some(fingerprint)) => Action::ApplyRemote {
+            draft: draft.clone(),
+            fingerprint: fingerprint.clone(),
+            conflict,
+        },
+        _ => Action::DeleteLocal { conflict },
+    };
+    if !local.changed_locally() {
+        return google_side(None);
+    }
+    // Both sides changed. A deletion has no time; an event slotsync cannot represent
+    // cannot win.
+    let google_time = if cancelled { None } else { event.updated };
+    let winner = match rules.policy.winner(Some(local.updated_at), google_time) {
+        Winner::Google if !cancelled && draft.is_none() => Winner::App,
+        Winner::Google if cancelled && rules.policy != ConflictPolicy::GoogleWins => Winner::App,
+        w => w,
+    };
+    let conflict = ConflictNote {
+        winner,
+        deleted_in_google: cancelled,
+    };
+    match winner {
+        Winner::Google => google_side(Some(conflict)),
+        Winner::App => Action::KeepLocal {
+            etag: event.etag.clone(),
+            conflict,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{SlotFields, SlotId};
+    use crate::google::mapping::EventContent;
+
+    const ORIGIN: &str = "ours";
+
+    fn rules(policy: ConflictPolicy) -> PlanRules<'static> {
+        PlanRules {
+            policy,
+            import: true,
+            origin: ORIGIN,
+            calendar_zone: Tz::UTC,
+        }
+    }
+
+    fn draft(title: &str) -> SlotDraft {
+        SlotDraft::validate(SlotFields {
+            title: Some(title.into()),
+            start: Some("2026-12-01T09:00:00Z".parse().unwrap()),
+            end: Some("2026-12-01T10:00:00Z".parse().unwrap()),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    fn fp(title: &str) -> Fingerprint {
+        Fingerprint::of(&draft(title), &[], false)
+    }
+
+    /// The event slotsync would have written for a slot titled `title`, as Google returns it.
+    fn our_event(title: &str, updated: &str) -> Event {
+        let d = draft(title);
+        let content = EventContent {
+            slot: SlotId(uuid::Uuid::nil()),
+            draft: &d,
+            recurrence: &[],
+            origin: ORIGIN,
+        };
+        let mut e = content.to_event();
+        e.id = Some("abcdefgh".into());
+        e.etag = Some(format!("\"{title}\""));
+        e.updated = Some(updated.parse().unwrap());
+        e
+    }
+
+    fn cancelled() -> Event {
+        Event {
+            id: Some("abcdefgh".into()),
+            status: Some("cancelled".into()),
+            ..Default::default()
+        }
+    }
+
+    /// A slot last synced with content `synced`, now holding `current`, changed at `at`.
+    fn local(synced: &str, current: &str, at: &str) -> LocalSlot {
+        let pending = synced != current;
+        LocalSlot {
+            version: if pending { 3 } else { 2 },
+            synced_version: Some(2),
+            synced_fingerprint: Some(fp(synced).as_str().to_owned()),
+            current_fingerprint: fp(current),
+            updated_at: at.parse().unwrap(),
+            deleted: false,
+            etag: Some(format!("\"{synced}\"")),
+        }
+    }
+
+    const EARLY: &str = "2026-11-21T10:00:00Z";
+    const LATE: &str = "2026-11-21T11:00:00Z";
+
+    #[test]
+    fn our_own_write_coming_back_is_an_echo() {
+        let slot = local("a", "a", EARLY);
+        let action = plan(&our_event("a", LATE), Some(&slot), &rules(ConflictPolicy::LatestWins));
+        assert_eq!(action, Action::Skip(SkipReason::Echo));
+    }
+
+    #[test]
+    fn an_event_already_holding_the_pending_content_needs_nothing() {
+        let slot = local("a", "b", EARLY);
+        let action = plan(&our_event("b", LATE), Some(&slot), &rules(ConflictPolicy::GoogleWins));
+        assert_eq!(action, Action::Skip(SkipReason::AlreadyEqual));
+    }
+
+    #[test]
+    fn a_google_edit_of_an_unchanged_slot_is_applied_without_conflict() {
+        let slot = local("a", "a", EARLY);
+        match plan(&our_event("g", LATE), Some(&slot), &rules(ConflictPolicy::AppWins)) {
+            Action::ApplyRemote { draft, conflict, .. } => {
+                assert_eq!(draft.title, "g");
+                assert_eq!(conflict, None);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_google_deletion_of_an_unchanged_slot_deletes_it() {
+        let slot = local("a", "a", EARLY);
+        assert_eq!(
+            plan(&cancelled(), Some(&slot), &rules(ConflictPolicy::AppWins)),
+            Action::DeleteLocal { conflict: None }
+        );
+    }
+
+    #[test]
+    fn both_changed_follows_the_policy() {
+        let slot = local("a", "mine", EARLY);
+        let google_later = our_event("theirs", LATE);
+        match plan(&google_later, Some(&slot), &rules(ConflictPolicy::LatestWins)) {
+            Action::ApplyRemote { conflict: Some(c), .. } => assert_eq!(c.winner, Winner::Google),
+            other => panic!("{other:?}"),
+        }
+        match plan(&google_later, Some(&slot), &rules(ConflictPolicy::AppWins)) {
+            Action::KeepLocal { etag, conflict } => {
+                assert_eq!(conflict.winner, Winner::App);
+                assert_eq!(etag.as_deref(), Some("\"theirs\""));
+            }
+            other => panic!("{other:?}"),
+        }
+        let slot_later = local("a", "mine", "2026-11-21T12:00:00Z");
+        assert!(matches!(
+            plan(&google_later, Some(&slot_later), &rules(ConflictPolicy::LatestWins)),
+            Action::KeepLocal { .. }
+        ));
+    }
+
+    #[test]
+    fn a_deletion_in_google_under_a_local_edit_only_wins_under_google_wins() {
+        let slot = local("a", "mine", EARLY);
+        assert!(matches!(
+            plan(&cancelled(), Some(&slot), &rules(ConflictPolicy::LatestWins)),
+            Action::KeepLocal {
+                conflict: ConflictNote {
+                    winner: Winner::App,
+                    deleted_in_google: true
+                },
+                ..
+            }
+        ));
+        assert_eq!(
+            plan(&cancelled(), Some(&slot), &rules(ConflictPolicy::GoogleWins)),
+            Action::DeleteLocal {
+                conflict: Some(ConflictNote {
+                    winner: Winner::Google,
+                    deleted_in_google: true
+                })
+            }
+        );
+    }
+
+    #[test]
+    fn foreign_events_are_imported_unless_importing_is_off() {
+        let mut event = our_event("meeting", LATE);
+        event.extended_properties = None;
+        assert!(matches!(
+            plan(&event, None, &rules(ConflictPolicy::LatestWins)),
+            Action::Import { .. }
+        ));
+        let mut off = rules(ConflictPolicy::LatestWins);
+        off.import = false;
+        assert_eq!(plan(&event, None, &off), Action::Skip(SkipReason::ImportOff));
+    }
+
+    #[test]
+    fn unknown_deletions_orphans_and_locally_deleted_slots_are_skipped() {
+        let r = rules(ConflictPolicy::LatestWins);
+        assert_eq!(plan(&cancelled(), None, &r), Action::Skip(SkipReason::UnknownDeleted));
+        assert_eq!(plan(&our_event("a", LATE), None, &r), Action::Skip(SkipReason::Orphan));
+        let mut gone = local("a", "a", EARLY);
+        gone.deleted = true;
+        assert_eq!(
+            plan(&our_event("g", LATE), Some(&gone), &r),
+            Action::Skip(SkipReason::DeletedLocally)
+        );
+    }
+
+    #[test]
+    fn an_event_that_cannot_be_a_slot_never_overwrites_one() {
+        let slot = local("a", "mine", EARLY);
+        let mut endless = our_event("g", LATE);
+        endless.end = endless.start.clone();
+        assert!(matches!(
+            plan(&endless, Some(&slot), &rules(ConflictPolicy::GoogleWins)),
+            Action::KeepLocal { .. }
+        ));
+        let unchanged = local("a", "a", EARLY);
+        assert_eq!(
+            plan(&endless, Some(&unchanged), &rules(ConflictPolicy::GoogleWins)),
+            Action::Skip(SkipReason::Unrepresentable)
+        );
+    }
+}

@@ -1,0 +1,148 @@
+//! Two-way sync the way it runs in production: changes made in Google come back through
+//! push notifications from the emulator to the webhook, then a coalesced pull.
+
+use std::time::Duration;
+
+use google_calendar3::api::{Event, EventDateTime};
+use serde_json::Value;
+use slotsync::domain::{EventId, SlotId, UserId};
+
+use crate::helpers::{op_count, slot_body, spawn_app_with_channels_and, wait_until, ConnectedApp, TestUser};
+
+const EMAIL: &str = "ada@example.com";
+
+async fn connected(ctx: &ConnectedApp) -> TestUser {
+    let user = ctx.app.create_user(EMAIL).await;
+    ctx.connect_and_settle(&user).await;
+    user
+}
+
+fn event_id(slot: &Value) -> String {
+    let id = uuid::Uuid::parse_str(slot["id"].as_str().unwrap()).unwrap();
+    EventId::from_slot(SlotId(id)).as_str().to_owned()
+}
+
+#[tokio::test]
+async fn edits_deletions_and_new_events_made_in_google_arrive_through_the_webhook() {
+    let ctx = spawn_app_with_channels_and(|_| {}).await;
+    let user = connected(&ctx).await;
+    let slot = ctx
+        .app
+        .create_slot(
+            &user,
+            &slot_body("mine", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"),
+        )
+        .await;
+    let id = slot["id"].as_str().unwrap().to_owned();
+    ctx.app.wait_until_pushed(&id).await;
+
+    let hub = ctx.google_user(EMAIL).await;
+    let patch = Event {
+        summary: Some("renamed in Google".into()),
+        ..Default::default()
+    };
+    hub.events()
+        .patch(patch, "primary", &event_id(&slot))
+        .doit()
+        .await
+        .unwrap();
+    wait_until("the rename reached the slot", Duration::from_secs(10), || async {
+        ctx.app.slot(&user, &id).await["title"] == "renamed in Google"
+    })
+    .await;
+
+    let at = |s: &str| EventDateTime {
+        date_time: Some(chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc()),
+        ..Default::default()
+    };
+    let created = Event {
+        summary: Some("made in Google".into()),
+        start: Some(at("2026-12-02T09:00:00Z")),
+        end: Some(at("2026-12-02T10:00:00Z")),
+        ..Default::default()
+    };
+    hub.events().insert(created, "primary").doit().await.unwrap();
+    wait_until("the new event was imported", Duration::from_secs(10), || async {
+        ctx.app.list_slot_ids(&user, "").await.len() == 2
+    })
+    .await;
+
+    hub.events().delete("primary", &event_id(&slot)).doit().await.unwrap();
+    wait_until("the deletion reached the slot", Duration::from_secs(10), || async {
+        ctx.app.get(&user, &format!("/slots/{id}")).await.status() == 404
+    })
+    .await;
+    let counters = ctx.wait_for_notifications(4).await;
+    assert_eq!(counters["failed"], 0, "{counters}");
+    // Nothing was written back to Google for any of it.
+    let stats = ctx.stats().await;
+    assert_eq!(
+        op_count(&stats, "events.insert", "200"),
+        2,
+        "ours and Google's own: {stats}"
+    );
+    assert_eq!(op_count(&stats, "events.patch", "200"), 1, "{stats}");
+    assert_eq!(op_count(&stats, "events.delete", "204"), 1, "{stats}");
+}
+
+#[tokio::test]
+async fn our_own_push_echoes_through_the_webhook_and_causes_no_google_write() {
+    let ctx = spawn_app_with_channels_and(|_| {}).await;
+    let user = connected(&ctx).await;
+    let before = ctx.stats().await;
+    let slot = ctx
+        .app
+        .create_slot(
+            &user,
+            &slot_body("echo", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"),
+        )
+        .await;
+    let id = slot["id"].as_str().unwrap();
+    ctx.app.wait_until_pushed(id).await;
+    // The insert notifies us; the notification leads to a pull that must see an echo.
+    let notified = before["notifications"]["sent"].as_u64().unwrap_or(0) + 1;
+    ctx.wait_for_notifications(notified).await;
+    let uid = UserId(uuid::Uuid::parse_str(&user.id).unwrap());
+    let lists_before = op_count(&before, "events.list", "200");
+    wait_until("the echo was pulled", Duration::from_secs(10), || async {
+        op_count(&ctx.stats().await, "events.list", "200") > lists_before && !ctx.app.state.pulls.in_flight(uid)
+    })
+    .await;
+    let stats = ctx.stats().await;
+    assert_eq!(op_count(&stats, "events.insert", "200"), 1, "{stats}");
+    assert_eq!(op_count(&stats, "events.patch", "200"), 0, "{stats}");
+    let now = ctx.app.slot(&user, id).await;
+    assert_eq!(now["version"], 1, "{now}");
+    assert_eq!(now["sync"]["state"], "synced");
+}
+
+#[tokio::test]
+async fn a_burst_of_200_notifications_costs_at_most_two_listings() {
+    let ctx = spawn_app_with_channels_and(|_| {}).await;
+    let user = connected(&ctx).await;
+    let channel = ctx.app.live_channels(&user).await.pop().expect("a channel");
+    let token = ctx.app.state.keys.channel_token(&channel.id.to_string());
+    let lists_before = op_count(&ctx.stats().await, "events.list", "200");
+    let mut sends = Vec::new();
+    for n in 0..200u64 {
+        let headers = vec![
+            ("X-Goog-Channel-ID", channel.id.to_string()),
+            ("X-Goog-Channel-Token", token.clone()),
+            ("X-Goog-Resource-ID", channel.resource_id.clone().unwrap()),
+            ("X-Goog-Resource-State", "exists".to_owned()),
+            ("X-Goog-Message-Number", (1_000 + n).to_string()),
+        ];
+        let app = &ctx.app;
+        sends.push(async move { app.notify(&headers).await.status() });
+    }
+    for status in futures::future::join_all(sends).await {
+        assert_eq!(status, 200);
+    }
+    let uid = UserId(uuid::Uuid::parse_str(&user.id).unwrap());
+    wait_until("the coalesced pull finished", Duration::from_secs(10), || async {
+        !ctx.app.state.pulls.in_flight(uid)
+    })
+    .await;
+    let listings = op_count(&ctx.stats().await, "events.list", "200") - lists_before;
+    assert!((1..=2).contains(&listings), "{listings} listings for 200 notifications");
+}
