@@ -105,6 +105,7 @@ impl Application {
             gateway,
             pusher,
             pulls,
+            metrics: crate::observe::handle(),
             authorize_limiter,
         };
         Ok(Self { addr, acceptor, state })

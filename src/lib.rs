@@ -12,6 +12,7 @@ pub mod domain;
 pub mod emulator;
 pub mod google;
 pub mod jobs;
+pub mod observe;
 pub mod state;
 pub mod store;
 pub mod sync;

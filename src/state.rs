@@ -38,6 +38,8 @@ pub struct AppState {
     pub pusher: Arc<Pusher>,
     /// Requests coalesced pulls (webhook, triggers, jobs).
     pub pulls: PullCoordinator,
+    /// The metrics recorder (shared by the process).
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Limits how often a user may start an authorization.
     pub authorize_limiter: Arc<DefaultKeyedRateLimiter<Uuid>>,
 }

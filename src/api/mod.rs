@@ -7,6 +7,7 @@ pub mod body;
 pub mod error;
 pub mod google_auth;
 pub mod health;
+pub mod metrics;
 pub mod pagination;
 pub mod rate_limit;
 pub mod slot_model;
@@ -20,7 +21,7 @@ use poem_openapi::{OpenApiService, Tags};
 /// Tags grouping the operations in Swagger UI.
 #[derive(Tags)]
 pub enum ApiTags {
-    /// Liveness and readiness.
+    /// Liveness, readiness and metrics.
     Health,
     /// Users and their API tokens (admin), and the caller's own profile.
     Users,
@@ -39,6 +40,7 @@ pub enum ApiTags {
 /// Every operation, grouped by tag.
 pub type Apis = (
     health::HealthApi,
+    metrics::MetricsApi,
     users::UsersApi,
     google_auth::GoogleAuthApi,
     slots::SlotsApi,
@@ -54,6 +56,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             health::HealthApi,
+            metrics::MetricsApi,
             users::UsersApi,
             google_auth::GoogleAuthApi,
             slots::SlotsApi,

@@ -46,6 +46,7 @@ fn is_exempt(path: &str) -> bool {
     path.starts_with("/health/")
         || path.starts_with("/docs")
         || path == "/openapi.json"
+        || path == "/metrics"
         || path == "/webhooks/google-calendar"
 }
 

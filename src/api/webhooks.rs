@@ -12,9 +12,10 @@ use super::error::{ApiError, ErrorBody};
 use super::ApiTags;
 use crate::domain::UserId;
 use crate::google::GoogleError;
+use crate::observe;
 use crate::state::AppState;
 use crate::store::{self, channels::ChannelRow};
-use crate::sync::channels::{self, ChannelError, Notification, Refused, ResourceState};
+use crate::sync::channels::{self, ChannelError, Notification, Received, Refused, ResourceState};
 
 /// A notification channel.
 #[derive(Debug, Object)]
@@ -65,6 +66,19 @@ pub enum NotificationRefused {
     /// Unexpected failure (Google retries the notification).
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+}
+
+impl NotificationRefused {
+    /// The error code (the metric's reason).
+    fn code(&self) -> &str {
+        match self {
+            NotificationRefused::BadRequest(b)
+            | NotificationRefused::Forbidden(b)
+            | NotificationRefused::NotFound(b)
+            | NotificationRefused::Gone(b)
+            | NotificationRefused::Internal(b) => &b.code,
+        }
+    }
 }
 
 fn body(code: &str, message: impl Into<String>, field: Option<&str>) -> Json<ErrorBody> {
@@ -166,32 +180,14 @@ impl WebhooksApi {
         #[oai(name = "X-Goog-Channel-Expiration")]
         _channel_expiration: Header<Option<String>>,
     ) -> Result<NotificationAccepted, NotificationRefused> {
-        let channel_id = required("X-Goog-Channel-ID", channel_id.0)?;
-        let token = required("X-Goog-Channel-Token", token.0)?;
-        let resource_id = required("X-Goog-Resource-ID", resource_id.0)?;
-        let resource_state = required("X-Goog-Resource-State", resource_state.0)?;
-        let message_number = required("X-Goog-Message-Number", message_number.0)?;
-        let state_value = ResourceState::parse(&resource_state)
-            .ok_or_else(|| malformed("X-Goog-Resource-State", "expected `sync`, `exists` or `not_exists`"))?;
-        let message_number = message_number
-            .parse()
-            .map_err(|_| malformed("X-Goog-Message-Number", "expected a non-negative integer"))?;
-        // Not a UUID: not one of ours, whatever the token says.
-        let channel_id = Uuid::parse_str(&channel_id).map_err(|_| Refused::UnknownChannel)?;
-        let notification = Notification {
-            channel_id,
-            token,
-            resource_id,
-            state: state_value,
-            message_number,
-        };
-        match channels::receive(&state, &notification).await {
-            Ok(_) => Ok(NotificationAccepted::Ok),
-            Err(refused) => {
-                tracing::debug!(%channel_id, reason = %refused, "notification refused");
-                Err(refused.into())
-            }
+        let started = std::time::Instant::now();
+        let headers = [channel_id.0, token.0, resource_id.0, resource_state.0, message_number.0];
+        let result = notification(&state, headers).await;
+        match &result {
+            Ok(received) => observe::notification("accepted", received_label(received).into(), started.elapsed()),
+            Err(refused) => observe::notification("rejected", refused.code().to_owned(), started.elapsed()),
         }
+        result.map(|_| NotificationAccepted::Ok)
     }
 
     /// Re-create a user's notification channel (admin): a new channel is created first,
@@ -224,5 +220,42 @@ impl ChannelApi {
     #[oai(path = "/sync/channel", method = "post")]
     async fn recreate(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<NotificationChannel>, ApiError> {
         Ok(Json(channels::recreate(&state, auth.user_id()).await?.into()))
+    }
+}
+
+/// Checks the headers of a notification and hands it to the channel lifecycle.
+async fn notification(state: &AppState, headers: [Option<String>; 5]) -> Result<Received, NotificationRefused> {
+    let [channel_id, token, resource_id, resource_state, message_number] = headers;
+    let channel_id = required("X-Goog-Channel-ID", channel_id)?;
+    let token = required("X-Goog-Channel-Token", token)?;
+    let resource_id = required("X-Goog-Resource-ID", resource_id)?;
+    let resource_state = required("X-Goog-Resource-State", resource_state)?;
+    let message_number = required("X-Goog-Message-Number", message_number)?;
+    let state_value = ResourceState::parse(&resource_state)
+        .ok_or_else(|| malformed("X-Goog-Resource-State", "expected `sync`, `exists` or `not_exists`"))?;
+    let message_number = message_number
+        .parse()
+        .map_err(|_| malformed("X-Goog-Message-Number", "expected a non-negative integer"))?;
+    // Not a UUID: not one of ours, whatever the token says.
+    let channel_id = Uuid::parse_str(&channel_id).map_err(|_| Refused::UnknownChannel)?;
+    let notification = Notification {
+        channel_id,
+        token,
+        resource_id,
+        state: state_value,
+        message_number,
+    };
+    channels::receive(state, &notification).await.map_err(|refused| {
+        tracing::debug!(%channel_id, reason = %refused, "notification refused");
+        refused.into()
+    })
+}
+
+/// The metric reason of an accepted notification.
+fn received_label(received: &Received) -> &'static str {
+    match received {
+        Received::Handshake => "handshake",
+        Received::Duplicate => "duplicate",
+        Received::PullRequested(_) => "pull_requested",
     }
 }

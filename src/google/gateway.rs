@@ -21,6 +21,7 @@ use super::limits::GoogleLimits;
 use super::vault::TokenVault;
 use super::GoogleEndpoints;
 use crate::domain::UserId;
+use crate::observe;
 
 /// How long one Google call may take before it counts as a (retryable) failure.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(20);
@@ -108,6 +109,20 @@ pub struct GoogleCalendar {
     limits: GoogleLimits,
 }
 
+/// The status a failed call is counted under: Google's HTTP status when it answered.
+fn status_label(err: &common::Error) -> String {
+    match err {
+        common::Error::BadRequest(body) => body
+            .pointer("/error/code")
+            .and_then(Value::as_u64)
+            .map_or_else(|| "4xx".to_owned(), |c| c.to_string()),
+        common::Error::Failure(response) => response.status().as_u16().to_string(),
+        common::Error::MissingToken(_) => "token".to_owned(),
+        common::Error::JsonDecodeError(..) => "undecodable".to_owned(),
+        _ => "transport".to_owned(),
+    }
+}
+
 /// Characters escaped in a path segment (ids such as `a@group.calendar.google.com` keep
 /// their `@`, `.`, `-` and `_`).
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'@').remove(b'.').remove(b'-').remove(b'_');
@@ -129,7 +144,7 @@ impl GoogleCalendar {
 
     /// Runs one call for `user` (through the limits and the timeout); on a 401 refreshes
     /// the token once and runs it again; a second 401 marks the connection `needs_reauth`.
-    async fn run<T, F, Fut>(&self, user: UserId, call: F) -> Result<T, GoogleError>
+    async fn run<T, F, Fut>(&self, user: UserId, op: &'static str, call: F) -> Result<T, GoogleError>
     where
         F: Fn(Hub) -> Fut,
         Fut: Future<Output = Result<T, common::Error>>,
@@ -138,9 +153,20 @@ impl GoogleCalendar {
         loop {
             self.limits.admit(user).await;
             let token_before = self.vault.access_token(user).await.ok();
+            let started = std::time::Instant::now();
             let outcome = match tokio::time::timeout(CALL_TIMEOUT, call(self.hub(user))).await {
-                Ok(result) => result.map_err(GoogleError::from_client),
-                Err(_) => Err(GoogleError::Retryable(format!("no answer within {CALL_TIMEOUT:?}"))),
+                Ok(Ok(value)) => {
+                    observe::google_call(op, "2xx".into(), started.elapsed());
+                    Ok(value)
+                }
+                Ok(Err(e)) => {
+                    observe::google_call(op, status_label(&e), started.elapsed());
+                    Err(GoogleError::from_client(e))
+                }
+                Err(_) => {
+                    observe::google_call(op, "timeout".into(), started.elapsed());
+                    Err(GoogleError::Retryable(format!("no answer within {CALL_TIMEOUT:?}")))
+                }
             };
             match outcome {
                 Err(GoogleError::Auth(why)) if !refreshed => {
@@ -211,7 +237,7 @@ impl GoogleCalendar {
 impl CalendarGateway for GoogleCalendar {
     #[tracing::instrument(skip_all, fields(user_id = %user, event_id = event.id.as_deref().unwrap_or("")), err(level = "debug"))]
     async fn insert_event(&self, user: UserId, calendar: &str, event: Event) -> Result<Event, GoogleError> {
-        self.run(user, |hub| {
+        self.run(user, "events.insert", |hub| {
             let (event, calendar) = (event.clone(), calendar.to_owned());
             async move { hub.events().insert(event, &calendar).doit().await.map(|(_, e)| e) }
         })
@@ -220,7 +246,7 @@ impl CalendarGateway for GoogleCalendar {
 
     #[tracing::instrument(skip_all, fields(user_id = %user, event_id), err(level = "debug"))]
     async fn get_event(&self, user: UserId, calendar: &str, event_id: &str) -> Result<Event, GoogleError> {
-        self.run(user, |hub| {
+        self.run(user, "events.get", |hub| {
             let (calendar, event_id) = (calendar.to_owned(), event_id.to_owned());
             async move { hub.events().get(&calendar, &event_id).doit().await.map(|(_, e)| e) }
         })
@@ -238,7 +264,7 @@ impl CalendarGateway for GoogleCalendar {
     ) -> Result<Event, GoogleError> {
         let url = self.event_url(calendar, event_id);
         let body = serde_json::to_vec(patch).expect("JSON serialises");
-        self.run(user, |_hub| {
+        self.run(user, "events.patch", |_hub| {
             let (client, url, body, if_match) = (
                 self.client.clone(),
                 url.clone(),
@@ -265,7 +291,7 @@ impl CalendarGateway for GoogleCalendar {
         from: &ListFrom,
         page_token: Option<&str>,
     ) -> Result<EventPage, GoogleError> {
-        self.run(user, |hub| {
+        self.run(user, "events.list", |hub| {
             let (calendar, from, page_token) = (calendar.to_owned(), from.clone(), page_token.map(str::to_owned));
             async move {
                 let mut call = hub
@@ -312,7 +338,7 @@ impl CalendarGateway for GoogleCalendar {
             ..Default::default()
         };
         let channel = self
-            .run(user, |hub| {
+            .run(user, "events.watch", |hub| {
                 let (request, calendar) = (request.clone(), calendar.to_owned());
                 async move { hub.events().watch(request, &calendar).doit().await.map(|(_, c)| c) }
             })
@@ -333,7 +359,7 @@ impl CalendarGateway for GoogleCalendar {
             resource_id: Some(resource_id.to_owned()),
             ..Default::default()
         };
-        self.run(user, |hub| {
+        self.run(user, "channels.stop", |hub| {
             let request = request.clone();
             async move { hub.channels().stop(request).doit().await.map(|_| ()) }
         })
@@ -342,7 +368,7 @@ impl CalendarGateway for GoogleCalendar {
 
     #[tracing::instrument(skip_all, fields(user_id = %user, event_id), err(level = "debug"))]
     async fn delete_event(&self, user: UserId, calendar: &str, event_id: &str) -> Result<(), GoogleError> {
-        self.run(user, |hub| {
+        self.run(user, "events.delete", |hub| {
             let (calendar, event_id) = (calendar.to_owned(), event_id.to_owned());
             async move { hub.events().delete(&calendar, &event_id).doit().await.map(|_| ()) }
         })

@@ -246,6 +246,19 @@ pub struct OutboxDepth {
 
 /// Counts `user`'s slots per push state.
 pub async fn depth(db: &impl ConnectionTrait, user: UserId, now: DateTime<Utc>) -> Result<OutboxDepth, StoreError> {
+    depth_of(db, Some(user), now).await
+}
+
+/// Counts every user's slots per push state (for the metrics).
+pub async fn depth_all(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<OutboxDepth, StoreError> {
+    depth_of(db, None, now).await
+}
+
+async fn depth_of(
+    db: &impl ConnectionTrait,
+    user: Option<UserId>,
+    now: DateTime<Utc>,
+) -> Result<OutboxDepth, StoreError> {
     #[derive(FromQueryResult)]
     struct Row {
         push_state: String,
@@ -254,15 +267,17 @@ pub async fn depth(db: &impl ConnectionTrait, user: UserId, now: DateTime<Utc>) 
         next: Option<DateTime<Utc>>,
     }
     let leased = Expr::col(slots::Column::PushLeaseUntil).gt(now);
-    let select = Query::select()
+    let mut select = Query::select()
         .column(slots::Column::PushState)
         .expr_as(Expr::col(slots::Column::Id).count(), "n")
         .expr_as(Expr::case(leased, 1).finally(0).sum(), "in_flight")
         .expr_as(Expr::col(slots::Column::NextPushAt).min(), "next")
         .from(slots::Entity)
-        .and_where(slots::Column::UserId.eq(user.0))
         .group_by_col(slots::Column::PushState)
         .to_owned();
+    if let Some(user) = user {
+        select.and_where(slots::Column::UserId.eq(user.0));
+    }
     let backend = db.get_database_backend();
     let rows = Row::find_by_statement(backend.build(&select)).all(db).await?;
     let mut depth = OutboxDepth::default();

@@ -14,9 +14,11 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use serde_json::json;
 
 use super::plan::{plan, Action, ConflictNote, LocalSlot, PlanRules, SkipReason};
-use crate::domain::{BreakerRule, ConflictPolicy, Fingerprint, Side, SlotBreaker, UserId, Winner};
+use super::push::winner_label;
+use crate::domain::{BreakerRule, ConflictPolicy, Fingerprint, Side, SlotBreaker, UserId};
 use crate::google::mapping::event_slot;
 use crate::google::{CalendarGateway, GoneKind, GoogleError, ListFrom};
+use crate::observe;
 use crate::store::outbox::{self, AfterRemote, Pushed, SLOT_BREAKER_PAUSE};
 use crate::store::slots::SlotRow;
 use crate::store::{self, audit, connections, sync_states, StoreError};
@@ -134,6 +136,19 @@ impl Puller {
     /// Pulls `user`'s calendar now (one pull per user at a time, across instances).
     #[tracing::instrument(skip_all, fields(user_id = %user, mode = mode.as_str()), err(level = "info"))]
     pub async fn pull(&self, user: UserId, mode: PullMode) -> Result<PullReport, PullError> {
+        let started = std::time::Instant::now();
+        let result = self.pull_now(user, mode).await;
+        let (mode_label, result_label) = match &result {
+            Ok(report) => (report.mode.as_str(), "ok"),
+            Err(PullError::Busy) => (mode.as_str(), "busy"),
+            Err(PullError::NotConnected) => (mode.as_str(), "not_connected"),
+            Err(_) => (mode.as_str(), "error"),
+        };
+        observe::pull(mode_label, result_label, started.elapsed());
+        result
+    }
+
+    async fn pull_now(&self, user: UserId, mode: PullMode) -> Result<PullReport, PullError> {
         let connection = match connections::find(&self.db, user.0).await? {
             Some(c) if c.status == connections::ACTIVE => c,
             _ => return Err(PullError::NotConnected),
@@ -341,6 +356,7 @@ impl Puller {
                     run.report.applied += 1;
                     if tripped {
                         run.report.breakers_tripped += 1;
+                        observe::breaker_trip("slot");
                         tracing::warn!(slot_id = %row.id, "slot breaker tripped: the slot is paused");
                         audit::record(
                             txn,
@@ -400,6 +416,7 @@ impl Puller {
     ) -> Result<(), PullError> {
         run.report.conflicts += 1;
         tracing::info!(slot_id = %row.id, winner = ?conflict.winner, "conflict resolved");
+        observe::conflict(winner_label(conflict.winner), "pull");
         audit::record(
             txn,
             run.user.0,
@@ -408,7 +425,7 @@ impl Puller {
             json!({
                 "kind": if conflict.deleted_in_google { "deleted_in_google" } else { "both_changed" },
                 "policy": self.config.policy.as_str(),
-                "winner": match conflict.winner { Winner::App => "app", Winner::Google => "google" },
+                "winner": winner_label(conflict.winner),
                 "slot_version": row.version,
                 "slot_updated_at": row.updated_at,
                 "google_updated_at": event.updated,

@@ -14,6 +14,7 @@ use serde_json::json;
 use crate::domain::{Backoff, ConflictPolicy, EventId, Fingerprint, SlotBreaker, SlotId, UserId, Winner};
 use crate::google::mapping::{event_fingerprint, event_to_draft, EventContent};
 use crate::google::{CalendarGateway, ConflictKind, GoogleError};
+use crate::observe;
 use crate::store::outbox::{self, Pushed};
 use crate::store::slots::SlotRow;
 use crate::store::{self, audit, connections, sync_states, StoreError};
@@ -54,6 +55,20 @@ pub enum PushOutcome {
     Paused(String),
     /// Nothing was done (no active connection, or the claim ran out).
     Skipped,
+}
+
+impl PushOutcome {
+    /// The metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            PushOutcome::Pushed => "pushed",
+            PushOutcome::GoogleKept => "google_kept",
+            PushOutcome::Retrying(_) => "retrying",
+            PushOutcome::Failed(_) => "failed",
+            PushOutcome::Paused(_) => "paused",
+            PushOutcome::Skipped => "skipped",
+        }
+    }
 }
 
 /// Pushes slots for one deployment.
@@ -205,6 +220,7 @@ impl Pusher {
                 )
                 .await?;
                 if tripped {
+                    observe::breaker_trip("user");
                     tracing::warn!(user_id = %user, "user breaker opened after repeated Google failures");
                     audit::record(
                         &self.db,
@@ -378,6 +394,7 @@ impl Pusher {
         google_updated: Option<chrono::DateTime<Utc>>,
     ) -> Result<(), StoreError> {
         tracing::info!(slot_id = %job.row.id, ?winner, kind, "conflict resolved");
+        observe::conflict(winner_label(winner), "push");
         audit::record(
             &self.db,
             job.user.0,
@@ -386,7 +403,7 @@ impl Pusher {
             json!({
                 "kind": kind,
                 "policy": self.config.policy.as_str(),
-                "winner": match winner { Winner::App => "app", Winner::Google => "google" },
+                "winner": winner_label(winner),
                 "slot_version": job.row.version,
                 "slot_updated_at": job.row.updated_at,
                 "google_updated_at": google_updated,
@@ -401,6 +418,14 @@ fn ours(event_id: &str, event: &Event) -> Settled {
     Settled::Ours {
         event_id: event_id.to_owned(),
         etag: event.etag.clone(),
+    }
+}
+
+/// The spelling of a winner in logs and metrics.
+pub fn winner_label(winner: Winner) -> &'static str {
+    match winner {
+        Winner::App => "app",
+        Winner::Google => "google",
     }
 }
 

@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 
 use super::push::{PushOutcome, Pusher};
 use super::PushWaker;
+use crate::observe;
 use crate::store::outbox;
 use crate::store::slots::SlotRow;
 use crate::store::StoreError;
@@ -58,11 +59,16 @@ impl Pusher {
 
     /// Pushes one claimed slot unless its lease is nearly over (then it is given back).
     async fn push_claimed(self: Arc<Self>, claimed: Claimed) -> Result<PushOutcome, StoreError> {
-        if Instant::now() + LEASE_MARGIN.min(self.config.lease / 2) > claimed.lease_ends {
+        let started = Instant::now();
+        if started + LEASE_MARGIN.min(self.config.lease / 2) > claimed.lease_ends {
             outbox::release(&self.db, claimed.row.id).await?;
             return Ok(PushOutcome::Skipped);
         }
-        self.push(&claimed.row).await
+        let outcome = self.push(&claimed.row).await;
+        if let Ok(o) = &outcome {
+            observe::push(o.label(), started.elapsed());
+        }
+        outcome
     }
 
     /// Pushes everything due now, until nothing due is left, and reports what happened

@@ -4,10 +4,12 @@
 
 mod channels;
 mod cli;
+mod convergence;
 mod google_connect;
 mod google_tokens;
 mod health;
 mod helpers;
+mod metrics;
 mod openapi;
 mod pull;
 mod push;
