@@ -32,10 +32,6 @@ use crate::sync::PushWaker;
 
 /// How many authorizations a user may start per minute.
 pub const AUTHORIZE_PER_MINUTE: u32 = 10;
-/// How long a push worker holds a claimed slot.
-pub const PUSH_LEASE: Duration = Duration::from_secs(60);
-/// How long one pull may hold a user's pull claim.
-pub const PULL_LEASE: Duration = Duration::from_secs(120);
 
 /// A built, bound, not yet running service.
 pub struct Application {
@@ -161,7 +157,7 @@ impl Application {
 fn push_config(settings: &Settings, keys: &Keys) -> PushConfig {
     PushConfig {
         concurrency: settings.push_concurrency,
-        lease: PUSH_LEASE,
+        lease: Duration::from_secs(settings.push_lease_secs),
         backoff: settings.push_backoff(),
         policy: settings.conflict_policy(),
         origin: origin(settings, keys),
@@ -187,7 +183,7 @@ fn pull_config(settings: &Settings, keys: &Keys) -> PullConfig {
             threshold: settings.slot_breaker_alternations,
             window: chrono::Duration::seconds(i64::try_from(settings.slot_breaker_window_secs).unwrap_or(60)),
         },
-        lease: PULL_LEASE,
+        lease: Duration::from_secs(settings.pull_lease_secs),
     }
 }
 

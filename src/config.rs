@@ -74,6 +74,15 @@ pub struct Settings {
     #[arg(long, env = "PUSH_CONCURRENCY", default_value_t = 32)]
     pub push_concurrency: usize,
 
+    /// How long a claimed slot is held by the instance pushing it, in seconds. If that
+    /// instance dies, the slot is pushed by another (or after a restart) once this passes.
+    #[arg(long, env = "PUSH_LEASE_SECS", default_value_t = 60)]
+    pub push_lease_secs: u64,
+
+    /// How long a pull may hold a user's pull claim, in seconds (the same, for pulls).
+    #[arg(long, env = "PULL_LEASE_SECS", default_value_t = 120)]
+    pub pull_lease_secs: u64,
+
     /// Delay before the first retry of a failed push, in milliseconds; it doubles with each
     /// failure (±25 % jitter) up to `PUSH_RETRY_MAX_SECS`.
     #[arg(long, env = "PUSH_RETRY_BASE_MS", default_value_t = 1_000)]
@@ -220,6 +229,8 @@ impl Settings {
             ("GOOGLE_CALLS_PER_MINUTE", u64::from(self.google_calls_per_minute)),
             ("PUSH_CONCURRENCY", self.push_concurrency as u64),
             ("PUSH_RETRY_BASE_MS", self.push_retry_base_ms),
+            ("PUSH_LEASE_SECS", self.push_lease_secs),
+            ("PULL_LEASE_SECS", self.pull_lease_secs),
             ("PUSH_RETRY_MAX_SECS", self.push_retry_max_secs),
             ("USER_BREAKER_FAILURES", u64::from(self.user_breaker_failures)),
             ("FULL_SYNC_WINDOW_DAYS", u64::from(self.full_sync_window_days)),
@@ -313,6 +324,8 @@ impl std::fmt::Debug for Settings {
             .field("conflict_policy", &self.conflict_policy)
             .field("push_concurrency", &self.push_concurrency)
             .field("push_retry_base_ms", &self.push_retry_base_ms)
+            .field("push_lease_secs", &self.push_lease_secs)
+            .field("pull_lease_secs", &self.pull_lease_secs)
             .field("push_retry_max_secs", &self.push_retry_max_secs)
             .field("user_breaker_failures", &self.user_breaker_failures)
             .field("user_breaker_cooldown_secs", &self.user_breaker_cooldown_secs)

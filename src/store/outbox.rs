@@ -150,28 +150,29 @@ pub async fn record_retry(
     retry_at: DateTime<Utc>,
     error: &str,
 ) -> Result<(), StoreError> {
-    let updated = slots::Entity::update_many()
+    let update = slots::Entity::update_many()
         .col_expr(slots::Column::PushAttempts, Expr::value(attempts))
-        .col_expr(slots::Column::NextPushAt, Expr::value(Some(retry_at)))
-        .col_expr(slots::Column::LastPushError, Expr::value(Some(error.to_owned())))
-        .col_expr(
-            slots::Column::PushLeaseUntil,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .filter(slots::Column::Id.eq(slot))
-        .filter(slots::Column::Version.eq(version))
-        .exec(db)
-        .await?;
-    if updated.rows_affected == 0 {
-        release(db, slot).await?;
-    }
-    Ok(())
+        .col_expr(slots::Column::NextPushAt, Expr::value(Some(retry_at)));
+    record_for_version(db, slot, version, error, update).await
 }
 
 /// Records that pushing `version` failed for good (`failed`, with the message).
 pub async fn record_failed(db: &impl ConnectionTrait, slot: Uuid, version: i64, error: &str) -> Result<(), StoreError> {
-    let updated = slots::Entity::update_many()
-        .col_expr(slots::Column::PushState, Expr::value(PushState::Failed.as_str()))
+    let update =
+        slots::Entity::update_many().col_expr(slots::Column::PushState, Expr::value(PushState::Failed.as_str()));
+    record_for_version(db, slot, version, error, update).await
+}
+
+/// Applies `update` with the error and the lease released, only if the slot is still at
+/// `version`; otherwise only releases the lease (the newer version is due now).
+async fn record_for_version(
+    db: &impl ConnectionTrait,
+    slot: Uuid,
+    version: i64,
+    error: &str,
+    update: sea_orm::UpdateMany<slots::Entity>,
+) -> Result<(), StoreError> {
+    let updated = update
         .col_expr(slots::Column::LastPushError, Expr::value(Some(error.to_owned())))
         .col_expr(
             slots::Column::PushLeaseUntil,

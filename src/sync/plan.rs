@@ -23,8 +23,6 @@ pub struct LocalSlot {
     pub updated_at: DateTime<Utc>,
     /// Whether the slot is deleted.
     pub deleted: bool,
-    /// The etag of the event at the last sync.
-    pub etag: Option<String>,
 }
 
 impl LocalSlot {
@@ -240,7 +238,6 @@ mod tests {
             current_fingerprint: fp(current),
             updated_at: at.parse().unwrap(),
             deleted: false,
-            etag: Some(format!("\"{synced}\"")),
         }
     }
 

@@ -448,6 +448,5 @@ fn local_slot(row: &SlotRow) -> LocalSlot {
         current_fingerprint: Fingerprint::of(&draft, &recurrence, false),
         updated_at: row.updated_at,
         deleted: row.deleted_at.is_some(),
-        etag: row.google_etag.clone(),
     }
 }

@@ -17,8 +17,9 @@ use crate::store::outbox;
 use crate::store::slots::SlotRow;
 use crate::store::StoreError;
 
-/// A claimed slot is not started when less than this remains of its lease: Google calls
-/// and bookkeeping must finish before another instance may claim it.
+/// A claimed slot is not started when less than this remains of its lease (or half the
+/// lease, if shorter): Google calls and bookkeeping must finish before another instance
+/// may claim it.
 const LEASE_MARGIN: Duration = Duration::from_secs(25);
 
 /// Counts of what one [`Pusher::drain`] did.

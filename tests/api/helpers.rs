@@ -250,6 +250,13 @@ impl ConnectedApp {
         .await;
     }
 
+    /// Creates a user and connects it (see [`ConnectedApp::connect_and_settle`]).
+    pub async fn connected_user(&self, email: &str) -> TestUser {
+        let user = self.app.create_user(email).await;
+        self.connect_and_settle(&user).await;
+        user
+    }
+
     /// Every event (cancelled ones included) in the primary calendar of `email`.
     pub async fn events(&self, email: &str) -> Vec<Value> {
         let dump: Value = reqwest::get(format!("{}/_emulator/calendars/{email}/events", self.google.base_url()))
@@ -499,6 +506,14 @@ impl TestApp {
 /// A valid timed slot body.
 pub fn slot_body(title: &str, start: &str, end: &str) -> Value {
     json!({ "title": title, "start": start, "end": end, "timezone": "Europe/Paris" })
+}
+
+/// The Google event id slotsync derives for a slot (given as the API's JSON).
+pub fn event_id_of(slot: &Value) -> String {
+    let id = uuid::Uuid::parse_str(slot["id"].as_str().unwrap()).unwrap();
+    slotsync::domain::EventId::from_slot(slotsync::domain::SlotId(id))
+        .as_str()
+        .to_owned()
 }
 
 /// Asserts the common error body and returns it.

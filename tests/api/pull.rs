@@ -6,24 +6,14 @@ use std::time::Duration;
 
 use google_calendar3::api::{Event, EventDateTime};
 use serde_json::{json, Value};
-use slotsync::domain::{EventId, SlotId, UserId};
+use slotsync::domain::UserId;
 
 use crate::helpers::{
-    op_count, slot_body, spawn_app_with_google, spawn_app_with_google_and, wait_until, ConnectedApp, TestUser,
+    event_id_of, op_count, slot_body, spawn_app_with_google, spawn_app_with_google_and, wait_until, ConnectedApp,
+    TestUser,
 };
 
 const EMAIL: &str = "ada@example.com";
-
-async fn connected(ctx: &ConnectedApp) -> TestUser {
-    let user = ctx.app.create_user(EMAIL).await;
-    ctx.connect_and_settle(&user).await;
-    user
-}
-
-fn event_id(slot: &Value) -> String {
-    let id = uuid::Uuid::parse_str(slot["id"].as_str().unwrap()).unwrap();
-    EventId::from_slot(SlotId(id)).as_str().to_owned()
-}
 
 /// A slot created through the API and pushed; returns its JSON.
 async fn pushed_slot(ctx: &ConnectedApp, user: &TestUser, title: &str) -> Value {
@@ -52,12 +42,12 @@ async fn delete_in_google(ctx: &ConnectedApp, event_id: &str) {
 #[tokio::test]
 async fn an_edit_and_a_deletion_made_in_google_reach_the_slot_and_are_not_pushed_back() {
     let ctx = spawn_app_with_google().await;
-    let user = connected(&ctx).await;
+    let user = ctx.connected_user(EMAIL).await;
     let slot = pushed_slot(&ctx, &user, "mine").await;
     let id = slot["id"].as_str().unwrap();
     ctx.app.pull(&user, "incremental").await;
 
-    rename_in_google(&ctx, &event_id(&slot), "renamed in Google").await;
+    rename_in_google(&ctx, &event_id_of(&slot), "renamed in Google").await;
     let report = ctx.app.pull(&user, "incremental").await;
     assert_eq!(report["applied"], 1, "{report}");
     assert_eq!(report["mode"], "incremental");
@@ -71,7 +61,7 @@ async fn an_edit_and_a_deletion_made_in_google_reach_the_slot_and_are_not_pushed
     let row = ctx.app.slot_row(id).await;
     assert_eq!(row.synced_version, Some(row.version));
 
-    delete_in_google(&ctx, &event_id(&slot)).await;
+    delete_in_google(&ctx, &event_id_of(&slot)).await;
     let report = ctx.app.pull(&user, "incremental").await;
     assert_eq!(report["deleted"], 1, "{report}");
     assert_eq!(ctx.app.get(&user, &format!("/slots/{id}")).await.status(), 404);
@@ -93,7 +83,7 @@ async fn an_edit_and_a_deletion_made_in_google_reach_the_slot_and_are_not_pushed
 #[tokio::test]
 async fn an_event_created_in_google_becomes_an_imported_slot() {
     let ctx = spawn_app_with_google().await;
-    let user = connected(&ctx).await;
+    let user = ctx.connected_user(EMAIL).await;
     let hub = ctx.google_user(EMAIL).await;
     let at = |s: &str| EventDateTime {
         date_time: Some(chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc()),
@@ -131,7 +121,7 @@ async fn an_event_created_in_google_becomes_an_imported_slot() {
 #[tokio::test]
 async fn our_own_push_coming_back_is_an_echo_and_writes_nothing() {
     let ctx = spawn_app_with_google().await;
-    let user = connected(&ctx).await;
+    let user = ctx.connected_user(EMAIL).await;
     ctx.app.pull(&user, "incremental").await;
     let slot = pushed_slot(&ctx, &user, "echo me").await;
     let report = ctx.app.pull(&user, "incremental").await;
@@ -147,7 +137,7 @@ async fn our_own_push_coming_back_is_an_echo_and_writes_nothing() {
 #[tokio::test]
 async fn an_invalidated_sync_token_leads_to_a_full_sync_that_catches_a_deletion_made_meanwhile() {
     let ctx = spawn_app_with_google().await;
-    let user = connected(&ctx).await;
+    let user = ctx.connected_user(EMAIL).await;
     let keep = pushed_slot(&ctx, &user, "keep").await;
     let gone = pushed_slot(&ctx, &user, "gone").await;
     // Connecting ran the full sync; this pull sees our two pushes come back.
@@ -162,7 +152,7 @@ async fn an_invalidated_sync_token_leads_to_a_full_sync_that_catches_a_deletion_
         .await
         .unwrap();
     assert!(resp.status().is_success());
-    delete_in_google(&ctx, &event_id(&gone)).await;
+    delete_in_google(&ctx, &event_id_of(&gone)).await;
 
     let report = ctx.app.pull(&user, "incremental").await;
     assert_eq!(report["full_sync_required"], true, "{report}");
@@ -190,7 +180,7 @@ async fn an_invalidated_sync_token_leads_to_a_full_sync_that_catches_a_deletion_
 async fn a_full_sync_deletes_linked_slots_whose_events_google_no_longer_lists() {
     use sea_orm::{ActiveModelTrait, Set};
     let ctx = spawn_app_with_google().await;
-    let user = connected(&ctx).await;
+    let user = ctx.connected_user(EMAIL).await;
     let purged = pushed_slot(&ctx, &user, "purged").await;
     // Google forgets deleted events after a while: a full listing then has no tombstone.
     // Simulate it by linking the slot to an event Google never had.
@@ -208,7 +198,7 @@ async fn a_full_sync_deletes_linked_slots_whose_events_google_no_longer_lists() 
 #[tokio::test]
 async fn a_burst_of_pull_requests_costs_at_most_two_listings() {
     let ctx = spawn_app_with_google().await;
-    let user = connected(&ctx).await;
+    let user = ctx.connected_user(EMAIL).await;
     ctx.app.pull(&user, "incremental").await;
     let before = op_count(&ctx.stats().await, "events.list", "200");
     let id = UserId(uuid::Uuid::parse_str(&user.id).unwrap());
@@ -226,11 +216,11 @@ async fn a_burst_of_pull_requests_costs_at_most_two_listings() {
 #[tokio::test]
 async fn with_every_notification_dropped_the_fallback_job_converges() {
     let ctx = spawn_app_with_google().await;
-    let user = connected(&ctx).await;
+    let user = ctx.connected_user(EMAIL).await;
     let slot = pushed_slot(&ctx, &user, "before").await;
     ctx.app.pull(&user, "incremental").await;
     ctx.faults(json!({"notifications": {"drop_rate": 1.0}})).await;
-    rename_in_google(&ctx, &event_id(&slot), "after").await;
+    rename_in_google(&ctx, &event_id_of(&slot), "after").await;
 
     let outcome = ctx.app.run_job("fallback_sync").await;
     assert_eq!(outcome["pulled"], 1, "{outcome}");
@@ -250,11 +240,11 @@ async fn when_both_sides_changed_the_policy_applies_and_the_conflict_is_listed()
         s.push_retry_max_secs = 600;
     })
     .await;
-    let user = connected(&ctx).await;
+    let user = ctx.connected_user(EMAIL).await;
     let slot = pushed_slot(&ctx, &user, "original").await;
     let id = slot["id"].as_str().unwrap();
     ctx.app.pull(&user, "incremental").await;
-    rename_in_google(&ctx, &event_id(&slot), "theirs").await;
+    rename_in_google(&ctx, &event_id_of(&slot), "theirs").await;
     // Hold the local change back so the pull sees both sides changed.
     ctx.faults(json!({"ops": {"events.patch": {"503": 1.0}}})).await;
     let resp = ctx
@@ -303,7 +293,7 @@ async fn when_both_sides_changed_the_policy_applies_and_the_conflict_is_listed()
 #[tokio::test]
 async fn a_third_party_rewriting_every_write_trips_the_slot_breaker() {
     let ctx = spawn_app_with_google_and(|s| s.slot_breaker_alternations = 4).await;
-    let user = connected(&ctx).await;
+    let user = ctx.connected_user(EMAIL).await;
     let slot = pushed_slot(&ctx, &user, "v0").await;
     let id = slot["id"].as_str().unwrap();
     ctx.app.pull(&user, "incremental").await;
@@ -325,7 +315,7 @@ async fn a_third_party_rewriting_every_write_trips_the_slot_breaker() {
             break;
         }
         ctx.app.wait_until_pushed(id).await;
-        rename_in_google(&ctx, &event_id(&slot), &format!("third party {round}")).await;
+        rename_in_google(&ctx, &event_id_of(&slot), &format!("third party {round}")).await;
         ctx.app.pull(&user, "incremental").await;
         if ctx.app.slot(&user, id).await["sync"]["state"] == "paused" {
             tripped_at = Some(round);
@@ -363,7 +353,7 @@ async fn a_third_party_rewriting_every_write_trips_the_slot_breaker() {
 #[tokio::test]
 async fn stopping_sync_pauses_pushes_and_resuming_catches_up() {
     let ctx = spawn_app_with_google().await;
-    let user = connected(&ctx).await;
+    let user = ctx.connected_user(EMAIL).await;
     let resp = ctx.app.user_send(&user, reqwest::Method::DELETE, "/sync").await;
     assert_eq!(resp.status(), 200);
     let slot = ctx
@@ -388,7 +378,7 @@ async fn stopping_sync_pauses_pushes_and_resuming_catches_up() {
 #[tokio::test]
 async fn jobs_run_on_demand_and_unknown_jobs_are_named() {
     let ctx = spawn_app_with_google().await;
-    let user = connected(&ctx).await;
+    let user = ctx.connected_user(EMAIL).await;
     ctx.app
         .create_slot(&user, &slot_body("s", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"))
         .await;

@@ -8,22 +8,11 @@ use serde_json::{json, Value};
 use slotsync::domain::{EventId, SlotId};
 
 use crate::helpers::{
-    op_count, slot_body, spawn_app_with_google, spawn_app_with_google_and, start_another_instance, wait_until,
-    ConnectedApp, TestUser,
+    event_id_of, op_count, slot_body, spawn_app_with_google, spawn_app_with_google_and, start_another_instance,
+    wait_until, ConnectedApp,
 };
 
 const EMAIL: &str = "ada@example.com";
-
-async fn connected(ctx: &ConnectedApp, email: &str) -> TestUser {
-    let user = ctx.app.create_user(email).await;
-    ctx.connect_and_settle(&user).await;
-    user
-}
-
-fn event_id(slot: &Value) -> String {
-    let id = uuid::Uuid::parse_str(slot["id"].as_str().unwrap()).unwrap();
-    EventId::from_slot(SlotId(id)).as_str().to_owned()
-}
 
 fn find<'a>(events: &'a [Value], id: &str) -> &'a Value {
     events
@@ -48,7 +37,7 @@ fn event_calls(stats: &Value) -> u64 {
 #[tokio::test]
 async fn created_updated_and_deleted_slots_reach_google_with_the_right_fields() {
     let ctx = spawn_app_with_google().await;
-    let user = connected(&ctx, EMAIL).await;
+    let user = ctx.connected_user(EMAIL).await;
 
     // A timed slot in the first zone of the day, and an all-day one at a half-hour offset.
     let timed = ctx
@@ -74,11 +63,11 @@ async fn created_updated_and_deleted_slots_reach_google_with_the_right_fields() 
     }
     let synced = ctx.app.slot(&user, timed["id"].as_str().unwrap()).await;
     assert_eq!(synced["sync"]["state"], "synced");
-    assert_eq!(synced["sync"]["google_event_id"], event_id(&timed));
+    assert_eq!(synced["sync"]["google_event_id"], event_id_of(&timed));
 
     let events = ctx.events(EMAIL).await;
     assert_eq!(events.len(), 2);
-    let e = find(&events, &event_id(&timed));
+    let e = find(&events, &event_id_of(&timed));
     assert_eq!(e["summary"], "Kiritimati standup");
     assert_eq!(e["description"], "d");
     assert_eq!(e["location"], "l");
@@ -99,7 +88,7 @@ async fn created_updated_and_deleted_slots_reach_google_with_the_right_fields() 
             .unwrap()
             .as_str()
     );
-    let d = find(&events, &event_id(&all_day));
+    let d = find(&events, &event_id_of(&all_day));
     assert_eq!(d["start"]["date"], "2026-12-31");
     assert_eq!(d["end"]["date"], "2027-01-01", "the exclusive end date is kept as is");
     assert!(d["start"].get("dateTime").is_none(), "{d}");
@@ -118,7 +107,7 @@ async fn created_updated_and_deleted_slots_reach_google_with_the_right_fields() 
     assert_eq!(resp.status(), 200);
     ctx.app.wait_until_pushed(timed["id"].as_str().unwrap()).await;
     let events = ctx.events(EMAIL).await;
-    let e = find(&events, &event_id(&timed));
+    let e = find(&events, &event_id_of(&timed));
     assert_eq!(e["summary"], "Moved");
     assert!(e.get("description").is_none(), "a removed description is cleared: {e}");
     assert!(e.get("location").is_none(), "{e}");
@@ -136,7 +125,7 @@ async fn created_updated_and_deleted_slots_reach_google_with_the_right_fields() 
     );
     ctx.app.wait_until_pushed(all_day["id"].as_str().unwrap()).await;
     let events = ctx.events(EMAIL).await;
-    assert_eq!(find(&events, &event_id(&all_day))["status"], "cancelled");
+    assert_eq!(find(&events, &event_id_of(&all_day))["status"], "cancelled");
 
     let stats = ctx.stats().await;
     assert_eq!(op_count(&stats, "events.insert", "200"), 2);
@@ -148,7 +137,7 @@ async fn created_updated_and_deleted_slots_reach_google_with_the_right_fields() 
 #[tokio::test]
 async fn a_lost_insert_response_still_yields_exactly_one_event() {
     let ctx = spawn_app_with_google().await;
-    let user = connected(&ctx, EMAIL).await;
+    let user = ctx.connected_user(EMAIL).await;
     // Google applies the insert, then the answer is lost (503).
     ctx.faults(json!({"ops": {"events.insert": {"lost_response": 1.0}}}))
         .await;
@@ -170,7 +159,7 @@ async fn a_lost_insert_response_still_yields_exactly_one_event() {
 
     let events = ctx.events(EMAIL).await;
     assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(events[0]["id"], event_id(&slot));
+    assert_eq!(events[0]["id"], event_id_of(&slot));
     assert_eq!(row.google_etag.as_deref(), events[0]["etag"].as_str());
     let stats = ctx.stats().await;
     // The retried insert met its own event (409) and adopted it without writing again.
@@ -181,7 +170,7 @@ async fn a_lost_insert_response_still_yields_exactly_one_event() {
 #[tokio::test]
 async fn with_30_percent_of_calls_failing_200_slots_all_end_clean_without_duplicates() {
     let ctx = spawn_app_with_google_and(|s| s.user_breaker_cooldown_secs = 1).await;
-    let user = connected(&ctx, EMAIL).await;
+    let user = ctx.connected_user(EMAIL).await;
     ctx.faults(json!({"ops": {"*": {"429": 0.15, "503": 0.15}}})).await;
     let mut ids = Vec::new();
     for i in 0..200 {
@@ -227,8 +216,8 @@ async fn with_30_percent_of_calls_failing_200_slots_all_end_clean_without_duplic
 async fn the_per_user_limit_holds_and_other_users_are_not_held_up() {
     // 60 calls per minute: a burst of 6, then one call every 60/54 s.
     let ctx = spawn_app_with_google_and(|s| s.google_user_calls_per_minute = 60).await;
-    let slow = connected(&ctx, "slow@example.com").await;
-    let other = connected(&ctx, "other@example.com").await;
+    let slow = ctx.connected_user("slow@example.com").await;
+    let other = ctx.connected_user("other@example.com").await;
     let started = Instant::now();
     for i in 0..20 {
         ctx.app
@@ -277,7 +266,7 @@ async fn the_per_user_limit_holds_and_other_users_are_not_held_up() {
 async fn two_instances_on_one_database_never_insert_the_same_slot_twice() {
     let ctx = spawn_app_with_google().await;
     let second = start_another_instance(&ctx.app, |_| {}).await;
-    let user = connected(&ctx, EMAIL).await;
+    let user = ctx.connected_user(EMAIL).await;
     let mut ids = Vec::new();
     for i in 0..100 {
         // Alternate the instance that accepts the write: both workers are woken.
@@ -306,7 +295,7 @@ async fn two_instances_on_one_database_never_insert_the_same_slot_twice() {
 #[tokio::test]
 async fn a_revoked_grant_sets_needs_reauth_and_stops_calls_for_that_user() {
     let ctx = spawn_app_with_google().await;
-    let user = connected(&ctx, EMAIL).await;
+    let user = ctx.connected_user(EMAIL).await;
     let first = ctx
         .app
         .create_slot(
@@ -377,10 +366,10 @@ async fn edit_in_google(ctx: &ConnectedApp, event_id: &str, title: &str) {
     hub.events().patch(patch, "primary", event_id).doit().await.unwrap();
 }
 
-#[tokio::test]
-async fn a_412_resolves_by_latest_wins_and_the_conflict_is_logged() {
-    let ctx = spawn_app_with_google().await;
-    let user = connected(&ctx, EMAIL).await;
+/// A pushed slot edited first in Google, then here: the push meets a 412. Returns the
+/// slot once its local edit has been settled.
+async fn edited_on_both_sides(ctx: &ConnectedApp) -> (crate::helpers::TestUser, Value) {
+    let user = ctx.connected_user(EMAIL).await;
     let slot = ctx
         .app
         .create_slot(
@@ -390,21 +379,21 @@ async fn a_412_resolves_by_latest_wins_and_the_conflict_is_logged() {
         .await;
     let id = slot["id"].as_str().unwrap();
     ctx.app.wait_until_pushed(id).await;
-    edit_in_google(&ctx, &event_id(&slot), "edited in Google").await;
-    // The local edit comes later, so it wins.
-    let resp = ctx
-        .app
-        .put_slot(
-            &user,
-            id,
-            &slot_body("edited here", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"),
-            None,
-        )
-        .await;
-    assert_eq!(resp.status(), 200);
+    edit_in_google(ctx, &event_id_of(&slot), "edited in Google").await;
+    let body = slot_body("edited here", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z");
+    assert_eq!(ctx.app.put_slot(&user, id, &body, None).await.status(), 200);
     ctx.app.wait_until_pushed(id).await;
+    (user, slot)
+}
+
+#[tokio::test]
+async fn a_412_resolves_by_latest_wins_and_the_conflict_is_logged() {
+    let ctx = spawn_app_with_google().await;
+    // The local edit comes later, so it wins.
+    let (user, slot) = edited_on_both_sides(&ctx).await;
+    let id = slot["id"].as_str().unwrap();
     let events = ctx.events(EMAIL).await;
-    assert_eq!(find(&events, &event_id(&slot))["summary"], "edited here");
+    assert_eq!(find(&events, &event_id_of(&slot))["summary"], "edited here");
     assert_eq!(ctx.app.slot(&user, id).await["title"], "edited here");
     let stats = ctx.stats().await;
     assert_eq!(op_count(&stats, "events.patch", "412"), 1, "{stats}");
@@ -421,33 +410,13 @@ async fn a_412_resolves_by_latest_wins_and_the_conflict_is_logged() {
 #[tokio::test]
 async fn under_google_wins_a_412_gives_the_slot_googles_version() {
     let ctx = spawn_app_with_google_and(|s| s.conflict_policy = "google_wins".into()).await;
-    let user = connected(&ctx, EMAIL).await;
-    let slot = ctx
-        .app
-        .create_slot(
-            &user,
-            &slot_body("original", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"),
-        )
-        .await;
+    let (user, slot) = edited_on_both_sides(&ctx).await;
     let id = slot["id"].as_str().unwrap();
-    ctx.app.wait_until_pushed(id).await;
-    edit_in_google(&ctx, &event_id(&slot), "edited in Google").await;
-    let resp = ctx
-        .app
-        .put_slot(
-            &user,
-            id,
-            &slot_body("edited here", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"),
-            None,
-        )
-        .await;
-    assert_eq!(resp.status(), 200);
-    ctx.app.wait_until_pushed(id).await;
     let now = ctx.app.slot(&user, id).await;
     assert_eq!(now["title"], "edited in Google");
     assert_eq!(now["version"], 3, "Google's version is a new version of the slot");
     let events = ctx.events(EMAIL).await;
-    assert_eq!(find(&events, &event_id(&slot))["summary"], "edited in Google");
+    assert_eq!(find(&events, &event_id_of(&slot))["summary"], "edited in Google");
     let conflicts = ctx.app.get_json(&user, "/sync/conflicts").await;
     assert_eq!(conflicts[0]["winner"], "google", "{conflicts}");
 }
@@ -455,7 +424,7 @@ async fn under_google_wins_a_412_gives_the_slot_googles_version() {
 #[tokio::test]
 async fn a_fatal_error_fails_the_slot_with_its_message_and_push_all_retries_it() {
     let ctx = spawn_app_with_google().await;
-    let user = connected(&ctx, EMAIL).await;
+    let user = ctx.connected_user(EMAIL).await;
     ctx.faults(json!({"ops": {"events.insert": {"400": 1.0}}})).await;
     let slot = ctx
         .app
@@ -503,7 +472,7 @@ async fn push_all_without_a_google_connection_is_a_409() {
 #[tokio::test]
 async fn slots_left_dirty_by_a_stopped_instance_are_pushed_when_the_next_one_starts() {
     let mut ctx = spawn_app_with_google().await;
-    let user = connected(&ctx, EMAIL).await;
+    let user = ctx.connected_user(EMAIL).await;
     ctx.faults(json!({"ops": {"events.insert": {"503": 1.0}}})).await;
     let mut ids = Vec::new();
     for i in 0..3 {
@@ -542,7 +511,7 @@ async fn repeated_failures_open_the_users_breaker_which_stops_calls_until_its_co
         s.user_breaker_cooldown_secs = 2;
     })
     .await;
-    let user = connected(&ctx, EMAIL).await;
+    let user = ctx.connected_user(EMAIL).await;
     ctx.faults(json!({"ops": {"events.insert": {"503": 1.0}}})).await;
     let mut ids = Vec::new();
     for i in 0..5 {

@@ -4,28 +4,16 @@
 use std::time::Duration;
 
 use google_calendar3::api::{Event, EventDateTime};
-use serde_json::Value;
-use slotsync::domain::{EventId, SlotId, UserId};
+use slotsync::domain::UserId;
 
-use crate::helpers::{op_count, slot_body, spawn_app_with_channels_and, wait_until, ConnectedApp, TestUser};
+use crate::helpers::{event_id_of, op_count, slot_body, spawn_app_with_channels_and, wait_until};
 
 const EMAIL: &str = "ada@example.com";
-
-async fn connected(ctx: &ConnectedApp) -> TestUser {
-    let user = ctx.app.create_user(EMAIL).await;
-    ctx.connect_and_settle(&user).await;
-    user
-}
-
-fn event_id(slot: &Value) -> String {
-    let id = uuid::Uuid::parse_str(slot["id"].as_str().unwrap()).unwrap();
-    EventId::from_slot(SlotId(id)).as_str().to_owned()
-}
 
 #[tokio::test]
 async fn edits_deletions_and_new_events_made_in_google_arrive_through_the_webhook() {
     let ctx = spawn_app_with_channels_and(|_| {}).await;
-    let user = connected(&ctx).await;
+    let user = ctx.connected_user(EMAIL).await;
     let slot = ctx
         .app
         .create_slot(
@@ -42,7 +30,7 @@ async fn edits_deletions_and_new_events_made_in_google_arrive_through_the_webhoo
         ..Default::default()
     };
     hub.events()
-        .patch(patch, "primary", &event_id(&slot))
+        .patch(patch, "primary", &event_id_of(&slot))
         .doit()
         .await
         .unwrap();
@@ -67,7 +55,11 @@ async fn edits_deletions_and_new_events_made_in_google_arrive_through_the_webhoo
     })
     .await;
 
-    hub.events().delete("primary", &event_id(&slot)).doit().await.unwrap();
+    hub.events()
+        .delete("primary", &event_id_of(&slot))
+        .doit()
+        .await
+        .unwrap();
     wait_until("the deletion reached the slot", Duration::from_secs(10), || async {
         ctx.app.get(&user, &format!("/slots/{id}")).await.status() == 404
     })
@@ -88,7 +80,7 @@ async fn edits_deletions_and_new_events_made_in_google_arrive_through_the_webhoo
 #[tokio::test]
 async fn our_own_push_echoes_through_the_webhook_and_causes_no_google_write() {
     let ctx = spawn_app_with_channels_and(|_| {}).await;
-    let user = connected(&ctx).await;
+    let user = ctx.connected_user(EMAIL).await;
     let before = ctx.stats().await;
     let slot = ctx
         .app
@@ -119,7 +111,7 @@ async fn our_own_push_echoes_through_the_webhook_and_causes_no_google_write() {
 #[tokio::test]
 async fn a_burst_of_200_notifications_costs_at_most_two_listings() {
     let ctx = spawn_app_with_channels_and(|_| {}).await;
-    let user = connected(&ctx).await;
+    let user = ctx.connected_user(EMAIL).await;
     let channel = ctx.app.live_channels(&user).await.pop().expect("a channel");
     let token = ctx.app.state.keys.channel_token(&channel.id.to_string());
     let lists_before = op_count(&ctx.stats().await, "events.list", "200");
