@@ -119,7 +119,8 @@ impl Application {
 
     /// Serves, runs the push worker and the job scheduler until `shutdown` completes; then
     /// stops accepting, lets in-flight requests finish (up to 10 s), stops the scheduler,
-    /// and lets the worker finish the pushes it started. Slots left dirty by an earlier crash are pushed as soon as it starts.
+    /// lets running pulls finish (up to 10 s), and lets the worker finish the pushes it
+    /// started. Slots left dirty by an earlier crash are pushed as soon as it starts.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let local = self.acceptor.local_addr();
         tracing::debug!(?local, "accepting connections");
@@ -145,6 +146,7 @@ impl Application {
                 tracing::warn!(error = %e, "stopping the job scheduler failed");
             }
         }
+        self.state.pulls.shutdown(Duration::from_secs(10)).await;
         let _ = stop_worker.send(true);
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "the push worker panicked");

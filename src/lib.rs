@@ -8,6 +8,7 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod crypto;
+pub mod demo;
 pub mod domain;
 pub mod emulator;
 pub mod google;

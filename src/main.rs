@@ -1,4 +1,4 @@
-//! The `slotsync` command: `serve` (default), `migrate`, `openapi`, `emulator`.
+//! The `slotsync` command: `serve` (default), `migrate`, `openapi`, `emulator`, `demo`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,8 +30,25 @@ enum Command {
     /// Print the OpenAPI spec (or write it to a file).
     Openapi(OpenapiArgs),
     /// Run the local Google emulator (OAuth 2.0 + Calendar v3 + push notifications) for
-    /// trying slotsync without a Google project; see docs/emulator.md.
-    Emulator(slotsync::emulator::EmulatorArgs),
+    /// trying slotsync without a Google project; see docs/emulator.md. With a subcommand,
+    /// act as a Google user on a running emulator instead.
+    Emulator(Box<EmulatorCommand>),
+    /// Try two-way sync in one command: the service and a Google emulator, a demo user
+    /// connected through the real OAuth flow, and commands to paste. Runs until Ctrl-C.
+    Demo(slotsync::demo::DemoArgs),
+}
+
+/// `slotsync emulator [OPTIONS]` runs one; `slotsync emulator list|create|edit|delete`
+/// acts on a running one.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct EmulatorCommand {
+    #[command(subcommand)]
+    google_side: Option<slotsync::demo::GoogleSideCommand>,
+
+    /// Options for running the emulator, used when no subcommand is given.
+    #[command(flatten)]
+    run: slotsync::emulator::EmulatorArgs,
 }
 
 #[derive(Args)]
@@ -57,10 +74,17 @@ async fn main() -> ExitCode {
         Some(Command::Serve(settings)) => serve(*settings).await,
         Some(Command::Migrate(args)) => migrate(args).await,
         Some(Command::Openapi(args)) => openapi(args),
-        Some(Command::Emulator(args)) => {
-            telemetry::init("pretty");
-            slotsync::emulator::run_cli(args).await
-        }
+        Some(Command::Emulator(emulator)) => match *emulator {
+            EmulatorCommand {
+                google_side: Some(command),
+                ..
+            } => slotsync::demo::google_side::run(command).await,
+            EmulatorCommand { run, .. } => {
+                telemetry::init("pretty");
+                slotsync::emulator::run_cli(run).await
+            }
+        },
+        Some(Command::Demo(args)) => slotsync::demo::run(args, shutdown_signal()).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -32,6 +32,10 @@ struct Inner {
     puller: Arc<Puller>,
     debounce: Duration,
     flights: Mutex<HashMap<UserId, Flight>>,
+    /// Set at shutdown: no new flight starts.
+    closed: std::sync::atomic::AtomicBool,
+    /// Signalled whenever a flight ends.
+    landed: tokio::sync::Notify,
 }
 
 /// How long to wait before trying again when another instance is pulling the same user.
@@ -47,6 +51,8 @@ impl PullCoordinator {
                 puller,
                 debounce,
                 flights: Mutex::new(HashMap::new()),
+                closed: std::sync::atomic::AtomicBool::new(false),
+                landed: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -63,6 +69,9 @@ impl PullCoordinator {
 
     /// Requests a pull of `user` in `mode` (a full request makes the next pull full).
     pub fn request_mode(&self, user: UserId, mode: PullMode) {
+        if self.inner.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let mut flights = self.inner.flights.lock();
         if let Some(flight) = flights.get_mut(&user) {
             flight.again = true;
@@ -79,6 +88,23 @@ impl PullCoordinator {
         drop(flights);
         let inner = Arc::clone(&self.inner);
         tokio::spawn(async move { inner.fly(user).await });
+    }
+
+    /// Stops starting pulls and waits (up to `grace`) for the ones under way to finish, so
+    /// no pull claim is left held by a process that is going away.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let landed = self.inner.landed.notified();
+            if self.inner.flights.lock().is_empty() {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, landed).await.is_err() {
+                tracing::warn!("pulls still running at shutdown; their claims expire by themselves");
+                return;
+            }
+        }
     }
 
     /// Whether a pull of `user` is waiting or running here.
@@ -120,13 +146,15 @@ impl Inner {
             }
             let done = {
                 let mut flights = self.flights.lock();
-                let again = flights.get(&user).is_some_and(|f| f.again);
+                let closed = self.closed.load(std::sync::atomic::Ordering::SeqCst);
+                let again = !closed && flights.get(&user).is_some_and(|f| f.again);
                 if !again {
                     flights.remove(&user);
                 }
                 !again
             };
             if done {
+                self.landed.notify_waiters();
                 return;
             }
         }

@@ -5,6 +5,7 @@
 mod channels;
 mod cli;
 mod convergence;
+mod demo;
 mod google_connect;
 mod google_tokens;
 mod health;
