@@ -167,10 +167,13 @@ async fn return_to_redirects_after_connecting_and_foreign_origins_are_refused() 
 async fn disconnecting_revokes_at_google_erases_tokens_and_pauses_slots() {
     let ctx = spawn_app_with_google().await;
     let user = ctx.app.create_user("ada@example.com").await;
-    ctx.app
+    let slot = ctx
+        .app
         .create_slot(&user, &slot_body("s", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"))
         .await;
     connect(&ctx, &user).await;
+    // Connecting pushes the waiting slot; let that finish so the pause below is the last word.
+    ctx.app.wait_until_pushed(slot["id"].as_str().unwrap()).await;
     let revokes_before = count(&google_stats(&ctx.google.base_url()).await, "oauth.revoke", "200");
 
     let resp = ctx
@@ -200,10 +203,11 @@ async fn disconnecting_revokes_at_google_erases_tokens_and_pauses_slots() {
     let audit: Value = ctx.app.get_json(&user, "/auth/audit").await;
     assert_eq!(audit[0]["kind"], "disconnect");
 
-    // Connecting again resumes the paused slots.
+    // Connecting again resumes the paused slots: they are pushed again.
     connect(&ctx, &user).await;
     let slots: Value = ctx.app.get_json(&user, "/slots").await;
-    assert_eq!(slots["items"][0]["sync"]["state"], "pending");
+    assert_ne!(slots["items"][0]["sync"]["state"], "paused");
+    ctx.app.wait_until_pushed(slot["id"].as_str().unwrap()).await;
 }
 
 #[tokio::test]
