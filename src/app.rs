@@ -126,7 +126,7 @@ impl Application {
         tracing::debug!(?local, "accepting connections");
         let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(Arc::clone(&self.state.pusher).run(self.state.push_waker.clone(), worker_stop));
-        let mut scheduler = if self.state.settings.scheduler_enabled {
+        let scheduler = if self.state.settings.scheduler_enabled {
             match crate::jobs::start(&self.state).await {
                 Ok(s) => Some(s),
                 Err(e) => {
@@ -141,10 +141,10 @@ impl Application {
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(10)))
             .await;
-        if let Some(scheduler) = scheduler.as_mut() {
-            if let Err(e) = scheduler.shutdown().await {
-                tracing::warn!(error = %e, "stopping the job scheduler failed");
-            }
+        // No new claims from jobs; runs under way end at their next claim.
+        self.state.pusher.stop();
+        if let Some(scheduler) = scheduler {
+            scheduler.stop(Duration::from_secs(10)).await;
         }
         self.state.pulls.shutdown(Duration::from_secs(10)).await;
         let _ = stop_worker.send(true);

@@ -47,6 +47,9 @@ pub struct TokenVault {
     keys: Keys,
     oauth: Result<OAuthClient, &'static str>,
     refresh_locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
+    /// Decrypted access tokens and their expiry, so a call does not read and decrypt the
+    /// connection each time. Cleared for a user whenever their tokens change here.
+    cache: Mutex<HashMap<Uuid, (String, chrono::DateTime<Utc>)>>,
 }
 
 impl TokenVault {
@@ -57,7 +60,28 @@ impl TokenVault {
             keys,
             oauth,
             refresh_locks: Mutex::new(HashMap::new()),
+            cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn cached(&self, user: Uuid) -> Option<String> {
+        let margin = Utc::now() + Duration::seconds(REFRESH_MARGIN_SECS);
+        let cache = self.cache.lock().expect("token cache poisoned");
+        cache
+            .get(&user)
+            .filter(|(_, exp)| *exp > margin)
+            .map(|(token, _)| token.clone())
+    }
+
+    fn remember(&self, user: Uuid, token: &str, expires_at: chrono::DateTime<Utc>) {
+        let mut cache = self.cache.lock().expect("token cache poisoned");
+        cache.insert(user, (token.to_owned(), expires_at));
+    }
+
+    /// Forgets the user's cached token (the connection changed: disconnected, stopped,
+    /// refused). The next call reads the connection again.
+    pub fn forget(&self, user: UserId) {
+        self.cache.lock().expect("token cache poisoned").remove(&user.0);
     }
 
     fn lock_for(&self, user: Uuid) -> Arc<tokio::sync::Mutex<()>> {
@@ -68,6 +92,9 @@ impl TokenVault {
     /// A valid access token for `user`, refreshed first if it is about to expire.
     #[tracing::instrument(skip_all, fields(user_id = %user), err)]
     pub async fn access_token(&self, user: UserId) -> Result<String, VaultError> {
+        if let Some(token) = self.cached(user.0) {
+            return Ok(token);
+        }
         if let Some(token) = self.fresh_token(user).await? {
             return Ok(token);
         }
@@ -85,7 +112,11 @@ impl TokenVault {
         let conn = self.active_connection(user).await?;
         let margin = Utc::now() + Duration::seconds(REFRESH_MARGIN_SECS);
         match (&conn.access_token_enc, conn.token_expires_at) {
-            (Some(enc), Some(exp)) if exp > margin => Ok(Some(self.keys.decrypt(enc)?)),
+            (Some(enc), Some(exp)) if exp > margin => {
+                let token = self.keys.decrypt(enc)?;
+                self.remember(user.0, &token, exp);
+                Ok(Some(token))
+            }
             _ => Ok(None),
         }
     }
@@ -105,6 +136,7 @@ impl TokenVault {
     /// replaced that token, asks for a new one. Returns the token to retry with.
     #[tracing::instrument(skip_all, fields(user_id = %user), err)]
     pub async fn refresh_rejected(&self, user: UserId, rejected: &str) -> Result<String, VaultError> {
+        self.forget(user);
         let lock = self.lock_for(user.0);
         let _guard = lock.lock().await;
         let conn = self.active_connection(user).await?;
@@ -156,6 +188,7 @@ impl TokenVault {
                 )
                 .await?;
                 tracing::info!("access token refreshed");
+                self.remember(user.0, &set.access_token, set.expires_at);
                 Ok(set.access_token)
             }
             Err(OAuthError::InvalidGrant(why)) => Err(self.mark_needs_reauth(user, &why).await),
@@ -164,6 +197,7 @@ impl TokenVault {
     }
 
     async fn mark_needs_reauth(&self, user: UserId, why: &str) -> VaultError {
+        self.forget(user);
         let message = format!("Google refused the credentials ({why}); reconnect the Google account");
         tracing::warn!(user_id = %user, "{message}");
         let status = connections::mark_needs_reauth(&self.db, user.0, message.clone()).await;

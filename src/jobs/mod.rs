@@ -10,6 +10,10 @@ pub mod retry_pushes;
 use std::future::Future;
 use std::pin::Pin;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::Notify;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 
 use crate::config::Settings;
@@ -83,22 +87,64 @@ pub fn find(name: &str) -> Option<&'static JobSpec> {
     JOBS.iter().find(|j| j.name == name)
 }
 
-/// Starts every job on its schedule; stop it with [`JobScheduler::shutdown`].
-pub async fn start(state: &AppState) -> Result<JobScheduler, JobSchedulerError> {
+/// The running schedule.
+pub struct Scheduler {
+    inner: JobScheduler,
+    running: Arc<Running>,
+}
+
+/// Job runs under way, so shutdown can wait for them.
+#[derive(Default)]
+struct Running {
+    count: AtomicUsize,
+    ended: Notify,
+}
+
+impl Scheduler {
+    /// Stops the schedule and waits (up to `grace`) for runs under way to end.
+    pub async fn stop(mut self, grace: std::time::Duration) {
+        if let Err(e) = self.inner.shutdown().await {
+            tracing::warn!(error = %e, "stopping the job scheduler failed");
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let ended = self.running.ended.notified();
+            if self.running.count.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, ended).await.is_err() {
+                tracing::warn!("a job was still running at shutdown");
+                return;
+            }
+        }
+    }
+}
+
+/// Starts every job on its schedule.
+pub async fn start(state: &AppState) -> Result<Scheduler, JobSchedulerError> {
     let scheduler = JobScheduler::new().await?;
+    let running = Arc::new(Running::default());
     for spec in JOBS.iter().copied() {
         let state_for_job = state.clone();
+        let running_for_job = Arc::clone(&running);
         let job = Job::new_async((spec.schedule)(&state.settings), move |_id, _scheduler| {
             let state = state_for_job.clone();
+            let running = Arc::clone(&running_for_job);
             Box::pin(async move {
+                running.count.fetch_add(1, Ordering::SeqCst);
                 match spec.run_once(&state).await {
                     Ok(outcome) => tracing::debug!(job = spec.name, %outcome, "job ran"),
                     Err(e) => tracing::warn!(job = spec.name, error = %e, "job failed"),
                 }
+                running.count.fetch_sub(1, Ordering::SeqCst);
+                running.ended.notify_waiters();
             })
         })?;
         scheduler.add(job).await?;
     }
     scheduler.start().await?;
-    Ok(scheduler)
+    Ok(Scheduler {
+        inner: scheduler,
+        running,
+    })
 }

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 use uuid::Uuid;
 
 use super::entities::{google_connections, slots, sync_states};
@@ -40,34 +43,47 @@ fn waiting(now: DateTime<Utc>) -> Condition {
         .add(slots::Column::UserId.not_in_subquery(broken_users))
 }
 
-/// Claims up to `limit` due slots for `lease` and returns them. On PostgreSQL the rows are
-/// picked `FOR UPDATE SKIP LOCKED`, so concurrent instances claim disjoint sets; SQLite
-/// serialises writers, which gives the same guarantee.
+/// Claims up to `limit` due slots for `lease` and returns them, in one transaction: pick
+/// the ids (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so concurrent instances claim disjoint
+/// sets; SQLite's `BEGIN IMMEDIATE` serialises claimers instead), set their lease, read
+/// them back. If anything fails, nothing stays claimed.
 pub async fn claim_due(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     now: DateTime<Utc>,
     lease: Duration,
     limit: u64,
 ) -> Result<Vec<SlotRow>, StoreError> {
     let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30));
-    Ok(claim_query(now, until, limit).exec_with_returning(db).await?)
-}
-
-/// `UPDATE slots SET push_lease_until = until WHERE id IN (SELECT id … FOR UPDATE SKIP
-/// LOCKED) AND <lease free>`, returning the claimed rows.
-fn claim_query(now: DateTime<Utc>, until: DateTime<Utc>, limit: u64) -> sea_orm::UpdateMany<slots::Entity> {
-    let picked = Query::select()
-        .column(slots::Column::Id)
-        .from(slots::Entity)
-        .cond_where(waiting(now).add(slots::Column::NextPushAt.lte(now)))
-        .order_by(slots::Column::NextPushAt, sea_orm::Order::Asc)
-        .limit(limit)
-        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-        .to_owned();
+    let txn = super::begin_write(db).await?;
+    let ids: Vec<Uuid> = due_query(now, limit).into_tuple().all(&txn).await?;
+    if ids.is_empty() {
+        txn.commit().await?;
+        return Ok(Vec::new());
+    }
     slots::Entity::update_many()
         .col_expr(slots::Column::PushLeaseUntil, Expr::value(Some(until)))
-        .filter(slots::Column::Id.in_subquery(picked))
-        .filter(lease_free(now))
+        .filter(slots::Column::Id.is_in(ids.iter().copied()))
+        .exec(&txn)
+        .await?;
+    let rows = slots::Entity::find()
+        .filter(slots::Column::Id.is_in(ids))
+        .order_by_asc(slots::Column::NextPushAt)
+        .all(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(rows)
+}
+
+/// The ids of up to `limit` due slots, oldest due first, rows locked (skipping rows
+/// another transaction holds) on PostgreSQL.
+fn due_query(now: DateTime<Utc>, limit: u64) -> sea_orm::Select<slots::Entity> {
+    slots::Entity::find()
+        .select_only()
+        .column(slots::Column::Id)
+        .filter(waiting(now).add(slots::Column::NextPushAt.lte(now)))
+        .order_by_asc(slots::Column::NextPushAt)
+        .limit(limit)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
 }
 
 /// When the next waiting slot falls due, if any waits. (Slots leased by a push that died
@@ -467,11 +483,11 @@ mod tests {
     #[test]
     fn claims_skip_rows_locked_by_other_instances_on_postgres() {
         let now = Utc::now();
-        let pg = claim_query(now, now, 10).build(DbBackend::Postgres).to_string();
+        let pg = due_query(now, 10).build(DbBackend::Postgres).to_string();
         assert!(pg.contains("FOR UPDATE SKIP LOCKED"), "{pg}");
         assert!(pg.contains("LIMIT 10"), "{pg}");
         // SQLite has no row locks; it serialises writers instead.
-        let sqlite = claim_query(now, now, 10).build(DbBackend::Sqlite).to_string();
+        let sqlite = due_query(now, 10).build(DbBackend::Sqlite).to_string();
         assert!(!sqlite.contains("FOR UPDATE"), "{sqlite}");
         assert!(sqlite.contains("\"push_state\" = 'dirty'"), "{sqlite}");
     }

@@ -48,8 +48,16 @@ pub async fn note_failure(
     Ok(tripped.rows_affected > 0)
 }
 
-/// Resets the consecutive-failure count after a successful call (no write when it is 0).
+/// Resets the consecutive-failure count after a successful call. Almost always the count
+/// is already 0: a read answers that without taking SQLite's write lock.
 pub async fn note_success(db: &impl ConnectionTrait, user: UserId) -> Result<(), StoreError> {
+    let failing = sync_states::Entity::find_by_id(user.0)
+        .filter(sync_states::Column::ConsecutiveFailures.gt(0))
+        .one(db)
+        .await?;
+    if failing.is_none() {
+        return Ok(());
+    }
     sync_states::Entity::update_many()
         .col_expr(sync_states::Column::ConsecutiveFailures, Expr::value(0))
         .filter(sync_states::Column::UserId.eq(user.0))
@@ -89,9 +97,19 @@ pub async fn claim_pull(
                 .add(sync_states::Column::PullLeaseUntil.is_null())
                 .add(sync_states::Column::PullLeaseUntil.lt(now)),
         )
-        .exec_with_returning(db)
+        .exec(db)
         .await?;
-    Ok(claimed.into_iter().next())
+    if claimed.rows_affected == 0 {
+        return Ok(None);
+    }
+    match find(db, user).await {
+        Ok(state) => Ok(state),
+        Err(e) => {
+            // Never keep a claim nobody will use.
+            fail_pull(db, user, &e.to_string()).await?;
+            Err(e)
+        }
+    }
 }
 
 /// Ends a successful pull: keeps the new sync token, notes the time (and the full sync).

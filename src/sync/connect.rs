@@ -301,6 +301,7 @@ pub async fn disconnect(state: &AppState, user: UserId, delete_events: bool) -> 
         }
     }
     connections::erase_tokens(&state.db, user.0).await?;
+    state.vault.forget(user);
     done.slots_paused = store::slots::pause_all(
         &state.db,
         user,

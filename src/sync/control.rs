@@ -63,6 +63,7 @@ pub async fn stop(state: &AppState, user: UserId) -> Result<Stopped, SyncError> 
     active(state, user).await?;
     let channels = super::channels::stop_all(state, user).await?;
     connections::set_status(&state.db, user.0, connections::STOPPED, None).await?;
+    state.vault.forget(user);
     let paused = outbox::pause_pending(&state.db, user, "syncing is stopped; POST /sync/resume to resume").await?;
     store::audit::record(
         &state.db,

@@ -76,6 +76,8 @@ pub struct Pusher {
     pub(super) db: DatabaseConnection,
     pub(super) gateway: Arc<dyn CalendarGateway>,
     pub(super) config: PushConfig,
+    /// Set at shutdown: draining stops claiming.
+    pub(super) stopping: std::sync::atomic::AtomicBool,
 }
 
 /// What Google ended up holding for a slot.
@@ -118,7 +120,17 @@ struct Job<'a> {
 impl Pusher {
     /// A pusher writing through `gateway`.
     pub fn new(db: DatabaseConnection, gateway: Arc<dyn CalendarGateway>, config: PushConfig) -> Self {
-        Self { db, gateway, config }
+        Self {
+            db,
+            gateway,
+            config,
+            stopping: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Stops [`Pusher::drain`] from claiming more (the process is shutting down).
+    pub fn stop(&self) {
+        self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Pushes one claimed slot and records the outcome.

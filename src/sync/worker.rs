@@ -77,6 +77,9 @@ impl Pusher {
     pub async fn drain(self: &Arc<Self>) -> Result<DrainReport, StoreError> {
         let mut report = DrainReport::default();
         loop {
+            if self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                return Ok(report);
+            }
             let batch = self.claim(self.config.concurrency.max(1)).await?;
             if batch.is_empty() {
                 return Ok(report);
