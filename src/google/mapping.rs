@@ -181,6 +181,18 @@ pub fn event_origin(event: &Event) -> Option<&str> {
         .map(String::as_str)
 }
 
+/// Whether the event still holds what this deployment wrote into it: its content's
+/// fingerprint is the `slotsync_fp` written with it, so nobody changed it in Google since.
+/// (A write whose answer or bookkeeping was lost in a crash is recognised this way.)
+pub fn unchanged_since_written(event: &Event, content: &Fingerprint, origin: &str) -> bool {
+    let written = event
+        .extended_properties
+        .as_ref()
+        .and_then(|p| p.private.as_ref())
+        .and_then(|p| p.get(PROP_FINGERPRINT));
+    event_origin(event) == Some(origin) && written.map(String::as_str) == Some(content.as_str())
+}
+
 /// The slot an event belongs to, from its `slotsync_slot` property.
 pub fn event_slot(event: &Event) -> Option<SlotId> {
     event

@@ -131,6 +131,11 @@ pub fn plan(event: &Event, local: Option<&LocalSlot>, rules: &PlanRules<'_>) -> 
         if *fp == local.current_fingerprint {
             return Action::Skip(SkipReason::AlreadyEqual);
         }
+        // Our own earlier write whose bookkeeping was lost: no change in Google; the
+        // pending push overwrites it.
+        if local.changed_locally() && crate::google::mapping::unchanged_since_written(event, fp, rules.origin) {
+            return Action::Skip(SkipReason::Echo);
+        }
     }
     let draft = if cancelled {
         None
@@ -220,6 +225,15 @@ mod tests {
         e
     }
 
+    /// Our event for `written`, then edited in Google to `title`: the content changes, the
+    /// `slotsync_fp` written with it does not.
+    fn edited_in_google(written: &str, title: &str, updated: &str) -> Event {
+        let mut e = our_event(written, updated);
+        e.summary = Some(title.into());
+        e.etag = Some(format!("\"{title}\""));
+        e
+    }
+
     fn cancelled() -> Event {
         Event {
             id: Some("abcdefgh".into()),
@@ -261,13 +275,29 @@ mod tests {
     #[test]
     fn a_google_edit_of_an_unchanged_slot_is_applied_without_conflict() {
         let slot = local("a", "a", EARLY);
-        match plan(&our_event("g", LATE), Some(&slot), &rules(ConflictPolicy::AppWins)) {
+        match plan(
+            &edited_in_google("a", "g", LATE),
+            Some(&slot),
+            &rules(ConflictPolicy::AppWins),
+        ) {
             Action::ApplyRemote { draft, conflict, .. } => {
                 assert_eq!(draft.title, "g");
                 assert_eq!(conflict, None);
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn an_older_write_of_ours_under_a_pending_change_is_an_echo_not_a_conflict() {
+        // We pushed "b" but crashed before recording it; then the slot changed to "c".
+        let mut slot = local("a", "c", LATE);
+        slot.version = 4;
+        let ours_unrecorded = our_event("b", LATE);
+        assert_eq!(
+            plan(&ours_unrecorded, Some(&slot), &rules(ConflictPolicy::GoogleWins)),
+            Action::Skip(SkipReason::Echo)
+        );
     }
 
     #[test]
@@ -282,7 +312,7 @@ mod tests {
     #[test]
     fn both_changed_follows_the_policy() {
         let slot = local("a", "mine", EARLY);
-        let google_later = our_event("theirs", LATE);
+        let google_later = edited_in_google("a", "theirs", LATE);
         match plan(&google_later, Some(&slot), &rules(ConflictPolicy::LatestWins)) {
             Action::ApplyRemote { conflict: Some(c), .. } => assert_eq!(c.winner, Winner::Google),
             other => panic!("{other:?}"),

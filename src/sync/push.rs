@@ -263,10 +263,19 @@ impl Pusher {
                     Ok(_) => return Err(GoogleError::Retryable("the re-created event was deleted too".into()).into()),
                     Err(e) => return Err(e.into()),
                 };
-                if event_fingerprint(&existing, zone(job)) == Some(job.fingerprint.clone()) {
+                let content = event_fingerprint(&existing, zone(job));
+                if content == Some(job.fingerprint.clone()) {
                     return Ok(ours(id.as_str(), &existing));
                 }
-                self.patch(job, id.as_str(), existing.etag.as_deref()).await
+                // An older version of ours whose answer was lost: overwrite it. Anything
+                // else was edited in Google since: a conflict, as for a 412.
+                if content
+                    .as_ref()
+                    .is_some_and(|c| crate::google::mapping::unchanged_since_written(&existing, c, &self.config.origin))
+                {
+                    return self.patch(job, id.as_str(), existing.etag.as_deref()).await;
+                }
+                self.resolve(job, id.as_str()).await
             }
             Err(e) => Err(e.into()),
         }
@@ -311,7 +320,13 @@ impl Pusher {
             return Ok(ours(event_id, &current));
         }
         let synced = job.row.synced_fingerprint.as_deref();
-        if theirs.as_ref().map(Fingerprint::as_str) == synced {
+        // Only metadata moved, or the content is an older write of ours whose bookkeeping
+        // was lost (the process died between Google's answer and recording it).
+        if theirs.as_ref().map(Fingerprint::as_str) == synced
+            || theirs
+                .as_ref()
+                .is_some_and(|t| crate::google::mapping::unchanged_since_written(&current, t, &self.config.origin))
+        {
             return self.patch(job, event_id, current.etag.as_deref()).await;
         }
         let winner = self.config.policy.winner(Some(job.row.updated_at), current.updated);

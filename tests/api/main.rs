@@ -12,6 +12,7 @@ mod health;
 mod helpers;
 mod metrics;
 mod openapi;
+mod processes;
 mod pull;
 mod push;
 mod rate_limit;

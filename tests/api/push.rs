@@ -559,3 +559,37 @@ async fn repeated_failures_open_the_users_breaker_which_stops_calls_until_its_co
     .unwrap();
     assert!(!trips.is_empty(), "the trip is logged");
 }
+
+#[tokio::test]
+async fn an_event_renamed_in_google_after_a_lost_insert_answer_goes_through_the_policy() {
+    let ctx = spawn_app_with_google().await;
+    let user = ctx.connected_user(EMAIL).await;
+    ctx.faults(json!({"ops": {"events.insert": {"lost_response": 1.0}}}))
+        .await;
+    let slot = ctx
+        .app
+        .create_slot(
+            &user,
+            &slot_body("ours", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"),
+        )
+        .await;
+    wait_until(
+        "the insert was applied and its answer lost",
+        Duration::from_secs(10),
+        || async { ctx.stats().await["faults"]["events.insert"]["lost_response"].as_u64() >= Some(1) },
+    )
+    .await;
+    // Someone renames the event before slotsync learns it exists.
+    edit_in_google(&ctx, &event_id_of(&slot), "renamed in Google").await;
+    ctx.faults(Value::Null).await;
+    let id = slot["id"].as_str().unwrap();
+    ctx.app.wait_until_pushed(id).await;
+
+    // The rename is later than the slot's creation: latest_wins keeps it, and says so.
+    assert_eq!(ctx.app.slot(&user, id).await["title"], "renamed in Google");
+    let events = ctx.events(EMAIL).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["summary"], "renamed in Google");
+    let conflicts = ctx.app.get_json(&user, "/sync/conflicts").await;
+    assert_eq!(conflicts[0]["winner"], "google", "{conflicts}");
+}
