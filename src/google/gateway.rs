@@ -23,6 +23,10 @@ use super::GoogleEndpoints;
 use crate::domain::UserId;
 use crate::observe;
 
+/// How many times a 401 leads to a refresh and another try before the connection is
+/// declared `needs_reauth`.
+const AUTH_REFRESHES: u32 = 2;
+
 /// How long one Google call may take before it counts as a (retryable) failure.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -143,13 +147,14 @@ impl GoogleCalendar {
     }
 
     /// Runs one call for `user` (through the limits and the timeout); on a 401 refreshes
-    /// the token once and runs it again; a second 401 marks the connection `needs_reauth`.
+    /// the token and runs it again (twice at most). A refresh Google refuses marks the
+    /// connection `needs_reauth` (in the vault); a fresh token refused again is retryable.
     async fn run<T, F, Fut>(&self, user: UserId, op: &'static str, call: F) -> Result<T, GoogleError>
     where
         F: Fn(Hub) -> Fut,
         Fut: Future<Output = Result<T, common::Error>>,
     {
-        let mut refreshed = false;
+        let mut refreshes = 0;
         loop {
             self.limits.admit(user).await;
             let token_before = self.vault.access_token(user).await.ok();
@@ -169,8 +174,9 @@ impl GoogleCalendar {
                 }
             };
             match outcome {
-                Err(GoogleError::Auth(why)) if !refreshed => {
-                    refreshed = true;
+                // Twice: a concurrent reader may briefly have held the token just replaced.
+                Err(GoogleError::Auth(why)) if refreshes < AUTH_REFRESHES => {
+                    refreshes += 1;
                     let Some(rejected) = token_before else {
                         return Err(GoogleError::Auth(why));
                     };
@@ -178,11 +184,13 @@ impl GoogleCalendar {
                         return Err(GoogleError::from_token_error(&e));
                     }
                 }
+                // The refresh itself succeeded, so the grant is valid (a revoked grant fails
+                // the refresh with `invalid_grant`, which marks `needs_reauth`): a fresh token
+                // refused again is transient.
                 Err(GoogleError::Auth(why)) => {
-                    self.vault
-                        .reject(user, "the access token was refused right after a refresh")
-                        .await;
-                    return Err(GoogleError::Auth(why));
+                    return Err(GoogleError::Retryable(format!(
+                        "Google refused a freshly refreshed access token ({why})"
+                    )));
                 }
                 other => return other,
             }

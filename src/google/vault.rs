@@ -73,9 +73,16 @@ impl TokenVault {
             .map(|(token, _)| token.clone())
     }
 
+    /// Caches a token, unless a newer one (later expiry) is cached already: a reader that
+    /// fetched the old token just before a refresh must not put it back.
     fn remember(&self, user: Uuid, token: &str, expires_at: chrono::DateTime<Utc>) {
         let mut cache = self.cache.lock().expect("token cache poisoned");
-        cache.insert(user, (token.to_owned(), expires_at));
+        match cache.get(&user) {
+            Some((_, cached)) if *cached > expires_at => {}
+            _ => {
+                cache.insert(user, (token.to_owned(), expires_at));
+            }
+        }
     }
 
     /// Forgets the user's cached token (the connection changed: disconnected, stopped,
@@ -160,12 +167,6 @@ impl TokenVault {
             return Ok(());
         }
         self.refresh(user).await.map(|_| ())
-    }
-
-    /// Records that Google refuses the user's credentials even after a refresh: the
-    /// connection needs re-authorisation.
-    pub async fn reject(&self, user: UserId, why: &str) -> VaultError {
-        self.mark_needs_reauth(user, why).await
     }
 
     /// Refreshes now (the caller holds the user's refresh lock).

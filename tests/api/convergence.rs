@@ -376,7 +376,19 @@ async fn settle(ctx: &ConnectedApp, users: &[TestUser]) {
                 }
             }
         }
-        quiet_rounds = if changed == 0 { quiet_rounds + 1 } else { 0 };
+        // The background worker may hold slots it claimed: quiet only once nothing waits.
+        let waiting = slotsync::store::outbox::depth_all(&state.db, chrono::Utc::now())
+            .await
+            .unwrap()
+            .dirty;
+        quiet_rounds = if changed == 0 && waiting == 0 {
+            quiet_rounds + 1
+        } else {
+            0
+        };
+        if waiting > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
@@ -404,9 +416,10 @@ async fn check(ctx: &ConnectedApp, users: &[TestUser], j: &Journal) -> Result<()
     for row in &rows {
         prop_assert!(
             row.push_state == "clean" || row.last_push_error.is_some(),
-            "slot {} left {} without a reason",
+            "slot {} left {} without a reason: {:?}",
             row.id,
-            row.push_state
+            row.push_state,
+            row
         );
         prop_assert_eq!(
             &row.push_state,
