@@ -134,19 +134,14 @@ async fn created_updated_and_deleted_slots_reach_google_with_the_right_fields() 
     assert_eq!(event_calls(&stats), 4, "one call per change: {stats}");
 }
 
-#[tokio::test]
-async fn a_lost_insert_response_still_yields_exactly_one_event() {
-    let ctx = spawn_app_with_google().await;
-    let user = ctx.connected_user(EMAIL).await;
-    // Google applies the insert, then the answer is lost (503).
+/// Creates a slot whose insert Google applies but whose answer is lost (503), and waits
+/// until that happened. The fault stays on: the caller clears it.
+async fn slot_with_a_lost_insert_answer(ctx: &ConnectedApp, user: &crate::helpers::TestUser, title: &str) -> Value {
     ctx.faults(json!({"ops": {"events.insert": {"lost_response": 1.0}}}))
         .await;
     let slot = ctx
         .app
-        .create_slot(
-            &user,
-            &slot_body("once", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"),
-        )
+        .create_slot(user, &slot_body(title, "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"))
         .await;
     wait_until(
         "the insert was applied and its answer lost",
@@ -154,6 +149,14 @@ async fn a_lost_insert_response_still_yields_exactly_one_event() {
         || async { ctx.stats().await["faults"]["events.insert"]["lost_response"].as_u64() >= Some(1) },
     )
     .await;
+    slot
+}
+
+#[tokio::test]
+async fn a_lost_insert_response_still_yields_exactly_one_event() {
+    let ctx = spawn_app_with_google().await;
+    let user = ctx.connected_user(EMAIL).await;
+    let slot = slot_with_a_lost_insert_answer(&ctx, &user, "once").await;
     ctx.faults(Value::Null).await;
     let row = ctx.app.wait_until_pushed(slot["id"].as_str().unwrap()).await;
 
@@ -564,21 +567,7 @@ async fn repeated_failures_open_the_users_breaker_which_stops_calls_until_its_co
 async fn an_event_renamed_in_google_after_a_lost_insert_answer_goes_through_the_policy() {
     let ctx = spawn_app_with_google().await;
     let user = ctx.connected_user(EMAIL).await;
-    ctx.faults(json!({"ops": {"events.insert": {"lost_response": 1.0}}}))
-        .await;
-    let slot = ctx
-        .app
-        .create_slot(
-            &user,
-            &slot_body("ours", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"),
-        )
-        .await;
-    wait_until(
-        "the insert was applied and its answer lost",
-        Duration::from_secs(10),
-        || async { ctx.stats().await["faults"]["events.insert"]["lost_response"].as_u64() >= Some(1) },
-    )
-    .await;
+    let slot = slot_with_a_lost_insert_answer(&ctx, &user, "ours").await;
     // Someone renames the event before slotsync learns it exists.
     edit_in_google(&ctx, &event_id_of(&slot), "renamed in Google").await;
     ctx.faults(Value::Null).await;
