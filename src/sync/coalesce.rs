@@ -115,9 +115,11 @@ impl PullCoordinator {
 
 impl Inner {
     async fn fly(&self, user: UserId) {
-        tokio::time::sleep(self.debounce).await;
         let mut busy = 0;
         loop {
+            // Every pull waits the debounce, follow-ups too: a steady stream of
+            // notifications then costs one pull per debounce, not one per pull's length.
+            tokio::time::sleep(self.debounce).await;
             // Requests so far are served by the pull about to start.
             let mode = {
                 let mut flights = self.flights.lock();
