@@ -335,20 +335,7 @@ pub async fn apply_remote(
     after: &AfterRemote,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let (start_date, end_date) = super::slots::timing_columns(draft);
-    let result = slots::Entity::update_many()
-        .col_expr(slots::Column::Title, Expr::value(draft.title.clone()))
-        .col_expr(slots::Column::Description, Expr::value(draft.description.clone()))
-        .col_expr(slots::Column::Location, Expr::value(draft.location.clone()))
-        .col_expr(slots::Column::StartAt, Expr::value(draft.start_at()))
-        .col_expr(slots::Column::EndAt, Expr::value(draft.end_at()))
-        .col_expr(slots::Column::Timezone, Expr::value(draft.timezone.name()))
-        .col_expr(slots::Column::AllDay, Expr::value(draft.all_day()))
-        .col_expr(slots::Column::StartDate, Expr::value(start_date))
-        .col_expr(slots::Column::EndDate, Expr::value(end_date))
-        .col_expr(slots::Column::Version, Expr::value(expected_version + 1))
-        .col_expr(slots::Column::SyncedVersion, Expr::value(Some(expected_version + 1)))
-        .col_expr(slots::Column::UpdatedAt, Expr::value(now))
+    let update = super::slots::set_content(slots::Entity::update_many(), draft)
         .col_expr(
             slots::Column::GoogleEventId,
             Expr::value(Some(pushed.event_id.to_owned())),
@@ -358,7 +345,6 @@ pub async fn apply_remote(
             slots::Column::SyncedFingerprint,
             Expr::value(Some(pushed.fingerprint.to_owned())),
         )
-        .col_expr(slots::Column::LastSyncedAt, Expr::value(Some(now)))
         .col_expr(
             slots::Column::PushState,
             Expr::value(match after.pause {
@@ -367,12 +353,7 @@ pub async fn apply_remote(
             }),
         )
         .col_expr(slots::Column::PushAttempts, Expr::value(0))
-        .col_expr(
-            slots::Column::PushLeaseUntil,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
         .col_expr(slots::Column::LastPushError, Expr::value(after.pause.clone()))
-        .col_expr(slots::Column::LastChangeSide, Expr::value(Some(Side::Google.as_str())))
         .col_expr(
             slots::Column::BreakerAlternations,
             Expr::value(after.breaker.alternations),
@@ -380,11 +361,8 @@ pub async fn apply_remote(
         .col_expr(
             slots::Column::BreakerWindowStart,
             Expr::value(after.breaker.window_start),
-        )
-        .filter(slots::Column::Id.eq(slot))
-        .filter(slots::Column::Version.eq(expected_version))
-        .exec(db)
-        .await?;
+        );
+    let result = as_google_change(update, slot, expected_version, now).exec(db).await?;
     Ok(result.rows_affected > 0)
 }
 
@@ -396,25 +374,36 @@ pub async fn delete_as_remote(
     expected_version: i64,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let result = slots::Entity::update_many()
+    let update = slots::Entity::update_many()
         .col_expr(slots::Column::DeletedAt, Expr::value(Some(now)))
+        .col_expr(slots::Column::GoogleEtag, Expr::value(Option::<String>::None))
+        .col_expr(slots::Column::PushState, Expr::value(PushState::Clean.as_str()))
+        .col_expr(slots::Column::LastPushError, Expr::value(Option::<String>::None));
+    let result = as_google_change(update, slot, expected_version, now).exec(db).await?;
+    Ok(result.rows_affected > 0)
+}
+
+/// The bookkeeping of a change that came from Google: a new version, recorded as synced
+/// (so it is never pushed back), side `google`, lease released; only at
+/// `expected_version`.
+fn as_google_change(
+    update: sea_orm::UpdateMany<slots::Entity>,
+    slot: Uuid,
+    expected_version: i64,
+    now: DateTime<Utc>,
+) -> sea_orm::UpdateMany<slots::Entity> {
+    update
         .col_expr(slots::Column::Version, Expr::value(expected_version + 1))
         .col_expr(slots::Column::SyncedVersion, Expr::value(Some(expected_version + 1)))
         .col_expr(slots::Column::UpdatedAt, Expr::value(now))
-        .col_expr(slots::Column::GoogleEtag, Expr::value(Option::<String>::None))
         .col_expr(slots::Column::LastSyncedAt, Expr::value(Some(now)))
-        .col_expr(slots::Column::PushState, Expr::value(PushState::Clean.as_str()))
         .col_expr(
             slots::Column::PushLeaseUntil,
             Expr::value(Option::<DateTime<Utc>>::None),
         )
-        .col_expr(slots::Column::LastPushError, Expr::value(Option::<String>::None))
         .col_expr(slots::Column::LastChangeSide, Expr::value(Some(Side::Google.as_str())))
         .filter(slots::Column::Id.eq(slot))
         .filter(slots::Column::Version.eq(expected_version))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected > 0)
 }
 
 /// Remembers the event's current etag (the local change won a conflict detected by the

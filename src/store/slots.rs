@@ -30,7 +30,7 @@ pub struct SlotQuery {
 }
 
 /// The `start_date`/`end_date` columns of a draft (set for all-day slots only).
-pub(crate) fn timing_columns(draft: &SlotDraft) -> (Option<chrono::NaiveDate>, Option<chrono::NaiveDate>) {
+fn timing_columns(draft: &SlotDraft) -> (Option<chrono::NaiveDate>, Option<chrono::NaiveDate>) {
     match draft.timing {
         SlotTiming::AllDay { start_date, end_date } => (Some(start_date), Some(end_date)),
         SlotTiming::Timed { .. } => (None, None),
@@ -152,6 +152,24 @@ async fn no_row_reason(db: &impl ConnectionTrait, user: UserId, id: SlotId) -> R
     })
 }
 
+/// Sets a slot's content columns to `draft`'s.
+pub(crate) fn set_content(
+    update: sea_orm::UpdateMany<slots::Entity>,
+    draft: &SlotDraft,
+) -> sea_orm::UpdateMany<slots::Entity> {
+    let (start_date, end_date) = timing_columns(draft);
+    update
+        .col_expr(slots::Column::Title, Expr::value(draft.title.clone()))
+        .col_expr(slots::Column::Description, Expr::value(draft.description.clone()))
+        .col_expr(slots::Column::Location, Expr::value(draft.location.clone()))
+        .col_expr(slots::Column::StartAt, Expr::value(draft.start_at()))
+        .col_expr(slots::Column::EndAt, Expr::value(draft.end_at()))
+        .col_expr(slots::Column::Timezone, Expr::value(draft.timezone.name()))
+        .col_expr(slots::Column::AllDay, Expr::value(draft.all_day()))
+        .col_expr(slots::Column::StartDate, Expr::value(start_date))
+        .col_expr(slots::Column::EndDate, Expr::value(end_date))
+}
+
 /// Replaces a live slot's fields, bumps its version and marks it dirty. With
 /// `expected_version`, the write happens only if the stored version still matches.
 pub async fn replace(
@@ -162,18 +180,7 @@ pub async fn replace(
     expected_version: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<SlotRow, StoreError> {
-    let (start_date, end_date) = timing_columns(draft);
-    let mut update = slots::Entity::update_many()
-        .col_expr(slots::Column::Title, Expr::value(draft.title.clone()))
-        .col_expr(slots::Column::Description, Expr::value(draft.description.clone()))
-        .col_expr(slots::Column::Location, Expr::value(draft.location.clone()))
-        .col_expr(slots::Column::StartAt, Expr::value(draft.start_at()))
-        .col_expr(slots::Column::EndAt, Expr::value(draft.end_at()))
-        .col_expr(slots::Column::Timezone, Expr::value(draft.timezone.name()))
-        .col_expr(slots::Column::AllDay, Expr::value(draft.all_day()))
-        .col_expr(slots::Column::StartDate, Expr::value(start_date))
-        .col_expr(slots::Column::EndDate, Expr::value(end_date));
-    update = mark_changed(update, now)
+    let mut update = mark_changed(set_content(slots::Entity::update_many(), draft), now)
         .filter(slots::Column::Id.eq(id.0))
         .filter(slots::Column::UserId.eq(user.0))
         .filter(slots::Column::DeletedAt.is_null());

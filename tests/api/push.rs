@@ -472,22 +472,23 @@ async fn push_all_without_a_google_connection_is_a_409() {
     assert!(status["connection"].is_null(), "{status}");
 }
 
+/// Creates `n` slots titled `s0`, `s1`, … and returns their ids.
+async fn create_slots(ctx: &ConnectedApp, user: &crate::helpers::TestUser, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let body = slot_body(&format!("s{i}"), "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z");
+        let slot = ctx.app.create_slot(user, &body).await;
+        ids.push(slot["id"].as_str().unwrap().to_owned());
+    }
+    ids
+}
+
 #[tokio::test]
 async fn slots_left_dirty_by_a_stopped_instance_are_pushed_when_the_next_one_starts() {
     let mut ctx = spawn_app_with_google().await;
     let user = ctx.connected_user(EMAIL).await;
     ctx.faults(json!({"ops": {"events.insert": {"503": 1.0}}})).await;
-    let mut ids = Vec::new();
-    for i in 0..3 {
-        let slot = ctx
-            .app
-            .create_slot(
-                &user,
-                &slot_body(&format!("s{i}"), "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"),
-            )
-            .await;
-        ids.push(slot["id"].as_str().unwrap().to_owned());
-    }
+    let ids = create_slots(&ctx, &user, 3).await;
     wait_until("every slot has failed once", Duration::from_secs(10), || async {
         let mut all = true;
         for id in &ids {
@@ -516,17 +517,7 @@ async fn repeated_failures_open_the_users_breaker_which_stops_calls_until_its_co
     .await;
     let user = ctx.connected_user(EMAIL).await;
     ctx.faults(json!({"ops": {"events.insert": {"503": 1.0}}})).await;
-    let mut ids = Vec::new();
-    for i in 0..5 {
-        let slot = ctx
-            .app
-            .create_slot(
-                &user,
-                &slot_body(&format!("s{i}"), "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"),
-            )
-            .await;
-        ids.push(slot["id"].as_str().unwrap().to_owned());
-    }
+    let ids = create_slots(&ctx, &user, 5).await;
     wait_until("the breaker opens", Duration::from_secs(10), || async {
         ctx.app.sync_status(&user).await["breaker"]["open"] == true
     })
