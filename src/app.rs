@@ -24,7 +24,7 @@ use crate::google::oauth::{OAuthClient, OAuthError};
 use crate::google::vault::TokenVault;
 use crate::google::{CalendarGateway, GoogleCalendar, GoogleEndpoints};
 use crate::state::AppState;
-use crate::store;
+use crate::store::{self, GroupCommit};
 use crate::sync::coalesce::PullCoordinator;
 use crate::sync::pull::{PullConfig, Puller};
 use crate::sync::push::{PushConfig, Pusher};
@@ -79,8 +79,9 @@ impl Application {
         );
         let gateway: Arc<dyn CalendarGateway> =
             Arc::new(GoogleCalendar::new(endpoints.clone(), Arc::clone(&vault), limits));
+        let writes = Arc::new(GroupCommit::new(db.clone()));
         let pusher = Arc::new(Pusher::new(
-            db.clone(),
+            Arc::clone(&writes),
             Arc::clone(&gateway),
             push_config(&settings, &keys),
         ));
@@ -92,6 +93,7 @@ impl Application {
         let pulls = PullCoordinator::new(puller, Duration::from_millis(settings.pull_debounce_ms));
         let state = AppState {
             db,
+            writes,
             settings: Arc::new(settings),
             push_waker: PushWaker::default(),
             keys,

@@ -11,6 +11,7 @@ use crate::crypto::Keys;
 use crate::google::oauth::OAuthClient;
 use crate::google::vault::TokenVault;
 use crate::google::{CalendarGateway, GoogleEndpoints};
+use crate::store::GroupCommit;
 use crate::sync::coalesce::PullCoordinator;
 use crate::sync::push::Pusher;
 use crate::sync::PushWaker;
@@ -20,6 +21,8 @@ use crate::sync::PushWaker;
 pub struct AppState {
     /// The connection pool.
     pub db: DatabaseConnection,
+    /// Hot writes (slot changes, push bookkeeping) go through here: batched on SQLite.
+    pub writes: Arc<GroupCommit>,
     /// Validated settings.
     pub settings: Arc<Settings>,
     /// Wakes the push worker after a local change commits.

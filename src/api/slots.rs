@@ -136,7 +136,7 @@ impl SlotsApi {
         };
         let render = |row: &store::slots::SlotRow| Slot::from(row).to_json().map(|v| v.to_string()).unwrap_or_default();
         let slot = match local::create_slot(
-            &state.db,
+            &state.writes,
             &state.push_waker,
             auth.user_id(),
             body.value.into(),
@@ -236,7 +236,7 @@ impl SlotsApi {
         let id = parse_slot_id(&id.0)?;
         let expected = expected_version(if_match.0.as_deref())?;
         let row = local::replace_slot(
-            &state.db,
+            &state.writes,
             &state.push_waker,
             auth.user_id(),
             id,
@@ -266,7 +266,7 @@ impl SlotsApi {
     ) -> Result<DeletedSlot, ApiError> {
         let id = parse_slot_id(&id.0)?;
         let expected = expected_version(if_match.0.as_deref())?;
-        local::delete_slot(&state.db, &state.push_waker, auth.user_id(), id, expected)
+        local::delete_slot(&state.writes, &state.push_waker, auth.user_id(), id, expected)
             .await
             .map_err(|e| match e {
                 crate::sync::SyncError::Store(store::StoreError::NotFound) => ApiError::not_found("slot"),

@@ -51,14 +51,15 @@ impl EventId {
         Self(encoded.to_ascii_lowercase())
     }
 
-    /// The id under which a slot is created again after its event was deleted in Google
-    /// (a deleted id can never be reused): derived from the slot and its version, so a
-    /// retried re-creation is still answered `409 duplicate` rather than duplicated.
-    pub fn recreated(slot: SlotId, version: i64) -> Self {
+    /// The id under which a slot is created again after its event `deleted` was deleted
+    /// in Google (a deleted id can never be reused). It is derived from the slot and the
+    /// deleted id only, so every retry of the re-creation, whatever the slot's version by
+    /// then, meets the same id (`409 duplicate`) instead of creating another event.
+    pub fn recreated(slot: SlotId, deleted: &str) -> Self {
         use sha2::{Digest, Sha256};
         let digest = Sha256::new()
             .chain_update(slot.0.as_bytes())
-            .chain_update(version.to_be_bytes())
+            .chain_update(deleted.as_bytes())
             .finalize();
         Self(
             data_encoding::BASE32HEX_NOPAD
@@ -119,12 +120,18 @@ mod tests {
     }
 
     #[test]
-    fn recreated_ids_are_valid_google_ids_distinct_per_version() {
+    fn recreated_ids_are_valid_google_ids_one_per_deleted_event() {
         let slot = SlotId::new();
-        let a = EventId::recreated(slot, 3);
-        assert_eq!(a, EventId::recreated(slot, 3));
-        assert_ne!(a, EventId::recreated(slot, 4));
-        assert_ne!(a, EventId::from_slot(slot));
+        let first = EventId::from_slot(slot);
+        let a = EventId::recreated(slot, first.as_str());
+        assert_eq!(a, EventId::recreated(slot, first.as_str()), "the same for every retry");
+        assert_ne!(
+            a,
+            EventId::recreated(slot, a.as_str()),
+            "a deleted re-creation leads on"
+        );
+        assert_ne!(a, EventId::recreated(SlotId::new(), first.as_str()));
+        assert_ne!(a, first);
         assert_eq!(a.as_str().len(), 32);
         assert!(a.as_str().chars().all(|c| matches!(c, '0'..='9' | 'a'..='v')));
         assert_eq!(a.to_slot(), None);

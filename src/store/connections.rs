@@ -1,8 +1,10 @@
 //! Google connections: one per user, tokens stored encrypted by the caller.
 
+use std::collections::{BTreeSet, HashMap};
+
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 use uuid::Uuid;
 
 use super::entities::{google_connections, sync_states};
@@ -174,6 +176,25 @@ pub async fn erase_tokens(db: &impl ConnectionTrait, user_id: Uuid) -> Result<()
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// The calendar of each of `users` whose connection is `active`.
+pub async fn active_calendars(
+    db: &impl ConnectionTrait,
+    users: impl IntoIterator<Item = Uuid>,
+) -> Result<HashMap<Uuid, String>, StoreError> {
+    let users: BTreeSet<Uuid> = users.into_iter().collect();
+    Ok(google_connections::Entity::find()
+        .select_only()
+        .column(google_connections::Column::UserId)
+        .column(google_connections::Column::CalendarId)
+        .filter(google_connections::Column::UserId.is_in(users))
+        .filter(google_connections::Column::Status.eq(ACTIVE))
+        .into_tuple::<(Uuid, String)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 /// Users whose connection is `active`.

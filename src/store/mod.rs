@@ -5,6 +5,7 @@ pub mod audit;
 pub mod channels;
 pub mod connections;
 pub mod entities;
+pub mod group_commit;
 pub mod idempotency;
 pub mod oauth_states;
 pub mod outbox;
@@ -13,6 +14,8 @@ pub mod sync_states;
 pub mod users;
 
 use std::time::Duration;
+
+pub use group_commit::GroupCommit;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{

@@ -7,8 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -43,34 +42,32 @@ fn waiting(now: DateTime<Utc>) -> Condition {
         .add(slots::Column::UserId.not_in_subquery(broken_users))
 }
 
-/// Claims up to `limit` due slots for `lease` and returns them, in one transaction: pick
-/// the ids (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so concurrent instances claim disjoint
-/// sets; SQLite's `BEGIN IMMEDIATE` serialises claimers instead), set their lease, read
-/// them back. If anything fails, nothing stays claimed.
+/// Claims up to `limit` due slots for `lease` and returns them. Run it in a write
+/// transaction ([`super::GroupCommit`] or [`super::begin_write`]): it picks the ids
+/// (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so concurrent instances claim disjoint sets;
+/// SQLite's single writer serialises claimers instead), sets their lease and reads them
+/// back, so if anything fails nothing stays claimed.
 pub async fn claim_due(
-    db: &DatabaseConnection,
+    txn: &impl ConnectionTrait,
     now: DateTime<Utc>,
     lease: Duration,
     limit: u64,
 ) -> Result<Vec<SlotRow>, StoreError> {
     let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30));
-    let txn = super::begin_write(db).await?;
-    let ids: Vec<Uuid> = due_query(now, limit).into_tuple().all(&txn).await?;
+    let ids: Vec<Uuid> = due_query(now, limit).into_tuple().all(txn).await?;
     if ids.is_empty() {
-        txn.commit().await?;
         return Ok(Vec::new());
     }
     slots::Entity::update_many()
         .col_expr(slots::Column::PushLeaseUntil, Expr::value(Some(until)))
         .filter(slots::Column::Id.is_in(ids.iter().copied()))
-        .exec(&txn)
+        .exec(txn)
         .await?;
     let rows = slots::Entity::find()
         .filter(slots::Column::Id.is_in(ids))
         .order_by_asc(slots::Column::NextPushAt)
-        .all(&txn)
+        .all(txn)
         .await?;
-    txn.commit().await?;
     Ok(rows)
 }
 

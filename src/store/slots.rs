@@ -307,22 +307,41 @@ pub async fn for_events(
         .await?)
 }
 
-/// Live slots of `user` linked to an event, ending after `ends_after`, last synced before
-/// `synced_before` (candidates for a full sync's reconciliation).
+/// The ids and event ids of live slots of `user` linked to an event, ending after
+/// `ends_after`, last synced before `synced_before` (candidates for a full sync's
+/// reconciliation; only the pairs, as a calendar may hold many thousands).
 pub async fn linked_live(
     db: &impl ConnectionTrait,
     user: UserId,
     ends_after: DateTime<Utc>,
     synced_before: DateTime<Utc>,
-) -> Result<Vec<SlotRow>, StoreError> {
+) -> Result<Vec<(Uuid, String)>, StoreError> {
     Ok(slots::Entity::find()
+        .select_only()
+        .column(slots::Column::Id)
+        .column(slots::Column::GoogleEventId)
         .filter(slots::Column::UserId.eq(user.0))
         .filter(slots::Column::DeletedAt.is_null())
         .filter(slots::Column::GoogleEventId.is_not_null())
         .filter(slots::Column::EndAt.gt(ends_after))
         .filter(slots::Column::LastSyncedAt.lt(synced_before))
+        .into_tuple()
         .all(db)
         .await?)
+}
+
+/// The slots with these ids (any owner, deleted or not).
+pub async fn by_ids(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<SlotRow>, StoreError> {
+    let mut rows = Vec::with_capacity(ids.len());
+    // Bounded lists keep every statement under the databases' parameter limits.
+    for chunk in ids.chunks(500) {
+        let found = slots::Entity::find()
+            .filter(slots::Column::Id.is_in(chunk.iter().copied()))
+            .all(db)
+            .await?;
+        rows.extend(found);
+    }
+    Ok(rows)
 }
 
 /// Pauses every live slot of `user` with `reason` (the account was disconnected).

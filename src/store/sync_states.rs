@@ -1,9 +1,12 @@
 //! Per-connection sync state: for now the per-user breaker on consecutive Google failures
 //! and the last push error. (The pull adds its token and scheduling here.)
 
+use std::collections::{BTreeSet, HashSet};
+
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use uuid::Uuid;
 
 use super::entities::sync_states;
 use super::StoreError;
@@ -46,6 +49,24 @@ pub async fn note_failure(
         .exec(db)
         .await?;
     Ok(tripped.rows_affected > 0)
+}
+
+/// Which of `users` have consecutive failures counted (a success must reset them).
+pub async fn failing_users(
+    db: &impl ConnectionTrait,
+    users: impl IntoIterator<Item = Uuid>,
+) -> Result<HashSet<Uuid>, StoreError> {
+    let users: BTreeSet<Uuid> = users.into_iter().collect();
+    Ok(sync_states::Entity::find()
+        .select_only()
+        .column(sync_states::Column::UserId)
+        .filter(sync_states::Column::UserId.is_in(users))
+        .filter(sync_states::Column::ConsecutiveFailures.gt(0))
+        .into_tuple::<Uuid>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 /// Resets the consecutive-failure count after a successful call. Almost always the count

@@ -7,7 +7,7 @@ use sea_orm::DatabaseConnection;
 
 use super::{PushWaker, SyncError};
 use crate::domain::{SlotDraft, SlotFields, SlotId, UserId};
-use crate::store::{self, slots::SlotRow, StoreError};
+use crate::store::{self, slots::SlotRow, GroupCommit, StoreError};
 
 /// An `Idempotency-Key` and the hash of the request body it came with.
 #[derive(Debug, Clone)]
@@ -29,38 +29,43 @@ pub enum CreateOutcome {
 /// row) is stored in the same transaction and replayed for the same key and body.
 #[tracing::instrument(skip_all, fields(user_id = %user), err)]
 pub async fn create_slot(
-    db: &DatabaseConnection,
+    writes: &GroupCommit,
     waker: &PushWaker,
     user: UserId,
     fields: SlotFields,
     idempotency: Option<IdempotentRequest>,
-    render: impl FnOnce(&SlotRow) -> String,
+    render: impl FnOnce(&SlotRow) -> String + Send + 'static,
 ) -> Result<CreateOutcome, SyncError> {
     let draft = SlotDraft::validate(fields)?;
     if let Some(idem) = &idempotency {
-        if let Some(replay) = replay(db, user, idem).await? {
+        if let Some(replay) = replay(writes.db(), user, idem).await? {
             return Ok(replay);
         }
     }
-    let txn = crate::store::begin_write(db).await?;
-    let row = store::slots::insert_new(&txn, user, SlotId::new(), &draft, Utc::now()).await?;
-    if let Some(idem) = &idempotency {
-        let body = render(&row);
-        match store::idempotency::save(&txn, user.0, &idem.key, &idem.request_hash, 201, &body).await {
-            Ok(()) => {}
-            Err(StoreError::Duplicate(_)) => {
-                // A concurrent request with the same key won; ours rolls back and replays it.
-                txn.rollback().await?;
-                return replay(db, user, idem)
-                    .await?
-                    .ok_or(SyncError::Store(StoreError::NotFound));
-            }
-            Err(e) => return Err(e.into()),
+    let key = idempotency.clone();
+    let created = writes
+        .write(move |txn| {
+            Box::pin(async move {
+                let row = store::slots::insert_new(txn, user, SlotId::new(), &draft, Utc::now()).await?;
+                if let Some(idem) = &key {
+                    let body = render(&row);
+                    store::idempotency::save(txn, user.0, &idem.key, &idem.request_hash, 201, &body).await?;
+                }
+                Ok(row)
+            })
+        })
+        .await;
+    match (created, &idempotency) {
+        (Ok(row), _) => {
+            waker.wake();
+            Ok(CreateOutcome::Created(Box::new(row)))
         }
+        // A concurrent request with the same key won; ours rolled back: replay it.
+        (Err(StoreError::Duplicate(_)), Some(idem)) => replay(writes.db(), user, idem)
+            .await?
+            .ok_or(SyncError::Store(StoreError::NotFound)),
+        (Err(e), _) => Err(e.into()),
     }
-    txn.commit().await?;
-    waker.wake();
-    Ok(CreateOutcome::Created(Box::new(row)))
 }
 
 async fn replay(
@@ -81,7 +86,7 @@ async fn replay(
 /// Replaces a slot's fields (optionally only at `expected_version`).
 #[tracing::instrument(skip_all, fields(user_id = %user, slot_id = %id), err)]
 pub async fn replace_slot(
-    db: &DatabaseConnection,
+    writes: &GroupCommit,
     waker: &PushWaker,
     user: UserId,
     id: SlotId,
@@ -89,7 +94,11 @@ pub async fn replace_slot(
     expected_version: Option<i64>,
 ) -> Result<SlotRow, SyncError> {
     let draft = SlotDraft::validate(fields)?;
-    let row = store::slots::replace(db, user, id, &draft, expected_version, Utc::now()).await?;
+    let row = writes
+        .write(move |txn| {
+            Box::pin(async move { store::slots::replace(txn, user, id, &draft, expected_version, Utc::now()).await })
+        })
+        .await?;
     waker.wake();
     Ok(row)
 }
@@ -97,13 +106,17 @@ pub async fn replace_slot(
 /// Soft-deletes a slot (optionally only at `expected_version`); the deletion is pushed.
 #[tracing::instrument(skip_all, fields(user_id = %user, slot_id = %id), err)]
 pub async fn delete_slot(
-    db: &DatabaseConnection,
+    writes: &GroupCommit,
     waker: &PushWaker,
     user: UserId,
     id: SlotId,
     expected_version: Option<i64>,
 ) -> Result<(), SyncError> {
-    store::slots::soft_delete(db, user, id, expected_version, Utc::now()).await?;
+    writes
+        .write_one(move |txn| {
+            Box::pin(async move { store::slots::soft_delete(txn, user, id, expected_version, Utc::now()).await })
+        })
+        .await?;
     waker.wake();
     Ok(())
 }

@@ -12,6 +12,7 @@ use chrono_tz::Tz;
 use google_calendar3::api::Event;
 use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use serde_json::json;
+use uuid::Uuid;
 
 use super::plan::{plan, Action, ConflictNote, LocalSlot, PlanRules, SkipReason};
 use super::push::winner_label;
@@ -285,16 +286,25 @@ impl Puller {
         started: DateTime<Utc>,
     ) -> Result<(), PullError> {
         let candidates = store::slots::linked_live(&self.db, run.user, time_min, started).await?;
-        let missing: Vec<&SlotRow> = candidates
-            .iter()
-            .filter(|r| r.google_event_id.as_deref().is_some_and(|id| !run.seen.contains(id)))
+        let missing: Vec<Uuid> = candidates
+            .into_iter()
+            .filter(|(_, event_id)| !run.seen.contains(event_id))
+            .map(|(id, _)| id)
             .collect();
         if missing.is_empty() {
             return Ok(());
         }
         tracing::info!(user_id = %run.user, missing = missing.len(), "reconciling events deleted in Google");
         let txn = store::begin_write(&self.db).await?;
-        for row in missing {
+        // Read inside the write transaction: what is applied is what the plan saw.
+        let rows = store::slots::by_ids(&txn, &missing).await?;
+        for row in &rows {
+            let changed_since = row.deleted_at.is_some()
+                || row.last_synced_at.is_none_or(|at| at >= started)
+                || row.google_event_id.as_deref().is_none_or(|id| run.seen.contains(id));
+            if changed_since {
+                continue; // synced, deleted or relinked since the candidates were listed
+            }
             let tombstone = Event {
                 id: row.google_event_id.clone(),
                 status: Some("cancelled".to_owned()),

@@ -17,7 +17,7 @@ use crate::google::{CalendarGateway, ConflictKind, GoogleError};
 use crate::observe;
 use crate::store::outbox::{self, Pushed};
 use crate::store::slots::SlotRow;
-use crate::store::{self, audit, connections, sync_states, StoreError};
+use crate::store::{self, audit, sync_states, GroupCommit, StoreError};
 
 /// How the push engine behaves (from the settings).
 #[derive(Debug, Clone)]
@@ -71,9 +71,20 @@ impl PushOutcome {
     }
 }
 
+/// What a push needs to know of the slot's owner (read when the slot was claimed).
+#[derive(Debug, Clone)]
+pub struct Owner {
+    /// The calendar the owner's events live in.
+    pub calendar: String,
+    /// Whether the owner had consecutive Google failures counted: a success resets them.
+    pub had_failures: bool,
+}
+
 /// Pushes slots for one deployment.
 pub struct Pusher {
     pub(super) db: DatabaseConnection,
+    /// Claims and successful pushes' bookkeeping are group-committed.
+    pub(super) writes: Arc<GroupCommit>,
     pub(super) gateway: Arc<dyn CalendarGateway>,
     pub(super) config: PushConfig,
     /// Set at shutdown: draining stops claiming.
@@ -119,9 +130,10 @@ struct Job<'a> {
 
 impl Pusher {
     /// A pusher writing through `gateway`.
-    pub fn new(db: DatabaseConnection, gateway: Arc<dyn CalendarGateway>, config: PushConfig) -> Self {
+    pub fn new(writes: Arc<GroupCommit>, gateway: Arc<dyn CalendarGateway>, config: PushConfig) -> Self {
         Self {
-            db,
+            db: writes.db().clone(),
+            writes,
             gateway,
             config,
             stopping: std::sync::atomic::AtomicBool::new(false),
@@ -133,16 +145,14 @@ impl Pusher {
         self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// Pushes one claimed slot and records the outcome.
+    /// Pushes one claimed slot for its `owner` (`None` if the owner's connection is no
+    /// longer active: the slot is given back) and records the outcome.
     #[tracing::instrument(skip_all, fields(user_id = %row.user_id, slot_id = %row.id, version = row.version))]
-    pub async fn push(&self, row: &SlotRow) -> Result<PushOutcome, StoreError> {
+    pub async fn push(&self, row: &SlotRow, owner: Option<&Owner>) -> Result<PushOutcome, StoreError> {
         let user = UserId(row.user_id);
-        let connection = match connections::find(&self.db, user.0).await? {
-            Some(c) if c.status == connections::ACTIVE => c,
-            _ => {
-                outbox::release(&self.db, row.id).await?;
-                return Ok(PushOutcome::Skipped);
-            }
+        let Some(owner) = owner else {
+            outbox::release(&self.db, row.id).await?;
+            return Ok(PushOutcome::Skipped);
         };
         let draft = store::slots::draft(row);
         let recurrence = store::slots::recurrence(row);
@@ -156,7 +166,7 @@ impl Pusher {
         let job = Job {
             row,
             user,
-            calendar: connection.calendar_id,
+            calendar: owner.calendar.clone(),
             fingerprint: Fingerprint::of(&draft, &recurrence, deleted),
             content,
         };
@@ -171,17 +181,28 @@ impl Pusher {
         let now = Utc::now();
         match result {
             Ok(Settled::Ours { event_id, etag }) => {
-                let pushed = Pushed {
-                    event_id: &event_id,
-                    etag: etag.as_deref(),
-                    fingerprint: job.fingerprint.as_str(),
-                };
-                outbox::record_pushed(&self.db, row.id, row.version, pushed, now).await?;
-                sync_states::note_success(&self.db, user).await?;
+                let (slot, version, fingerprint) = (row.id, row.version, job.fingerprint.as_str().to_owned());
+                self.writes
+                    .write_one(move |txn| {
+                        Box::pin(async move {
+                            let pushed = Pushed {
+                                event_id: &event_id,
+                                etag: etag.as_deref(),
+                                fingerprint: &fingerprint,
+                            };
+                            outbox::record_pushed(txn, slot, version, pushed, now).await
+                        })
+                    })
+                    .await?;
+                if owner.had_failures {
+                    sync_states::note_success(&self.db, user).await?;
+                }
                 Ok(PushOutcome::Pushed)
             }
             Ok(Settled::Theirs) => {
-                sync_states::note_success(&self.db, user).await?;
+                if owner.had_failures {
+                    sync_states::note_success(&self.db, user).await?;
+                }
                 Ok(PushOutcome::GoogleKept)
             }
             Err(StepError::Google(e)) => self.record_error(row, user, e).await,
@@ -250,8 +271,10 @@ impl Pusher {
     }
 
     /// Inserts the event under `id`. A 409 means the id exists (a retry after a lost
-    /// response, or a re-creation): fetch it and make it hold our content.
-    async fn insert(&self, job: &Job<'_>, id: EventId, may_recreate: bool) -> Step {
+    /// response, or a re-creation): fetch it and make it hold our content. If it exists
+    /// but was deleted in Google, the slot's first event (`first`) is a conflict; a
+    /// re-created one was deleted too, and the next id in its line is tried.
+    async fn insert(&self, job: &Job<'_>, id: EventId, first: bool) -> Step {
         let mut event = job.content.to_event();
         event.id = Some(id.as_str().to_owned());
         match self.gateway.insert_event(job.user, &job.calendar, event).await {
@@ -259,8 +282,10 @@ impl Pusher {
             Err(GoogleError::Conflict(ConflictKind::Duplicate)) => {
                 let existing = match self.gateway.get_event(job.user, &job.calendar, id.as_str()).await {
                     Ok(e) if !is_cancelled(&e) => e,
-                    Ok(_) | Err(GoogleError::Gone(_)) if may_recreate => return self.after_remote_delete(job).await,
-                    Ok(_) => return Err(GoogleError::Retryable("the re-created event was deleted too".into()).into()),
+                    Ok(_) | Err(GoogleError::Gone(_)) if first => {
+                        return self.after_remote_delete(job, id.as_str()).await
+                    }
+                    Ok(_) | Err(GoogleError::Gone(_)) => return Box::pin(self.recreate(job, id.as_str())).await,
                     Err(e) => return Err(e.into()),
                 };
                 let content = event_fingerprint(&existing, zone(job));
@@ -292,7 +317,7 @@ impl Pusher {
         {
             Ok(event) => Ok(ours(event_id, &event)),
             Err(GoogleError::Conflict(ConflictKind::EtagMismatch)) => self.resolve(job, event_id).await,
-            Err(GoogleError::Gone(_)) => self.after_remote_delete(job).await,
+            Err(GoogleError::Gone(_)) => self.after_remote_delete(job, event_id).await,
             Err(e) => Err(e.into()),
         }
     }
@@ -312,7 +337,7 @@ impl Pusher {
     async fn resolve(&self, job: &Job<'_>, event_id: &str) -> Step {
         let current = match self.gateway.get_event(job.user, &job.calendar, event_id).await {
             Ok(e) if !is_cancelled(&e) => e,
-            Ok(_) | Err(GoogleError::Gone(_)) => return self.after_remote_delete(job).await,
+            Ok(_) | Err(GoogleError::Gone(_)) => return self.after_remote_delete(job, event_id).await,
             Err(e) => return Err(e.into()),
         };
         let theirs = event_fingerprint(&current, zone(job));
@@ -371,10 +396,10 @@ impl Pusher {
         }
     }
 
-    /// The event was deleted in Google while the slot changed here. `google_wins` deletes
-    /// the slot too; otherwise the local change survives as a re-created event (a deleted
-    /// id can never be reused, so the new id derives from the slot and its version).
-    async fn after_remote_delete(&self, job: &Job<'_>) -> Step {
+    /// The event `deleted` was deleted in Google while the slot changed here.
+    /// `google_wins` deletes the slot too; otherwise the local change survives as a
+    /// re-created event.
+    async fn after_remote_delete(&self, job: &Job<'_>, deleted: &str) -> Step {
         // A deletion has no modification time; a pending local edit is kept unless Google
         // always wins, so an accepted change is never dropped on a guess.
         let winner = match self.config.policy {
@@ -389,11 +414,17 @@ impl Pusher {
                 }
                 Ok(Settled::Theirs)
             }
-            Winner::App => {
-                let id = EventId::recreated(SlotId(job.row.id), job.row.version);
-                Box::pin(self.insert(job, id, false)).await
-            }
+            Winner::App => Box::pin(self.recreate(job, deleted)).await,
         }
+    }
+
+    /// Creates the slot's event again after `deleted` was deleted in Google. A deleted id
+    /// can never be reused, so the new id derives from the slot and `deleted`: the same
+    /// for every retry, even after further local edits, so a re-creation whose answer was
+    /// lost is met again (409) and updated, never duplicated.
+    async fn recreate(&self, job: &Job<'_>, deleted: &str) -> Step {
+        let id = EventId::recreated(SlotId(job.row.id), deleted);
+        self.insert(job, id, false).await
     }
 
     /// Deletes the linked event (or the derived one, in case an insert's answer was lost);

@@ -10,12 +10,12 @@ use chrono::Utc;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::push::{PushOutcome, Pusher};
+use super::push::{Owner, PushOutcome, Pusher};
 use super::PushWaker;
 use crate::observe;
-use crate::store::outbox;
 use crate::store::slots::SlotRow;
 use crate::store::StoreError;
+use crate::store::{connections, outbox, sync_states};
 
 /// A claimed slot is not started when less than this remains of its lease (or half the
 /// lease, if shorter): Google calls and bookkeeping must finish before another instance
@@ -48,14 +48,36 @@ impl DrainReport {
 
 struct Claimed {
     row: SlotRow,
+    /// The owner's connection; `None` if it is no longer active.
+    owner: Option<Owner>,
     lease_ends: Instant,
 }
 
 impl Pusher {
     async fn claim(&self, limit: usize) -> Result<Vec<Claimed>, StoreError> {
         let lease_ends = Instant::now() + self.config.lease;
-        let rows = outbox::claim_due(&self.db, Utc::now(), self.config.lease, limit as u64).await?;
-        Ok(rows.into_iter().map(|row| Claimed { row, lease_ends }).collect())
+        let lease = self.config.lease;
+        let rows = self
+            .writes
+            .write(move |txn| Box::pin(async move { outbox::claim_due(txn, Utc::now(), lease, limit as u64).await }))
+            .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        // What each push needs to know of its owner, read once per batch.
+        let calendars = connections::active_calendars(&self.db, rows.iter().map(|r| r.user_id)).await?;
+        let failing = sync_states::failing_users(&self.db, calendars.keys().copied()).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Claimed {
+                owner: calendars.get(&row.user_id).map(|calendar| Owner {
+                    calendar: calendar.clone(),
+                    had_failures: failing.contains(&row.user_id),
+                }),
+                row,
+                lease_ends,
+            })
+            .collect())
     }
 
     /// Pushes one claimed slot unless its lease is nearly over (then it is given back).
@@ -65,7 +87,7 @@ impl Pusher {
             outbox::release(&self.db, claimed.row.id).await?;
             return Ok(PushOutcome::Skipped);
         }
-        let outcome = self.push(&claimed.row).await;
+        let outcome = self.push(&claimed.row, claimed.owner.as_ref()).await;
         if let Ok(o) = &outcome {
             observe::push(o.label(), started.elapsed());
         }

@@ -8,6 +8,7 @@ mod convergence;
 mod demo;
 mod google_connect;
 mod google_tokens;
+mod group_commit;
 mod health;
 mod helpers;
 mod metrics;

@@ -573,3 +573,78 @@ async fn an_event_renamed_in_google_after_a_lost_insert_answer_goes_through_the_
     let conflicts = ctx.app.get_json(&user, "/sync/conflicts").await;
     assert_eq!(conflicts[0]["winner"], "google", "{conflicts}");
 }
+
+/// Creates a slot, waits until Google holds it, and deletes its event in Google (the app
+/// does not pull, so it learns of the deletion only when it pushes next).
+async fn slot_deleted_in_google(ctx: &ConnectedApp, user: &crate::helpers::TestUser) -> Value {
+    let slot = ctx
+        .app
+        .create_slot(user, &slot_body("v1", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"))
+        .await;
+    ctx.app.wait_until_pushed(slot["id"].as_str().unwrap()).await;
+    let hub = ctx.google_user(EMAIL).await;
+    hub.events()
+        .delete("primary", &event_id_of(&slot))
+        .doit()
+        .await
+        .unwrap();
+    slot
+}
+
+fn live(events: &[Value]) -> Vec<&Value> {
+    events.iter().filter(|e| e["status"] != "cancelled").collect()
+}
+
+#[tokio::test]
+async fn an_event_deleted_in_google_under_a_local_edit_is_created_again() {
+    let ctx = spawn_app_with_google().await;
+    let user = ctx.connected_user(EMAIL).await;
+    let slot = slot_deleted_in_google(&ctx, &user).await;
+    let id = slot["id"].as_str().unwrap();
+    let body = slot_body("v2", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z");
+    assert_eq!(ctx.app.put_slot(&user, id, &body, None).await.status(), 200);
+    let row = ctx.app.wait_until_pushed(id).await;
+
+    let events = ctx.events(EMAIL).await;
+    let live = live(&events);
+    assert_eq!(live.len(), 1, "{events:?}");
+    assert_eq!(live[0]["summary"], "v2");
+    assert_ne!(live[0]["id"], event_id_of(&slot), "a deleted id is never reused");
+    assert_eq!(
+        row.google_event_id.as_deref(),
+        live[0]["id"].as_str(),
+        "the link follows"
+    );
+    let conflicts = ctx.app.get_json(&user, "/sync/conflicts").await;
+    assert_eq!(conflicts[0]["kind"], "deleted_in_google", "{conflicts}");
+    assert_eq!(conflicts[0]["winner"], "app", "{conflicts}");
+}
+
+#[tokio::test]
+async fn a_lost_answer_to_a_re_creation_then_another_edit_still_leaves_one_event() {
+    // The retry of the lost re-creation comes late, so the next edit is pushed first.
+    let ctx = spawn_app_with_google_and(|s| s.push_retry_base_ms = 20_000).await;
+    let user = ctx.connected_user(EMAIL).await;
+    let slot = slot_deleted_in_google(&ctx, &user).await;
+    let id = slot["id"].as_str().unwrap();
+    ctx.faults(json!({"ops": {"events.insert": {"lost_response": 1.0}}}))
+        .await;
+    let v2 = slot_body("v2", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z");
+    assert_eq!(ctx.app.put_slot(&user, id, &v2, None).await.status(), 200);
+    wait_until(
+        "the re-creation was applied and its answer lost",
+        Duration::from_secs(10),
+        || async { ctx.stats().await["faults"]["events.insert"]["lost_response"].as_u64() >= Some(1) },
+    )
+    .await;
+    ctx.faults(Value::Null).await;
+    let v3 = slot_body("v3", "2026-12-01T11:00:00Z", "2026-12-01T12:00:00Z");
+    assert_eq!(ctx.app.put_slot(&user, id, &v3, None).await.status(), 200);
+    let row = ctx.app.wait_until_pushed(id).await;
+
+    let events = ctx.events(EMAIL).await;
+    let live = live(&events);
+    assert_eq!(live.len(), 1, "one slot, one live event: {events:?}");
+    assert_eq!(live[0]["summary"], "v3");
+    assert_eq!(row.google_event_id.as_deref(), live[0]["id"].as_str());
+}
