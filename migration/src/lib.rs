@@ -7,6 +7,7 @@ mod m20261121_000001_create_schema;
 mod m20261121_000002_create_oauth_states;
 mod m20261121_000003_push_status;
 mod m20261121_000004_pull_and_channels;
+mod m20261121_000005_live_slots_index;
 
 /// Every migration of the schema, in order.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_create_oauth_states::Migration),
             Box::new(m20261121_000003_push_status::Migration),
             Box::new(m20261121_000004_pull_and_channels::Migration),
+            Box::new(m20261121_000005_live_slots_index::Migration),
         ]
     }
 }
