@@ -13,13 +13,14 @@
 //! failure and none of them happened.
 //!
 //! PostgreSQL runs many writers at once and groups concurrent commits itself, so there
-//! each write simply runs in a transaction of its own.
+//! each write runs on its own: in a transaction of its own, or, for a single statement,
+//! without one. (Grouping there too was tried: one writer at a time made it slower.)
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, TransactionTrait};
+use sea_orm::{DatabaseConnection, DatabaseExecutor, DbBackend, DbErr, TransactionTrait};
 use tokio::sync::oneshot;
 
 use super::StoreError;
@@ -29,7 +30,7 @@ const MAX_BATCH: usize = 256;
 
 /// One write: runs against the (shared) transaction; `true` if it succeeded and its
 /// savepoint should be kept.
-type Work = Box<dyn for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, bool> + Send>;
+type Work = Box<dyn for<'t> FnOnce(&'t DatabaseExecutor<'t>) -> BoxFuture<'t, bool> + Send>;
 
 /// A queued write and where to tell its caller how the commit went.
 struct Queued {
@@ -67,17 +68,18 @@ impl GroupCommit {
     pub async fn write<T, F>(&self, write: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, StoreError>> + Send + 'static,
+        F: for<'t> FnOnce(&'t DatabaseExecutor<'t>) -> BoxFuture<'t, Result<T, StoreError>> + Send + 'static,
     {
         self.submit(write, true).await
     }
 
-    /// As [`GroupCommit::write`], for a write of **one statement**: it needs no savepoint,
-    /// since SQLite undoes a failed statement alone and the transaction goes on.
+    /// As [`GroupCommit::write`], for a write of **one statement** (reads may follow it):
+    /// it needs no savepoint, since SQLite undoes a failed statement alone and the
+    /// transaction goes on; on PostgreSQL it runs on its own, without a transaction.
     pub async fn write_one<T, F>(&self, write: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, StoreError>> + Send + 'static,
+        F: for<'t> FnOnce(&'t DatabaseExecutor<'t>) -> BoxFuture<'t, Result<T, StoreError>> + Send + 'static,
     {
         self.submit(write, false).await
     }
@@ -85,11 +87,14 @@ impl GroupCommit {
     async fn submit<T, F>(&self, write: F, isolated: bool) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, StoreError>> + Send + 'static,
+        F: for<'t> FnOnce(&'t DatabaseExecutor<'t>) -> BoxFuture<'t, Result<T, StoreError>> + Send + 'static,
     {
         if self.db.get_database_backend() != DbBackend::Sqlite {
+            if !isolated {
+                return write(&DatabaseExecutor::Connection(&self.db)).await;
+            }
             let txn = super::begin_write(&self.db).await?;
-            let value = write(&txn).await?;
+            let value = write(&DatabaseExecutor::Transaction(&txn)).await?;
             txn.commit().await?;
             return Ok(value);
         }
@@ -139,11 +144,11 @@ impl GroupCommit {
             let txn = super::begin_write(&self.db).await?;
             for (work, isolated) in works {
                 if !isolated {
-                    work(&txn).await;
+                    work(&DatabaseExecutor::Transaction(&txn)).await;
                     continue;
                 }
                 let savepoint = txn.begin().await?;
-                if work(&savepoint).await {
+                if work(&DatabaseExecutor::Transaction(&savepoint)).await {
                     savepoint.commit().await?;
                 } else {
                     savepoint.rollback().await?;

@@ -95,7 +95,7 @@ pub async fn replace_slot(
 ) -> Result<SlotRow, SyncError> {
     let draft = SlotDraft::validate(fields)?;
     let row = writes
-        .write(move |txn| {
+        .write_one(move |txn| {
             Box::pin(async move { store::slots::replace(txn, user, id, &draft, expected_version, Utc::now()).await })
         })
         .await?;
