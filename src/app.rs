@@ -25,6 +25,7 @@ use crate::google::vault::TokenVault;
 use crate::google::{CalendarGateway, GoogleCalendar, GoogleEndpoints};
 use crate::state::AppState;
 use crate::store;
+use crate::sync::channel_directory::ChannelDirectory;
 use crate::sync::coalesce::PullCoordinator;
 use crate::sync::pull::{PullConfig, Puller};
 use crate::sync::push::{PushConfig, Pusher};
@@ -101,6 +102,7 @@ impl Application {
             gateway,
             pusher,
             pulls,
+            channel_directory: Arc::new(ChannelDirectory::default()),
             metrics: crate::observe::handle(),
             authorize_limiter,
         };

@@ -11,6 +11,7 @@ use crate::crypto::Keys;
 use crate::google::oauth::OAuthClient;
 use crate::google::vault::TokenVault;
 use crate::google::{CalendarGateway, GoogleEndpoints};
+use crate::sync::channel_directory::ChannelDirectory;
 use crate::sync::coalesce::PullCoordinator;
 use crate::sync::push::Pusher;
 use crate::sync::PushWaker;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub pusher: Arc<Pusher>,
     /// Requests coalesced pulls (webhook, triggers, jobs).
     pub pulls: PullCoordinator,
+    /// The channels this app knows, and their message marks (the webhook's checks).
+    pub channel_directory: Arc<ChannelDirectory>,
     /// The metrics recorder (shared by the process).
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Limits how often a user may start an authorization.
