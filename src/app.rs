@@ -23,7 +23,7 @@ use crate::google::limits::GoogleLimits;
 use crate::google::oauth::{OAuthClient, OAuthError};
 use crate::google::vault::TokenVault;
 use crate::google::{CalendarGateway, GoogleCalendar, GoogleEndpoints};
-use crate::state::AppState;
+use crate::state::{AppParts, AppState};
 use crate::store;
 use crate::sync::channel_directory::ChannelDirectory;
 use crate::sync::coalesce::PullCoordinator;
@@ -91,7 +91,7 @@ impl Application {
             pull_config(&settings, &keys),
         ));
         let pulls = PullCoordinator::new(puller, Duration::from_millis(settings.pull_debounce_ms));
-        let state = AppState {
+        let state = AppState::new(AppParts {
             db,
             settings: Arc::new(settings),
             push_waker: PushWaker::default(),
@@ -105,7 +105,7 @@ impl Application {
             channel_directory: Arc::new(ChannelDirectory::default()),
             metrics: crate::observe::handle(),
             authorize_limiter,
-        };
+        });
         Ok(Self { addr, acceptor, state })
     }
 

@@ -16,9 +16,29 @@ use crate::sync::coalesce::PullCoordinator;
 use crate::sync::push::Pusher;
 use crate::sync::PushWaker;
 
-/// Shared application context; cheap to clone.
+/// Shared application context: one reference-counted allocation, so the clone poem makes
+/// for every request (`.data(state)`) is one counter increment. Its parts are reached
+/// through `Deref` (`state.db`, `state.pulls`, …).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    /// Shares `parts`.
+    pub fn new(parts: AppParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// What every request handler and background worker shares, behind [`AppState`].
+pub struct AppParts {
     /// The connection pool.
     pub db: DatabaseConnection,
     /// Validated settings.
