@@ -102,7 +102,7 @@ impl Application {
             gateway,
             pusher,
             pulls,
-            channel_directory: Arc::new(ChannelDirectory::default()),
+            channel_directory: ChannelDirectory::default(),
             metrics: crate::observe::handle(),
             authorize_limiter,
         });

@@ -60,7 +60,7 @@ pub struct AppParts {
     /// Requests coalesced pulls (webhook, triggers, jobs).
     pub pulls: PullCoordinator,
     /// The channels this app knows, and their message marks (the webhook's checks).
-    pub channel_directory: Arc<ChannelDirectory>,
+    pub channel_directory: ChannelDirectory,
     /// The metrics recorder (shared by the process).
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Limits how often a user may start an authorization.

@@ -11,7 +11,6 @@
 //! at its first notification.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -60,7 +59,7 @@ impl From<&ChannelRow> for KnownChannel {
 pub struct ReadTicket(u64);
 
 struct Entry {
-    channel: Arc<KnownChannel>,
+    channel: KnownChannel,
     read_at: Instant,
 }
 
@@ -96,16 +95,22 @@ impl ChannelDirectory {
         }
     }
 
-    /// The channel, when it was read less than the TTL ago.
-    pub fn get(&self, id: Uuid) -> Option<Arc<KnownChannel>> {
-        self.get_at(id, Instant::now())
+    /// `f` of the channel, when it was read less than the TTL ago (under the directory's
+    /// lock: `f` must be quick).
+    pub fn lookup<R>(&self, id: Uuid, f: impl FnOnce(&KnownChannel) -> R) -> Option<R> {
+        self.lookup_at(id, Instant::now(), f)
     }
 
-    fn get_at(&self, id: Uuid, now: Instant) -> Option<Arc<KnownChannel>> {
+    /// A copy of the channel, when it was read less than the TTL ago.
+    pub fn get(&self, id: Uuid) -> Option<KnownChannel> {
+        self.lookup(id, KnownChannel::clone)
+    }
+
+    fn lookup_at<R>(&self, id: Uuid, now: Instant, f: impl FnOnce(&KnownChannel) -> R) -> Option<R> {
         let mut entries = self.entries.lock();
         let entry = entries.by_id.get(&id)?;
         if now.saturating_duration_since(entry.read_at) < self.ttl {
-            return Some(Arc::clone(&entry.channel));
+            return Some(f(&entry.channel));
         }
         entries.by_id.remove(&id);
         None
@@ -118,12 +123,12 @@ impl ChannelDirectory {
 
     /// Keeps `row`, read after `ticket` was taken, unless a channel was forgotten since
     /// (the read may predate that change). Returns what the row says either way.
-    pub fn remember(&self, ticket: ReadTicket, row: &ChannelRow) -> Arc<KnownChannel> {
+    pub fn remember(&self, ticket: ReadTicket, row: &ChannelRow) -> KnownChannel {
         self.remember_at(ticket, row, Instant::now())
     }
 
-    fn remember_at(&self, ticket: ReadTicket, row: &ChannelRow, now: Instant) -> Arc<KnownChannel> {
-        let channel = Arc::new(KnownChannel::from(row));
+    fn remember_at(&self, ticket: ReadTicket, row: &ChannelRow, now: Instant) -> KnownChannel {
+        let channel = KnownChannel::from(row);
         let mut entries = self.entries.lock();
         if entries.generation != ticket.0 {
             return channel;
@@ -141,7 +146,7 @@ impl ChannelDirectory {
         entries.by_id.insert(
             row.id,
             Entry {
-                channel: Arc::clone(&channel),
+                channel: channel.clone(),
                 read_at: now,
             },
         );
@@ -229,13 +234,10 @@ mod tests {
         assert_eq!(directory.get(channel.id), None, "unknown until read");
         let now = Instant::now();
         let known = directory.remember_at(directory.ticket(), &channel, now);
-        assert_eq!(*known, KnownChannel::from(&channel));
-        assert_eq!(directory.get_at(channel.id, now + Duration::from_secs(29)), Some(known));
-        assert_eq!(
-            directory.get_at(channel.id, now + Duration::from_secs(30)),
-            None,
-            "stale"
-        );
+        assert_eq!(known, KnownChannel::from(&channel));
+        let at = |secs| directory.lookup_at(channel.id, now + Duration::from_secs(secs), KnownChannel::clone);
+        assert_eq!(at(29), Some(known));
+        assert_eq!(at(30), None, "stale");
         assert!(directory.is_empty(), "a stale entry is dropped when met");
     }
 
@@ -302,7 +304,7 @@ mod tests {
         directory.remember_at(directory.ticket(), &one_more, later);
         assert_eq!(directory.len(), 3, "the two stale entries made room");
         for r in fresh.iter().chain([&one_more]) {
-            assert!(directory.get_at(r.id, later).is_some());
+            assert!(directory.lookup_at(r.id, later, |_| ()).is_some());
         }
         // Full of fresh entries: it starts over rather than grow.
         for _ in 0..10 {

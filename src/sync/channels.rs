@@ -21,6 +21,7 @@ use crate::google::GoogleError;
 use crate::state::AppState;
 use crate::store::channels::{self, ChannelRow};
 use crate::store::{connections, StoreError};
+use crate::sync::channel_directory::KnownChannel;
 
 /// Where Google delivers notifications, below `PUBLIC_BASE_URL`.
 pub const WEBHOOK_PATH: &str = "/webhooks/google-calendar";
@@ -384,32 +385,27 @@ pub async fn receive(state: &AppState, n: &Notification) -> Result<Received, Ref
     {
         return Err(Refused::BadToken);
     }
-    let directory = &*state.channel_directory;
-    let channel = match directory.get(n.channel_id) {
-        Some(known) => known,
+    let directory = &state.channel_directory;
+    let now = Utc::now();
+    let admitted = match directory.lookup(n.channel_id, |known| admit(known, n, now)) {
+        Some(admitted) => admitted,
         None => {
             let ticket = directory.ticket();
-            let row = channels::find(&state.db, n.channel_id)
+            // Boxed: the query's future is ~1.7 KB, and every notification's future (moved
+            // into a box by each layer of the router) would carry it, miss or not.
+            let row = Box::pin(channels::find(&state.db, n.channel_id))
                 .await?
                 .ok_or(Refused::UnknownChannel)?;
-            directory.remember(ticket, &row)
+            admit(&directory.remember(ticket, &row), n, now)
         }
     };
-    if channel.stopped {
-        return Err(Refused::Stopped);
-    }
-    if channel.expires_at <= Utc::now() {
-        return Err(Refused::Expired);
-    }
-    // No resource id yet: Google notified before answering the watch; the token vouches.
-    if channel.resource_id.as_deref().is_some_and(|r| r != n.resource_id) {
+    if let Err(Refused::ResourceMismatch) = admitted {
         tracing::warn!(channel_id = %n.channel_id, "a notification with a valid token named another resource");
-        return Err(Refused::ResourceMismatch);
     }
+    let user = admitted?;
     if !directory.is_new_message(n.channel_id, n.message_number) {
         return Ok(Received::Duplicate);
     }
-    let user = UserId(channel.user_id);
     match n.state {
         ResourceState::Sync => Ok(Received::Handshake),
         ResourceState::Exists | ResourceState::NotExists => {
@@ -419,9 +415,62 @@ pub async fn receive(state: &AppState, n: &Notification) -> Result<Received, Ref
     }
 }
 
+/// The checks of a channel the notification's token vouches for: live at `now`, and
+/// watching the notification's resource. Its user, when they pass.
+fn admit(channel: &KnownChannel, n: &Notification, now: DateTime<Utc>) -> Result<UserId, Refused> {
+    if channel.stopped {
+        return Err(Refused::Stopped);
+    }
+    if channel.expires_at <= now {
+        return Err(Refused::Expired);
+    }
+    // No resource id yet: Google notified before answering the watch; the token vouches.
+    if channel.resource_id.as_deref().is_some_and(|r| r != n.resource_id) {
+        return Err(Refused::ResourceMismatch);
+    }
+    Ok(UserId(channel.user_id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_channel_is_admitted_while_live_and_watching_the_notifications_resource() {
+        let now = Utc::now();
+        let user = Uuid::new_v4();
+        let live = KnownChannel {
+            user_id: user,
+            resource_id: Some("calendar".into()),
+            expires_at: now + chrono::Duration::seconds(1),
+            stopped: false,
+        };
+        let n = Notification {
+            channel_id: Uuid::new_v4(),
+            token: String::new(),
+            resource_id: "calendar".into(),
+            state: ResourceState::Exists,
+            message_number: 1,
+        };
+        assert!(matches!(admit(&live, &n, now), Ok(UserId(u)) if u == user));
+        let pending = KnownChannel {
+            resource_id: None,
+            ..live.clone()
+        };
+        assert!(admit(&pending, &n, now).is_ok(), "before Google answered the watch");
+        let stopped = KnownChannel {
+            stopped: true,
+            ..live.clone()
+        };
+        assert!(matches!(admit(&stopped, &n, now), Err(Refused::Stopped)));
+        let at_expiry = now + chrono::Duration::seconds(1);
+        assert!(matches!(admit(&live, &n, at_expiry), Err(Refused::Expired)));
+        let elsewhere = Notification {
+            resource_id: "another".into(),
+            ..n.clone()
+        };
+        assert!(matches!(admit(&live, &elsewhere, now), Err(Refused::ResourceMismatch)));
+    }
 
     #[test]
     fn resource_states_are_the_three_google_sends() {
