@@ -8,14 +8,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use poem::listener::{Acceptor, TcpAcceptor};
-use poem::middleware::Tracing;
 use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Route, Server};
 
 use std::num::NonZeroU32;
 
 use governor::{Quota, RateLimiter};
 
-use crate::api::{self, error::render_any_error, rate_limit::InboundRateLimit};
+use crate::api::{self, error::render_any_error, rate_limit::InboundRateLimit, request_trace::RequestTrace};
 use crate::config::Settings;
 use crate::crypto::Keys;
 use crate::domain::BreakerRule;
@@ -207,6 +206,6 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/openapi.json", get(openapi_json))
         .with(limit)
         .catch_all_error(render_any_error)
-        .with(Tracing)
+        .with(RequestTrace)
         .data(state)
 }
