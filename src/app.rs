@@ -7,15 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use poem::endpoint::IntoEndpoint;
 use poem::listener::{Acceptor, TcpAcceptor};
-use poem::middleware::Tracing;
-use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Route, Server};
+use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
 
 use std::num::NonZeroU32;
 
 use governor::{Quota, RateLimiter};
 
-use crate::api::{self, error::render_any_error, rate_limit::InboundRateLimit};
+use crate::api::{self, error::render_any_error, rate_limit::InboundRateLimit, request_trace::RequestTrace};
 use crate::config::Settings;
 use crate::crypto::Keys;
 use crate::domain::BreakerRule;
@@ -23,8 +23,9 @@ use crate::google::limits::GoogleLimits;
 use crate::google::oauth::{OAuthClient, OAuthError};
 use crate::google::vault::TokenVault;
 use crate::google::{CalendarGateway, GoogleCalendar, GoogleEndpoints};
-use crate::state::AppState;
+use crate::state::{AppParts, AppState};
 use crate::store::{self, GroupCommit};
+use crate::sync::channel_directory::ChannelDirectory;
 use crate::sync::coalesce::PullCoordinator;
 use crate::sync::pull::{PullConfig, Puller};
 use crate::sync::push::{PushConfig, Pusher};
@@ -91,7 +92,7 @@ impl Application {
             pull_config(&settings, &keys),
         ));
         let pulls = PullCoordinator::new(puller, Duration::from_millis(settings.pull_debounce_ms));
-        let state = AppState {
+        let state = AppState::new(AppParts {
             db,
             writes,
             settings: Arc::new(settings),
@@ -103,9 +104,10 @@ impl Application {
             gateway,
             pusher,
             pulls,
+            channel_directory: ChannelDirectory::default(),
             metrics: crate::observe::handle(),
             authorize_limiter,
-        };
+        });
         Ok(Self { addr, acceptor, state })
     }
 
@@ -199,14 +201,38 @@ fn openapi_json() -> impl IntoResponse {
 /// Every route of the service with its middleware.
 pub fn routes(state: AppState) -> impl Endpoint {
     let service = api::service();
-    let ui = service.swagger_ui();
+    let docs = Route::new()
+        .nest("/docs", service.swagger_ui())
+        .at("/openapi.json", get(openapi_json));
     let limit = InboundRateLimit::per_minute(state.settings.rate_limit_per_minute);
-    Route::new()
-        .nest("/", service)
-        .nest("/docs", ui)
-        .at("/openapi.json", get(openapi_json))
-        .with(limit)
-        .catch_all_error(render_any_error)
-        .with(Tracing)
-        .data(state)
+    ApiBesideDocs {
+        api: service.into_endpoint(),
+        docs,
+    }
+    .with(limit)
+    .catch_all_error(render_any_error)
+    .with(RequestTrace)
+    .data(state)
+}
+
+/// The API, with the Swagger UI and the spec beside it, told apart by their paths. Nesting
+/// the API under `/` in a `Route` would cost every API request a wildcard match, a decoded
+/// copy of its path and a rewritten URI: about a sixth of what a notification costs the
+/// service (instructions counted with callgrind).
+struct ApiBesideDocs<A, D> {
+    api: A,
+    docs: D,
+}
+
+impl<A: Endpoint, D: Endpoint> Endpoint for ApiBesideDocs<A, D> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let path = req.uri().path();
+        if path == "/openapi.json" || path == "/docs" || path.starts_with("/docs/") {
+            self.docs.call(req).await.map(IntoResponse::into_response)
+        } else {
+            self.api.call(req).await.map(IntoResponse::into_response)
+        }
+    }
 }

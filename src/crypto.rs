@@ -35,6 +35,9 @@ pub struct Keys {
     token_key: [u8; 32],
     state_key: [u8; 32],
     channel_key: [u8; 32],
+    /// HMAC already keyed with `channel_key`: each webhook check clones it rather than
+    /// hashing the key again.
+    channel_mac: HmacSha256,
 }
 
 fn derive(secret: &[u8], label: &str) -> [u8; 32] {
@@ -52,10 +55,12 @@ fn sign(key: &[u8], data: &[u8]) -> Vec<u8> {
 impl Keys {
     /// Derives the purpose keys (HMAC-SHA256 of a fixed label under the secret).
     pub fn derive(secret: &[u8]) -> Self {
+        let channel_key = derive(secret, "slotsync/v1/channel-token");
         Self {
             token_key: derive(secret, "slotsync/v1/token-encryption"),
             state_key: derive(secret, "slotsync/v1/oauth-state"),
-            channel_key: derive(secret, "slotsync/v1/channel-token"),
+            channel_key,
+            channel_mac: <HmacSha256 as Mac>::new_from_slice(&channel_key).expect("HMAC takes any key length"),
         }
     }
 
@@ -120,14 +125,17 @@ impl Keys {
         hex::encode(&sign(&self.channel_key, b"slotsync deployment id")[..6])
     }
 
-    /// Whether `token` is the channel token of `channel_id` (constant time).
+    /// Whether `token` is the channel token of `channel_id` (constant time; no allocation,
+    /// as it runs for every notification).
     pub fn check_channel_token(&self, channel_id: &str, token: &str) -> bool {
-        let Ok(tag) = URL_SAFE_NO_PAD.decode(token) else {
+        // A token that decodes to more than a tag's 32 bytes does not fit: refused.
+        let mut tag = [0u8; 32];
+        let Ok(len) = URL_SAFE_NO_PAD.decode_slice(token, &mut tag) else {
             return false;
         };
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.channel_key).expect("HMAC takes any key length");
+        let mut mac = self.channel_mac.clone();
         mac.update(channel_id.as_bytes());
-        mac.verify_slice(&tag).is_ok()
+        mac.verify_slice(&tag[..len]).is_ok()
     }
 }
 
@@ -188,5 +196,9 @@ mod tests {
         assert!(k.check_channel_token("chan-1", &t));
         assert!(!k.check_channel_token("chan-2", &t));
         assert!(!k.check_channel_token("chan-1", "garbage!"));
+        assert!(!k.check_channel_token("chan-1", &t[..42]), "a truncated token");
+        assert!(!k.check_channel_token("chan-1", &format!("{t}AA")), "a longer token");
+        assert!(!k.check_channel_token("chan-1", &"A".repeat(400)), "a long one");
+        assert!(!k.check_channel_token("chan-1", ""));
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, gauge, histogram, Counter, Histogram, SharedString};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Latency buckets in seconds, from 1 ms to 30 s.
@@ -45,9 +45,41 @@ pub fn pull(mode: &'static str, result: &'static str, took: Duration) {
     histogram!("slotsync_pull_duration_seconds", "mode" => mode).record(took.as_secs_f64());
 }
 
+/// Why notifications are accepted (the `reason` of `slotsync_notifications_total`).
+const ACCEPTED_REASONS: [&str; 3] = ["pull_requested", "handshake", "duplicate"];
+
+/// The webhook's metrics for accepted notifications, registered once: every notification
+/// Google sends is counted without building and looking up a key.
+struct AcceptedNotifications {
+    counters: [Counter; ACCEPTED_REASONS.len()],
+    duration: Histogram,
+}
+
+fn accepted_notifications() -> &'static AcceptedNotifications {
+    static METRICS: OnceLock<AcceptedNotifications> = OnceLock::new();
+    METRICS.get_or_init(|| {
+        // Handles taken before the recorder is installed would count nowhere.
+        handle();
+        AcceptedNotifications {
+            counters: ACCEPTED_REASONS
+                .map(|reason| counter!("slotsync_notifications_total", "result" => "accepted", "reason" => reason)),
+            duration: histogram!("slotsync_webhook_duration_seconds"),
+        }
+    })
+}
+
 /// One notification was `accepted` (reason: `pull_requested`, `handshake`, `duplicate`)
 /// or `rejected` (reason: `missing_header`, `bad_token`, `unknown_channel`, …).
-pub fn notification(result: &'static str, reason: String, took: Duration) {
+pub fn notification(result: &'static str, reason: impl Into<SharedString>, took: Duration) {
+    let reason = reason.into();
+    if result == "accepted" {
+        if let Some(i) = ACCEPTED_REASONS.iter().position(|r| **r == *reason) {
+            let metrics = accepted_notifications();
+            metrics.counters[i].increment(1);
+            metrics.duration.record(took.as_secs_f64());
+            return;
+        }
+    }
     counter!("slotsync_notifications_total", "result" => result, "reason" => reason).increment(1);
     histogram!("slotsync_webhook_duration_seconds").record(took.as_secs_f64());
 }

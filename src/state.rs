@@ -12,13 +12,34 @@ use crate::google::oauth::OAuthClient;
 use crate::google::vault::TokenVault;
 use crate::google::{CalendarGateway, GoogleEndpoints};
 use crate::store::GroupCommit;
+use crate::sync::channel_directory::ChannelDirectory;
 use crate::sync::coalesce::PullCoordinator;
 use crate::sync::push::Pusher;
 use crate::sync::PushWaker;
 
-/// Shared application context; cheap to clone.
+/// Shared application context: one reference-counted allocation, so the clone poem makes
+/// for every request (`.data(state)`) is one counter increment. Its parts are reached
+/// through `Deref` (`state.db`, `state.pulls`, …).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    /// Shares `parts`.
+    pub fn new(parts: AppParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// What every request handler and background worker shares, behind [`AppState`].
+pub struct AppParts {
     /// The connection pool.
     pub db: DatabaseConnection,
     /// Hot writes (slot changes, push bookkeeping) go through here: batched on SQLite.
@@ -41,6 +62,8 @@ pub struct AppState {
     pub pusher: Arc<Pusher>,
     /// Requests coalesced pulls (webhook, triggers, jobs).
     pub pulls: PullCoordinator,
+    /// The channels this app knows, and their message marks (the webhook's checks).
+    pub channel_directory: ChannelDirectory,
     /// The metrics recorder (shared by the process).
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Limits how often a user may start an authorization.

@@ -10,6 +10,7 @@ pub mod health;
 pub mod metrics;
 pub mod pagination;
 pub mod rate_limit;
+pub mod request_trace;
 pub mod slot_model;
 pub mod slots;
 pub mod sync;

@@ -189,7 +189,10 @@ impl UsersApi {
             Ok(_) | Err(crate::sync::connect::ConnectError::NotConnected) => {}
             Err(e) => tracing::warn!(%user_id, error = %e, "disconnecting before deletion failed; deleting anyway"),
         }
-        match store::users::delete_with_data(&state.db, user_id).await {
+        let deleted = store::users::delete_with_data(&state.db, user_id).await;
+        // Their channel rows are gone (stopped ones were forgotten by the disconnect).
+        state.channel_directory.forget_user(user_id);
+        match deleted {
             Ok(()) => {
                 tracing::info!(%user_id, "user deleted");
                 Ok(DeleteUserResponse::Deleted)

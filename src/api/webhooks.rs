@@ -184,7 +184,7 @@ impl WebhooksApi {
         let headers = [channel_id.0, token.0, resource_id.0, resource_state.0, message_number.0];
         let result = notification(&state, headers).await;
         match &result {
-            Ok(received) => observe::notification("accepted", received_label(received).into(), started.elapsed()),
+            Ok(received) => observe::notification("accepted", received_label(received), started.elapsed()),
             Err(refused) => observe::notification("rejected", refused.code().to_owned(), started.elapsed()),
         }
         result.map(|_| NotificationAccepted::Ok)

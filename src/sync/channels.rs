@@ -3,14 +3,15 @@
 //! the notifications Google sends to the webhook.
 //!
 //! A channel's token is an HMAC of its id under `SECRET_KEY`, so nothing secret is stored
-//! and a notification is authenticated before any database query.
+//! and a notification is authenticated before any database query. What the checks need of
+//! a channel comes from the app's [channel directory](super::channel_directory), which
+//! reads the row on a miss; every change made here to a channel's row forgets its entry
+//! there.
 
-use std::collections::HashMap;
-use std::sync::{LazyLock, Once};
+use std::sync::Once;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use parking_lot::Mutex;
 use uuid::Uuid;
 
 use crate::config::Settings;
@@ -20,6 +21,7 @@ use crate::google::GoogleError;
 use crate::state::AppState;
 use crate::store::channels::{self, ChannelRow};
 use crate::store::{connections, StoreError};
+use crate::sync::channel_directory::KnownChannel;
 
 /// Where Google delivers notifications, below `PUBLIC_BASE_URL`.
 pub const WEBHOOK_PATH: &str = "/webhooks/google-calendar";
@@ -104,15 +106,20 @@ pub async fn create_channel(state: &AppState, user: UserId) -> Result<ChannelRow
         Ok(watched) => watched,
         Err(e) => {
             if e.is_retryable() {
-                channels::expire_now(&state.db, id, Utc::now()).await?;
+                let expired = channels::expire_now(&state.db, id, Utc::now()).await;
+                state.channel_directory.forget(id);
+                expired?;
             } else {
-                channels::mark_stopped(&state.db, id, None, Utc::now()).await?;
+                mark_stopped(state, id, None).await?;
             }
             return Err(e.into());
         }
     };
     let expires_at = watched.expires_at.unwrap_or(fallback_expiry);
-    match channels::set_watched(&state.db, id, &watched.resource_id, expires_at).await? {
+    let stored = channels::set_watched(&state.db, id, &watched.resource_id, expires_at).await;
+    // The handshake may have been checked (and remembered) before the resource id was in.
+    state.channel_directory.forget(id);
+    match stored? {
         Some(row) => {
             tracing::info!(channel_id = %id, %expires_at, "notification channel created");
             Ok(row)
@@ -152,8 +159,16 @@ async fn retire(state: &AppState, channel: &ChannelRow, replaced_by: Option<Uuid
         // It expires by itself; meanwhile its notifications are refused as stopped.
         tracing::warn!(channel_id = %channel.id, error = %e, "could not stop a replaced channel at Google");
     }
-    channels::mark_stopped(&state.db, channel.id, replaced_by, Utc::now()).await?;
+    mark_stopped(state, channel.id, replaced_by).await?;
     Ok(())
+}
+
+/// Marks a channel stopped in the store and forgets it in the directory, so this instance
+/// refuses its notifications from the moment this returns.
+async fn mark_stopped(state: &AppState, id: Uuid, replaced_by: Option<Uuid>) -> Result<bool, StoreError> {
+    let stopped = channels::mark_stopped(&state.db, id, replaced_by, Utc::now()).await;
+    state.channel_directory.forget(id);
+    stopped
 }
 
 /// Creates a new channel for the user, then retires every live channel created before it.
@@ -190,7 +205,7 @@ pub async fn stop_all(state: &AppState, user: UserId) -> Result<StopReport, Stor
             Ok(false) => {}
             Err(e) => report.problems.push(format!("channel {}: {e}", channel.id)),
         }
-        channels::mark_stopped(&state.db, channel.id, None, Utc::now()).await?;
+        mark_stopped(state, channel.id, None).await?;
     }
     Ok(report)
 }
@@ -359,30 +374,38 @@ pub enum Refused {
 }
 
 /// Checks a notification and acts on it: the token first (no query for forged traffic),
-/// then one primary-key read of the channel; `exists`/`not_exists` request a pull, which
-/// runs later, debounced and coalesced.
+/// then what the app's [channel directory](super::channel_directory) knows of the channel
+/// (one primary-key read when it knows nothing yet, or only for longer than its TTL);
+/// `exists`/`not_exists` request a pull, which runs later, debounced and coalesced.
 pub async fn receive(state: &AppState, n: &Notification) -> Result<Received, Refused> {
-    if !state.keys.check_channel_token(&n.channel_id.to_string(), &n.token) {
+    let mut id = Uuid::encode_buffer();
+    if !state
+        .keys
+        .check_channel_token(n.channel_id.hyphenated().encode_lower(&mut id), &n.token)
+    {
         return Err(Refused::BadToken);
     }
-    let channel = channels::find(&state.db, n.channel_id)
-        .await?
-        .ok_or(Refused::UnknownChannel)?;
-    if channel.stopped_at.is_some() {
-        return Err(Refused::Stopped);
+    let directory = &state.channel_directory;
+    let now = Utc::now();
+    let admitted = match directory.lookup(n.channel_id, |known| admit(known, n, now)) {
+        Some(admitted) => admitted,
+        None => {
+            let ticket = directory.ticket();
+            // Boxed: the query's future is ~1.7 KB, and every notification's future (moved
+            // into a box by each layer of the router) would carry it, miss or not.
+            let row = Box::pin(channels::find(&state.db, n.channel_id))
+                .await?
+                .ok_or(Refused::UnknownChannel)?;
+            admit(&directory.remember(ticket, &row), n, now)
+        }
+    };
+    if let Err(Refused::ResourceMismatch) = admitted {
+        tracing::warn!(channel_id = %n.channel_id, "a notification with a valid token named another resource");
     }
-    if channel.expires_at <= Utc::now() {
-        return Err(Refused::Expired);
-    }
-    // No resource id yet: Google notified before answering the watch; the token vouches.
-    if channel.resource_id.as_deref().is_some_and(|r| r != n.resource_id) {
-        tracing::warn!(channel_id = %channel.id, "a notification with a valid token named another resource");
-        return Err(Refused::ResourceMismatch);
-    }
-    if !MESSAGE_MARKS.is_new(channel.id, n.message_number) {
+    let user = admitted?;
+    if !directory.is_new_message(n.channel_id, n.message_number) {
         return Ok(Received::Duplicate);
     }
-    let user = UserId(channel.user_id);
     match n.state {
         ResourceState::Sync => Ok(Received::Handshake),
         ResourceState::Exists | ResourceState::NotExists => {
@@ -392,52 +415,61 @@ pub async fn receive(state: &AppState, n: &Notification) -> Result<Received, Ref
     }
 }
 
-/// Channels whose marks are kept before the table is cleared (a cleared mark only lets a
-/// redelivery through, which costs one coalesced pull).
-const MAX_MARKED_CHANNELS: usize = 100_000;
-
-/// The highest message number seen per channel, in memory. Google's numbers increase per
-/// channel but are not consecutive; a number at or below the mark is a redelivery or a
-/// late message, and the pull requested for the higher number already covers its change.
-/// Channel ids are random UUIDs, so one table serves every app in the process.
-#[derive(Default)]
-pub struct MessageMarks {
-    marks: Mutex<HashMap<Uuid, u64>>,
-}
-
-impl MessageMarks {
-    /// Records `number` for `channel`; whether it is higher than any seen before.
-    pub fn is_new(&self, channel: Uuid, number: u64) -> bool {
-        let mut marks = self.marks.lock();
-        if marks.len() >= MAX_MARKED_CHANNELS && !marks.contains_key(&channel) {
-            marks.clear();
-        }
-        match marks.get(&channel) {
-            Some(&mark) if number <= mark => false,
-            _ => {
-                marks.insert(channel, number);
-                true
-            }
-        }
+/// The checks of a channel the notification's token vouches for: live at `now`, and
+/// watching the notification's resource. Its user, when they pass.
+fn admit(channel: &KnownChannel, n: &Notification, now: DateTime<Utc>) -> Result<UserId, Refused> {
+    if channel.stopped {
+        return Err(Refused::Stopped);
     }
+    if channel.expires_at <= now {
+        return Err(Refused::Expired);
+    }
+    // No resource id yet: Google notified before answering the watch; the token vouches.
+    if channel.resource_id.as_deref().is_some_and(|r| r != n.resource_id) {
+        return Err(Refused::ResourceMismatch);
+    }
+    Ok(UserId(channel.user_id))
 }
-
-static MESSAGE_MARKS: LazyLock<MessageMarks> = LazyLock::new(MessageMarks::default);
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn message_numbers_above_the_mark_are_new_and_the_rest_are_not() {
-        let marks = MessageMarks::default();
-        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        assert!(marks.is_new(a, 1));
-        assert!(!marks.is_new(a, 1), "a redelivery");
-        assert!(marks.is_new(a, 7), "numbers need not be consecutive");
-        assert!(!marks.is_new(a, 5), "a late message is covered by the pull for 7");
-        assert!(marks.is_new(b, 1), "each channel counts on its own");
-        assert!(marks.is_new(a, 8));
+    fn a_channel_is_admitted_while_live_and_watching_the_notifications_resource() {
+        let now = Utc::now();
+        let user = Uuid::new_v4();
+        let live = KnownChannel {
+            user_id: user,
+            resource_id: Some("calendar".into()),
+            expires_at: now + chrono::Duration::seconds(1),
+            stopped: false,
+        };
+        let n = Notification {
+            channel_id: Uuid::new_v4(),
+            token: String::new(),
+            resource_id: "calendar".into(),
+            state: ResourceState::Exists,
+            message_number: 1,
+        };
+        assert!(matches!(admit(&live, &n, now), Ok(UserId(u)) if u == user));
+        let pending = KnownChannel {
+            resource_id: None,
+            ..live.clone()
+        };
+        assert!(admit(&pending, &n, now).is_ok(), "before Google answered the watch");
+        let stopped = KnownChannel {
+            stopped: true,
+            ..live.clone()
+        };
+        assert!(matches!(admit(&stopped, &n, now), Err(Refused::Stopped)));
+        let at_expiry = now + chrono::Duration::seconds(1);
+        assert!(matches!(admit(&live, &n, at_expiry), Err(Refused::Expired)));
+        let elsewhere = Notification {
+            resource_id: "another".into(),
+            ..n.clone()
+        };
+        assert!(matches!(admit(&live, &elsewhere, now), Err(Refused::ResourceMismatch)));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! one transaction, then waking the push worker), the push of outbox slots to Google,
 //! and the user's controls over it.
 
+pub mod channel_directory;
 pub mod channels;
 pub mod coalesce;
 pub mod connect;

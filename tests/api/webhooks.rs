@@ -141,7 +141,8 @@ async fn forged_and_stale_notifications_are_refused_without_a_pull_or_any_google
     let body = assert_error(resp, 400, "resource_mismatch").await;
     assert_eq!(body["field"], "X-Goog-Resource-ID");
 
-    // Expired, then stopped.
+    // Expired, then stopped, straight in the database, as another instance would: this one
+    // reads the row again once its entry is forgotten (or older than its TTL).
     channels::Entity::update_many()
         .col_expr(
             channels::Column::ExpiresAt,
@@ -151,10 +152,12 @@ async fn forged_and_stale_notifications_are_refused_without_a_pull_or_any_google
         .exec(&ctx.app.state.db)
         .await
         .unwrap();
+    ctx.app.state.channel_directory.forget(channel.id);
     assert_error(refused(ctx.app.notify(&good).await), 410, "channel_expired").await;
     slotsync::store::channels::mark_stopped(&ctx.app.state.db, channel.id, None, Utc::now())
         .await
         .unwrap();
+    ctx.app.state.channel_directory.forget(channel.id);
     assert_error(refused(ctx.app.notify(&good).await), 410, "channel_stopped").await;
 
     let after = ctx.stats().await["requests"].clone();
@@ -219,4 +222,94 @@ async fn the_webhook_needs_no_bearer_token_and_answers_errors_in_our_body() {
     let resp = ctx.app.notify(&[]).await;
     let body: Value = assert_error(resp, 400, "invalid_parameter").await;
     assert_eq!(body["field"], "X-Goog-Channel-ID");
+}
+
+/// Sends a change on `channel` that this app accepts, so its directory knows the channel
+/// (the next notifications are answered without reading its row).
+async fn accepted_and_remembered(ctx: &ConnectedApp, user: &TestUser, channel: &ChannelRow, number: u64) {
+    let resp = ctx.app.notify(&genuine(ctx, channel, "exists", number)).await;
+    assert_eq!(resp.status(), 200);
+    let known = ctx.app.state.channel_directory.get(channel.id).expect("remembered");
+    assert!(!known.stopped && known.resource_id == channel.resource_id, "{known:?}");
+    wait_until_no_pull(ctx, user).await;
+}
+
+#[tokio::test]
+async fn a_channel_stopped_with_delete_sync_is_refused_right_after_though_it_was_remembered() {
+    let (ctx, user, channel) = connected_with_channel().await;
+    accepted_and_remembered(&ctx, &user, &channel, 10).await;
+
+    let resp = ctx.app.user_send(&user, reqwest::Method::DELETE, "/sync").await;
+    assert_eq!(resp.status(), 200);
+    let stopped: Value = resp.json().await.unwrap();
+    assert_eq!(stopped["channels_stopped"], 1, "{stopped}");
+
+    let resp = ctx.app.notify(&genuine(&ctx, &channel, "exists", 11)).await;
+    assert_error(resp, 410, "channel_stopped").await;
+    assert!(!pull_pending(&ctx, &user), "a stopped channel requested a pull");
+}
+
+#[tokio::test]
+async fn channels_replaced_by_a_re_creation_or_a_renewal_are_refused_right_after_and_the_new_one_is_accepted() {
+    let (ctx, user, first) = connected_with_channel().await;
+    accepted_and_remembered(&ctx, &user, &first, 10).await;
+
+    // Re-created by the user: the remembered channel is stopped, the new one found.
+    let resp = ctx.app.user_send(&user, reqwest::Method::POST, "/sync/channel").await;
+    assert_eq!(resp.status(), 200);
+    let second = ctx.app.live_channels(&user).await.remove(0);
+    assert_ne!(second.id, first.id);
+    let resp = ctx.app.notify(&genuine(&ctx, &first, "exists", 11)).await;
+    assert_error(resp, 410, "channel_stopped").await;
+    assert!(!pull_pending(&ctx, &user), "a stopped channel requested a pull");
+    accepted_and_remembered(&ctx, &user, &second, 10).await;
+
+    // Renewed: the same, through the renewal job's code.
+    channels::Entity::update_many()
+        .col_expr(
+            channels::Column::ExpiresAt,
+            Expr::value(Utc::now() + chrono::Duration::seconds(60)),
+        )
+        .filter(channels::Column::Id.eq(second.id))
+        .exec(&ctx.app.state.db)
+        .await
+        .unwrap();
+    let report = slotsync::sync::channels::renew_expiring(&ctx.app.state).await.unwrap();
+    assert_eq!(report.renewed, 1, "{report:?}");
+    let third = ctx.app.live_channels(&user).await.remove(0);
+    assert_ne!(third.id, second.id);
+    let resp = ctx.app.notify(&genuine(&ctx, &second, "exists", 11)).await;
+    assert_error(resp, 410, "channel_stopped").await;
+    assert!(!pull_pending(&ctx, &user), "a stopped channel requested a pull");
+    accepted_and_remembered(&ctx, &user, &third, 10).await;
+}
+
+#[tokio::test]
+async fn an_unknown_channel_is_not_remembered_so_one_stored_by_another_instance_is_found() {
+    let (ctx, user, channel) = connected_with_channel().await;
+    // Another instance creating a channel: Google's handshake may reach this one first.
+    let id = uuid::Uuid::new_v4();
+    let row = ChannelRow {
+        id,
+        resource_id: Some("resource-of-the-new-channel".to_owned()),
+        ..channel.clone()
+    };
+    let handshake = genuine(&ctx, &row, "sync", 1);
+    assert_error(ctx.app.notify(&handshake).await, 404, "not_found").await;
+    assert!(ctx.app.state.channel_directory.get(id).is_none());
+
+    // Stored straight in the shared database, as the other instance does.
+    let stored = slotsync::store::channels::insert_pending(
+        &ctx.app.state.db,
+        id,
+        channel.user_id,
+        Utc::now() + chrono::Duration::days(7),
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(stored.id, id);
+    assert_eq!(ctx.app.notify(&handshake).await.status(), 200, "found at once");
+    assert_eq!(ctx.app.notify(&genuine(&ctx, &row, "exists", 2)).await.status(), 200);
+    assert!(pull_pending(&ctx, &user));
 }
