@@ -45,13 +45,23 @@ impl Application {
     /// Validates settings, opens and migrates the database, binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         settings.validate()?;
+        let listener = tokio::net::TcpListener::bind(settings.bind_addr)
+            .await
+            .with_context(|| format!("cannot bind {} (BIND_ADDR)", settings.bind_addr))?;
+        Self::build_on(settings, listener.into_std()?).await
+    }
+
+    /// As [`Application::build`], serving on a listener bound beforehand (by a supervisor,
+    /// or by a caller that must know the port before the service starts); `BIND_ADDR` is
+    /// not used.
+    pub async fn build_on(settings: Settings, listener: std::net::TcpListener) -> anyhow::Result<Self> {
+        settings.validate()?;
         let db = store::connect(&settings.database_url)
             .await
             .with_context(|| "cannot open the database named by DATABASE_URL")?;
         store::migrate(&db).await.context("database migration failed")?;
-        let listener = tokio::net::TcpListener::bind(settings.bind_addr)
-            .await
-            .with_context(|| format!("cannot bind {} (BIND_ADDR)", settings.bind_addr))?;
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
         let addr = listener.local_addr()?;
         let acceptor = TcpAcceptor::from_tokio(listener)?;
         let keys = Keys::derive(settings.secret_key());

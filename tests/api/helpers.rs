@@ -115,15 +115,29 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     if std::env::var_os("RUST_LOG").is_some() {
         slotsync::telemetry::init("pretty");
     }
+    spawn_app_on(None, configure).await
+}
+
+/// Like [`spawn_app_with`], serving on `listener` if given (bound beforehand, so no other
+/// test can take its port between choosing it and the service binding it).
+async fn spawn_app_on(listener: Option<std::net::TcpListener>, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let (url, db) = test_database().await;
     let mut settings = test_settings(&url);
     configure(&mut settings);
-    start(settings, db).await
+    start_on(settings, db, listener).await
 }
 
 /// Starts the service with `settings`; `db` is dropped (and removed) with the app.
 pub async fn start(settings: Settings, db: TestDb) -> TestApp {
-    let app = Application::build(settings).await.expect("the app builds");
+    start_on(settings, db, None).await
+}
+
+async fn start_on(settings: Settings, db: TestDb, listener: Option<std::net::TcpListener>) -> TestApp {
+    let app = match listener {
+        Some(listener) => Application::build_on(settings, listener).await,
+        None => Application::build(settings).await,
+    }
+    .expect("the app builds");
     let address = format!("http://{}", app.addr());
     let state = app.state().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -180,12 +194,10 @@ pub async fn spawn_app_with_google_and(configure: impl FnOnce(&mut Settings)) ->
     let google = Emulator::start(EmulatorConfig::for_tests())
         .await
         .expect("emulator starts");
-    // The callback URL must be registered before the app starts, so pick its port first.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // The callback URL must be registered before the app starts, so bind its port first
+    // and hand the listener over (a port only probed could be taken meanwhile).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
     let redirect = format!("http://127.0.0.1:{port}/auth/google/callback");
     let resp = Client::new()
         .post(format!("{}/_emulator/clients", google.base_url()))
@@ -195,7 +207,7 @@ pub async fn spawn_app_with_google_and(configure: impl FnOnce(&mut Settings)) ->
         .unwrap();
     assert!(resp.status().is_success(), "registering the OAuth client");
     let base = google.base_url();
-    let app = spawn_app_with(|s| {
+    let app = spawn_app_on(Some(listener), |s| {
         s.bind_addr = format!("127.0.0.1:{port}").parse().unwrap();
         s.google_client_id = Some("test-client".into());
         s.google_client_secret = Some("test-secret".into());
