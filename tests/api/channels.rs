@@ -99,6 +99,9 @@ async fn a_channel_near_expiry_is_renewed_new_one_first_and_notifications_follow
     let ctx = channels_app().await;
     let user = connected(&ctx, "ada@example.com").await;
     let old = ctx.app.live_channels(&user).await.remove(0);
+    // The first channel's `sync` handshake arrives first: one delivered after the renewal
+    // stopped that channel would rightly be refused.
+    ctx.wait_for_notifications(1).await;
 
     // Outside the renewal window nothing happens.
     assert_eq!(renew_expiring(&ctx.app.state).await.unwrap(), RenewReport::default());
