@@ -28,38 +28,26 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use chrono::{DateTime, Utc};
-use clap::Parser;
 use futures::stream::{self, StreamExt};
 use google_calendar3::api::{Event, EventDateTime, EventExtendedProperties};
-use poem::listener::TcpAcceptor;
-use poem::Server;
-use sea_orm::{ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{json, Value};
-use slotsync::app::Application;
-use slotsync::config::Settings;
 use slotsync::domain::{EventId, SlotId};
 use slotsync::emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 use slotsync::google::hub::{http_client, hub_with};
 use slotsync::google::GoogleEndpoints;
-use slotsync::state::AppState;
 use slotsync::store::entities::slots;
 use uuid::Uuid;
 
-const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
-const SECRET_KEY: &str = "bench-secret-key-0123456789abcdefghijklmnop";
-const CLIENT_ID: &str = "bench-client";
-const CLIENT_SECRET: &str = "bench-secret";
+mod common;
+
+use common::{env_usize, BenchDb, Control, Latencies, Service};
+
 const TIMEZONE: &str = "Europe/Paris";
 /// How often the database is polled for the number of clean slots.
 const POLL_EVERY: Duration = Duration::from_millis(20);
 /// Give up when the outbox has not drained after this long.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(300);
-
-#[derive(Parser)]
-struct SettingsArgs {
-    #[command(flatten)]
-    settings: Settings,
-}
 
 /// The workload.
 #[derive(Debug, Clone, Copy)]
@@ -90,36 +78,8 @@ fn slot_body(k: usize) -> Value {
     json!({ "title": title, "start": start.to_rfc3339(), "end": end.to_rfc3339(), "timezone": TIMEZONE })
 }
 
-/// Nearest-rank percentile of a sorted sample.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn sorted(mut v: Vec<f64>) -> Vec<f64> {
-    v.sort_by(f64::total_cmp);
-    v
-}
-
 fn millis(d: chrono::Duration) -> f64 {
     d.num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0
-}
-
-fn env_usize(name: &str, default: usize) -> anyhow::Result<usize> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => {
-            let n: usize = v
-                .trim()
-                .parse()
-                .with_context(|| format!("{name} must be a positive integer"))?;
-            ensure!(n > 0, "{name} must be at least 1");
-            Ok(n)
-        }
-        _ => Ok(default),
-    }
 }
 
 /// `BENCH_GOOGLE_LATENCY_MS`: `100` or `50-150`.
@@ -145,125 +105,6 @@ fn env_latency() -> anyhow::Result<Option<[u64; 2]>> {
     Ok(Some(range))
 }
 
-/// Where the service's database lives, and how to remove it afterwards.
-enum BenchDb {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
-}
-
-impl BenchDb {
-    async fn create() -> anyhow::Result<(String, BenchDb)> {
-        match std::env::var("BENCH_DATABASE_URL") {
-            Ok(admin_url) if !admin_url.is_empty() => {
-                ensure!(
-                    admin_url.starts_with("postgres://") || admin_url.starts_with("postgresql://"),
-                    "BENCH_DATABASE_URL must be a PostgreSQL URL (postgres://…); unset it for SQLite"
-                );
-                let name = format!("slotsync_bench_{}", Uuid::new_v4().simple());
-                let db = Database::connect(&admin_url)
-                    .await
-                    .context("BENCH_DATABASE_URL answers")?;
-                db.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await
-                    .context("creating the bench database")?;
-                db.close().await?;
-                let mut url = url::Url::parse(&admin_url).context("BENCH_DATABASE_URL is a URL")?;
-                url.set_path(&format!("/{name}"));
-                Ok((url.to_string(), BenchDb::Postgres { admin_url, name }))
-            }
-            _ => {
-                let dir = tempfile::tempdir()?;
-                let url = format!("sqlite://{}?mode=rwc", dir.path().join("slotsync.db").display());
-                Ok((url, BenchDb::Sqlite(dir)))
-            }
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            BenchDb::Sqlite(dir) => format!(
-                "SQLite (file under {})",
-                dir.path().parent().unwrap_or(dir.path()).display()
-            ),
-            BenchDb::Postgres { .. } => "PostgreSQL".to_owned(),
-        }
-    }
-
-    async fn remove(self) {
-        if let BenchDb::Postgres { admin_url, name } = self {
-            let dropped = match Database::connect(&admin_url).await {
-                Ok(db) => db
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await
-                    .map(|_| ()),
-                Err(e) => Err(e),
-            };
-            if let Err(e) = dropped {
-                eprintln!("could not drop the bench database {name}: {e}");
-            }
-        }
-    }
-}
-
-/// The emulator's control API.
-struct Control<'a> {
-    http: &'a reqwest::Client,
-    base: String,
-}
-
-impl Control<'_> {
-    async fn stats(&self) -> anyhow::Result<Value> {
-        Ok(self
-            .http
-            .get(format!("{}/_emulator/stats", self.base))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?)
-    }
-
-    async fn clear_stats(&self) -> anyhow::Result<()> {
-        self.http
-            .delete(format!("{}/_emulator/stats", self.base))
-            .send()
-            .await?
-            .error_for_status()?;
-        Ok(())
-    }
-
-    /// Waits until the emulator has answered no Calendar request for a second (connecting
-    /// a user requests a first pull, run after a debounce), at most 60 s.
-    async fn wait_quiet(&self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let (mut last, mut quiet_since) = (u64::MAX, Instant::now());
-        while Instant::now() < deadline {
-            let (calls, _) = google_calls(&self.stats().await?);
-            if calls != last {
-                (last, quiet_since) = (calls, Instant::now());
-            } else if quiet_since.elapsed() >= Duration::from_secs(1) {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        bail!("the emulator kept answering Calendar requests for 60 s after setup")
-    }
-
-    /// Adds `latency` (ms range) to every Calendar call, or clears the fault plan.
-    async fn latency(&self, latency: Option<[u64; 2]>) -> anyhow::Result<()> {
-        let url = format!("{}/_emulator/faults", self.base);
-        let req = match latency {
-            Some(range) => self.http.put(url).json(&json!({ "latency_ms": range })),
-            None => self.http.delete(url),
-        };
-        req.send()
-            .await?
-            .error_for_status()
-            .context("setting the emulator's faults")?;
-        Ok(())
-    }
-}
-
 /// Google requests counted by the emulator: the total of the `events.*` ones, and a
 /// `op status: n` line for every operation.
 fn google_calls(stats: &Value) -> (u64, Vec<String>) {
@@ -285,7 +126,7 @@ fn google_calls(stats: &Value) -> (u64, Vec<String>) {
 struct Measured {
     slots: usize,
     wall: Duration,
-    latencies_ms: Vec<f64>,
+    latencies_ms: Latencies,
     /// `events.*` requests the emulator answered during the phase (`None`: not counted).
     google_calls: Option<u64>,
     notes: Vec<String>,
@@ -303,37 +144,10 @@ impl Measured {
         format!(
             "| {name} | {:.0} | {calls} | {:.1} | {:.1} | {latency} |",
             self.per_second(),
-            percentile(&self.latencies_ms, 50.0),
-            percentile(&self.latencies_ms, 99.0),
+            self.latencies_ms.p50(),
+            self.latencies_ms.p99(),
         )
     }
-}
-
-/// Settings of the service under test, wired to the emulator.
-fn settings(google: &EmulatorHandle, database_url: &str, port: u16) -> anyhow::Result<Settings> {
-    let mut settings = SettingsArgs::try_parse_from([
-        "slotsync",
-        "--database-url",
-        database_url,
-        "--bind-addr",
-        &format!("127.0.0.1:{port}"),
-        "--admin-token",
-        ADMIN_TOKEN,
-        "--secret-key",
-        SECRET_KEY,
-        "--rate-limit-per-minute",
-        "1000000",
-    ])?
-    .settings;
-    settings.google_client_id = Some(CLIENT_ID.into());
-    settings.google_client_secret = Some(CLIENT_SECRET.into());
-    settings.oauth_redirect_uri = Some(format!("http://127.0.0.1:{port}/auth/google/callback"));
-    settings.google_emulator_url = Some(google.base_url());
-    // The job scheduler's `retry_pushes` drains the outbox alongside the worker at every
-    // :00 and :30, and a run it started outlives the service's stop: the worker alone is
-    // measured.
-    settings.scheduler_enabled = false;
-    Ok(settings)
 }
 
 /// A slot created through the API.
@@ -345,215 +159,107 @@ struct Created {
     post_ms: f64,
 }
 
-/// A running service.
-struct Service {
-    address: String,
-    state: AppState,
-    stop: tokio::sync::oneshot::Sender<()>,
-    running: tokio::task::JoinHandle<std::io::Result<()>>,
+/// `POST /slots` for slots `0..n` (slot `k` by user `k % users`), `concurrency` at a
+/// time.
+async fn create_slots(
+    service: &Service,
+    http: &reqwest::Client,
+    work: Workload,
+    tokens: &[String],
+) -> anyhow::Result<Vec<Created>> {
+    stream::iter(0..work.slots)
+        .map(|k| {
+            let req = http
+                .post(format!("{}/slots", service.address))
+                .bearer_auth(&tokens[work.owner(k)])
+                .json(&slot_body(k));
+            async move {
+                let sent = Instant::now();
+                let resp = req.send().await?;
+                let (answered_at, took) = (Utc::now(), sent.elapsed());
+                ensure!(resp.status() == 201, "POST /slots answered {}", resp.status());
+                let body: Value = resp.json().await?;
+                let id = body["id"].as_str().context("the slot's id")?.parse()?;
+                Ok(Created {
+                    id,
+                    answered_at,
+                    post_ms: took.as_secs_f64() * 1e3,
+                })
+            }
+        })
+        .buffer_unordered(work.concurrency)
+        .collect::<Vec<anyhow::Result<_>>>()
+        .await
+        .into_iter()
+        .collect()
 }
 
-impl Service {
-    /// The service as `slotsync serve` runs it: HTTP and the push worker.
-    async fn start(settings: Settings) -> anyhow::Result<Service> {
-        let app = Application::build(settings).await?;
-        let address = format!("http://{}", app.addr());
-        let state = app.state().clone();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let running = tokio::spawn(app.run_until_stopped(async {
-            let _ = stopped.await;
-        }));
-        Ok(Service {
-            address,
-            state,
-            stop,
-            running,
-        })
-    }
-
-    /// The service's HTTP routes alone, without the push worker (which the caller may run
-    /// on `state.pusher` itself).
-    async fn start_api_only(mut settings: Settings) -> anyhow::Result<Service> {
-        settings.bind_addr = "127.0.0.1:0".parse()?;
-        let state = Application::build(settings).await?.state().clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let address = format!("http://{}", listener.local_addr()?);
-        let acceptor = TcpAcceptor::from_tokio(listener)?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let routes = slotsync::app::routes(state.clone());
-        let running = tokio::spawn(async move {
-            Server::new_with_acceptor(acceptor)
-                .run_with_graceful_shutdown(
-                    routes,
-                    async {
-                        let _ = stopped.await;
-                    },
-                    Some(Duration::from_secs(10)),
-                )
-                .await
-        });
-        Ok(Service {
-            address,
-            state,
-            stop,
-            running,
-        })
-    }
-
-    async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(());
-        self.running.await??;
-        Ok(())
-    }
-
-    fn db(&self) -> &DatabaseConnection {
-        &self.state.db
-    }
-
-    /// Creates a user and connects its Google account (`{email}` at the emulator) through
-    /// the browser flow; returns its API token.
-    async fn connected_user(&self, http: &reqwest::Client, email: &str) -> anyhow::Result<String> {
-        let created: Value = http
-            .post(format!("{}/auth/users", self.address))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({ "email": email }))
-            .send()
-            .await?
-            .error_for_status()
-            .with_context(|| format!("creating {email}"))?
-            .json()
+/// Polls until at least `target` slots are clean; returns how long that took.
+async fn wait_clean(service: &Service, target: u64, since: Instant) -> anyhow::Result<Duration> {
+    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    loop {
+        let clean = slots::Entity::find()
+            .filter(slots::Column::PushState.eq("clean"))
+            .count(&service.state.db)
             .await?;
-        let token = created["api_token"].as_str().context("an api_token")?.to_owned();
-        let authorize: Value = http
-            .get(format!("{}/auth/google/authorize", self.address))
-            .bearer_auth(&token)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let browser = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        let consent = browser
-            .get(authorize["url"].as_str().context("an authorize url")?)
-            .send()
-            .await?;
-        ensure!(
-            consent.status().is_redirection(),
-            "consent answered {}",
-            consent.status()
-        );
-        let callback = consent.headers()["location"].to_str()?.to_owned();
-        let resp = browser.get(&callback).send().await?;
-        ensure!(
-            resp.status() == 200,
-            "callback answered {}: {}",
-            resp.status(),
-            resp.text().await?
-        );
-        Ok(token)
-    }
-
-    /// `POST /slots` for slots `0..n` (slot `k` by user `k % users`), `concurrency` at a
-    /// time.
-    async fn create_slots(
-        &self,
-        http: &reqwest::Client,
-        work: Workload,
-        tokens: &[String],
-    ) -> anyhow::Result<Vec<Created>> {
-        stream::iter(0..work.slots)
-            .map(|k| {
-                let req = http
-                    .post(format!("{}/slots", self.address))
-                    .bearer_auth(&tokens[work.owner(k)])
-                    .json(&slot_body(k));
-                async move {
-                    let sent = Instant::now();
-                    let resp = req.send().await?;
-                    let (answered_at, took) = (Utc::now(), sent.elapsed());
-                    ensure!(resp.status() == 201, "POST /slots answered {}", resp.status());
-                    let body: Value = resp.json().await?;
-                    let id = body["id"].as_str().context("the slot's id")?.parse()?;
-                    Ok(Created {
-                        id,
-                        answered_at,
-                        post_ms: took.as_secs_f64() * 1e3,
-                    })
-                }
-            })
-            .buffer_unordered(work.concurrency)
-            .collect::<Vec<anyhow::Result<_>>>()
-            .await
-            .into_iter()
-            .collect()
-    }
-
-    /// Polls until at least `target` slots are clean; returns how long that took.
-    async fn wait_clean(&self, target: u64, since: Instant) -> anyhow::Result<Duration> {
-        let deadline = Instant::now() + DRAIN_TIMEOUT;
-        loop {
-            let clean = slots::Entity::find()
-                .filter(slots::Column::PushState.eq("clean"))
-                .count(self.db())
+        if clean >= target {
+            return Ok(since.elapsed());
+        }
+        if Instant::now() > deadline {
+            let rows = slots::Entity::find()
+                .filter(slots::Column::PushState.ne("clean"))
+                .all(&service.state.db)
                 .await?;
-            if clean >= target {
-                return Ok(since.elapsed());
+            for row in rows.iter().take(5) {
+                eprintln!(
+                    "not clean: {} state={} attempts={} error={:?}",
+                    row.id, row.push_state, row.push_attempts, row.last_push_error
+                );
             }
-            if Instant::now() > deadline {
-                let rows = slots::Entity::find()
-                    .filter(slots::Column::PushState.ne("clean"))
-                    .all(self.db())
-                    .await?;
-                for row in rows.iter().take(5) {
-                    eprintln!(
-                        "not clean: {} state={} attempts={} error={:?}",
-                        row.id, row.push_state, row.push_attempts, row.last_push_error
-                    );
-                }
-                bail!("{} slots were still not clean after {DRAIN_TIMEOUT:?}", rows.len());
-            }
-            tokio::time::sleep(POLL_EVERY).await;
+            bail!("{} slots were still not clean after {DRAIN_TIMEOUT:?}", rows.len());
         }
+        tokio::time::sleep(POLL_EVERY).await;
     }
+}
 
-    /// The stored rows of `ids`: when each became synced, and anything unusual about them.
-    async fn synced(&self, ids: impl Iterator<Item = Uuid>) -> anyhow::Result<(HashMap<Uuid, DateTime<Utc>>, String)> {
-        let rows: HashMap<Uuid, slots::Model> = slots::Entity::find()
-            .all(self.db())
-            .await?
-            .into_iter()
-            .map(|r| (r.id, r))
-            .collect();
-        let mut at = HashMap::new();
-        let (mut odd_version, mut retried, mut unsynced) = (0, 0, 0);
-        for id in ids {
-            let row = rows.get(&id).context("a created slot is in the database")?;
-            odd_version += usize::from(row.version != 1 || row.synced_version != Some(1));
-            retried += usize::from(row.push_attempts != 0 || row.last_push_error.is_some());
-            match row.last_synced_at {
-                Some(t) if row.push_state == "clean" => {
-                    at.insert(id, t);
-                }
-                _ => unsynced += 1,
+/// The stored rows of `ids`: when each became synced, and anything unusual about them.
+async fn synced_rows(
+    service: &Service,
+    ids: impl Iterator<Item = Uuid>,
+) -> anyhow::Result<(HashMap<Uuid, DateTime<Utc>>, String)> {
+    let rows: HashMap<Uuid, slots::Model> = slots::Entity::find()
+        .all(&service.state.db)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r))
+        .collect();
+    let mut at = HashMap::new();
+    let (mut odd_version, mut retried, mut unsynced) = (0, 0, 0);
+    for id in ids {
+        let row = rows.get(&id).context("a created slot is in the database")?;
+        odd_version += usize::from(row.version != 1 || row.synced_version != Some(1));
+        retried += usize::from(row.push_attempts != 0 || row.last_push_error.is_some());
+        match row.last_synced_at {
+            Some(t) if row.push_state == "clean" => {
+                at.insert(id, t);
             }
+            _ => unsynced += 1,
         }
-        // A stall of the worker shows as a long gap between two slots becoming clean.
-        let mut times: Vec<DateTime<Utc>> = at.values().copied().collect();
-        times.sort();
-        let gap = times.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default();
-        let stalled = if gap >= chrono::Duration::seconds(5) {
-            " — a STALL (RUST_LOG=warn shows why)"
-        } else {
-            ""
-        };
-        let oddities = format!(
-            "slots not at version 1 / synced_version 1: {odd_version}; with a retry or error recorded: {retried}; not clean: {unsynced}; longest time with no slot becoming clean: {:.0} ms{stalled}",
-            millis(gap)
-        );
-        Ok((at, oddities))
     }
+    // A stall of the worker shows as a long gap between two slots becoming clean.
+    let mut times: Vec<DateTime<Utc>> = at.values().copied().collect();
+    times.sort();
+    let gap = times.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default();
+    let stalled = if gap >= chrono::Duration::seconds(5) {
+        " — a STALL (RUST_LOG=warn shows why)"
+    } else {
+        ""
+    };
+    let oddities = format!(
+        "slots not at version 1 / synced_version 1: {odd_version}; with a retry or error recorded: {retried}; not clean: {unsynced}; longest time with no slot becoming clean: {:.0} ms{stalled}",
+        millis(gap)
+    );
+    Ok((at, oddities))
 }
 
 /// Phases 1 and 3: slotsync end to end, then the API and the push worker each alone.
@@ -563,20 +269,11 @@ async fn bench_slotsync(
     database_url: &str,
     http: &reqwest::Client,
 ) -> anyhow::Result<(Measured, Measured, Measured)> {
-    let control = Control {
-        http,
-        base: google.base_url(),
-    };
+    let control = Control::new(http, google);
     // The OAuth callback must be registered before the service starts: pick its port first.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    http.post(format!("{}/_emulator/clients", google.base_url()))
-        .json(&json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-                      "redirect_uris": [format!("http://127.0.0.1:{port}/auth/google/callback")]}))
-        .send()
-        .await?
-        .error_for_status()
-        .context("registering the OAuth client")?;
-    let settings = settings(google, database_url, port)?;
+    let port = common::free_port()?;
+    common::register_oauth_client(http, google, port).await?;
+    let settings = common::settings_with_google(&google.base_url(), database_url, port)?;
     let service = Service::start(settings.clone()).await?;
 
     // Setup, not timed: users, their Google connections and the first pull each connection
@@ -585,9 +282,10 @@ async fn bench_slotsync(
         .map(|u| {
             let service = &service;
             async move {
-                service
+                let (_, token) = service
                     .connected_user(http, &format!("bench-user-{u}@example.com"))
-                    .await
+                    .await?;
+                anyhow::Ok(token)
             }
         })
         .buffered(8)
@@ -602,10 +300,10 @@ async fn bench_slotsync(
     // Phase 1, timed: from the first POST until the last slot is clean.
     let started_at = Utc::now();
     let started = Instant::now();
-    let created = service.create_slots(http, work, &tokens).await?;
+    let created = create_slots(&service, http, work, &tokens).await?;
     let api_done = started.elapsed();
-    let polled = service.wait_clean(work.slots as u64, started).await?;
-    let (synced, oddities) = service.synced(created.iter().map(|c| c.id)).await?;
+    let polled = wait_clean(&service, work.slots as u64, started).await?;
+    let (synced, oddities) = synced_rows(&service, created.iter().map(|c| c.id)).await?;
     let mut latencies = Vec::with_capacity(created.len());
     let mut last_clean = started_at;
     for c in &created {
@@ -619,7 +317,7 @@ async fn bench_slotsync(
     let end_to_end = Measured {
         slots: work.slots,
         wall,
-        latencies_ms: sorted(latencies),
+        latencies_ms: Latencies::new(latencies),
         google_calls: Some(calls),
         notes: vec![
             format!(
@@ -639,12 +337,12 @@ async fn bench_slotsync(
     // alone on the outbox that left.
     let service = Service::start_api_only(settings).await?;
     let started = Instant::now();
-    let created = service.create_slots(http, work, &tokens).await?;
+    let created = create_slots(&service, http, work, &tokens).await?;
     let api_wall = started.elapsed();
     let api_only = Measured {
         slots: work.slots,
         wall: api_wall,
-        latencies_ms: sorted(created.iter().map(|c| c.post_ms).collect()),
+        latencies_ms: Latencies::new(created.iter().map(|c| c.post_ms).collect()),
         google_calls: None,
         notes: Vec::new(),
     };
@@ -653,8 +351,8 @@ async fn bench_slotsync(
     let worker_started_at = Utc::now();
     let worker_started = Instant::now();
     let worker = tokio::spawn(Arc::clone(&service.state.pusher).run(service.state.push_waker.clone(), worker_stop));
-    let polled = service.wait_clean(2 * work.slots as u64, worker_started).await?;
-    let (synced, oddities) = service.synced(created.iter().map(|c| c.id)).await?;
+    let polled = wait_clean(&service, 2 * work.slots as u64, worker_started).await?;
+    let (synced, oddities) = synced_rows(&service, created.iter().map(|c| c.id)).await?;
     let last_clean = synced.values().copied().max().unwrap_or(worker_started_at);
     let latencies = synced.values().map(|t| millis(*t - worker_started_at)).collect();
     let (calls, detail) = google_calls(&control.stats().await?);
@@ -664,7 +362,7 @@ async fn bench_slotsync(
     let push_only = Measured {
         slots: work.slots,
         wall: (last_clean - worker_started_at).to_std().unwrap_or(polled),
-        latencies_ms: sorted(latencies),
+        latencies_ms: Latencies::new(latencies),
         google_calls: Some(calls),
         notes: vec![format!("emulator requests: {}", detail.join(", ")), oddities],
     };
@@ -674,10 +372,7 @@ async fn bench_slotsync(
 /// Phase 2: the same events inserted straight into the emulator by google-calendar3 hubs
 /// (one per user, over one shared connection pool, as the service's gateway does).
 async fn bench_bare(work: Workload, google: &EmulatorHandle, http: &reqwest::Client) -> anyhow::Result<Measured> {
-    let control = Control {
-        http,
-        base: google.base_url(),
-    };
+    let control = Control::new(http, google);
     let endpoints = GoogleEndpoints::emulator(&google.base_url());
     let client = http_client();
     let mut hubs = Vec::with_capacity(work.users);
@@ -746,7 +441,7 @@ async fn bench_bare(work: Workload, google: &EmulatorHandle, http: &reqwest::Cli
     Ok(Measured {
         slots: work.slots,
         wall,
-        latencies_ms: sorted(latencies),
+        latencies_ms: Latencies::new(latencies),
         google_calls: Some(calls),
         notes: vec![format!("emulator requests: {}", detail.join(", "))],
     })
@@ -779,11 +474,7 @@ fn main() -> anyhow::Result<()> {
     if std::env::var_os("RUST_LOG").is_some() {
         slotsync::telemetry::init("pretty");
     }
-    let concurrency = SettingsArgs::try_parse_from(["slotsync"])
-        .context("reading the service's settings from the environment")?
-        .settings
-        .push_concurrency
-        .max(1);
+    let concurrency = common::settings("sqlite::memory:", 0)?.push_concurrency.max(1);
     let work = Workload {
         slots: env_usize("BENCH_SLOTS", 1000)?,
         users: env_usize("BENCH_USERS", 100)?,
@@ -792,11 +483,11 @@ fn main() -> anyhow::Result<()> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let (database_url, db) = BenchDb::create().await?;
+        let (database_url, db) = BenchDb::from_env().await?;
         let database = db.describe();
         let result = run(work, &database_url).await;
         db.remove().await;
-        report(work, &database, &result?);
+        report(work, database, &result?);
         Ok(())
     })
 }

@@ -340,6 +340,37 @@ impl<'a> Control<'a> {
         Ok(())
     }
 
+    /// Waits until the emulator has answered no Calendar request for a second (connecting
+    /// a user requests a first pull, run after a debounce), at most 60 s.
+    pub async fn wait_quiet(&self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (mut last, mut quiet_since) = (u64::MAX, Instant::now());
+        while Instant::now() < deadline {
+            let calls = calendar_calls(&self.stats().await?);
+            if calls != last {
+                (last, quiet_since) = (calls, Instant::now());
+            } else if quiet_since.elapsed() >= Duration::from_secs(1) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("the emulator kept answering Calendar requests for 60 s after setup")
+    }
+
+    /// Adds `latency` (ms range) to every Calendar call, or clears the fault plan.
+    pub async fn latency(&self, latency: Option<[u64; 2]>) -> anyhow::Result<()> {
+        let url = format!("{}/_emulator/faults", self.base);
+        let req = match latency {
+            Some(range) => self.http.put(url).json(&json!({ "latency_ms": range })),
+            None => self.http.delete(url),
+        };
+        req.send()
+            .await?
+            .error_for_status()
+            .context("setting the emulator's faults")?;
+        Ok(())
+    }
+
     /// An access token acting as `email` in Google Calendar (the user is created if new).
     pub async fn user_token(&self, email: &str) -> anyhow::Result<String> {
         let token: Value = self
@@ -361,6 +392,17 @@ pub fn op_count(stats: &Value, op: &str) -> u64 {
         .into_iter()
         .flatten()
         .filter_map(|(_, n)| n.as_u64())
+        .sum()
+}
+
+/// How many `events.*` requests (all operations and statuses) the emulator counted.
+pub fn calendar_calls(stats: &Value) -> u64 {
+    stats["requests"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(op, _)| op.starts_with("events."))
+        .map(|(op, _)| op_count(stats, op))
         .sum()
 }
 
