@@ -140,6 +140,12 @@ impl Application {
         tracing::debug!(?local, "accepting connections");
         let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(Arc::clone(&self.state.pusher).run(self.state.push_waker.clone(), worker_stop));
+        // A disconnect that was deleting slotsync's events when a process stopped goes on.
+        match crate::sync::disconnect::resume_unfinished(&self.state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(users = n, "resumed unfinished disconnects"),
+            Err(e) => tracing::warn!(error = %e, "could not look for unfinished disconnects"),
+        }
         let scheduler = if self.state.settings.scheduler_enabled {
             match crate::jobs::start(&self.state).await {
                 Ok(s) => Some(s),
@@ -200,6 +206,11 @@ fn pull_config(settings: &Settings, keys: &Keys) -> PullConfig {
             window: chrono::Duration::seconds(i64::try_from(settings.slot_breaker_window_secs).unwrap_or(60)),
         },
         lease: Duration::from_secs(settings.pull_lease_secs),
+        guard: crate::sync::held::DeletionGuard {
+            enabled: settings.mass_delete_guard,
+            min: settings.mass_delete_min,
+            percent: settings.mass_delete_percent,
+        },
     }
 }
 

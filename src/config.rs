@@ -136,6 +136,20 @@ pub struct Settings {
     #[arg(long, env = "SLOT_BREAKER_WINDOW_SECS", default_value_t = 60)]
     pub slot_breaker_window_secs: u64,
 
+    /// Hold a pull's deletions for the user to confirm when there are more of them than
+    /// MASS_DELETE_MIN or MASS_DELETE_PERCENT % of the user's linked slots, whichever is
+    /// larger (`GET /sync/held-deletions`). `false` applies every deletion at once.
+    #[arg(long, env = "MASS_DELETE_GUARD", default_value_t = true, action = clap::ArgAction::Set)]
+    pub mass_delete_guard: bool,
+
+    /// Deletions one pull may always apply (the guard's floor).
+    #[arg(long, env = "MASS_DELETE_MIN", default_value_t = 10)]
+    pub mass_delete_min: u64,
+
+    /// Share of a user's linked slots (percent, 1-100) one pull may delete.
+    #[arg(long, env = "MASS_DELETE_PERCENT", default_value_t = 25)]
+    pub mass_delete_percent: u64,
+
     /// Cron schedule (with seconds) of the `renew_channels` job.
     #[arg(long, env = "SCHEDULE_RENEW_CHANNELS", default_value = "0 */10 * * * *")]
     pub schedule_renew_channels: String,
@@ -237,6 +251,7 @@ impl Settings {
             ("CHANNEL_TTL_SECS", self.channel_ttl_secs),
             ("SLOT_BREAKER_ALTERNATIONS", u64::from(self.slot_breaker_alternations)),
             ("SLOT_BREAKER_WINDOW_SECS", self.slot_breaker_window_secs),
+            ("MASS_DELETE_PERCENT", self.mass_delete_percent),
         ] {
             if value == 0 {
                 return Err(ConfigError {
@@ -244,6 +259,12 @@ impl Settings {
                     problem: "must be at least 1".into(),
                 });
             }
+        }
+        if self.mass_delete_percent > 100 {
+            return Err(ConfigError {
+                variable: "MASS_DELETE_PERCENT",
+                problem: format!("`{}` is more than 100 (percent)", self.mass_delete_percent),
+            });
         }
         for (variable, schedule) in [
             ("SCHEDULE_RENEW_CHANNELS", &self.schedule_renew_channels),
@@ -337,6 +358,9 @@ impl std::fmt::Debug for Settings {
             .field("channel_renew_before_secs", &self.channel_renew_before_secs)
             .field("slot_breaker_alternations", &self.slot_breaker_alternations)
             .field("slot_breaker_window_secs", &self.slot_breaker_window_secs)
+            .field("mass_delete_guard", &self.mass_delete_guard)
+            .field("mass_delete_min", &self.mass_delete_min)
+            .field("mass_delete_percent", &self.mass_delete_percent)
             .field("schedule_renew_channels", &self.schedule_renew_channels)
             .field("schedule_fallback_sync", &self.schedule_fallback_sync)
             .field("schedule_retry_pushes", &self.schedule_retry_pushes)

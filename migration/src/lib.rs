@@ -8,6 +8,7 @@ mod m20261121_000002_create_oauth_states;
 mod m20261121_000003_push_status;
 mod m20261121_000004_pull_and_channels;
 mod m20261121_000005_live_slots_index;
+mod m20261130_000006_connection_lifecycle;
 
 /// Every migration of the schema, in order.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000003_push_status::Migration),
             Box::new(m20261121_000004_pull_and_channels::Migration),
             Box::new(m20261121_000005_live_slots_index::Migration),
+            Box::new(m20261130_000006_connection_lifecycle::Migration),
         ]
     }
 }

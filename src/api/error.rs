@@ -36,7 +36,7 @@ pub enum ApiError {
     /// No such resource for this caller (another user's resources are reported this way too).
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
-    /// The resource already exists.
+    /// The resource already exists, or its state does not allow the request.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
     /// `If-Match` names a version that is no longer current; nothing was changed.
@@ -118,6 +118,11 @@ impl ApiError {
         }
         tracing::error!(error = %chain, "internal error");
         ApiError::Internal(body("internal", "internal error; see the server log", None))
+    }
+
+    /// 409: the resource's state does not allow the request.
+    pub fn conflict_message(code: &str, message: impl Into<String>) -> Self {
+        ApiError::Conflict(body(code, message, None))
     }
 
     /// 503.

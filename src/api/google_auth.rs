@@ -22,8 +22,18 @@ use crate::sync::connect::{self, CalendarMode, ConnectError};
 pub enum CalendarChoice {
     /// The user's primary calendar (default).
     Primary,
-    /// A calendar of its own named "slotsync", created at connection.
+    /// A calendar of its own named "slotsync", created at the first connection of each
+    /// Google account and reused afterwards.
     Dedicated,
+}
+
+impl From<CalendarChoice> for CalendarMode {
+    fn from(c: CalendarChoice) -> Self {
+        match c {
+            CalendarChoice::Primary => CalendarMode::Primary,
+            CalendarChoice::Dedicated => CalendarMode::Dedicated,
+        }
+    }
 }
 
 /// Where to send the browser.
@@ -42,8 +52,13 @@ pub struct ConnectionStatus {
     pub google_email: Option<String>,
     /// The calendar slots go to (`primary` or a dedicated calendar's id).
     pub calendar_id: Option<String>,
-    /// `active`, `needs_reauth` (connect again) or `revoked` (disconnected); absent if never connected.
+    /// `active`, `needs_reauth` (connect again), `missing_scopes` (calendar access not
+    /// granted), `calendar_missing` (the calendar was deleted in Google), `disconnecting`
+    /// (slotsync's events are being deleted), `revoked` (disconnected) or `stopped`
+    /// (`DELETE /sync`); absent if never connected.
     pub status: Option<String>,
+    /// What the user should do next, when the connection is not `active`.
+    pub next_step: Option<String>,
     /// Scopes Google granted.
     pub granted_scopes: Vec<String>,
     /// Required scopes Google did not grant.
@@ -66,6 +81,7 @@ impl ConnectionStatus {
                 google_email: None,
                 calendar_id: None,
                 status: None,
+                next_step: Some("connect a Google account: GET /auth/google/authorize".into()),
                 granted_scopes: vec![],
                 missing_scopes: REQUIRED_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
                 has_required_scopes: false,
@@ -77,6 +93,7 @@ impl ConnectionStatus {
                 let missing = missing_scopes(&c.granted_scopes);
                 Self {
                     connected: c.status == connections::ACTIVE,
+                    next_step: next_step(&c.status),
                     google_email: c.google_email,
                     calendar_id: Some(c.calendar_id),
                     status: Some(c.status),
@@ -92,23 +109,117 @@ impl ConnectionStatus {
     }
 }
 
+/// What the user should do about a connection in `status`.
+fn next_step(status: &str) -> Option<String> {
+    let step = match status {
+        connections::ACTIVE => return None,
+        connections::NEEDS_REAUTH => {
+            "Google no longer accepts the grant (revoked, expired, or the password changed): connect again              with GET /auth/google/authorize; waiting changes are pushed then"
+        }
+        connections::MISSING_SCOPES => crate::sync::home::MISSING_SCOPES_HINT,
+        connections::CALENDAR_MISSING => crate::sync::home::CALENDAR_MISSING_HINT,
+        connections::DISCONNECTING => {
+            "slotsync is deleting the events it created (progress in GET /sync/status); the grant is revoked              when that ends. Connecting again stops it"
+        }
+        connections::STOPPED => "syncing is stopped: POST /sync/resume",
+        _ => "connect a Google account: GET /auth/google/authorize",
+    };
+    Some(step.to_owned())
+}
+
+/// What a completed connection did to the user's slots.
+#[derive(Debug, Object)]
+pub struct ConnectResult {
+    /// The connection now.
+    #[oai(flatten)]
+    pub connection: ConnectionStatus,
+    /// `first` (first connection), `continued` (the same account and calendar: nothing
+    /// is pushed again), `rehomed` (another account or calendar: every live slot is pushed
+    /// there) or `missing_scopes` (calendar access not granted: nothing syncs).
+    pub outcome: String,
+    /// Live slots queued for the new calendar (`rehomed`).
+    pub slots_repushed: u64,
+    /// The calendar the slots were in before (`rehomed`).
+    pub previous_calendar_id: Option<String>,
+    /// The Google account they were in before (`rehomed`).
+    pub previous_google_email: Option<String>,
+    /// What happened to the events in the previous calendar, and other notes.
+    pub note: Option<String>,
+}
+
+impl ConnectResult {
+    fn new(connection: connections::Connection, outcome: connect::ConnectOutcome) -> Self {
+        let mut result = ConnectResult {
+            connection: ConnectionStatus::from_row(Some(connection)),
+            outcome: String::new(),
+            slots_repushed: 0,
+            previous_calendar_id: None,
+            previous_google_email: None,
+            note: None,
+        };
+        match outcome {
+            connect::ConnectOutcome::First => result.outcome = "first".into(),
+            connect::ConnectOutcome::Continued => result.outcome = "continued".into(),
+            connect::ConnectOutcome::Rehomed { from, slots_repushed } => {
+                result.outcome = "rehomed".into();
+                result.slots_repushed = slots_repushed;
+                result.previous_calendar_id = Some(from.calendar_id);
+                result.previous_google_email = from.email;
+                result.note = Some(
+                    "the slots are pushed to the new calendar, each as one event; events slotsync wrote to the                      previous calendar were left there (disconnect with delete_events=true before switching to                      remove them)"
+                        .into(),
+                );
+            }
+            connect::ConnectOutcome::MissingScopes(missing) => {
+                result.outcome = "missing_scopes".into();
+                result.note = Some(format!("not granted: {}", missing.join(" ")));
+            }
+        }
+        result
+    }
+}
+
 /// What a disconnect did.
 #[derive(Debug, Object)]
 pub struct DisconnectSummary {
     /// Notification channels stopped at Google.
     pub channels_stopped: u64,
-    /// Events deleted from Google (with `delete_events=true`).
+    /// Events deleted from Google before answering (always 0: with `delete_events=true`
+    /// the deletion runs in the background; see `events_to_delete`).
     pub events_deleted: u64,
-    /// Whether Google confirmed the revocation.
+    /// Events slotsync created that are being deleted in the background
+    /// (`delete_events=true`; progress in `GET /sync/status`, `event_deletion`). Events
+    /// imported from Google (`source: google`) are never deleted.
+    pub events_to_delete: u64,
+    /// Whether Google confirmed the revocation (false while the deletion runs: the grant
+    /// is revoked when it ends).
     pub revoked_at_google: bool,
     /// Slots whose syncing is now paused.
     pub slots_paused: u64,
+    /// `revoked`, or `disconnecting` while slotsync's events are being deleted.
+    pub status: String,
 }
+
+/// The connection events `GET /auth/audit` lists.
+const AUDIT_KINDS: &[&str] = &[
+    "connect",
+    "rehome",
+    "disconnect",
+    "disconnect_finished",
+    "needs_reauth",
+    connections::MISSING_SCOPES,
+    connections::CALENDAR_MISSING,
+    "deletions_held",
+    "deletions_applied",
+    "deletions_discarded",
+];
 
 /// One audit event.
 #[derive(Debug, Object)]
 pub struct AuditEvent {
-    /// `connect`, `disconnect` or `needs_reauth`.
+    /// `connect`, `rehome`, `disconnect`, `disconnect_finished`, `needs_reauth`,
+    /// `missing_scopes`, `calendar_missing`, `deletions_held`, `deletions_applied` or
+    /// `deletions_discarded`.
     pub kind: String,
     /// Details of the event.
     pub detail: serde_json::Value,
@@ -118,9 +229,9 @@ pub struct AuditEvent {
 
 #[derive(ApiResponse)]
 enum CallbackResponse {
-    /// Connected; the summary of the connection (when no `return_to` was given).
+    /// Connected; the connection and what it did to the slots (when no `return_to` was given).
     #[oai(status = 200)]
-    Connected(Json<ConnectionStatus>),
+    Connected(Json<Box<ConnectResult>>),
     /// Connected; the browser goes back to `return_to` with `?google=connected`.
     #[oai(status = 302)]
     Redirect(#[oai(header = "Location")] String),
@@ -139,6 +250,8 @@ impl From<ConnectError> for ApiError {
                 "Google refused the authorization code (expired, reused or wrong verifier); start again",
             ),
             ConnectError::NotConnected => ApiError::not_found("Google connection"),
+            ConnectError::WrongAccount { .. } => ApiError::bad_request("wrong_google_account", e.to_string()),
+            ConnectError::Unusable(_) => ApiError::conflict_message("connection_unusable", e.to_string()),
             ConnectError::Store(s) => s.into(),
             other => ApiError::internal(&other),
         }
@@ -174,6 +287,7 @@ async fn authorize_for(
     login_hint: Option<&str>,
     return_to: Option<String>,
     calendar: Option<CalendarChoice>,
+    expected_email: Option<String>,
 ) -> Result<Json<AuthorizeUrl>, ApiError> {
     if state.authorize_limiter.check_key(&user.0).is_err() {
         return Err(ApiError::too_many_requests(
@@ -181,11 +295,8 @@ async fn authorize_for(
         ));
     }
     let return_to = check_return_to(state, return_to)?;
-    let mode = match calendar {
-        Some(CalendarChoice::Dedicated) => CalendarMode::Dedicated,
-        _ => CalendarMode::Primary,
-    };
-    let url = connect::start_authorization(state, user, return_to, mode, login_hint).await?;
+    let mode = calendar.map_or(CalendarMode::Primary, CalendarMode::from);
+    let url = connect::start_authorization(state, user, return_to, mode, login_hint, expected_email).await?;
     Ok(Json(AuthorizeUrl { url }))
 }
 
@@ -213,7 +324,7 @@ impl GoogleAuthApi {
         calendar: Query<Option<CalendarChoice>>,
     ) -> Result<Json<AuthorizeUrl>, ApiError> {
         let user = auth.user_id();
-        authorize_for(&state, user, Some(&auth.0.email), return_to.0, calendar.0).await
+        authorize_for(&state, user, Some(&auth.0.email), return_to.0, calendar.0, None).await
     }
 
     /// The consent URL for a user (admin), for a backend that sends the link itself.
@@ -228,12 +339,23 @@ impl GoogleAuthApi {
         return_to: Query<Option<String>>,
         /// `primary` (default) or `dedicated`.
         calendar: Query<Option<CalendarChoice>>,
+        /// Only this Google account may complete the authorization: another account chosen
+        /// on the consent screen is refused at the callback and nothing changes. Also sent
+        /// to Google as the `login_hint` (default: the user's email).
+        expected_email: Query<Option<String>>,
     ) -> Result<Json<AuthorizeUrl>, ApiError> {
         let user = parse_user_id(&user_id.0)?;
+        let expected = match expected_email.0.map(|e| e.trim().to_owned()) {
+            Some(e) if !e.contains('@') || e.len() > 254 => {
+                return Err(ApiError::invalid("expected_email", "must be an email address"))
+            }
+            other => other,
+        };
         let row = store::users::find(&state.db, user.0)
             .await?
             .ok_or_else(|| ApiError::not_found("user"))?;
-        authorize_for(&state, user, Some(&row.email), return_to.0, calendar.0).await
+        let hint = expected.clone().unwrap_or(row.email);
+        authorize_for(&state, user, Some(&hint), return_to.0, calendar.0, expected).await
     }
 
     /// Google sends the browser here after consent. Public: the signed state identifies the user.
@@ -255,8 +377,9 @@ impl GoogleAuthApi {
                 let sep = if to.contains('?') { '&' } else { '?' };
                 Ok(CallbackResponse::Redirect(format!("{to}{sep}google=connected")))
             }
-            None => Ok(CallbackResponse::Connected(Json(ConnectionStatus::from_row(Some(
+            None => Ok(CallbackResponse::Connected(Json(Box::new(ConnectResult::new(
                 done.connection,
+                done.outcome,
             ))))),
         }
     }
@@ -276,6 +399,23 @@ impl GoogleAuthApi {
         Ok(Json(ConnectionStatus::from_row(row)))
     }
 
+    /// Move the caller's slots to another calendar of the connected Google account:
+    /// `primary`, or the dedicated calendar (re-created if it was deleted in Google).
+    /// Every live slot is pushed there as one event; events in the previous calendar are
+    /// left in place. The way out of `calendar_missing` without a new consent.
+    #[oai(path = "/auth/google/calendar", method = "post")]
+    async fn pick_calendar(
+        &self,
+        state: Data<&AppState>,
+        auth: UserAuth,
+        /// `primary` or `dedicated`.
+        calendar: Query<CalendarChoice>,
+    ) -> Result<Json<ConnectResult>, ApiError> {
+        let (connection, outcome) =
+            crate::sync::lifecycle::pick_calendar(&state, auth.user_id(), calendar.0.into()).await?;
+        Ok(Json(ConnectResult::new(connection, outcome)))
+    }
+
     /// The caller's Google connection.
     #[oai(path = "/auth/google/connection", method = "get")]
     async fn connection(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<ConnectionStatus>, ApiError> {
@@ -289,7 +429,8 @@ impl GoogleAuthApi {
         &self,
         state: Data<&AppState>,
         auth: UserAuth,
-        /// Also delete the events slotsync pushed to Google (default false).
+        /// Also delete the events slotsync created in Google (`source: app` slots; never the
+        /// user's own events imported as slots), in the background (default false).
         delete_events: Query<Option<bool>>,
     ) -> Result<Json<DisconnectSummary>, ApiError> {
         do_disconnect(&state, auth.user_id(), delete_events.0.unwrap_or(false)).await
@@ -307,10 +448,11 @@ impl GoogleAuthApi {
         do_disconnect(&state, auth.user_id(), delete_events.0.unwrap_or(false)).await
     }
 
-    /// The caller's connection events (connect, disconnect, needs_reauth), newest first.
+    /// The caller's connection events (connect, rehome, disconnect, needs_reauth,
+    /// missing_scopes, calendar_missing, deletions held/applied/discarded), newest first.
     #[oai(path = "/auth/audit", method = "get")]
     async fn audit(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<Vec<AuditEvent>>, ApiError> {
-        let rows = store::audit::list(&state.db, auth.0.id, &["connect", "disconnect", "needs_reauth"], 200).await?;
+        let rows = store::audit::list(&state.db, auth.0.id, AUDIT_KINDS, 200).await?;
         Ok(Json(
             rows.into_iter()
                 .map(|r| AuditEvent {
@@ -328,11 +470,13 @@ async fn do_disconnect(
     user: UserId,
     delete_events: bool,
 ) -> Result<Json<DisconnectSummary>, ApiError> {
-    let d = connect::disconnect(state, user, delete_events).await?;
+    let d = crate::sync::disconnect::disconnect(state, user, delete_events).await?;
     Ok(Json(DisconnectSummary {
         channels_stopped: d.channels_stopped,
         events_deleted: d.events_deleted,
+        events_to_delete: d.events_to_delete,
         revoked_at_google: d.revoked_at_google,
         slots_paused: d.slots_paused,
+        status: d.status.to_owned(),
     }))
 }

@@ -7,6 +7,7 @@ pub mod body;
 pub mod error;
 pub mod google_auth;
 pub mod health;
+pub mod held_deletions;
 pub mod metrics;
 pub mod pagination;
 pub mod rate_limit;
@@ -46,6 +47,7 @@ pub type Apis = (
     google_auth::GoogleAuthApi,
     slots::SlotsApi,
     sync::SyncApi,
+    held_deletions::HeldDeletionsApi,
     webhooks::ChannelApi,
     webhooks::WebhooksApi,
     admin::AdminApi,
@@ -62,6 +64,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             google_auth::GoogleAuthApi,
             slots::SlotsApi,
             sync::SyncApi,
+            held_deletions::HeldDeletionsApi,
             webhooks::ChannelApi,
             webhooks::WebhooksApi,
             admin::AdminApi,

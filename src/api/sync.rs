@@ -97,11 +97,34 @@ pub struct RecentError {
     pub at: DateTime<Utc>,
 }
 
+/// A disconnect's deletion of the events slotsync created.
+#[derive(Debug, Object)]
+pub struct EventDeletion {
+    /// Events to delete.
+    pub total: i32,
+    /// Deleted (or already gone).
+    pub done: i32,
+    /// Could not be deleted (see `GET /auth/audit`, `disconnect_finished`).
+    pub failed: i32,
+    /// When it began.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended (absent while it runs).
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
 /// The caller's sync status.
 #[derive(Debug, Object)]
 pub struct SyncStatus {
-    /// The Google connection: `active`, `needs_reauth`, `revoked`, `stopped`; absent if never connected.
+    /// The Google connection: `active`, `needs_reauth`, `missing_scopes`,
+    /// `calendar_missing`, `disconnecting`, `revoked`, `stopped`; absent if never connected.
     pub connection: Option<String>,
+    /// Why the connection is not `active` and what to do (see `GET /auth/google/connection`).
+    pub connection_error: Option<String>,
+    /// Deletions made in Google that the mass-deletion guard holds for the caller to apply
+    /// or discard (`GET /sync/held-deletions`).
+    pub held_deletions: u64,
+    /// The deletion of slotsync's events started by a disconnect, if one ran.
+    pub event_deletion: Option<EventDeletion>,
     /// The pull side.
     pub pull: PullInfo,
     /// The push outbox.
@@ -121,6 +144,15 @@ impl From<SyncOverview> for SyncStatus {
     fn from(s: SyncOverview) -> Self {
         SyncStatus {
             connection: s.connection,
+            connection_error: s.connection_error,
+            held_deletions: s.held_deletions,
+            event_deletion: s.event_deletion.map(|c| EventDeletion {
+                total: c.total,
+                done: c.done,
+                failed: c.failed,
+                started_at: c.started_at,
+                finished_at: c.finished_at,
+            }),
             pull: PullInfo {
                 sync_token_present: s.sync_token_present,
                 last_pull_at: s.last_pull_at,
@@ -208,6 +240,8 @@ pub struct PullResult {
     pub conflicts: u32,
     /// Slot breakers tripped.
     pub breakers_tripped: u32,
+    /// Deletions held by the mass-deletion guard (not applied; `GET /sync/held-deletions`).
+    pub held: u32,
 }
 
 impl From<PullReport> for PullResult {
@@ -224,6 +258,7 @@ impl From<PullReport> for PullResult {
             skipped: r.skipped,
             conflicts: r.conflicts,
             breakers_tripped: r.breakers_tripped,
+            held: r.held,
         }
     }
 }

@@ -185,7 +185,7 @@ impl UsersApi {
     ) -> Result<DeleteUserResponse, ApiError> {
         let user_id = Uuid::parse_str(&user_id.0)
             .map_err(|_| ApiError::invalid("user_id", format!("`{}` is not a UUID", user_id.0)))?;
-        match crate::sync::connect::disconnect(&state, crate::domain::UserId(user_id), false).await {
+        match crate::sync::disconnect::disconnect(&state, crate::domain::UserId(user_id), false).await {
             Ok(_) | Err(crate::sync::connect::ConnectError::NotConnected) => {}
             Err(e) => tracing::warn!(%user_id, error = %e, "disconnecting before deletion failed; deleting anyway"),
         }

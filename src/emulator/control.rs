@@ -3,7 +3,7 @@
 use super::config::OAuthClient;
 use super::faults::FaultPlan;
 use super::pipeline::json_response;
-use super::state::{decode_path, ConsentDecision, Shared};
+use super::state::{decode_path, Shared};
 use super::token::{issue_control_token, revoke_user};
 use chrono::Utc;
 use poem::web::Data;
@@ -163,7 +163,8 @@ struct UserSelector {
 }
 
 /// `POST /_emulator/tokens/revoke` `{email}`: revokes every access and refresh token of
-/// the user (as if access were removed in the Google account settings).
+/// the user and forgets every grant the user gave (as if access were removed in the
+/// Google account settings).
 #[handler]
 pub fn revoke_tokens(body: Vec<u8>, Data(shared): Data<&Arc<Shared>>) -> Response {
     let sel: UserSelector = match parse(&body) {
@@ -273,21 +274,4 @@ pub fn register_client(body: Vec<u8>, Data(shared): Data<&Arc<Shared>>) -> Respo
     let echo = serde_json::to_value(&client).unwrap_or(Value::Null);
     shared.state.lock().clients.insert(client.client_id.clone(), client);
     json_response(200, &echo)
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct Consent {
-    decision: ConsentDecision,
-}
-
-/// `PUT /_emulator/consent` `{decision: "approve" | "deny"}`: what the consent screen
-/// answers from now on.
-#[handler]
-pub fn set_consent(body: Vec<u8>, Data(shared): Data<&Arc<Shared>>) -> Response {
-    let consent: Consent = match parse(&body) {
-        Ok(c) => c,
-        Err(message) => return error(400, &message),
-    };
-    shared.state.lock().consent = consent.decision;
-    json_response(200, &json!({"decision": consent.decision}))
 }

@@ -20,6 +20,17 @@ pub struct ApiError {
     pub location: Option<(&'static str, Box<str>)>,
     /// `WWW-Authenticate` header value (401 and scope errors).
     pub www_authenticate: Option<&'static str>,
+    /// Parts of the body only some errors carry (boxed: errors travel in `Result`s).
+    pub extras: Option<Box<ErrorExtras>>,
+}
+
+/// Body parts only some Calendar API errors carry.
+#[derive(Debug, Clone, Default)]
+pub struct ErrorExtras {
+    /// `errors[0].message` when it differs from the top-level message.
+    pub item_message: Option<&'static str>,
+    /// `error.details` (`google.rpc` detail objects).
+    pub details: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -31,6 +42,7 @@ impl ApiError {
             message: message.into(),
             location: None,
             www_authenticate: None,
+            extras: None,
         }
     }
 
@@ -90,8 +102,10 @@ impl ApiError {
         e
     }
 
-    /// 403 `insufficientPermissions`: the token lacks a needed scope.
-    pub fn insufficient_scopes() -> Self {
+    /// 403 `insufficientPermissions`: the token lacks a scope operation `op` (e.g.
+    /// `events.list`) needs. Body as Google's: item message "Insufficient Permission" and
+    /// an `ErrorInfo` detail `ACCESS_TOKEN_SCOPE_INSUFFICIENT` naming the method.
+    pub fn insufficient_scopes(op: &str) -> Self {
         let mut e = Self::new(
             403,
             "global",
@@ -99,6 +113,15 @@ impl ApiError {
             "Request had insufficient authentication scopes.",
         );
         e.www_authenticate = Some(r#"Bearer realm="https://accounts.google.com/", error="insufficient_scope""#);
+        e.extras = Some(Box::new(ErrorExtras {
+            item_message: Some("Insufficient Permission"),
+            details: Some(json!([{
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
+                "domain": "googleapis.com",
+                "metadata": {"service": "calendar-json.googleapis.com", "method": rpc_method(op)},
+            }])),
+        }));
         e
     }
 
@@ -179,19 +202,42 @@ impl ApiError {
         let mut item = json!({
             "domain": self.domain,
             "reason": self.reason,
-            "message": self.message,
+            "message": match self.extras.as_ref().and_then(|x| x.item_message) {
+                Some(m) => m,
+                None => &*self.message,
+            },
         });
         if let Some((kind, loc)) = &self.location {
             item["locationType"] = json!(kind);
             item["location"] = json!(loc);
         }
-        json!({"error": {
+        let mut body = json!({"error": {
             "code": self.code,
             "message": self.message,
             "errors": [item],
             "status": self.status_text(),
-        }})
+        }});
+        if let Some(details) = self.extras.as_ref().and_then(|x| x.details.as_ref()) {
+            body["error"]["details"] = details.clone();
+        }
+        body
     }
+}
+
+/// The RPC method name Google reports for an operation: `events.list` →
+/// `calendar.v3.Events.List`.
+fn rpc_method(op: &str) -> String {
+    let capitalized: Vec<String> = op
+        .split('.')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    format!("calendar.v3.{}", capitalized.join("."))
 }
 
 impl IntoResponse for ApiError {
@@ -263,5 +309,32 @@ impl IntoResponse for OAuthError {
             );
         }
         builder.body(json!({"error": self.error, "error_description": self.description}).to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rpc_method_names_follow_googles_service_method_spelling() {
+        assert_eq!(rpc_method("events.list"), "calendar.v3.Events.List");
+        assert_eq!(rpc_method("calendarList.list"), "calendar.v3.CalendarList.List");
+    }
+
+    #[test]
+    fn insufficient_scopes_has_googles_item_message_and_error_info() {
+        let body = ApiError::insufficient_scopes("events.insert").body();
+        assert_eq!(
+            body["error"]["message"],
+            "Request had insufficient authentication scopes."
+        );
+        assert_eq!(body["error"]["errors"][0]["message"], "Insufficient Permission");
+        assert_eq!(body["error"]["status"], "PERMISSION_DENIED");
+        assert_eq!(body["error"]["details"][0]["reason"], "ACCESS_TOKEN_SCOPE_INSUFFICIENT");
+        assert_eq!(
+            body["error"]["details"][0]["metadata"]["method"],
+            "calendar.v3.Events.Insert"
+        );
     }
 }

@@ -17,6 +17,7 @@ mod calendars;
 mod channels;
 mod cli;
 mod config;
+mod consent;
 mod control;
 mod errors;
 mod events;
@@ -38,7 +39,7 @@ pub use config::{
     EmulatorConfig, OAuthClient, PushRetryConfig, QuotaConfig, QuotaStatus, DEFAULT_BIND, DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URIS,
 };
-pub use errors::{ApiError, OAuthError};
+pub use errors::{ApiError, ErrorExtras, OAuthError};
 pub use faults::{FaultPlan, FaultPlanError};
 pub use oauth::DEFAULT_USER;
 
@@ -201,5 +202,5 @@ fn control_routes() -> Route {
         .at("/channels", get(control::list_channels))
         .at("/calendars/:calendar_id/events", get(control::calendar_events))
         .at("/clients", post(control::register_client))
-        .at("/consent", put(control::set_consent))
+        .at("/consent", put(consent::set_consent).get(consent::get_consent))
 }

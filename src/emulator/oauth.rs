@@ -1,8 +1,9 @@
 //! OAuth 2.0 authorization endpoint, OpenID discovery, JWKS and userinfo.
 
+use super::consent::{is_email, same_scope, union, ConsentDecision};
 use super::errors::OAuthError;
 use super::pipeline::bearer_token;
-use super::state::{AuthCode, ConsentDecision, Shared};
+use super::state::{AuthCode, Shared};
 use chrono::{Duration as ChronoDuration, Utc};
 use poem::http::StatusCode;
 use poem::web::Data;
@@ -27,8 +28,11 @@ fn redirect(to: url::Url) -> Response {
         .finish()
 }
 
-/// `GET /o/oauth2/v2/auth`: checks the request and approves at once (or denies when the
-/// control API says so), redirecting with `code` and `state`.
+/// `GET /o/oauth2/v2/auth`: checks the request and answers as the consent screen is set
+/// (see [`super::consent`]): denies, or redirects with `code`, the granted `scope` and
+/// `state`. The account is the consent's `account`, else `login_hint`, else
+/// [`DEFAULT_USER`]; with `include_granted_scopes=true` the grant also covers what the
+/// account granted this client earlier and still holds.
 #[handler]
 pub fn authorize(req: &Request, Data(shared): Data<&Arc<Shared>>) -> Response {
     let q = query_map(req);
@@ -85,20 +89,30 @@ pub fn authorize(req: &Request, Data(shared): Data<&Arc<Shared>>) -> Response {
                 Some((c.clone(), method.to_owned()))
             }
         };
-        if st.consent == ConsentDecision::Deny {
+        let requested: Vec<String> = scope.split_whitespace().map(str::to_owned).collect();
+        let granted_now = st.consent.grant(&requested);
+        // Nothing left ticked: the user granted nothing, which the client sees as a refusal.
+        if st.consent.decision == ConsentDecision::Deny || granted_now.is_empty() {
             return Ok(back(&[("error", "access_denied")]));
         }
-        let email = q
-            .get("login_hint")
-            .filter(|h| h.contains('@'))
-            .cloned()
+        let email = st
+            .consent
+            .account
+            .clone()
+            .or_else(|| q.get("login_hint").filter(|h| is_email(h)).cloned())
             .unwrap_or_else(|| DEFAULT_USER.to_owned());
         st.ensure_user(&email, None);
+        let earlier = st.standing_grant(&email, &client.client_id);
+        let scopes = if q.get("include_granted_scopes").map(String::as_str) == Some("true") {
+            union(&granted_now, &earlier)
+        } else {
+            granted_now.clone()
+        };
+        st.record_grant(&email, &client.client_id, &granted_now);
         let code = format!(
             "4/0A{}",
             st.random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", 70)
         );
-        let scopes: Vec<String> = scope.split_whitespace().map(str::to_owned).collect();
         let lifetime =
             ChronoDuration::from_std(shared.config.auth_code_lifetime).unwrap_or(ChronoDuration::minutes(10));
         st.codes.insert(
@@ -180,10 +194,7 @@ pub fn userinfo(req: &Request, Data(shared): Data<&Arc<Shared>>) -> Response {
         return OAuthError::new(401, "invalid_request", "Invalid Credentials").into_response();
     };
     let mut body = json!({"sub": user.sub, "name": user.name});
-    let email_scope = token
-        .scopes
-        .iter()
-        .any(|s| s == "email" || s == "https://www.googleapis.com/auth/userinfo.email");
+    let email_scope = token.scopes.iter().any(|s| same_scope(s, "email"));
     if email_scope {
         body["email"] = json!(user.email);
         body["email_verified"] = json!(true);

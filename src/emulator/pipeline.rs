@@ -165,7 +165,7 @@ where
 {
     let (caller, scopes) = authenticate(st, req)?;
     if !scopes.iter().any(|s| need.accepted().contains(&s.as_str())) {
-        return Err(ApiError::insufficient_scopes());
+        return Err(ApiError::insufficient_scopes(op));
     }
     check_quota(shared, st, &caller.email)?;
     let fault = {

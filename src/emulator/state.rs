@@ -1,6 +1,7 @@
 //! The emulator's in-memory world: users, OAuth grants, calendars, events and channels.
 
 use super::config::{EmulatorConfig, OAuthClient};
+use super::consent::{union, ConsentSetting};
 use super::faults::FaultPlan;
 use super::model::Event;
 use super::stats::Stats;
@@ -158,17 +159,6 @@ impl Channel {
     }
 }
 
-/// Whether the (emulated) consent screen approves or denies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ConsentDecision {
-    /// Redirect with a code.
-    #[default]
-    Approve,
-    /// Redirect with `error=access_denied`.
-    Deny,
-}
-
 /// Everything mutable, behind one mutex.
 pub struct State {
     /// Seeded random source for every random choice.
@@ -195,8 +185,11 @@ pub struct State {
     pub faults: FaultPlan,
     /// Per-user request times for the quota window.
     pub quota_windows: HashMap<String, VecDeque<Instant>>,
-    /// Consent screen decision.
-    pub consent: ConsentDecision,
+    /// What the consent screen answers.
+    pub consent: ConsentSetting,
+    /// Scopes each account granted each OAuth client and still holds, by
+    /// `(email, client_id)`; revocation forgets the entry.
+    pub grants: HashMap<(String, String), Vec<String>>,
     last_tick: DateTime<Utc>,
 }
 
@@ -228,7 +221,8 @@ impl State {
             stats: Stats::default(),
             faults: FaultPlan::default(),
             quota_windows: HashMap::new(),
-            consent: ConsentDecision::default(),
+            consent: ConsentSetting::default(),
+            grants: HashMap::new(),
             last_tick: DateTime::<Utc>::MIN_UTC,
         }
     }
@@ -246,7 +240,28 @@ impl State {
         self.stats = Stats::default();
         self.faults = FaultPlan::default();
         self.quota_windows.clear();
-        self.consent = ConsentDecision::default();
+        self.consent = ConsentSetting::default();
+        self.grants.clear();
+    }
+
+    /// The scopes `email` granted `client_id` earlier and still holds (empty if none).
+    pub fn standing_grant(&self, email: &str, client_id: &str) -> Vec<String> {
+        self.grants
+            .get(&(email.to_owned(), client_id.to_owned()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Adds `scopes` to what `email` granted `client_id`.
+    pub fn record_grant(&mut self, email: &str, client_id: &str, scopes: &[String]) {
+        let entry = self.grants.entry((email.to_owned(), client_id.to_owned())).or_default();
+        *entry = union(entry, scopes);
+    }
+
+    /// Forgets what `email` granted `client_id` (or every client, when `None`).
+    pub fn forget_grants(&mut self, email: &str, client_id: Option<&str>) {
+        self.grants
+            .retain(|(e, c), _| e != email || client_id.is_some_and(|id| id != c));
     }
 
     /// A random string over `alphabet`.
@@ -290,12 +305,18 @@ impl State {
         if let Some(user) = self.users.get(email) {
             return user.clone();
         }
-        let sub: String = (0..21)
-            .map(|i| {
-                let d = self.rng.gen_range(if i == 0 { 1 } else { 0 }..10u8);
-                (b'0' + d) as char
-            })
-            .collect();
+        let sub = loop {
+            let sub: String = (0..21)
+                .map(|i| {
+                    let d = self.rng.gen_range(if i == 0 { 1 } else { 0 }..10u8);
+                    (b'0' + d) as char
+                })
+                .collect();
+            // Google's `sub` identifies one account for good: never hand one out twice.
+            if !self.users.values().any(|u| u.sub == sub) {
+                break sub;
+            }
+        };
         let user = User {
             email: email.to_owned(),
             name: name

@@ -1,5 +1,6 @@
 //! OAuth 2.0 token endpoint (`authorization_code`, `refresh_token`) and revocation.
 
+use super::consent::same_scope;
 use super::errors::OAuthError;
 use super::faults::Fault;
 use super::pipeline::{json_response, SCOPE_CALENDAR};
@@ -88,15 +89,18 @@ fn pkce_matches(challenge: &str, method: &str, verifier: &str) -> bool {
     }
 }
 
-fn id_token(base_url: &str, st: &State, email: &str, client_id: &str) -> String {
+/// An unsigned OpenID id_token; `email` claims only with the `email` scope (as Google).
+fn id_token(base_url: &str, st: &State, issued: &Issued) -> String {
     let now = Utc::now().timestamp();
-    let sub = st.users.get(email).map(|u| u.sub.clone()).unwrap_or_default();
+    let sub = st.users.get(&issued.email).map(|u| u.sub.clone()).unwrap_or_default();
     let header = URL_SAFE_NO_PAD.encode(json!({"alg": "none", "typ": "JWT"}).to_string());
-    let claims = URL_SAFE_NO_PAD.encode(
-        json!({"iss": base_url, "aud": client_id, "azp": client_id, "sub": sub,
-               "email": email, "email_verified": true, "iat": now, "exp": now + 3599})
-        .to_string(),
-    );
+    let mut claims = json!({"iss": base_url, "aud": issued.client_id, "azp": issued.client_id,
+                            "sub": sub, "iat": now, "exp": now + 3599});
+    if issued.scopes.iter().any(|s| same_scope(s, "email")) {
+        claims["email"] = json!(issued.email);
+        claims["email_verified"] = json!(true);
+    }
+    let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
     format!("{header}.{claims}.")
 }
 
@@ -217,7 +221,7 @@ fn exchange(
         }
     }
     if issued.scopes.iter().any(|s| s == "openid") {
-        body["id_token"] = json!(id_token(&shared.base_url, st, &issued.email, &issued.client_id));
+        body["id_token"] = json!(id_token(&shared.base_url, st, &issued));
     }
     Ok(body)
 }
@@ -284,8 +288,9 @@ pub fn revoke_refresh(st: &mut State, refresh: &str) {
     }
 }
 
-/// Revokes every token of a user.
+/// Revokes every token of a user and forgets every grant the user gave.
 pub fn revoke_user(st: &mut State, email: &str) {
+    st.forget_grants(email, None);
     for t in st.access_tokens.values_mut().filter(|t| t.email == email) {
         t.revoked = true;
     }
@@ -324,8 +329,10 @@ pub fn revoke(req: &Request, body: Vec<u8>, Data(shared): Data<&Arc<Shared>>) ->
             if let Some(refresh) = access.refresh_token {
                 revoke_refresh(st, &refresh);
             }
-        } else if st.refresh_tokens.get(token).is_some_and(|r| !r.revoked) {
+            st.forget_grants(&access.email, Some(&access.client_id));
+        } else if let Some(refresh) = st.refresh_tokens.get(token).filter(|r| !r.revoked).cloned() {
             revoke_refresh(st, token);
+            st.forget_grants(&refresh.email, Some(&refresh.client_id));
         } else {
             return Err(invalid());
         }

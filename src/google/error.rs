@@ -38,6 +38,11 @@ pub enum GoogleError {
     /// The credentials are refused even after a refresh: the user must reconnect.
     #[error("Google refused the credentials ({0}); the user must reconnect")]
     Auth(String),
+    /// The grant lacks a scope the call needs (403 `insufficientPermissions`): the user
+    /// unticked it on the consent screen or removed it later; connecting again with the
+    /// scope granted is the only cure.
+    #[error("the Google grant lacks a needed permission ({0}); connect again and allow calendar access")]
+    MissingScopes(String),
     /// A write's precondition failed.
     #[error("conflict at Google: {0:?}")]
     Conflict(ConflictKind),
@@ -79,6 +84,7 @@ impl GoogleError {
         }
         match (status, reason) {
             (401, _) => GoogleError::Auth(described),
+            (403, "insufficientPermissions") => GoogleError::MissingScopes(described),
             (404, _) => GoogleError::Gone(GoneKind::NotFound),
             (409, _) => GoogleError::Conflict(ConflictKind::Duplicate),
             (410, "fullSyncRequired") => GoogleError::Gone(GoneKind::FullSyncRequired),
@@ -158,14 +164,14 @@ mod tests {
     }
 
     #[test]
-    fn a_403_without_a_quota_reason_is_fatal() {
+    fn a_403_without_a_quota_reason_is_not_retried() {
         assert!(matches!(
             classify(403, "forbiddenForNonOrganizer"),
             GoogleError::Fatal(_)
         ));
         assert!(matches!(
             classify(403, "insufficientPermissions"),
-            GoogleError::Fatal(_)
+            GoogleError::MissingScopes(_)
         ));
     }
 

@@ -103,6 +103,8 @@ pub trait CalendarGateway: Send + Sync + 'static {
     ) -> Result<WatchedChannel, GoogleError>;
     /// `channels.stop`.
     async fn stop_channel(&self, user: UserId, id: &str, resource_id: &str) -> Result<(), GoogleError>;
+    /// `calendars.get`: whether the calendar exists (`Gone(NotFound)` when it does not).
+    async fn get_calendar(&self, user: UserId, calendar: &str) -> Result<(), GoogleError>;
 }
 
 /// The real gateway: google-calendar3 over hyper-rustls, against Google or an emulator.
@@ -370,6 +372,15 @@ impl CalendarGateway for GoogleCalendar {
         self.run(user, "channels.stop", |hub| {
             let request = request.clone();
             async move { hub.channels().stop(request).doit().await.map(|_| ()) }
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user), err(level = "debug"))]
+    async fn get_calendar(&self, user: UserId, calendar: &str) -> Result<(), GoogleError> {
+        self.run(user, "calendars.get", |hub| {
+            let calendar = calendar.to_owned();
+            async move { hub.calendars().get(&calendar).doit().await.map(|_| ()) }
         })
         .await
     }

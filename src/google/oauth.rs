@@ -37,6 +37,15 @@ pub struct TokenSet {
     pub scopes: String,
 }
 
+/// Who a Google account is, per OpenID userinfo.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GoogleAccount {
+    /// The account's stable id (never reused, unlike an address).
+    pub sub: Option<String>,
+    /// Its email address (with the `email` scope).
+    pub email: Option<String>,
+}
+
 /// The configured OAuth client.
 #[derive(Clone)]
 pub struct OAuthClient {
@@ -146,6 +155,12 @@ impl OAuthClient {
 
     /// The Google account's email, from the OpenID userinfo endpoint.
     pub async fn userinfo_email(&self, access_token: &str) -> Result<Option<String>, OAuthError> {
+        Ok(self.userinfo(access_token).await?.email)
+    }
+
+    /// The Google account behind `access_token` (OpenID userinfo): its stable `sub` and,
+    /// with the `email` scope, its address.
+    pub async fn userinfo(&self, access_token: &str) -> Result<GoogleAccount, OAuthError> {
         let resp = self
             .http
             .get(&self.userinfo_url)
@@ -157,7 +172,10 @@ impl OAuthClient {
             return Err(OAuthError::Transport(format!("userinfo answered {}", resp.status())));
         }
         let body: serde_json::Value = resp.json().await.map_err(|e| OAuthError::Transport(e.to_string()))?;
-        Ok(body["email"].as_str().map(str::to_owned))
+        Ok(GoogleAccount {
+            sub: body["sub"].as_str().map(str::to_owned),
+            email: body["email"].as_str().map(str::to_owned),
+        })
     }
 }
 

@@ -20,6 +20,11 @@ use crate::store::{self, connections, StoreError};
 
 /// Refresh when fewer than this many seconds of validity remain.
 pub const REFRESH_MARGIN_SECS: i64 = 60;
+/// How long a decrypted token is handed out from memory before the connection is read
+/// again. Bounds how long another instance may keep using the token of a connection that
+/// was re-authorized (possibly with another Google account) here; this instance forgets it
+/// at once.
+pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Why no token could be had.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +46,9 @@ pub enum VaultError {
     Store(#[from] StoreError),
 }
 
+/// A decrypted access token, its expiry, and when it was read from the database.
+type CachedToken = (String, chrono::DateTime<Utc>, std::time::Instant);
+
 /// Tokens of every user, stored encrypted in `google_connections`.
 pub struct TokenVault {
     db: DatabaseConnection,
@@ -49,7 +57,7 @@ pub struct TokenVault {
     refresh_locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
     /// Decrypted access tokens and their expiry, so a call does not read and decrypt the
     /// connection each time. Cleared for a user whenever their tokens change here.
-    cache: Mutex<HashMap<Uuid, (String, chrono::DateTime<Utc>)>>,
+    cache: Mutex<HashMap<Uuid, CachedToken>>,
 }
 
 impl TokenVault {
@@ -69,8 +77,8 @@ impl TokenVault {
         let cache = self.cache.lock().expect("token cache poisoned");
         cache
             .get(&user)
-            .filter(|(_, exp)| *exp > margin)
-            .map(|(token, _)| token.clone())
+            .filter(|(_, exp, read_at)| *exp > margin && read_at.elapsed() < CACHE_TTL)
+            .map(|(token, _, _)| token.clone())
     }
 
     /// Caches a token, unless a newer one (later expiry) is cached already: a reader that
@@ -78,9 +86,9 @@ impl TokenVault {
     fn remember(&self, user: Uuid, token: &str, expires_at: chrono::DateTime<Utc>) {
         let mut cache = self.cache.lock().expect("token cache poisoned");
         match cache.get(&user) {
-            Some((_, cached)) if *cached > expires_at => {}
+            Some((_, cached, _)) if *cached > expires_at => {}
             _ => {
-                cache.insert(user, (token.to_owned(), expires_at));
+                cache.insert(user, (token.to_owned(), expires_at, std::time::Instant::now()));
             }
         }
     }
@@ -133,7 +141,12 @@ impl TokenVault {
             .await?
             .ok_or(VaultError::NotConnected)?;
         match conn.status.as_str() {
-            connections::ACTIVE => Ok(conn),
+            // Tokens of a connection that cannot sync right now are still good for setting
+            // it right (picking a calendar) or for leaving (deleting slotsync's events).
+            connections::ACTIVE
+            | connections::CALENDAR_MISSING
+            | connections::MISSING_SCOPES
+            | connections::DISCONNECTING => Ok(conn),
             connections::NEEDS_REAUTH => Err(VaultError::NeedsReauth),
             _ => Err(VaultError::NotConnected),
         }

@@ -3,11 +3,11 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 use uuid::Uuid;
 
-use super::entities::{google_connections, sync_states};
+use super::entities::{dedicated_calendars, google_connections, sync_states};
 use super::StoreError;
 
 pub use google_connections::Model as Connection;
@@ -20,11 +20,20 @@ pub const NEEDS_REAUTH: &str = "needs_reauth";
 pub const REVOKED: &str = "revoked";
 /// The user stopped syncing (`DELETE /sync`); tokens are kept, nothing is called.
 pub const STOPPED: &str = "stopped";
+/// Google granted the tokens without a scope slotsync needs (the calendar box was
+/// unticked on the consent screen, or the access was narrowed later).
+pub const MISSING_SCOPES: &str = "missing_scopes";
+/// The connected calendar no longer exists in Google (deleted there).
+pub const CALENDAR_MISSING: &str = "calendar_missing";
+/// A disconnect is deleting slotsync's events before it revokes the grant.
+pub const DISCONNECTING: &str = "disconnecting";
 
 /// What a successful OAuth exchange yields (tokens already encrypted).
 pub struct NewConnection {
     pub user_id: Uuid,
     pub google_email: Option<String>,
+    /// The Google account's OpenID `sub`.
+    pub google_sub: Option<String>,
     pub calendar_id: String,
     pub access_token_enc: String,
     pub refresh_token_enc: Option<String>,
@@ -65,12 +74,15 @@ pub async fn upsert(db: &impl ConnectionTrait, c: NewConnection) -> Result<Conne
         status: Set(ACTIVE.to_owned()),
         connected_at: Set(now),
         last_error: Set(None),
+        google_sub: Set(c.google_sub),
+        home_generation: Set(0),
     };
     google_connections::Entity::insert(model)
         .on_conflict(
             OnConflict::column(google_connections::Column::UserId)
                 .update_columns([
                     google_connections::Column::GoogleEmail,
+                    google_connections::Column::GoogleSub,
                     google_connections::Column::CalendarId,
                     google_connections::Column::AccessTokenEnc,
                     google_connections::Column::RefreshTokenEnc,
@@ -97,6 +109,11 @@ pub async fn upsert(db: &impl ConnectionTrait, c: NewConnection) -> Result<Conne
         last_error: Set(None),
         last_push_error: Set(None),
         last_push_error_at: Set(None),
+        cleanup_total: Set(None),
+        cleanup_done: Set(None),
+        cleanup_failed: Set(None),
+        cleanup_started_at: Set(None),
+        cleanup_finished_at: Set(None),
     })
     .on_conflict_do_nothing_on([sync_states::Column::UserId])
     .exec(db)
@@ -156,9 +173,14 @@ pub async fn set_status(
     Ok(())
 }
 
-/// Erases the tokens and marks the connection `revoked` (the row stays for the status).
-pub async fn erase_tokens(db: &impl ConnectionTrait, user_id: Uuid) -> Result<(), StoreError> {
-    google_connections::Entity::update_many()
+/// Erases the tokens and marks the connection `revoked` (the row stays for the status);
+/// with `only_from`, only a connection in that status.
+pub async fn erase_tokens(db: &impl ConnectionTrait, user_id: Uuid, only_from: Option<&str>) -> Result<(), StoreError> {
+    let mut update = google_connections::Entity::update_many();
+    if let Some(status) = only_from {
+        update = update.filter(google_connections::Column::Status.eq(status));
+    }
+    update
         .col_expr(
             google_connections::Column::AccessTokenEnc,
             Expr::value(Option::<String>::None),
@@ -178,23 +200,118 @@ pub async fn erase_tokens(db: &impl ConnectionTrait, user_id: Uuid) -> Result<()
     Ok(())
 }
 
-/// The calendar of each of `users` whose connection is `active`.
+/// The calendar and home generation of each of `users` whose connection is `active`.
 pub async fn active_calendars(
     db: &impl ConnectionTrait,
     users: impl IntoIterator<Item = Uuid>,
-) -> Result<HashMap<Uuid, String>, StoreError> {
+) -> Result<HashMap<Uuid, (String, i64)>, StoreError> {
     let users: BTreeSet<Uuid> = users.into_iter().collect();
     Ok(google_connections::Entity::find()
         .select_only()
         .column(google_connections::Column::UserId)
         .column(google_connections::Column::CalendarId)
+        .column(google_connections::Column::HomeGeneration)
         .filter(google_connections::Column::UserId.is_in(users))
         .filter(google_connections::Column::Status.eq(ACTIVE))
-        .into_tuple::<(Uuid, String)>()
+        .into_tuple::<(Uuid, String, i64)>()
         .all(db)
         .await?
         .into_iter()
+        .map(|(user, calendar, home)| (user, (calendar, home)))
         .collect())
+}
+
+/// Starts a new home for the user's connection (a re-homing): the generation after the
+/// current one, which is returned.
+pub async fn next_home(db: &impl ConnectionTrait, user_id: Uuid) -> Result<i64, StoreError> {
+    google_connections::Entity::update_many()
+        .col_expr(
+            google_connections::Column::HomeGeneration,
+            Expr::col(google_connections::Column::HomeGeneration).add(1),
+        )
+        .filter(google_connections::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    let conn = find(db, user_id).await?.ok_or(StoreError::NotFound)?;
+    Ok(conn.home_generation)
+}
+
+/// The connection's home generation, read under a shared lock on PostgreSQL (a re-homing
+/// waits for the transaction that read it; SQLite's write transactions are serial).
+pub async fn home_locked(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Option<i64>, StoreError> {
+    Ok(google_connections::Entity::find_by_id(user_id)
+        .select_only()
+        .column(google_connections::Column::HomeGeneration)
+        .lock_shared()
+        .into_tuple::<i64>()
+        .one(db)
+        .await?)
+}
+
+/// Records a grant that lacks a required scope: the new tokens and scopes, status
+/// `missing_scopes` with `reason`. The connection's home (account, calendar, generation)
+/// is left as it was: nothing can be synced until the scope is granted, and the next full
+/// grant is compared with that home. Creates the row (home: the primary calendar) if the
+/// user never connected.
+pub async fn record_partial_grant(
+    db: &impl ConnectionTrait,
+    c: NewConnection,
+    reason: &str,
+) -> Result<Connection, StoreError> {
+    let user_id = c.user_id;
+    let refresh = c.refresh_token_enc.clone();
+    if find(db, user_id).await?.is_none() {
+        upsert(db, c).await?;
+    } else {
+        let mut update = google_connections::Entity::update_many()
+            .col_expr(google_connections::Column::GoogleEmail, Expr::value(c.google_email))
+            .col_expr(
+                google_connections::Column::AccessTokenEnc,
+                Expr::value(Some(c.access_token_enc)),
+            )
+            .col_expr(
+                google_connections::Column::TokenExpiresAt,
+                Expr::value(Some(c.token_expires_at)),
+            )
+            .col_expr(google_connections::Column::GrantedScopes, Expr::value(c.granted_scopes))
+            .col_expr(google_connections::Column::ConnectedAt, Expr::value(Utc::now()));
+        if let Some(r) = refresh {
+            update = update.col_expr(google_connections::Column::RefreshTokenEnc, Expr::value(Some(r)));
+        }
+        update
+            .filter(google_connections::Column::UserId.eq(user_id))
+            .exec(db)
+            .await?;
+    }
+    set_status(db, user_id, MISSING_SCOPES, Some(reason.to_owned())).await?;
+    find(db, user_id).await?.ok_or(StoreError::NotFound)
+}
+
+/// Moves an `active` connection to `status` with `reason` (a connection already revoked,
+/// stopped or disconnecting keeps its status). Returns whether it moved.
+pub async fn degrade(db: &impl ConnectionTrait, user_id: Uuid, status: &str, reason: &str) -> Result<bool, StoreError> {
+    let moved = google_connections::Entity::update_many()
+        .col_expr(google_connections::Column::Status, Expr::value(status))
+        .col_expr(
+            google_connections::Column::LastError,
+            Expr::value(Some(reason.to_owned())),
+        )
+        .filter(google_connections::Column::UserId.eq(user_id))
+        .filter(google_connections::Column::Status.eq(ACTIVE))
+        .exec(db)
+        .await?;
+    Ok(moved.rows_affected > 0)
+}
+
+/// Users whose connection is `disconnecting` (a disconnect's event deletion to finish).
+pub async fn disconnecting_users(db: &impl ConnectionTrait) -> Result<Vec<Uuid>, StoreError> {
+    Ok(google_connections::Entity::find()
+        .select_only()
+        .column(google_connections::Column::UserId)
+        .filter(google_connections::Column::Status.eq(DISCONNECTING))
+        .into_tuple()
+        .all(db)
+        .await?)
 }
 
 /// Users whose connection is `active`.
@@ -218,4 +335,45 @@ pub async fn expiring_tokens(db: &impl ConnectionTrait, before: DateTime<Utc>) -
         .into_iter()
         .map(|c| c.user_id)
         .collect())
+}
+
+/// The dedicated calendar slotsync created for `user` in the Google account `account`.
+pub async fn dedicated_calendar(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    account: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(dedicated_calendars::Entity::find_by_id((user_id, account.to_owned()))
+        .one(db)
+        .await?
+        .map(|d| d.calendar_id))
+}
+
+/// Remembers (or replaces) the dedicated calendar of `user` in `account`.
+pub async fn remember_dedicated_calendar(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    account: &str,
+    calendar_id: &str,
+) -> Result<(), StoreError> {
+    dedicated_calendars::Entity::insert(dedicated_calendars::ActiveModel {
+        user_id: Set(user_id),
+        google_account: Set(account.to_owned()),
+        calendar_id: Set(calendar_id.to_owned()),
+        created_at: Set(Utc::now()),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            dedicated_calendars::Column::UserId,
+            dedicated_calendars::Column::GoogleAccount,
+        ])
+        .update_columns([
+            dedicated_calendars::Column::CalendarId,
+            dedicated_calendars::Column::CreatedAt,
+        ])
+        .to_owned(),
+    )
+    .exec(db)
+    .await?;
+    Ok(())
 }

@@ -6,6 +6,7 @@ pub mod channels;
 pub mod connections;
 pub mod entities;
 pub mod group_commit;
+pub mod held_deletions;
 pub mod idempotency;
 pub mod oauth_states;
 pub mod outbox;

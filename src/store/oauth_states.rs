@@ -12,6 +12,7 @@ use super::StoreError;
 pub use oauth_states::Model as PendingAuthorization;
 
 /// Records a new authorization.
+#[allow(clippy::too_many_arguments)]
 pub async fn insert(
     db: &impl ConnectionTrait,
     nonce: &str,
@@ -19,6 +20,7 @@ pub async fn insert(
     code_verifier_enc: String,
     return_to: Option<String>,
     calendar_mode: &str,
+    expected_email: Option<String>,
     expires_at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     oauth_states::ActiveModel {
@@ -30,6 +32,7 @@ pub async fn insert(
         expires_at: Set(expires_at),
         used_at: Set(None),
         created_at: Set(Utc::now()),
+        expected_email: Set(expected_email),
     }
     .insert(db)
     .await?;

@@ -109,6 +109,9 @@ pub struct Pushed<'a> {
     pub etag: Option<&'a str>,
     /// Fingerprint of the content Google now holds.
     pub fingerprint: &'a str,
+    /// The connection's home generation the call was made for: the outcome is recorded
+    /// only if the slot was not re-homed since (its generation is not newer).
+    pub home: i64,
 }
 
 /// Records a successful push of `version`. The slot becomes `clean` only if its version
@@ -147,9 +150,15 @@ pub async fn record_pushed(
             Expr::value(Option::<DateTime<Utc>>::None),
         )
         .col_expr(slots::Column::LastPushError, Expr::value(Option::<String>::None))
+        .col_expr(slots::Column::HomeGeneration, Expr::value(pushed.home))
         .filter(slots::Column::Id.eq(slot))
+        .filter(slots::Column::HomeGeneration.lte(pushed.home))
         .exec(db)
         .await?;
+    if result.rows_affected == 0 {
+        // Re-homed while the call ran: the slot is due for its new calendar.
+        release(db, slot).await?;
+    }
     Ok(result.rows_affected > 0)
 }
 
@@ -159,6 +168,7 @@ pub async fn record_retry(
     db: &impl ConnectionTrait,
     slot: Uuid,
     version: i64,
+    home: i64,
     attempts: i32,
     retry_at: DateTime<Utc>,
     error: &str,
@@ -166,22 +176,30 @@ pub async fn record_retry(
     let update = slots::Entity::update_many()
         .col_expr(slots::Column::PushAttempts, Expr::value(attempts))
         .col_expr(slots::Column::NextPushAt, Expr::value(Some(retry_at)));
-    record_for_version(db, slot, version, error, update).await
+    record_for_version(db, slot, version, home, error, update).await
 }
 
 /// Records that pushing `version` failed for good (`failed`, with the message).
-pub async fn record_failed(db: &impl ConnectionTrait, slot: Uuid, version: i64, error: &str) -> Result<(), StoreError> {
+pub async fn record_failed(
+    db: &impl ConnectionTrait,
+    slot: Uuid,
+    version: i64,
+    home: i64,
+    error: &str,
+) -> Result<(), StoreError> {
     let update =
         slots::Entity::update_many().col_expr(slots::Column::PushState, Expr::value(PushState::Failed.as_str()));
-    record_for_version(db, slot, version, error, update).await
+    record_for_version(db, slot, version, home, error, update).await
 }
 
 /// Applies `update` with the error and the lease released, only if the slot is still at
-/// `version`; otherwise only releases the lease (the newer version is due now).
+/// `version` in home generation `home`; otherwise only releases the lease (the newer
+/// version, or the new home, is due now).
 async fn record_for_version(
     db: &impl ConnectionTrait,
     slot: Uuid,
     version: i64,
+    home: i64,
     error: &str,
     update: sea_orm::UpdateMany<slots::Entity>,
 ) -> Result<(), StoreError> {
@@ -193,6 +211,7 @@ async fn record_for_version(
         )
         .filter(slots::Column::Id.eq(slot))
         .filter(slots::Column::Version.eq(version))
+        .filter(slots::Column::HomeGeneration.lte(home))
         .exec(db)
         .await?;
     if updated.rows_affected == 0 {
@@ -359,7 +378,9 @@ pub async fn apply_remote(
             slots::Column::BreakerWindowStart,
             Expr::value(after.breaker.window_start),
         );
-    let result = as_google_change(update, slot, expected_version, now).exec(db).await?;
+    let result = as_google_change(update, slot, expected_version, pushed.home, now)
+        .exec(db)
+        .await?;
     Ok(result.rows_affected > 0)
 }
 
@@ -369,6 +390,7 @@ pub async fn delete_as_remote(
     db: &impl ConnectionTrait,
     slot: Uuid,
     expected_version: i64,
+    home: i64,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let update = slots::Entity::update_many()
@@ -376,17 +398,20 @@ pub async fn delete_as_remote(
         .col_expr(slots::Column::GoogleEtag, Expr::value(Option::<String>::None))
         .col_expr(slots::Column::PushState, Expr::value(PushState::Clean.as_str()))
         .col_expr(slots::Column::LastPushError, Expr::value(Option::<String>::None));
-    let result = as_google_change(update, slot, expected_version, now).exec(db).await?;
+    let result = as_google_change(update, slot, expected_version, home, now)
+        .exec(db)
+        .await?;
     Ok(result.rows_affected > 0)
 }
 
 /// The bookkeeping of a change that came from Google: a new version, recorded as synced
 /// (so it is never pushed back), side `google`, lease released; only at
-/// `expected_version`.
+/// `expected_version` and not re-homed past `home`.
 fn as_google_change(
     update: sea_orm::UpdateMany<slots::Entity>,
     slot: Uuid,
     expected_version: i64,
+    home: i64,
     now: DateTime<Utc>,
 ) -> sea_orm::UpdateMany<slots::Entity> {
     update
@@ -399,8 +424,10 @@ fn as_google_change(
             Expr::value(Option::<DateTime<Utc>>::None),
         )
         .col_expr(slots::Column::LastChangeSide, Expr::value(Some(Side::Google.as_str())))
+        .col_expr(slots::Column::HomeGeneration, Expr::value(home))
         .filter(slots::Column::Id.eq(slot))
         .filter(slots::Column::Version.eq(expected_version))
+        .filter(slots::Column::HomeGeneration.lte(home))
 }
 
 /// Remembers the event's current etag (the local change won a conflict detected by the

@@ -2,13 +2,13 @@
 //! what makes the outbox transactional.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
-use super::entities::slots;
+use super::entities::{slot_links, slots};
 use super::StoreError;
 use crate::domain::{PushState, SlotDraft, SlotId, SlotTiming, Source, UserId};
 
@@ -104,6 +104,8 @@ pub async fn insert_new(
         last_change_side: Set(None),
         breaker_alternations: Set(0),
         breaker_window_start: Set(None),
+        // Not linked yet: the first push records the generation it was made for.
+        home_generation: Set(0),
     };
     Ok(row.insert(db).await?)
 }
@@ -247,6 +249,7 @@ pub async fn insert_imported(
     event_id: &str,
     etag: Option<&str>,
     fingerprint: &str,
+    home: i64,
     now: DateTime<Utc>,
 ) -> Result<SlotRow, StoreError> {
     let (start_date, end_date) = timing_columns(draft);
@@ -281,6 +284,7 @@ pub async fn insert_imported(
         last_change_side: Set(Some("google".to_owned())),
         breaker_alternations: Set(0),
         breaker_window_start: Set(None),
+        home_generation: Set(home),
     };
     Ok(row.insert(db).await?)
 }
@@ -330,6 +334,17 @@ pub async fn linked_live(
         .await?)
 }
 
+/// How many live slots of `user` are linked to an event (the mass-deletion guard's base).
+pub async fn count_linked_live(db: &impl ConnectionTrait, user: UserId) -> Result<u64, StoreError> {
+    use sea_orm::PaginatorTrait;
+    Ok(slots::Entity::find()
+        .filter(slots::Column::UserId.eq(user.0))
+        .filter(slots::Column::DeletedAt.is_null())
+        .filter(slots::Column::GoogleEventId.is_not_null())
+        .count(db)
+        .await?)
+}
+
 /// The slots with these ids (any owner, deleted or not).
 pub async fn by_ids(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<SlotRow>, StoreError> {
     let mut rows = Vec::with_capacity(ids.len());
@@ -355,10 +370,20 @@ pub async fn pause_all(db: &impl ConnectionTrait, user: UserId, reason: &str) ->
         .rows_affected)
 }
 
-/// Puts every paused slot of `user` back in the outbox (the account was reconnected).
+/// Resumes every paused slot of `user` (the account was reconnected): a slot Google
+/// already holds as it is (nothing changed since its last sync) is `clean` again without a
+/// push; the others go back in the outbox, due now. Returns how many were resumed.
 pub async fn resume_paused(db: &impl ConnectionTrait, user: UserId, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let in_sync = Expr::col(slots::Column::SyncedVersion)
+        .eq(Expr::col(slots::Column::Version))
+        .and(slots::Column::GoogleEventId.is_not_null());
     Ok(slots::Entity::update_many()
-        .col_expr(slots::Column::PushState, Expr::value(PushState::Dirty.as_str()))
+        .col_expr(
+            slots::Column::PushState,
+            Expr::case(in_sync, PushState::Clean.as_str())
+                .finally(PushState::Dirty.as_str())
+                .into(),
+        )
         .col_expr(slots::Column::LastPushError, Expr::value(Option::<String>::None))
         .col_expr(slots::Column::PushAttempts, Expr::value(0))
         .col_expr(slots::Column::NextPushAt, Expr::value(Some(now)))
@@ -369,11 +394,213 @@ pub async fn resume_paused(db: &impl ConnectionTrait, user: UserId, now: DateTim
         .rows_affected)
 }
 
-/// Slots of `user` that have a Google event (for deleting the events slotsync pushed).
-pub async fn with_events(db: &impl ConnectionTrait, user: UserId) -> Result<Vec<SlotRow>, StoreError> {
+/// The events slotsync created for `user`'s live slots (`source = app`, linked): what a
+/// disconnect with `delete_events=true` deletes. Slots imported from Google are never
+/// among them: those events are the user's own.
+pub async fn app_events(db: &impl ConnectionTrait, user: UserId) -> Result<Vec<(Uuid, String)>, StoreError> {
     Ok(slots::Entity::find()
+        .select_only()
+        .column(slots::Column::Id)
+        .column(slots::Column::GoogleEventId)
         .filter(slots::Column::UserId.eq(user.0))
+        .filter(slots::Column::DeletedAt.is_null())
+        .filter(slots::Column::Source.eq(Source::App.as_str()))
         .filter(slots::Column::GoogleEventId.is_not_null())
+        .into_tuple()
         .all(db)
         .await?)
+}
+
+/// Re-homes `user`'s slots from the home keyed `from` to home generation `home`, keyed
+/// `to` (a new account or calendar): each live slot's event in `from` is remembered; every
+/// live slot forgets its link and goes back in the outbox, due now, to be pushed to the
+/// new calendar as one event — linked again to the event it had there if it was in `to`
+/// before (so a return never duplicates, and the etag catches edits made meanwhile);
+/// deleted slots have nothing to push there. Returns how many live slots will be pushed.
+pub async fn rehome(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    home: i64,
+    from: Option<&str>,
+    to: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    if let Some(from) = from {
+        remember_links(db, user, from, now).await?;
+    }
+    let live = forget_links(slots::Entity::update_many(), now, PushState::Dirty, None)
+        .col_expr(slots::Column::HomeGeneration, Expr::value(home))
+        .filter(slots::Column::UserId.eq(user.0))
+        .filter(slots::Column::DeletedAt.is_null())
+        .exec(db)
+        .await?
+        .rows_affected;
+    slots::Entity::update_many()
+        .col_expr(slots::Column::PushState, Expr::value(PushState::Clean.as_str()))
+        .col_expr(slots::Column::LastPushError, Expr::value(Option::<String>::None))
+        .col_expr(
+            slots::Column::PushLeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(slots::Column::HomeGeneration, Expr::value(home))
+        .filter(slots::Column::UserId.eq(user.0))
+        .filter(slots::Column::DeletedAt.is_not_null())
+        .exec(db)
+        .await?;
+    restore_links(db, user, to).await?;
+    Ok(live)
+}
+
+/// Remembers the event of each live linked slot of `user` in the home keyed `key`.
+async fn remember_links(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    // (slot, event id, etag, fingerprint)
+    type Link = (Uuid, Option<String>, Option<String>, Option<String>);
+    let linked: Vec<Link> = slots::Entity::find()
+        .select_only()
+        .column(slots::Column::Id)
+        .column(slots::Column::GoogleEventId)
+        .column(slots::Column::GoogleEtag)
+        .column(slots::Column::SyncedFingerprint)
+        .filter(slots::Column::UserId.eq(user.0))
+        .filter(slots::Column::DeletedAt.is_null())
+        .filter(slots::Column::GoogleEventId.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    // Bounded batches keep every statement under the databases' parameter limits.
+    for chunk in linked.chunks(100) {
+        let rows = chunk.iter().filter_map(|(id, event, etag, fp)| {
+            Some(slot_links::ActiveModel {
+                slot_id: Set(*id),
+                home_key: Set(key.to_owned()),
+                user_id: Set(user.0),
+                event_id: Set(event.clone()?),
+                etag: Set(etag.clone()),
+                fingerprint: Set(fp.clone()),
+                left_at: Set(now),
+            })
+        });
+        slot_links::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([slot_links::Column::SlotId, slot_links::Column::HomeKey])
+                    .update_columns([
+                        slot_links::Column::EventId,
+                        slot_links::Column::Etag,
+                        slot_links::Column::Fingerprint,
+                        slot_links::Column::LeftAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Links `user`'s live slots again to the events they had in the home keyed `key`; those
+/// memories are then spent.
+async fn restore_links(db: &impl ConnectionTrait, user: UserId, key: &str) -> Result<(), StoreError> {
+    let links = slot_links::Entity::find()
+        .filter(slot_links::Column::UserId.eq(user.0))
+        .filter(slot_links::Column::HomeKey.eq(key))
+        .all(db)
+        .await?;
+    for link in &links {
+        slots::Entity::update_many()
+            .col_expr(slots::Column::GoogleEventId, Expr::value(Some(link.event_id.clone())))
+            .col_expr(slots::Column::GoogleEtag, Expr::value(link.etag.clone()))
+            .col_expr(slots::Column::SyncedFingerprint, Expr::value(link.fingerprint.clone()))
+            .filter(slots::Column::Id.eq(link.slot_id))
+            .filter(slots::Column::DeletedAt.is_null())
+            .exec(db)
+            .await?;
+    }
+    slot_links::Entity::delete_many()
+        .filter(slot_links::Column::UserId.eq(user.0))
+        .filter(slot_links::Column::HomeKey.eq(key))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Makes `ids` (live slots of `user`) forget their Google link and go back in the outbox,
+/// so each is pushed as a new event (the user discarded deletions made in Google).
+pub async fn relink(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    Ok(forget_links(slots::Entity::update_many(), now, PushState::Dirty, None)
+        .filter(slots::Column::UserId.eq(user.0))
+        .filter(slots::Column::DeletedAt.is_null())
+        .filter(slots::Column::Id.is_in(ids.iter().copied()))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// Makes `slot` forget its Google link (its event was deleted by a disconnect) and wait,
+/// paused with `reason`: a later connection pushes it as a new event.
+pub async fn forget_link_paused(db: &impl ConnectionTrait, slot: Uuid, reason: &str) -> Result<(), StoreError> {
+    forget_links(
+        slots::Entity::update_many(),
+        Utc::now(),
+        PushState::Paused,
+        Some(reason),
+    )
+    .filter(slots::Column::Id.eq(slot))
+    .exec(db)
+    .await?;
+    Ok(())
+}
+
+/// The columns of a slot that has no Google event yet, due to be pushed now.
+fn forget_links(
+    update: sea_orm::UpdateMany<slots::Entity>,
+    now: DateTime<Utc>,
+    state: PushState,
+    reason: Option<&str>,
+) -> sea_orm::UpdateMany<slots::Entity> {
+    update
+        .col_expr(slots::Column::GoogleEventId, Expr::value(Option::<String>::None))
+        .col_expr(slots::Column::GoogleEtag, Expr::value(Option::<String>::None))
+        .col_expr(slots::Column::SyncedFingerprint, Expr::value(Option::<String>::None))
+        .col_expr(slots::Column::SyncedVersion, Expr::value(Option::<i64>::None))
+        .col_expr(slots::Column::PushState, Expr::value(state.as_str()))
+        .col_expr(slots::Column::PushAttempts, Expr::value(0))
+        .col_expr(slots::Column::NextPushAt, Expr::value(Some(now)))
+        .col_expr(
+            slots::Column::PushLeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(slots::Column::LastPushError, Expr::value(reason.map(str::to_owned)))
+        .col_expr(slots::Column::BreakerAlternations, Expr::value(0))
+        .col_expr(
+            slots::Column::BreakerWindowStart,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+}
+
+/// Pauses `user`'s live slots with `reason` (the connection cannot be used: scopes
+/// missing, calendar missing). Slots already in sync are paused too, so every slot says
+/// why nothing moves; resuming puts back only what has something to push.
+pub async fn pause_live(db: &impl ConnectionTrait, user: UserId, reason: &str) -> Result<u64, StoreError> {
+    Ok(slots::Entity::update_many()
+        .col_expr(slots::Column::PushState, Expr::value(PushState::Paused.as_str()))
+        .col_expr(slots::Column::LastPushError, Expr::value(Some(reason.to_owned())))
+        .col_expr(
+            slots::Column::PushLeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(slots::Column::UserId.eq(user.0))
+        .filter(slots::Column::DeletedAt.is_null())
+        .exec(db)
+        .await?
+        .rows_affected)
 }

@@ -4,11 +4,11 @@
 use std::collections::{BTreeSet, HashSet};
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
-use super::entities::sync_states;
+use super::entities::{google_connections, sync_states};
 use super::StoreError;
 use crate::domain::UserId;
 
@@ -133,14 +133,23 @@ pub async fn claim_pull(
     }
 }
 
-/// Ends a successful pull: keeps the new sync token, notes the time (and the full sync).
+/// Ends a successful pull made for home generation `home`: keeps the new sync token,
+/// notes the time (and the full sync). If the connection was re-homed meanwhile, only the
+/// claim is released: the token belongs to the old calendar.
 pub async fn finish_pull(
     db: &impl ConnectionTrait,
     user: UserId,
+    home: i64,
     sync_token: Option<&str>,
     full: bool,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    let same_home = Query::select()
+        .column(google_connections::Column::UserId)
+        .from(google_connections::Entity)
+        .and_where(google_connections::Column::UserId.eq(user.0))
+        .and_where(google_connections::Column::HomeGeneration.eq(home))
+        .to_owned();
     let mut update = sync_states::Entity::update_many()
         .col_expr(
             sync_states::Column::SyncToken,
@@ -155,7 +164,75 @@ pub async fn finish_pull(
     if full {
         update = update.col_expr(sync_states::Column::FullSyncedAt, Expr::value(Some(now)));
     }
-    update.filter(sync_states::Column::UserId.eq(user.0)).exec(db).await?;
+    let done = update
+        .filter(sync_states::Column::UserId.eq(user.0))
+        .filter(sync_states::Column::UserId.in_subquery(same_home))
+        .exec(db)
+        .await?;
+    if done.rows_affected == 0 {
+        fail_pull(
+            db,
+            user,
+            "the connection moved to another account or calendar during the pull",
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Starts the sync state of a new home: no sync token (the next pull is a full sync of
+/// the new calendar), no full sync yet, no pull error.
+pub async fn reset_for_new_home(db: &impl ConnectionTrait, user: UserId) -> Result<(), StoreError> {
+    sync_states::Entity::update_many()
+        .col_expr(sync_states::Column::SyncToken, Expr::value(Option::<String>::None))
+        .col_expr(
+            sync_states::Column::FullSyncedAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(sync_states::Column::LastError, Expr::value(Option::<String>::None))
+        .filter(sync_states::Column::UserId.eq(user.0))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Progress of a disconnect's deletion of slotsync's events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cleanup {
+    pub total: i32,
+    pub done: i32,
+    pub failed: i32,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl Cleanup {
+    /// The cleanup recorded in `state`, if one was ever started.
+    pub fn of(state: &SyncState) -> Option<Self> {
+        Some(Self {
+            total: state.cleanup_total?,
+            done: state.cleanup_done.unwrap_or(0),
+            failed: state.cleanup_failed.unwrap_or(0),
+            started_at: state.cleanup_started_at,
+            finished_at: state.cleanup_finished_at,
+        })
+    }
+}
+
+/// Records the cleanup's progress (`finished` ends it).
+pub async fn record_cleanup(db: &impl ConnectionTrait, user: UserId, progress: Cleanup) -> Result<(), StoreError> {
+    sync_states::Entity::update_many()
+        .col_expr(sync_states::Column::CleanupTotal, Expr::value(Some(progress.total)))
+        .col_expr(sync_states::Column::CleanupDone, Expr::value(Some(progress.done)))
+        .col_expr(sync_states::Column::CleanupFailed, Expr::value(Some(progress.failed)))
+        .col_expr(sync_states::Column::CleanupStartedAt, Expr::value(progress.started_at))
+        .col_expr(
+            sync_states::Column::CleanupFinishedAt,
+            Expr::value(progress.finished_at),
+        )
+        .filter(sync_states::Column::UserId.eq(user.0))
+        .exec(db)
+        .await?;
     Ok(())
 }
 

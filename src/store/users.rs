@@ -5,7 +5,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use uuid::Uuid;
 
 use super::entities::{
-    channels, google_connections, idempotency_keys, oauth_states, slots, sync_events, sync_states, users,
+    channels, dedicated_calendars, google_connections, held_deletions, idempotency_keys, oauth_states, slot_links,
+    slots, sync_events, sync_states, users,
 };
 use super::StoreError;
 
@@ -81,6 +82,18 @@ pub async fn delete_with_data(db: &sea_orm::DatabaseConnection, id: Uuid) -> Res
         .await?;
     google_connections::Entity::delete_many()
         .filter(google_connections::Column::UserId.eq(id))
+        .exec(&txn)
+        .await?;
+    held_deletions::Entity::delete_many()
+        .filter(held_deletions::Column::UserId.eq(id))
+        .exec(&txn)
+        .await?;
+    slot_links::Entity::delete_many()
+        .filter(slot_links::Column::UserId.eq(id))
+        .exec(&txn)
+        .await?;
+    dedicated_calendars::Entity::delete_many()
+        .filter(dedicated_calendars::Column::UserId.eq(id))
         .exec(&txn)
         .await?;
     slots::Entity::delete_many()

@@ -1,21 +1,21 @@
 //! Connecting a Google account: start an authorization (signed, single-use state with the
-//! PKCE verifier kept server-side), complete it at the callback, initialise sync, and
-//! disconnect.
+//! PKCE verifier kept server-side), complete it at the callback, initialise sync. What a
+//! completed authorization does to the user's slots is in `lifecycle.rs`.
 
 use chrono::{Duration, Utc};
-use google_calendar3::api::Calendar;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::crypto::random_token;
 use crate::domain::UserId;
-use crate::google::hub::calendar_hub;
 use crate::google::missing_scopes;
 use crate::google::oauth::{OAuthClient, OAuthError};
 use crate::state::AppState;
 use crate::store::{self, connections, StoreError};
 use crate::sync::channels::{self, ChannelError};
+use crate::sync::home::Home;
+use crate::sync::lifecycle;
 
 /// How long an authorization may take.
 pub const STATE_TTL_MINUTES: i64 = 10;
@@ -32,10 +32,20 @@ pub enum CalendarMode {
 }
 
 impl CalendarMode {
-    fn as_str(self) -> &'static str {
+    /// The spelling stored with an authorization in flight.
+    pub fn as_str(self) -> &'static str {
         match self {
             CalendarMode::Primary => "primary",
             CalendarMode::Dedicated => "dedicated",
+        }
+    }
+
+    /// Reads the stored spelling (anything but `dedicated` is the primary calendar).
+    pub fn parse(raw: &str) -> Self {
+        if raw == "dedicated" {
+            CalendarMode::Dedicated
+        } else {
+            CalendarMode::Primary
         }
     }
 }
@@ -67,6 +77,12 @@ pub enum ConnectError {
     /// The user has no connection.
     #[error("no Google account is connected")]
     NotConnected,
+    /// The authorization was meant for another Google account (`expected_email`).
+    #[error("this link is for the Google account {expected}, but {} was chosen; nothing was connected — sign in to Google as {expected} and open the link again", got.as_deref().unwrap_or("an account without a visible address"))]
+    WrongAccount { expected: String, got: Option<String> },
+    /// The connection cannot do what was asked in its current state.
+    #[error("{0}")]
+    Unusable(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -82,7 +98,7 @@ struct StatePayload {
     e: i64,
 }
 
-fn oauth(state: &AppState) -> Result<&OAuthClient, ConnectError> {
+pub(super) fn oauth(state: &AppState) -> Result<&OAuthClient, ConnectError> {
     state.oauth.as_ref().map_err(|var| ConnectError::NotConfigured(var))
 }
 
@@ -94,6 +110,7 @@ pub async fn start_authorization(
     return_to: Option<String>,
     mode: CalendarMode,
     login_hint: Option<&str>,
+    expected_email: Option<String>,
 ) -> Result<String, ConnectError> {
     let oauth = oauth(state)?;
     let nonce = random_token(18);
@@ -106,6 +123,7 @@ pub async fn start_authorization(
         state.keys.encrypt(verifier.secret()),
         return_to,
         mode.as_str(),
+        expected_email,
         expires_at,
     )
     .await?;
@@ -118,16 +136,39 @@ pub async fn start_authorization(
     Ok(oauth.authorize_url(state.keys.sign_state(&payload), challenge, login_hint))
 }
 
+/// How a completed authorization relates to what the user had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectOutcome {
+    /// The first connection of this user.
+    First,
+    /// The same Google account and calendar as before: nothing is pushed again; what was
+    /// waiting (the backlog) is pushed.
+    Continued,
+    /// Another account or calendar: every live slot is pushed to the new calendar as one
+    /// event; events left in the previous calendar stay there.
+    Rehomed {
+        /// The previous home.
+        from: Home,
+        /// Live slots queued for the new calendar.
+        slots_repushed: u64,
+    },
+    /// Google granted the tokens without the calendar scope: nothing syncs until it is.
+    MissingScopes(Vec<String>),
+}
+
 /// A completed connection.
 #[derive(Debug)]
 pub struct Connected {
     pub user: UserId,
     pub connection: connections::Connection,
     pub return_to: Option<String>,
+    pub outcome: ConnectOutcome,
 }
 
 /// Completes an authorization at the callback: checks the state, exchanges the code with
-/// the PKCE verifier, stores the tokens encrypted, logs `connect`, initialises sync.
+/// the PKCE verifier, learns who the Google account is, and then either records a grant
+/// lacking the calendar scope, continues the user's home, or re-homes the slots to the new
+/// account or calendar ([`ConnectOutcome`]); then initialises sync.
 #[tracing::instrument(skip_all, err)]
 pub async fn complete_authorization(
     state: &AppState,
@@ -168,58 +209,49 @@ pub async fn complete_authorization(
         .decrypt(&pending.code_verifier_enc)
         .map_err(|_| ConnectError::InvalidState("the stored verifier cannot be read"))?;
     let tokens = oauth.exchange_code(&code, verifier).await?;
-    let google_email = oauth.userinfo_email(&tokens.access_token).await.ok().flatten();
-    let calendar_id = if pending.calendar_mode == CalendarMode::Dedicated.as_str() {
-        create_dedicated_calendar(state, &tokens.access_token).await?
-    } else {
-        "primary".to_owned()
-    };
+    let account = oauth.userinfo(&tokens.access_token).await.unwrap_or_default();
+    if let Some(expected) = &pending.expected_email {
+        if !account
+            .email
+            .as_deref()
+            .is_some_and(|got| got.eq_ignore_ascii_case(expected))
+        {
+            // Nothing is stored; the grant is not revoked either: that account may be
+            // another user's connection, whose grant a revocation would end.
+            return Err(ConnectError::WrongAccount {
+                expected: expected.clone(),
+                got: account.email.clone(),
+            });
+        }
+    }
     let user = UserId(pending.user_id);
-    let connection = connections::upsert(
-        &state.db,
-        connections::NewConnection {
-            user_id: user.0,
-            google_email: google_email.clone(),
-            calendar_id: calendar_id.clone(),
-            access_token_enc: state.keys.encrypt(&tokens.access_token),
-            refresh_token_enc: tokens.refresh_token.as_deref().map(|r| state.keys.encrypt(r)),
-            token_expires_at: tokens.expires_at,
-            granted_scopes: tokens.scopes.clone(),
-        },
-    )
-    .await?;
-    store::audit::record(
-        &state.db,
-        user.0,
-        None,
-        "connect",
-        json!({ "google_email": google_email, "calendar_id": calendar_id,
-                "granted_scopes": tokens.scopes, "missing_scopes": missing_scopes(&tokens.scopes) }),
-    )
-    .await?;
-    initialize_sync(state, user).await?;
+    let new = |calendar_id: String| connections::NewConnection {
+        user_id: user.0,
+        google_email: account.email.clone(),
+        google_sub: account.sub.clone(),
+        calendar_id,
+        access_token_enc: state.keys.encrypt(&tokens.access_token),
+        refresh_token_enc: tokens.refresh_token.as_deref().map(|r| state.keys.encrypt(r)),
+        token_expires_at: tokens.expires_at,
+        granted_scopes: tokens.scopes.clone(),
+    };
+    let missing = missing_scopes(&tokens.scopes);
+    let existing = connections::find(&state.db, user.0).await?;
+    let (connection, outcome) = if !missing.is_empty() {
+        let connection = lifecycle::record_missing_scopes(state, new("primary".to_owned()), &missing).await?;
+        (connection, ConnectOutcome::MissingScopes(missing))
+    } else {
+        let mode = CalendarMode::parse(&pending.calendar_mode);
+        let calendar_id = lifecycle::calendar_for(state, user, &account, mode, &tokens.access_token).await?;
+        let home = Home::new(&account, calendar_id.clone());
+        lifecycle::settle_home(state, new(calendar_id), existing.as_ref(), &home, &tokens.scopes).await?
+    };
     Ok(Connected {
         user,
         connection,
         return_to: pending.return_to,
+        outcome,
     })
-}
-
-async fn create_dedicated_calendar(state: &AppState, access_token: &str) -> Result<String, ConnectError> {
-    let hub = calendar_hub(&state.endpoints, access_token.to_owned());
-    let calendar = Calendar {
-        summary: Some(DEDICATED_CALENDAR_SUMMARY.to_owned()),
-        ..Default::default()
-    };
-    let (_, created) = hub
-        .calendars()
-        .insert(calendar)
-        .doit()
-        .await
-        .map_err(|e| ConnectError::Calendar(e.to_string()))?;
-    created
-        .id
-        .ok_or_else(|| ConnectError::Calendar("calendars.insert returned no id".into()))
 }
 
 /// The one entry point that starts syncing a connected user: it puts the user's paused
@@ -244,7 +276,7 @@ pub async fn initialize_sync(state: &AppState, user: UserId) -> Result<(), Conne
 /// Creates the user's notification channel, retiring older ones. Never fails the caller:
 /// without a channel, changes made in Google still arrive with the fallback sync, and the
 /// renewal job retries a creation that failed for a passing reason.
-async fn start_channel(state: &AppState, user: UserId) {
+pub(super) async fn start_channel(state: &AppState, user: UserId) {
     let problem = match channels::recreate(state, user).await {
         Ok(_) | Err(ChannelError::Off) => return,
         Err(e) => e.to_string(),
@@ -253,69 +285,4 @@ async fn start_channel(state: &AppState, user: UserId) {
     if let Err(e) = store::audit::record(&state.db, user.0, None, "channel_failed", json!({ "error": problem })).await {
         tracing::warn!(user_id = %user, error = %e, "could not record a channel failure");
     }
-}
-
-/// What a disconnect did.
-#[derive(Debug, Default)]
-pub struct Disconnected {
-    pub channels_stopped: u64,
-    pub events_deleted: u64,
-    pub revoked_at_google: bool,
-    pub slots_paused: u64,
-}
-
-/// Disconnects: stops the user's channels, optionally deletes the events slotsync pushed,
-/// revokes the grant at Google, erases the tokens, pauses the slots, logs `disconnect`.
-/// Google-side steps are best effort (a user must be able to leave even if Google is
-/// unreachable); what failed is recorded in the audit event.
-#[tracing::instrument(skip_all, fields(user_id = %user), err)]
-pub async fn disconnect(state: &AppState, user: UserId, delete_events: bool) -> Result<Disconnected, ConnectError> {
-    let conn = connections::find(&state.db, user.0)
-        .await?
-        .ok_or(ConnectError::NotConnected)?;
-    let mut done = Disconnected::default();
-    let mut problems = Vec::new();
-    let stopped = channels::stop_all(state, user).await?;
-    done.channels_stopped = stopped.stopped;
-    problems.extend(stopped.problems);
-    let hub = calendar_hub(&state.endpoints, state.vault.for_user(user));
-    if delete_events {
-        for slot in store::slots::with_events(&state.db, user).await? {
-            let event_id = slot.google_event_id.clone().unwrap_or_default();
-            match hub.events().delete(&conn.calendar_id, &event_id).doit().await {
-                Ok(_) => done.events_deleted += 1,
-                Err(e) => problems.push(format!("event {event_id}: {e}")),
-            }
-        }
-    }
-    // Revoking the refresh token ends the whole grant; the access token is the fallback.
-    let token = conn
-        .refresh_token_enc
-        .as_ref()
-        .or(conn.access_token_enc.as_ref())
-        .and_then(|enc| state.keys.decrypt(enc).ok());
-    if let (Some(token), Ok(oauth)) = (token, oauth(state)) {
-        match oauth.revoke(&token).await {
-            Ok(()) => done.revoked_at_google = true,
-            Err(e) => problems.push(format!("revoke: {e}")),
-        }
-    }
-    connections::erase_tokens(&state.db, user.0).await?;
-    state.vault.forget(user);
-    done.slots_paused = store::slots::pause_all(
-        &state.db,
-        user,
-        "Google account disconnected; connect again to resume syncing",
-    )
-    .await?;
-    store::audit::record(
-        &state.db,
-        user.0,
-        None,
-        "disconnect",
-        json!({ "channels_stopped": done.channels_stopped, "events_deleted": done.events_deleted,
-                "revoked_at_google": done.revoked_at_google, "problems": problems }),
-    )
-    .await?;
-    Ok(done)
 }

@@ -45,7 +45,9 @@ pub async fn trigger_pull(state: &AppState, user: UserId, mode: PullMode) -> Res
         Err(PullError::Busy) => Err(TriggerError::Busy),
         Err(PullError::NotConnected) => Err(NotSyncing::NotConnected.into()),
         Err(PullError::Store(e)) => Err(SyncError::Store(e).into()),
-        Err(PullError::Google(e)) => Err(TriggerError::Failed(e.to_string())),
+        Err(
+            e @ (PullError::Google(_) | PullError::CalendarMissing | PullError::MissingScopes | PullError::Rehomed),
+        ) => Err(TriggerError::Failed(e.to_string())),
     }
 }
 

@@ -2,6 +2,14 @@
 //! without one (or after a 410), a full listing over the window, then reconciliation.
 //! Each page is planned (`plan.rs`) and applied in one transaction; the new sync token is
 //! saved only after the last page, so a crash replays pages, which is harmless.
+//!
+//! Nothing is deleted on absence alone: a linked event missing from a full listing is
+//! deleted locally only when `events.get` confirms it (404/410 or `cancelled`). Deletions
+//! are gathered over the whole pull and applied at its end — or, when they are more than
+//! the mass-deletion guard allows, held for the user (`held.rs`). A 404 on the listing
+//! itself is checked against `calendars.get`: a deleted calendar puts the connection in
+//! `calendar_missing` and deletes nothing. Every page checks, under a lock on the
+//! connection row, that the connection was not re-homed since the pull began.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -14,6 +22,8 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::held::DeletionGuard;
+use super::home;
 use super::plan::{plan, Action, ConflictNote, LocalSlot, PlanRules, SkipReason};
 use super::push::winner_label;
 use crate::domain::{BreakerRule, ConflictPolicy, Fingerprint, Side, SlotBreaker, UserId};
@@ -22,7 +32,7 @@ use crate::google::{CalendarGateway, GoneKind, GoogleError, ListFrom};
 use crate::observe;
 use crate::store::outbox::{self, AfterRemote, Pushed, SLOT_BREAKER_PAUSE};
 use crate::store::slots::SlotRow;
-use crate::store::{self, audit, connections, sync_states, StoreError};
+use crate::store::{self, audit, connections, held_deletions, sync_states, StoreError};
 
 /// How a pull lists events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -59,6 +69,8 @@ pub struct PullConfig {
     pub breaker: BreakerRule,
     /// How long one pull may hold its claim.
     pub lease: Duration,
+    /// When deletions are held for the user instead of applied.
+    pub guard: DeletionGuard,
 }
 
 /// What a pull did.
@@ -86,6 +98,8 @@ pub struct PullReport {
     pub conflicts: u32,
     /// Slot breakers tripped.
     pub breakers_tripped: u32,
+    /// Deletions held by the mass-deletion guard (not applied; see `/sync/held-deletions`).
+    pub held: u32,
 }
 
 /// Why a pull did not run or stopped.
@@ -100,6 +114,15 @@ pub enum PullError {
     /// Google failed.
     #[error(transparent)]
     Google(#[from] GoogleError),
+    /// The calendar no longer exists: the connection is now `calendar_missing`.
+    #[error("the connected calendar no longer exists in Google; the connection is calendar_missing")]
+    CalendarMissing,
+    /// The grant lacks the calendar scope: the connection is now `missing_scopes`.
+    #[error("the Google grant lacks calendar access; the connection is missing_scopes")]
+    MissingScopes,
+    /// The connection moved to another account or calendar while the pull ran.
+    #[error("the connection moved to another account or calendar during the pull; a new pull follows")]
+    Rehomed,
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -118,10 +141,24 @@ pub struct Puller {
     config: PullConfig,
 }
 
+/// A deletion seen during a pull, applied (or held) at its end.
+struct PendingDeletion {
+    slot: Uuid,
+    version: i64,
+    event_id: String,
+    conflict: Option<ConflictNote>,
+    google_updated: Option<DateTime<Utc>>,
+    slot_updated: DateTime<Utc>,
+}
+
 /// Everything one pull of one user shares.
 struct Run<'a> {
     user: UserId,
     calendar: String,
+    /// The connection's home generation the pull was started for.
+    home: i64,
+    /// Deletions seen so far.
+    deletions: Vec<PendingDeletion>,
     rules: PlanRules<'a>,
     report: PullReport,
     /// Event ids a full listing returned.
@@ -161,6 +198,8 @@ impl Puller {
         let mut run = Run {
             user,
             calendar: connection.calendar_id,
+            home: connection.home_generation,
+            deletions: Vec::new(),
             rules: PlanRules {
                 policy: self.config.policy,
                 import: self.config.import,
@@ -174,10 +213,14 @@ impl Puller {
             PullMode::Incremental => state.sync_token,
             PullMode::Full => None,
         };
-        match self.list_and_apply(&mut run, token).await {
+        let listed = match self.list_and_apply(&mut run, token).await {
+            Ok(next_token) => self.settle_deletions(&mut run).await.map(|()| next_token),
+            Err(e) => Err(self.classify_failure(&run, e).await),
+        };
+        match listed {
             Ok(next_token) => {
                 let full = run.report.mode == PullMode::Full;
-                sync_states::finish_pull(&self.db, user, next_token.as_deref(), full, Utc::now()).await?;
+                sync_states::finish_pull(&self.db, user, run.home, next_token.as_deref(), full, Utc::now()).await?;
                 tracing::debug!(report = ?run.report, "pulled");
                 Ok(run.report)
             }
@@ -186,6 +229,23 @@ impl Puller {
                 Err(e)
             }
         }
+    }
+
+    /// Turns a 404 on the listing into `calendar_missing` (when `calendars.get` agrees the
+    /// calendar is gone) and a missing scope into `missing_scopes`.
+    async fn classify_failure(&self, run: &Run<'_>, error: PullError) -> PullError {
+        let outcome = match &error {
+            PullError::Google(GoogleError::Gone(GoneKind::NotFound)) => {
+                home::calendar_missing(&self.db, self.gateway.as_ref(), run.user, &run.calendar)
+                    .await
+                    .map(|gone| if gone { PullError::CalendarMissing } else { error })
+            }
+            PullError::Google(GoogleError::MissingScopes(why)) => home::scopes_missing(&self.db, run.user, why)
+                .await
+                .map(|()| PullError::MissingScopes),
+            _ => return error,
+        };
+        outcome.unwrap_or_else(PullError::Store)
     }
 
     /// Lists (incrementally from `token`, or in full) and applies every page; returns the
@@ -255,6 +315,9 @@ impl Puller {
         let event_ids: Vec<String> = events.iter().filter_map(|e| e.id.clone()).collect();
         let tagged: Vec<uuid::Uuid> = events.iter().filter_map(event_slot).map(|s| s.0).collect();
         let txn = store::begin_write(&self.db).await?;
+        if connections::home_locked(&txn, run.user.0).await? != Some(run.home) {
+            return Err(PullError::Rehomed);
+        }
         let rows = store::slots::for_events(&txn, run.user, &event_ids, &tagged).await?;
         let by_event: HashMap<&str, &SlotRow> = rows
             .iter()
@@ -278,7 +341,10 @@ impl Puller {
     }
 
     /// After a full listing: linked slots synced before the listing began whose events are
-    /// not in it were deleted in Google (a full listing carries no tombstones).
+    /// not in it may have been deleted in Google (a full listing carries no tombstones).
+    /// Each is asked for with `events.get`: only a 404/410 or a `cancelled` event is a
+    /// deletion; an event that is there (moved out of the window, say) is planned like
+    /// any listed event; an error leaves the slot alone until the next full sync.
     async fn reconcile(
         &self,
         run: &mut Run<'_>,
@@ -286,32 +352,100 @@ impl Puller {
         started: DateTime<Utc>,
     ) -> Result<(), PullError> {
         let candidates = store::slots::linked_live(&self.db, run.user, time_min, started).await?;
-        let missing: Vec<Uuid> = candidates
+        let missing: Vec<(Uuid, String)> = candidates
             .into_iter()
             .filter(|(_, event_id)| !run.seen.contains(event_id))
-            .map(|(id, _)| id)
             .collect();
         if missing.is_empty() {
             return Ok(());
         }
-        tracing::info!(user_id = %run.user, missing = missing.len(), "reconciling events deleted in Google");
+        tracing::info!(user_id = %run.user, missing = missing.len(), "confirming events missing from the listing");
+        let mut confirmed: HashMap<Uuid, Event> = HashMap::new();
+        for (slot, event_id) in &missing {
+            let event = match self.gateway.get_event(run.user, &run.calendar, event_id).await {
+                Ok(event) => event,
+                Err(GoogleError::Gone(GoneKind::NotFound | GoneKind::Deleted)) => Event {
+                    id: Some(event_id.clone()),
+                    status: Some("cancelled".to_owned()),
+                    ..Default::default()
+                },
+                Err(e) => {
+                    tracing::info!(user_id = %run.user, event_id, error = %e, "could not confirm a missing event; left alone");
+                    continue;
+                }
+            };
+            confirmed.insert(*slot, event);
+        }
+        let ids: Vec<Uuid> = confirmed.keys().copied().collect();
         let txn = store::begin_write(&self.db).await?;
+        if connections::home_locked(&txn, run.user.0).await? != Some(run.home) {
+            return Err(PullError::Rehomed);
+        }
         // Read inside the write transaction: what is applied is what the plan saw.
-        let rows = store::slots::by_ids(&txn, &missing).await?;
+        let rows = store::slots::by_ids(&txn, &ids).await?;
         for row in &rows {
+            let Some(event) = confirmed.get(&row.id) else { continue };
             let changed_since = row.deleted_at.is_some()
                 || row.last_synced_at.is_none_or(|at| at >= started)
-                || row.google_event_id.as_deref().is_none_or(|id| run.seen.contains(id));
+                || row.google_event_id.as_deref() != event.id.as_deref();
             if changed_since {
                 continue; // synced, deleted or relinked since the candidates were listed
             }
-            let tombstone = Event {
-                id: row.google_event_id.clone(),
-                status: Some("cancelled".to_owned()),
-                ..Default::default()
-            };
-            let action = plan(&tombstone, Some(&local_slot(row)), &run.rules);
-            self.execute(&txn, run, &tombstone, Some(row), action).await?;
+            let action = plan(event, Some(&local_slot(row)), &run.rules);
+            self.execute(&txn, run, event, Some(row), action).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Applies the deletions the pull gathered — or holds them all for the user when they
+    /// are more than the guard allows at once. Deletions already held stay held.
+    async fn settle_deletions(&self, run: &mut Run<'_>) -> Result<(), PullError> {
+        if run.deletions.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = run.deletions.iter().map(|d| d.slot).collect();
+        let already: HashSet<Uuid> = held_deletions::held_among(&self.db, &ids).await?.into_iter().collect();
+        let deletions: Vec<PendingDeletion> = std::mem::take(&mut run.deletions)
+            .into_iter()
+            .filter(|d| !already.contains(&d.slot))
+            .collect();
+        if deletions.is_empty() {
+            return Ok(());
+        }
+        let linked = store::slots::count_linked_live(&self.db, run.user).await?;
+        let hold = self.config.guard.holds(deletions.len() as u64, linked);
+        let now = Utc::now();
+        let txn = store::begin_write(&self.db).await?;
+        if connections::home_locked(&txn, run.user.0).await? != Some(run.home) {
+            return Err(PullError::Rehomed);
+        }
+        if hold {
+            for d in &deletions {
+                held_deletions::hold(&txn, run.user, d.slot, &d.event_id, d.version, now).await?;
+            }
+            run.report.held = u32::try_from(deletions.len()).unwrap_or(u32::MAX);
+            tracing::warn!(user_id = %run.user, held = deletions.len(), linked, "mass deletion in Google held for the user");
+            audit::record(
+                &txn,
+                run.user.0,
+                None,
+                "deletions_held",
+                json!({ "count": deletions.len(), "live_linked_slots": linked,
+                        "allowed_at_once": self.config.guard.allowed(linked),
+                        "next": "GET /sync/held-deletions; POST /sync/held-deletions/apply or /discard" }),
+            )
+            .await?;
+        } else {
+            for d in deletions {
+                if outbox::delete_as_remote(&txn, d.slot, d.version, run.home, now).await? {
+                    run.report.deleted += 1;
+                }
+                if let Some(c) = d.conflict {
+                    self.record_conflict(&txn, run, d.slot, d.version, d.slot_updated, d.google_updated, c)
+                        .await?;
+                }
+            }
         }
         txn.commit().await?;
         Ok(())
@@ -360,6 +494,7 @@ impl Puller {
                     event_id,
                     etag: event.etag.as_deref(),
                     fingerprint: fingerprint.as_str(),
+                    home: run.home,
                 };
                 let after = AfterRemote { breaker, pause };
                 if outbox::apply_remote(txn, row.id, row.version, &draft, pushed, &after, now).await? {
@@ -384,12 +519,14 @@ impl Puller {
                 }
             }
             (Action::DeleteLocal { conflict }, Some(row)) => {
-                if outbox::delete_as_remote(txn, row.id, row.version, now).await? {
-                    run.report.deleted += 1;
-                }
-                if let Some(c) = conflict {
-                    self.log_conflict(txn, run, row, event, c).await?;
-                }
+                run.deletions.push(PendingDeletion {
+                    slot: row.id,
+                    version: row.version,
+                    event_id: row.google_event_id.clone().unwrap_or_else(|| event_id.to_owned()),
+                    conflict,
+                    google_updated: event.updated,
+                    slot_updated: row.updated_at,
+                });
             }
             (Action::KeepLocal { etag, conflict }, Some(row)) => {
                 outbox::adopt_etag(txn, row.id, row.version, etag.as_deref()).await?;
@@ -405,6 +542,7 @@ impl Puller {
                     event_id,
                     event.etag.as_deref(),
                     fingerprint.as_str(),
+                    run.home,
                     now,
                 )
                 .await?;
@@ -424,21 +562,36 @@ impl Puller {
         event: &Event,
         conflict: ConflictNote,
     ) -> Result<(), PullError> {
+        self.record_conflict(txn, run, row.id, row.version, row.updated_at, event.updated, conflict)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn record_conflict(
+        &self,
+        txn: &DatabaseTransaction,
+        run: &mut Run<'_>,
+        slot: Uuid,
+        version: i64,
+        slot_updated: DateTime<Utc>,
+        google_updated: Option<DateTime<Utc>>,
+        conflict: ConflictNote,
+    ) -> Result<(), PullError> {
         run.report.conflicts += 1;
-        tracing::info!(slot_id = %row.id, winner = ?conflict.winner, "conflict resolved");
+        tracing::info!(slot_id = %slot, winner = ?conflict.winner, "conflict resolved");
         observe::conflict(winner_label(conflict.winner), "pull");
         audit::record(
             txn,
             run.user.0,
-            Some(row.id),
+            Some(slot),
             "conflict",
             json!({
                 "kind": if conflict.deleted_in_google { "deleted_in_google" } else { "both_changed" },
                 "policy": self.config.policy.as_str(),
                 "winner": winner_label(conflict.winner),
-                "slot_version": row.version,
-                "slot_updated_at": row.updated_at,
-                "google_updated_at": event.updated,
+                "slot_version": version,
+                "slot_updated_at": slot_updated,
+                "google_updated_at": google_updated,
                 "detected_by": "pull",
             }),
         )

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::domain::{Backoff, ConflictPolicy, EventId, Fingerprint, SlotBreaker, SlotId, UserId, Winner};
 use crate::google::mapping::{event_fingerprint, event_to_draft, EventContent};
-use crate::google::{CalendarGateway, ConflictKind, GoogleError};
+use crate::google::{CalendarGateway, ConflictKind, GoneKind, GoogleError};
 use crate::observe;
 use crate::store::outbox::{self, Pushed};
 use crate::store::slots::SlotRow;
@@ -76,6 +76,8 @@ impl PushOutcome {
 pub struct Owner {
     /// The calendar the owner's events live in.
     pub calendar: String,
+    /// The connection's home generation that calendar belongs to.
+    pub home: i64,
     /// Whether the owner had consecutive Google failures counted: a success resets them.
     pub had_failures: bool,
 }
@@ -99,9 +101,11 @@ enum Settled {
     Theirs,
 }
 
-/// Why a push step stopped: Google said no, or the database failed.
+/// Why a push step stopped: Google said no, the calendar itself is gone (the connection
+/// is now `calendar_missing`), or the database failed.
 enum StepError {
     Google(GoogleError),
+    CalendarMissing,
     Store(StoreError),
 }
 
@@ -124,6 +128,7 @@ struct Job<'a> {
     row: &'a SlotRow,
     user: UserId,
     calendar: String,
+    home: i64,
     content: EventContent<'a>,
     fingerprint: Fingerprint,
 }
@@ -167,6 +172,7 @@ impl Pusher {
             row,
             user,
             calendar: owner.calendar.clone(),
+            home: owner.home,
             fingerprint: Fingerprint::of(&draft, &recurrence, deleted),
             content,
         };
@@ -174,14 +180,15 @@ impl Pusher {
             self.delete(&job).await
         } else {
             match &row.google_event_id {
-                None => self.insert(&job, EventId::from_slot(SlotId(row.id)), true).await,
+                None => self.insert(&job, EventId::from_slot(SlotId(row.id))).await,
                 Some(id) => self.update(&job, id).await,
             }
         };
         let now = Utc::now();
         match result {
             Ok(Settled::Ours { event_id, etag }) => {
-                let (slot, version, fingerprint) = (row.id, row.version, job.fingerprint.as_str().to_owned());
+                let (slot, version, fingerprint, home) =
+                    (row.id, row.version, job.fingerprint.as_str().to_owned(), job.home);
                 self.writes
                     .write_one(move |txn| {
                         Box::pin(async move {
@@ -189,6 +196,7 @@ impl Pusher {
                                 event_id: &event_id,
                                 etag: etag.as_deref(),
                                 fingerprint: &fingerprint,
+                                home,
                             };
                             outbox::record_pushed(txn, slot, version, pushed, now).await
                         })
@@ -205,16 +213,30 @@ impl Pusher {
                 }
                 Ok(PushOutcome::GoogleKept)
             }
-            Err(StepError::Google(e)) => self.record_error(row, user, e).await,
+            Err(StepError::Google(e)) => self.record_error(row, owner.home, user, e).await,
+            Err(StepError::CalendarMissing) => Ok(PushOutcome::Paused(
+                "the calendar was deleted in Google; the connection is calendar_missing".into(),
+            )),
             // The lease runs out and the slot is claimed again.
             Err(StepError::Store(e)) => Err(e),
         }
     }
 
-    async fn record_error(&self, row: &SlotRow, user: UserId, error: GoogleError) -> Result<PushOutcome, StoreError> {
+    async fn record_error(
+        &self,
+        row: &SlotRow,
+        home: i64,
+        user: UserId,
+        error: GoogleError,
+    ) -> Result<PushOutcome, StoreError> {
         let message = error.to_string();
         let now = Utc::now();
         match error {
+            GoogleError::MissingScopes(why) => {
+                super::home::scopes_missing(&self.db, user, &why).await?;
+                outbox::release(&self.db, row.id).await?;
+                Ok(PushOutcome::Paused(message))
+            }
             GoogleError::Auth(_) => {
                 let reason = format!("{message}; pushes resume when the Google account is connected again");
                 outbox::pause_pending(&self.db, user, &reason).await?;
@@ -222,7 +244,7 @@ impl Pusher {
             }
             GoogleError::Fatal(_) => {
                 tracing::warn!(error = %message, "push failed for good");
-                outbox::record_failed(&self.db, row.id, row.version, &message).await?;
+                outbox::record_failed(&self.db, row.id, row.version, home, &message).await?;
                 audit::record(
                     &self.db,
                     user.0,
@@ -242,7 +264,7 @@ impl Pusher {
                     .delay(u32::try_from(attempts).unwrap_or(u32::MAX), rand::random::<f64>());
                 let retry_at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::minutes(15));
                 tracing::debug!(error = %message, attempts, ?delay, "push will be retried");
-                outbox::record_retry(&self.db, row.id, row.version, attempts, retry_at, &message).await?;
+                outbox::record_retry(&self.db, row.id, row.version, home, attempts, retry_at, &message).await?;
                 let tripped = sync_states::note_failure(
                     &self.db,
                     user,
@@ -271,10 +293,12 @@ impl Pusher {
     }
 
     /// Inserts the event under `id`. A 409 means the id exists (a retry after a lost
-    /// response, or a re-creation): fetch it and make it hold our content. If it exists
-    /// but was deleted in Google, the slot's first event (`first`) is a conflict; a
-    /// re-created one was deleted too, and the next id in its line is tried.
-    async fn insert(&self, job: &Job<'_>, id: EventId, first: bool) -> Step {
+    /// response, an event left in this calendar by an earlier connection, or a
+    /// re-creation): fetch it and make it hold our content. If it exists but was deleted,
+    /// the next id in the slot's line is tried: the slot has no event in this calendar, and
+    /// a deletion it never saw is not a reason to lose it. A 404 can only mean that the
+    /// calendar is gone (or a passing error): that is checked.
+    async fn insert(&self, job: &Job<'_>, id: EventId) -> Step {
         let mut event = job.content.to_event();
         event.id = Some(id.as_str().to_owned());
         match self.gateway.insert_event(job.user, &job.calendar, event).await {
@@ -282,9 +306,6 @@ impl Pusher {
             Err(GoogleError::Conflict(ConflictKind::Duplicate)) => {
                 let existing = match self.gateway.get_event(job.user, &job.calendar, id.as_str()).await {
                     Ok(e) if !is_cancelled(&e) => e,
-                    Ok(_) | Err(GoogleError::Gone(_)) if first => {
-                        return self.after_remote_delete(job, id.as_str()).await
-                    }
                     Ok(_) | Err(GoogleError::Gone(_)) => return Box::pin(self.recreate(job, id.as_str())).await,
                     Err(e) => return Err(e.into()),
                 };
@@ -302,8 +323,31 @@ impl Pusher {
                 }
                 self.resolve(job, id.as_str()).await
             }
+            Err(GoogleError::Gone(GoneKind::NotFound)) => Err(self.not_found(job).await),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// A 404 where the event cannot be the cause: is the calendar gone?
+    async fn not_found(&self, job: &Job<'_>) -> StepError {
+        match super::home::calendar_missing(&self.db, self.gateway.as_ref(), job.user, &job.calendar).await {
+            Ok(true) => StepError::CalendarMissing,
+            Ok(false) => StepError::Google(GoogleError::Retryable(
+                "404 from an insert while the calendar exists; will retry".into(),
+            )),
+            Err(e) => StepError::Store(e),
+        }
+    }
+
+    /// The event answered 404 or 410: deleted in Google — unless the whole calendar is
+    /// gone, which deletes nothing.
+    async fn gone(&self, job: &Job<'_>, event_id: &str, kind: GoneKind) -> Step {
+        if kind == GoneKind::NotFound
+            && super::home::calendar_missing(&self.db, self.gateway.as_ref(), job.user, &job.calendar).await?
+        {
+            return Err(StepError::CalendarMissing);
+        }
+        self.after_remote_delete(job, event_id).await
     }
 
     /// Patches the linked event, conditional on the etag of the last sync.
@@ -317,7 +361,7 @@ impl Pusher {
         {
             Ok(event) => Ok(ours(event_id, &event)),
             Err(GoogleError::Conflict(ConflictKind::EtagMismatch)) => self.resolve(job, event_id).await,
-            Err(GoogleError::Gone(_)) => self.after_remote_delete(job, event_id).await,
+            Err(GoogleError::Gone(kind)) => self.gone(job, event_id, kind).await,
             Err(e) => Err(e.into()),
         }
     }
@@ -337,7 +381,8 @@ impl Pusher {
     async fn resolve(&self, job: &Job<'_>, event_id: &str) -> Step {
         let current = match self.gateway.get_event(job.user, &job.calendar, event_id).await {
             Ok(e) if !is_cancelled(&e) => e,
-            Ok(_) | Err(GoogleError::Gone(_)) => return self.after_remote_delete(job, event_id).await,
+            Ok(_) => return self.after_remote_delete(job, event_id).await,
+            Err(GoogleError::Gone(kind)) => return self.gone(job, event_id, kind).await,
             Err(e) => return Err(e.into()),
         };
         let theirs = event_fingerprint(&current, zone(job));
@@ -368,6 +413,7 @@ impl Pusher {
                     event_id,
                     etag: current.etag.as_deref(),
                     fingerprint: fp.as_str(),
+                    home: job.home,
                 };
                 let after = outbox::AfterRemote {
                     breaker: SlotBreaker {
@@ -409,7 +455,7 @@ impl Pusher {
         self.log_conflict(job, winner, "deleted_in_google", None).await?;
         match winner {
             Winner::Google => {
-                if !outbox::delete_as_remote(&self.db, job.row.id, job.row.version, Utc::now()).await? {
+                if !outbox::delete_as_remote(&self.db, job.row.id, job.row.version, job.home, Utc::now()).await? {
                     outbox::release(&self.db, job.row.id).await?;
                 }
                 Ok(Settled::Theirs)
@@ -424,7 +470,7 @@ impl Pusher {
     /// lost is met again (409) and updated, never duplicated.
     async fn recreate(&self, job: &Job<'_>, deleted: &str) -> Step {
         let id = EventId::recreated(SlotId(job.row.id), deleted);
-        self.insert(job, id, false).await
+        self.insert(job, id).await
     }
 
     /// Deletes the linked event (or the derived one, in case an insert's answer was lost);

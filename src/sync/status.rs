@@ -39,7 +39,8 @@ pub async fn push_all(db: &DatabaseConnection, waker: &PushWaker, user: UserId) 
 /// A user's sync status.
 #[derive(Debug, Clone)]
 pub struct SyncOverview {
-    /// `active`, `needs_reauth`, `revoked`, `stopped`, or `None` when never connected.
+    /// `active`, `needs_reauth`, `missing_scopes`, `calendar_missing`, `disconnecting`,
+    /// `revoked`, `stopped`, or `None` when never connected.
     pub connection: Option<String>,
     /// Whether a sync token is kept (the next pull is incremental).
     pub sync_token_present: bool,
@@ -63,23 +64,38 @@ pub struct SyncOverview {
     pub breaker_open_until: Option<DateTime<Utc>>,
     /// Consecutive failed Google calls so far.
     pub consecutive_failures: i32,
+    /// Why the connection is not active (what the user should know), if it is not.
+    pub connection_error: Option<String>,
+    /// Deletions from Google held by the mass-deletion guard.
+    pub held_deletions: u64,
+    /// A disconnect's deletion of slotsync's events, if one ever ran.
+    pub event_deletion: Option<sync_states::Cleanup>,
 }
 
 /// Sync events shown as recent errors in the status.
-const ERROR_KINDS: [&str; 5] = [
+const ERROR_KINDS: [&str; 8] = [
     "push_failed",
     "breaker_tripped",
     "needs_reauth",
     "full_resync",
     "channel_failed",
+    connections::MISSING_SCOPES,
+    connections::CALENDAR_MISSING,
+    "deletions_held",
 ];
 
 /// Reads the sync status of `user`.
 pub async fn overview(db: &DatabaseConnection, user: UserId) -> Result<SyncOverview, SyncError> {
     let now = Utc::now();
-    let connection = connections::find(db, user.0).await?.map(|c| c.status);
+    let row = connections::find(db, user.0).await?;
+    let connection_error = row
+        .as_ref()
+        .filter(|c| c.status != connections::ACTIVE)
+        .and_then(|c| c.last_error.clone());
+    let connection = row.map(|c| c.status);
     let outbox = outbox::depth(db, user, now).await?;
     let state = sync_states::find(db, user).await?.unwrap_or_default();
+    let event_deletion = sync_states::Cleanup::of(&state);
     let channels = store::channels::live(db, user.0)
         .await?
         .into_iter()
@@ -103,5 +119,8 @@ pub async fn overview(db: &DatabaseConnection, user: UserId) -> Result<SyncOverv
         last_push_error: state.last_push_error.zip(state.last_push_error_at),
         breaker_open_until: state.breaker_open_until.filter(|until| *until > now),
         consecutive_failures: state.consecutive_failures,
+        connection_error,
+        held_deletions: store::held_deletions::count(db, user).await?,
+        event_deletion,
     })
 }

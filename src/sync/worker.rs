@@ -70,8 +70,9 @@ impl Pusher {
         Ok(rows
             .into_iter()
             .map(|row| Claimed {
-                owner: calendars.get(&row.user_id).map(|calendar| Owner {
+                owner: calendars.get(&row.user_id).map(|(calendar, home)| Owner {
                     calendar: calendar.clone(),
+                    home: *home,
                     had_failures: failing.contains(&row.user_id),
                 }),
                 row,

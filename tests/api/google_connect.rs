@@ -273,7 +273,7 @@ async fn starting_authorizations_is_rate_limited_per_user() {
 }
 
 #[tokio::test]
-async fn disconnect_with_delete_events_removes_the_events_slotsync_pushed() {
+async fn disconnect_with_delete_events_removes_the_events_slotsync_created_then_revokes() {
     let ctx = spawn_app_with_google().await;
     let user = ctx.app.create_user("ada@example.com").await;
     connect(&ctx, &user).await;
@@ -294,8 +294,24 @@ async fn disconnect_with_delete_events_removes_the_events_slotsync_pushed() {
         .await;
     assert_eq!(resp.status(), 200);
     let summary: Value = resp.json().await.unwrap();
-    assert_eq!(summary["events_deleted"], 1, "{summary}");
-    assert_eq!(summary["revoked_at_google"], true);
+    assert_eq!(summary["events_to_delete"], 1, "{summary}");
+    assert_eq!(summary["status"], "disconnecting", "{summary}");
+    // The deletion runs in the background; the grant is revoked when it ends.
+    crate::helpers::wait_until(
+        "the connection is revoked",
+        std::time::Duration::from_secs(20),
+        || async { ctx.app.get_json(&user, "/auth/google/connection").await["status"] == "revoked" },
+    )
+    .await;
+    let audit = ctx.app.get_json(&user, "/auth/audit").await;
+    let finished = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "disconnect_finished")
+        .expect("the end of the deletion is logged");
+    assert_eq!(finished["detail"]["revoked_at_google"], true, "{finished}");
+    assert_eq!(finished["detail"]["events_deleted"], 1, "{finished}");
 
     let events = ctx.events("ada@example.com").await;
     let ours = events

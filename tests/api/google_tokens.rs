@@ -113,6 +113,7 @@ async fn an_expiring_token_is_refreshed_once_under_20_concurrent_calls_and_a_rev
         NewConnection {
             user_id: user_id.0,
             google_email: Some("ada@example.com".into()),
+            google_sub: None,
             calendar_id: "primary".into(),
             access_token_enc: keys.encrypt(&tokens.access_token),
             refresh_token_enc: Some(keys.encrypt(&refresh_token)),

@@ -11,6 +11,7 @@ mod google_tokens;
 mod group_commit;
 mod health;
 mod helpers;
+mod lifecycle;
 mod metrics;
 mod openapi;
 mod processes;

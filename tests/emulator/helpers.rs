@@ -91,6 +91,12 @@ impl TestGoogle {
             .await
     }
 
+    /// `PUT /_emulator/consent` with `body`.
+    pub async fn put_consent(&self, body: Value) -> Answer {
+        self.send(Method::PUT, "/_emulator/consent", None, Some(body), &[])
+            .await
+    }
+
     /// A full-scope access token for `email` from the control API.
     pub async fn user_token(&self, email: &str) -> String {
         let a = self
@@ -145,6 +151,14 @@ pub fn timed_event(summary: &str, day: u32, hour: u32) -> Value {
 /// The Google error `reason` of an answer.
 pub fn reason(a: &Answer) -> &str {
     a.body["error"]["errors"][0]["reason"].as_str().unwrap_or_default()
+}
+
+/// The JSON body of a google-calendar3 error (Google's `{"error":{…}}`).
+pub fn google_error_body(e: &google_calendar3::Error) -> Value {
+    match e {
+        google_calendar3::Error::BadRequest(v) => v.clone(),
+        other => panic!("expected a Google JSON error, got {other:?}"),
+    }
 }
 
 /// Polls `check` until it returns `Some`, failing after `timeout`.

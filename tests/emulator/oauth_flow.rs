@@ -91,3 +91,47 @@ pub async fn connect(google: &TestGoogle, email: &str, scope: &str) -> Value {
     assert_eq!(status, 200, "{body}");
     body
 }
+
+/// What one authorization produced: the redirect's `scope` and the code exchange's answer.
+pub struct Connected {
+    pub redirect_scope: String,
+    pub tokens: Value,
+}
+
+impl Connected {
+    /// The access token.
+    pub fn access(&self) -> &str {
+        self.tokens["access_token"].as_str().expect("access token")
+    }
+}
+
+/// Full flow for `email` (as `login_hint`) with `extra` authorization parameters, e.g.
+/// `("include_granted_scopes", "true")`; asserts every step succeeds.
+pub async fn connect_with(google: &TestGoogle, email: &str, scope: &str, extra: &[(&str, &str)]) -> Connected {
+    let mut params = vec![
+        ("client_id", DEFAULT_CLIENT_ID),
+        ("redirect_uri", DEFAULT_REDIRECT_URIS[0]),
+        ("response_type", "code"),
+        ("scope", scope),
+        ("access_type", "offline"),
+        ("prompt", "consent"),
+        ("login_hint", email),
+    ];
+    params.extend_from_slice(extra);
+    let (status, pairs) = authorize(google, &params).await;
+    assert_eq!(status, 302);
+    let code = param(&pairs, "code").unwrap_or_else(|| panic!("no code in {pairs:?}"));
+    let redirect_scope = param(&pairs, "scope").expect("scope in the redirect").to_owned();
+    let (status, tokens) = token_request(
+        google,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", DEFAULT_REDIRECT_URIS[0]),
+        ],
+        false,
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    Connected { redirect_scope, tokens }
+}

@@ -20,6 +20,12 @@ pub struct Model {
     pub connected_at: DateTimeUtc,
     #[sea_orm(column_type = "Text", nullable)]
     pub last_error: Option<String>,
+    /// The Google account's stable id (OpenID `sub`); with `calendar_id`, the connection's
+    /// identity. `None` for connections made before it was recorded.
+    pub google_sub: Option<String>,
+    /// Counts re-homings (a change of account or calendar); slots carry the generation
+    /// their Google link belongs to.
+    pub home_generation: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,9 +1,12 @@
 //! sea-orm entities, one per table of DESIGN §3.
 
 pub mod channels;
+pub mod dedicated_calendars;
 pub mod google_connections;
+pub mod held_deletions;
 pub mod idempotency_keys;
 pub mod oauth_states;
+pub mod slot_links;
 pub mod slots;
 pub mod sync_events;
 pub mod sync_states;

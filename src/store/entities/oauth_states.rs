@@ -16,6 +16,9 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     pub used_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
+    /// The Google account the authorization must end with (an admin's link to a known
+    /// address); another account is refused at the callback.
+    pub expected_email: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

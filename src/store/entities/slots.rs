@@ -45,6 +45,9 @@ pub struct Model {
     pub breaker_alternations: i32,
     /// When the breaker's current window began.
     pub breaker_window_start: Option<DateTimeUtc>,
+    /// The connection's home generation this slot's Google link belongs to: outcomes of a
+    /// push or pull made for another generation are not recorded.
+    pub home_generation: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -21,6 +21,16 @@ pub struct Model {
     #[sea_orm(column_type = "Text", nullable)]
     pub last_push_error: Option<String>,
     pub last_push_error_at: Option<DateTimeUtc>,
+    /// A disconnect's deletion of slotsync's events: how many to delete.
+    pub cleanup_total: Option<i32>,
+    /// … how many are deleted (or were already gone).
+    pub cleanup_done: Option<i32>,
+    /// … how many could not be deleted.
+    pub cleanup_failed: Option<i32>,
+    /// … when it began.
+    pub cleanup_started_at: Option<DateTimeUtc>,
+    /// … when it ended.
+    pub cleanup_finished_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

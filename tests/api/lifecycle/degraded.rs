@@ -1,0 +1,159 @@
+//! Connections that cannot sync: a grant without the calendar scope, a calendar deleted in
+//! Google. Nothing is failed for good and nothing is deleted; the user is told what to do.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{
+    assert_each_slot_once, calls, connect_as, connected_calendar, connection, create_slots, live_slots, reconnect,
+    settle, Consent,
+};
+use crate::helpers::{spawn_app_with_google, wait_until};
+
+const ADA: &str = "ada@example.com";
+const CALENDAR_SCOPE: &str = "https://www.googleapis.com/auth/calendar";
+
+#[tokio::test]
+async fn a_grant_without_the_calendar_scope_waits_paused_until_a_full_grant() {
+    let ctx = spawn_app_with_google().await;
+    let user = ctx.app.create_user(ADA).await;
+    create_slots(&ctx, &user, "slot", 2).await;
+
+    let (status, partial) = connect_as(
+        &ctx,
+        &user,
+        "primary",
+        Consent {
+            scopes: Some(&["openid", "email"]),
+            ..Consent::default()
+        },
+    )
+    .await;
+    assert_eq!(status, 200, "{partial}");
+    assert_eq!(partial["outcome"], "missing_scopes", "{partial}");
+    assert_eq!(partial["status"], "missing_scopes");
+    assert_eq!(partial["connected"], false);
+    assert_eq!(partial["missing_scopes"], json!([CALENDAR_SCOPE]));
+    assert!(
+        partial["next_step"].as_str().unwrap().contains("authorize"),
+        "{partial}"
+    );
+
+    // The slots wait, paused with the reason; nothing was tried at Google.
+    let slots = live_slots(&ctx, &user).await;
+    assert!(slots.iter().all(|s| s["sync"]["state"] == "paused"), "{slots:?}");
+    assert!(slots
+        .iter()
+        .all(|s| s["sync"]["last_error"].as_str().unwrap().contains("calendar access")));
+    // A slot created now waits in the outbox for an active connection.
+    create_slots(&ctx, &user, "later", 1).await;
+    let stats = ctx.stats().await;
+    assert_eq!(calls(&stats, "events.insert"), 0, "{stats}");
+    assert_eq!(calls(&stats, "events.list"), 0, "{stats}");
+    let status = ctx.app.sync_status(&user).await;
+    assert_eq!(status["connection"], "missing_scopes");
+    assert!(
+        status["connection_error"].as_str().unwrap().contains("calendar"),
+        "{status}"
+    );
+
+    // The user connects again and leaves the calendar box ticked.
+    let full = reconnect(&ctx, &user, "primary", Consent::default()).await;
+    assert_eq!(full["status"], "active", "{full}");
+    settle(&ctx, &user).await;
+    assert_eq!(live_slots(&ctx, &user).await.len(), 3);
+    assert_each_slot_once(&ctx, &user, ADA).await;
+}
+
+#[tokio::test]
+async fn the_dedicated_calendar_deleted_in_google_pauses_everything_and_a_reconnect_rehomes() {
+    let ctx = spawn_app_with_google().await;
+    let user = ctx.app.create_user(ADA).await;
+    reconnect(&ctx, &user, "dedicated", Consent::default()).await;
+    settle(&ctx, &user).await;
+    let ids = create_slots(&ctx, &user, "slot", 3).await;
+    settle(&ctx, &user).await;
+    let calendar = connected_calendar(&ctx, &user).await;
+
+    // The user deletes the calendar in Google.
+    ctx.google_user(ADA)
+        .await
+        .calendars()
+        .delete(&calendar)
+        .doit()
+        .await
+        .unwrap();
+    // The next pull finds it gone; so would the next push.
+    let resp = ctx
+        .app
+        .user_send(&user, reqwest::Method::POST, "/sync/trigger?mode=full")
+        .await;
+    assert_eq!(resp.status(), 503, "the pull reports the failure");
+    let c = connection(&ctx, &user).await;
+    assert_eq!(c["status"], "calendar_missing", "{c}");
+    assert!(
+        c["next_step"].as_str().unwrap().contains("POST /auth/google/calendar"),
+        "{c}"
+    );
+    let slots = live_slots(&ctx, &user).await;
+    assert_eq!(slots.len(), 3, "nothing is deleted");
+    assert!(slots.iter().all(|s| s["sync"]["state"] == "paused"), "{slots:?}");
+    let status = ctx.app.sync_status(&user).await;
+    assert_eq!(status["connection"], "calendar_missing");
+    // A change made meanwhile waits too, and fails nothing.
+    let slot = ctx.app.slot(&user, &ids[0]).await;
+    let body = json!({ "title": "edited while missing", "start": slot["start"], "end": slot["end"],
+                       "timezone": slot["timezone"] });
+    assert_eq!(ctx.app.put_slot(&user, &ids[0], &body, None).await.status(), 200);
+
+    let again = reconnect(&ctx, &user, "dedicated", Consent::default()).await;
+    assert_eq!(again["outcome"], "rehomed", "{again}");
+    assert_ne!(again["calendar_id"], calendar.as_str(), "a new dedicated calendar");
+    settle(&ctx, &user).await;
+    let new_calendar = connected_calendar(&ctx, &user).await;
+    assert_each_slot_once(&ctx, &user, &new_calendar).await;
+    assert_eq!(super::live_events(&ctx, &new_calendar).await.len(), 3);
+}
+
+#[tokio::test]
+async fn a_deleted_calendar_found_by_a_push_deletes_nothing_even_when_google_wins() {
+    let ctx = crate::helpers::spawn_app_with_google_and(|s| s.conflict_policy = "google_wins".into()).await;
+    let user = ctx.app.create_user(ADA).await;
+    reconnect(&ctx, &user, "dedicated", Consent::default()).await;
+    settle(&ctx, &user).await;
+    let ids = create_slots(&ctx, &user, "slot", 2).await;
+    settle(&ctx, &user).await;
+    let calendar = connected_calendar(&ctx, &user).await;
+    ctx.google_user(ADA)
+        .await
+        .calendars()
+        .delete(&calendar)
+        .doit()
+        .await
+        .unwrap();
+
+    // An edit is pushed: the patch answers 404, which is the calendar, not the event.
+    let slot = ctx.app.slot(&user, &ids[0]).await;
+    let body = json!({ "title": "edited", "start": slot["start"], "end": slot["end"], "timezone": slot["timezone"] });
+    assert_eq!(ctx.app.put_slot(&user, &ids[0], &body, None).await.status(), 200);
+    wait_until(
+        "the connection is calendar_missing",
+        Duration::from_secs(10),
+        || async { connection(&ctx, &user).await["status"] == "calendar_missing" },
+    )
+    .await;
+    assert_eq!(live_slots(&ctx, &user).await.len(), 2, "no slot deleted");
+    assert_eq!(ctx.app.slot(&user, &ids[0]).await["title"], "edited");
+    let conflicts = ctx.app.get_json(&user, "/sync/conflicts").await;
+    assert_eq!(conflicts, json!([]), "a missing calendar is not a deletion in Google");
+
+    // Picking a calendar with the tokens held re-homes without a new consent.
+    let resp = ctx
+        .app
+        .user_send(&user, reqwest::Method::POST, "/auth/google/calendar?calendar=primary")
+        .await;
+    assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+    settle(&ctx, &user).await;
+    assert_each_slot_once(&ctx, &user, ADA).await;
+}

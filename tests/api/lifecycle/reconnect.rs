@@ -1,0 +1,356 @@
+//! Reconnecting: the same home continues, another account or calendar re-homes, a
+//! disconnect keeps or deletes only slotsync's own events.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::{
+    all_events, assert_each_slot_once, calls, connected_calendar, connection, create_slots, live_events, live_slots,
+    own_event, reconnect, settle, tag, Consent,
+};
+use crate::helpers::{spawn_app_with_google, wait_until, ConnectedApp, TestUser};
+
+const ADA: &str = "ada@example.com";
+const BOB: &str = "bob@example.com";
+
+/// A user connected (to `calendar`) with `n` slots in sync.
+async fn connected_with_slots(ctx: &ConnectedApp, calendar: &str, n: usize) -> (TestUser, Vec<String>) {
+    let user = ctx.app.create_user(ADA).await;
+    let first = reconnect(ctx, &user, calendar, Consent::default()).await;
+    assert_eq!(first["outcome"], "first", "{first}");
+    settle(ctx, &user).await;
+    let ids = create_slots(ctx, &user, "slot", n).await;
+    settle(ctx, &user).await;
+    (user, ids)
+}
+
+#[tokio::test]
+async fn reconnecting_the_same_account_and_calendar_pushes_nothing_again() {
+    let ctx = spawn_app_with_google().await;
+    let (user, _) = connected_with_slots(&ctx, "primary", 3).await;
+    let before = ctx.stats().await;
+
+    let again = reconnect(&ctx, &user, "primary", Consent::default()).await;
+    assert_eq!(again["outcome"], "continued", "{again}");
+    assert_eq!(again["slots_repushed"], 0);
+    ctx.app.pull(&user, "full").await;
+    settle(&ctx, &user).await;
+
+    let after = ctx.stats().await;
+    for op in ["events.insert", "events.patch", "events.delete"] {
+        assert_eq!(calls(&before, op), calls(&after, op), "{op}: nothing is written again");
+    }
+    assert_eq!(live_slots(&ctx, &user).await.len(), 3);
+    assert_each_slot_once(&ctx, &user, ADA).await;
+}
+
+#[tokio::test]
+async fn reconnecting_with_a_dedicated_calendar_twice_reuses_it_and_loses_nothing() {
+    // The round-1 report: 5 slots, reconnect dedicated, full sync → all 5 were gone.
+    let ctx = spawn_app_with_google().await;
+    let (user, _) = connected_with_slots(&ctx, "dedicated", 5).await;
+    let calendar = connected_calendar(&ctx, &user).await;
+    assert_ne!(calendar, ADA, "a calendar of its own");
+
+    for _ in 0..2 {
+        let again = reconnect(&ctx, &user, "dedicated", Consent::default()).await;
+        assert_eq!(again["outcome"], "continued", "{again}");
+        assert_eq!(
+            again["calendar_id"],
+            calendar.as_str(),
+            "the dedicated calendar is reused"
+        );
+        ctx.app.pull(&user, "full").await;
+        settle(&ctx, &user).await;
+        assert_eq!(live_slots(&ctx, &user).await.len(), 5);
+        assert_each_slot_once(&ctx, &user, &calendar).await;
+    }
+    let calendars = ctx
+        .google_user(ADA)
+        .await
+        .calendar_list()
+        .list()
+        .doit()
+        .await
+        .unwrap()
+        .1;
+    let dedicated = calendars
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c.summary.as_deref() == Some("slotsync"))
+        .count();
+    assert_eq!(
+        dedicated, 1,
+        "one dedicated calendar per account, however often one reconnects"
+    );
+}
+
+#[tokio::test]
+async fn primary_to_dedicated_and_back_moves_every_slot_once_and_never_duplicates() {
+    let ctx = spawn_app_with_google().await;
+    let user = ctx.app.create_user(ADA).await;
+    let own = own_event(&ctx, ADA, "primary", "my own meeting").await;
+    reconnect(&ctx, &user, "primary", Consent::default()).await;
+    settle(&ctx, &user).await;
+    create_slots(&ctx, &user, "slot", 3).await;
+    settle(&ctx, &user).await;
+    assert_eq!(
+        live_slots(&ctx, &user).await.len(),
+        4,
+        "3 slots and the imported meeting"
+    );
+
+    let moved = reconnect(&ctx, &user, "dedicated", Consent::default()).await;
+    assert_eq!(moved["outcome"], "rehomed", "{moved}");
+    assert_eq!(moved["slots_repushed"], 4);
+    assert_eq!(moved["previous_calendar_id"], "primary");
+    assert!(moved["note"].as_str().unwrap().contains("left"), "{moved}");
+    settle(&ctx, &user).await;
+    let dedicated = connected_calendar(&ctx, &user).await;
+    assert_each_slot_once(&ctx, &user, &dedicated).await;
+    assert_eq!(live_events(&ctx, &dedicated).await.len(), 4);
+    // The primary calendar was left as it was: the user's meeting and slotsync's events.
+    let primary = live_events(&ctx, ADA).await;
+    assert_eq!(primary.len(), 4, "{primary:?}");
+    assert!(primary.iter().any(|e| e["id"] == own.as_str()));
+
+    let back = reconnect(&ctx, &user, "primary", Consent::default()).await;
+    assert_eq!(back["outcome"], "rehomed", "{back}");
+    ctx.app.pull(&user, "full").await;
+    settle(&ctx, &user).await;
+    assert_eq!(live_slots(&ctx, &user).await.len(), 4, "nothing imported twice");
+    assert_each_slot_once(&ctx, &user, ADA).await;
+    let primary = live_events(&ctx, ADA).await;
+    assert_eq!(primary.len(), 4, "back home, nothing duplicated: {primary:?}");
+    assert!(
+        primary.iter().any(|e| e["id"] == own.as_str()),
+        "the user's meeting is still there"
+    );
+    let audit = ctx.app.get_json(&user, "/auth/audit").await;
+    let rehomes = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "rehome")
+        .count();
+    assert_eq!(rehomes, 2, "{audit}");
+}
+
+#[tokio::test]
+async fn switching_google_account_moves_the_slots_to_the_new_account_and_leaves_the_old_one_alone() {
+    let ctx = spawn_app_with_google().await;
+    let user = ctx.app.create_user(ADA).await;
+    own_event(&ctx, ADA, "primary", "ada's meeting").await;
+    reconnect(&ctx, &user, "primary", Consent::default()).await;
+    settle(&ctx, &user).await;
+    create_slots(&ctx, &user, "slot", 3).await;
+    settle(&ctx, &user).await;
+    let ada_before = all_events(&ctx, ADA).await;
+
+    // Another account picked on the consent screen (login_hint is only a hint).
+    let switched = reconnect(
+        &ctx,
+        &user,
+        "primary",
+        Consent {
+            account: Some(BOB),
+            ..Consent::default()
+        },
+    )
+    .await;
+    assert_eq!(switched["outcome"], "rehomed", "{switched}");
+    assert_eq!(switched["google_email"], BOB);
+    assert_eq!(switched["previous_google_email"], ADA);
+    settle(&ctx, &user).await;
+
+    assert_eq!(live_slots(&ctx, &user).await.len(), 4);
+    assert_each_slot_once(&ctx, &user, BOB).await;
+    assert_eq!(live_events(&ctx, BOB).await.len(), 4);
+    assert_eq!(
+        all_events(&ctx, ADA).await,
+        ada_before,
+        "the old account is left as it was"
+    );
+
+    // A change now goes to the new account, with the new account's token.
+    let slot = &live_slots(&ctx, &user).await[0];
+    let id = slot["id"].as_str().unwrap();
+    let body = json!({ "title": "renamed", "start": slot["start"], "end": slot["end"], "timezone": slot["timezone"] });
+    assert_eq!(ctx.app.put_slot(&user, id, &body, None).await.status(), 200);
+    settle(&ctx, &user).await;
+    assert!(live_events(&ctx, BOB).await.iter().any(|e| e["summary"] == "renamed"));
+    assert_eq!(all_events(&ctx, ADA).await, ada_before);
+}
+
+#[tokio::test]
+async fn disconnecting_and_reconnecting_resumes_without_pushing_again() {
+    let ctx = spawn_app_with_google().await;
+    let (user, _) = connected_with_slots(&ctx, "primary", 3).await;
+    let resp = ctx
+        .app
+        .user_send(&user, reqwest::Method::DELETE, "/auth/google/connection")
+        .await;
+    let summary: Value = resp.json().await.unwrap();
+    assert_eq!(summary["status"], "revoked", "{summary}");
+    assert!(live_slots(&ctx, &user)
+        .await
+        .iter()
+        .all(|s| s["sync"]["state"] == "paused"));
+    assert_eq!(live_events(&ctx, ADA).await.len(), 3, "the events stay");
+    let before = ctx.stats().await;
+
+    let again = reconnect(&ctx, &user, "primary", Consent::default()).await;
+    assert_eq!(again["outcome"], "continued", "{again}");
+    settle(&ctx, &user).await;
+    let after = ctx.stats().await;
+    assert_eq!(calls(&before, "events.insert"), calls(&after, "events.insert"));
+    assert_eq!(calls(&before, "events.patch"), calls(&after, "events.patch"));
+    assert_each_slot_once(&ctx, &user, ADA).await;
+}
+
+#[tokio::test]
+async fn disconnect_with_delete_events_deletes_only_what_slotsync_created_in_the_background() {
+    let ctx = spawn_app_with_google().await;
+    let user = ctx.app.create_user(ADA).await;
+    let own = own_event(&ctx, ADA, "primary", "my own meeting").await;
+    reconnect(&ctx, &user, "primary", Consent::default()).await;
+    settle(&ctx, &user).await;
+    create_slots(&ctx, &user, "slot", 2).await;
+    settle(&ctx, &user).await;
+    let imported = live_slots(&ctx, &user)
+        .await
+        .into_iter()
+        .find(|s| s["source"] == "google")
+        .expect("the meeting is imported");
+    // Edited through the API: still the user's own event, never deleted by a disconnect.
+    let body = json!({ "title": "my own meeting, moved", "start": imported["start"],
+                       "end": imported["end"], "timezone": imported["timezone"] });
+    let id = imported["id"].as_str().unwrap();
+    assert_eq!(ctx.app.put_slot(&user, id, &body, None).await.status(), 200);
+    settle(&ctx, &user).await;
+
+    let resp = ctx
+        .app
+        .user_send(
+            &user,
+            reqwest::Method::DELETE,
+            "/auth/google/connection?delete_events=true",
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let summary: Value = resp.json().await.unwrap();
+    assert_eq!(summary["events_to_delete"], 2, "{summary}");
+    assert_eq!(summary["status"], "disconnecting", "{summary}");
+    wait_until("the event deletion ends", Duration::from_secs(20), || async {
+        ctx.app.sync_status(&user).await["event_deletion"]["finished_at"].is_string()
+    })
+    .await;
+    let status = ctx.app.sync_status(&user).await;
+    assert_eq!(status["event_deletion"]["done"], 2, "{status}");
+    assert_eq!(status["event_deletion"]["failed"], 0, "{status}");
+    assert_eq!(connection(&ctx, &user).await["status"], "revoked");
+
+    let live = live_events(&ctx, ADA).await;
+    assert_eq!(live.len(), 1, "only the user's meeting is left: {live:?}");
+    assert_eq!(live[0]["id"], own.as_str());
+    assert_eq!(live[0]["summary"], "my own meeting, moved");
+    assert_eq!(
+        live_slots(&ctx, &user).await.len(),
+        3,
+        "no slot is deleted by a disconnect"
+    );
+
+    // Connecting again puts the two slots back in Google, each once.
+    let again = reconnect(&ctx, &user, "primary", Consent::default()).await;
+    assert_eq!(again["outcome"], "continued", "{again}");
+    settle(&ctx, &user).await;
+    assert_each_slot_once(&ctx, &user, ADA).await;
+    assert_eq!(live_events(&ctx, ADA).await.len(), 3);
+}
+
+#[tokio::test]
+async fn a_revoked_grant_then_a_reconnect_pushes_the_backlog_once() {
+    let ctx = spawn_app_with_google().await;
+    let (user, ids) = connected_with_slots(&ctx, "primary", 2).await;
+    let resp = reqwest::Client::new()
+        .post(format!("{}/_emulator/tokens/revoke", ctx.google.base_url()))
+        .json(&json!({ "email": ADA }))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    // Changes made meanwhile: a new slot, an edit, a deletion.
+    create_slots(&ctx, &user, "backlog", 1).await;
+    let slot = ctx.app.slot(&user, &ids[0]).await;
+    let body = json!({ "title": "edited while revoked", "start": slot["start"], "end": slot["end"],
+                       "timezone": slot["timezone"] });
+    assert_eq!(ctx.app.put_slot(&user, &ids[0], &body, None).await.status(), 200);
+    assert_eq!(ctx.app.delete_slot(&user, &ids[1]).await.status(), 204);
+    wait_until(
+        "the connection needs re-authorization",
+        Duration::from_secs(10),
+        || async { connection(&ctx, &user).await["status"] == "needs_reauth" },
+    )
+    .await;
+    let c = connection(&ctx, &user).await;
+    assert!(c["next_step"].as_str().unwrap().contains("authorize"), "{c}");
+
+    let again = reconnect(&ctx, &user, "primary", Consent::default()).await;
+    assert_eq!(again["outcome"], "continued", "{again}");
+    settle(&ctx, &user).await;
+    assert_eq!(live_slots(&ctx, &user).await.len(), 2);
+    assert_each_slot_once(&ctx, &user, ADA).await;
+    let live = live_events(&ctx, ADA).await;
+    assert_eq!(live.len(), 2, "{live:?}");
+    assert!(live.iter().any(|e| e["summary"] == "edited while revoked"));
+    assert!(
+        !live.iter().any(|e| tag(e) == Some(ids[1].as_str())),
+        "the deletion reached Google"
+    );
+}
+
+#[tokio::test]
+async fn an_authorize_link_for_a_known_address_refuses_another_account_and_changes_nothing() {
+    let ctx = spawn_app_with_google().await;
+    let (user, _) = connected_with_slots(&ctx, "primary", 1).await;
+    let before = connection(&ctx, &user).await;
+
+    let resp = ctx
+        .app
+        .admin_post(
+            &format!("/auth/users/{}/authorize-link?expected_email={ADA}", user.id),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let link: Value = resp.json().await.unwrap();
+    super::set_consent(&ctx, json!({ "decision": "approve", "account": BOB })).await;
+    let answer = crate::helpers::browser()
+        .get(link["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let callback = answer.headers()["location"].to_str().unwrap().to_owned();
+    let resp = crate::helpers::browser().get(&callback).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    let error: Value = resp.json().await.unwrap();
+    assert_eq!(error["code"], "wrong_google_account", "{error}");
+    assert!(error["message"].as_str().unwrap().contains(ADA), "{error}");
+    super::set_consent(&ctx, json!({ "decision": "approve" })).await;
+
+    let after = connection(&ctx, &user).await;
+    assert_eq!(after["google_email"], before["google_email"]);
+    assert_eq!(after["connected_at"], before["connected_at"]);
+    assert!(live_events(&ctx, BOB).await.is_empty());
+    let bad = ctx
+        .app
+        .admin_post(
+            &format!("/auth/users/{}/authorize-link?expected_email=nobody", user.id),
+            &json!({}),
+        )
+        .await;
+    let error = crate::helpers::assert_error(bad, 400, "invalid_field").await;
+    assert_eq!(error["field"], "expected_email");
+}
