@@ -252,6 +252,7 @@ impl From<ConnectError> for ApiError {
             ConnectError::NotConnected => ApiError::not_found("Google connection"),
             ConnectError::WrongAccount { .. } => ApiError::bad_request("wrong_google_account", e.to_string()),
             ConnectError::Unusable(_) => ApiError::conflict_message("connection_unusable", e.to_string()),
+            ConnectError::Calendar(_) => ApiError::unavailable(format!("{e}; nothing was changed, connect again")),
             ConnectError::Store(s) => s.into(),
             other => ApiError::internal(&other),
         }

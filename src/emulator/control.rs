@@ -178,6 +178,48 @@ pub fn revoke_tokens(body: Vec<u8>, Data(shared): Data<&Arc<Shared>>) -> Respons
     json_response(200, &json!({"revoked": email}))
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Narrowing {
+    email: Option<String>,
+    scopes: Option<Vec<String>>,
+}
+
+/// `POST /_emulator/tokens/narrow` `{email, scopes}`: the account keeps only `scopes` in
+/// what it granted OAuth clients (its grants, refresh and access tokens; control-API
+/// tokens are left alone) — as when access is narrowed in the Google account later. A
+/// call then needing a removed scope answers 403 `insufficientPermissions`.
+#[handler]
+pub fn narrow_tokens(body: Vec<u8>, Data(shared): Data<&Arc<Shared>>) -> Response {
+    let n: Narrowing = match parse(&body) {
+        Ok(n) => n,
+        Err(message) => return error(400, &message),
+    };
+    let (Some(email), Some(keep)) = (n.email, n.scopes) else {
+        return error(400, "`email` and `scopes` (an array of scopes to keep) are required");
+    };
+    let mut st = shared.state.lock();
+    let kept = |scopes: &mut Vec<String>| scopes.retain(|s| keep.contains(s));
+    let mut narrowed = 0;
+    for t in st
+        .access_tokens
+        .values_mut()
+        .filter(|t| t.email == email && t.client_id != super::token::CONTROL_CLIENT_ID)
+    {
+        kept(&mut t.scopes);
+        narrowed += 1;
+    }
+    for r in st.refresh_tokens.values_mut().filter(|r| r.email == email) {
+        kept(&mut r.scopes);
+    }
+    for ((e, _), scopes) in st.grants.iter_mut() {
+        if *e == email {
+            kept(scopes);
+        }
+    }
+    json_response(200, &json!({"email": email, "scopes": keep, "access_tokens": narrowed}))
+}
+
 /// `POST /_emulator/tokens/expire` `{email?}`: makes access tokens expire now (refresh
 /// tokens stay valid), to exercise a refresh.
 #[handler]

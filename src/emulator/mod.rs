@@ -198,6 +198,7 @@ fn control_routes() -> Route {
         .at("/sync-tokens/invalidate", post(control::invalidate_sync_tokens))
         .at("/tokens/revoke", post(control::revoke_tokens))
         .at("/tokens/expire", post(control::expire_tokens))
+        .at("/tokens/narrow", post(control::narrow_tokens))
         .at("/channels/expire", post(control::expire_channels))
         .at("/channels", get(control::list_channels))
         .at("/calendars/:calendar_id/events", get(control::calendar_events))

@@ -346,3 +346,44 @@ async fn bad_consent_bodies_are_400_with_a_message_naming_the_problem() {
     let now = google.send(Method::GET, "/_emulator/consent", None, None, &[]).await;
     assert_eq!(now.body, kept, "a refused body leaves the setting unchanged");
 }
+
+#[tokio::test]
+async fn narrowing_a_grant_later_answers_403_insufficient_permissions() {
+    let google = TestGoogle::start().await;
+    let c = connect_with(&google, "ann@example.com", SCOPES, INCLUDE).await;
+    assert_eq!(calendar_list_status(&google, c.access()).await, 200);
+    let control = google.user_token("ann@example.com").await;
+
+    let a = google
+        .send(
+            Method::POST,
+            "/_emulator/tokens/narrow",
+            None,
+            Some(json!({"email": "ann@example.com", "scopes": ["openid", "email"]})),
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    let list = google.get("/calendar/v3/calendars/primary/events", c.access()).await;
+    assert_eq!((list.status, reason(&list)), (403, "insufficientPermissions"));
+    // The refresh answers the narrowed scopes; the control API's own token is untouched.
+    assert_eq!(
+        scope_set(&refresh_scope(&google, &c.tokens).await),
+        scope_set("openid email")
+    );
+    assert_eq!(calendar_list_status(&google, &control).await, 200);
+    // A later consent with include_granted_scopes merges only what is still granted.
+    let again = connect_with(&google, "ann@example.com", "openid email", INCLUDE).await;
+    assert_eq!(scope_set(&again.redirect_scope), scope_set("openid email"));
+
+    let bad = google
+        .send(
+            Method::POST,
+            "/_emulator/tokens/narrow",
+            None,
+            Some(json!({"email": "ann@example.com"})),
+            &[],
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{:?}", bad.body);
+}

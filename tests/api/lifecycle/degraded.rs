@@ -157,3 +157,49 @@ async fn a_deleted_calendar_found_by_a_push_deletes_nothing_even_when_google_win
     settle(&ctx, &user).await;
     assert_each_slot_once(&ctx, &user, ADA).await;
 }
+
+#[tokio::test]
+async fn calendar_access_removed_later_pauses_the_slots_instead_of_failing_them() {
+    let ctx = spawn_app_with_google().await;
+    let user = ctx.app.create_user(ADA).await;
+    reconnect(&ctx, &user, "primary", Consent::default()).await;
+    settle(&ctx, &user).await;
+    let ids = create_slots(&ctx, &user, "slot", 2).await;
+    settle(&ctx, &user).await;
+
+    // Calendar access is removed in the Google account.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/_emulator/tokens/narrow", ctx.google.base_url()))
+        .json(&json!({ "email": ADA, "scopes": ["openid", "email"] }))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let slot = ctx.app.slot(&user, &ids[0]).await;
+    let body = json!({ "title": "edited", "start": slot["start"], "end": slot["end"], "timezone": slot["timezone"] });
+    assert_eq!(ctx.app.put_slot(&user, &ids[0], &body, None).await.status(), 200);
+    wait_until("the connection is missing_scopes", Duration::from_secs(10), || async {
+        connection(&ctx, &user).await["status"] == "missing_scopes"
+    })
+    .await;
+    let slots = live_slots(&ctx, &user).await;
+    assert!(
+        slots.iter().all(|s| s["sync"]["state"] == "paused"),
+        "never failed: {slots:?}"
+    );
+    let audit = ctx.app.get_json(&user, "/auth/audit").await;
+    assert!(
+        audit.as_array().unwrap().iter().any(|e| e["kind"] == "missing_scopes"),
+        "{audit}"
+    );
+
+    // A full grant resumes everything, the edit included.
+    let again = reconnect(&ctx, &user, "primary", Consent::default()).await;
+    assert_eq!(again["outcome"], "continued", "{again}");
+    settle(&ctx, &user).await;
+    assert_each_slot_once(&ctx, &user, ADA).await;
+    assert!(super::live_events(&ctx, ADA)
+        .await
+        .iter()
+        .any(|e| e["summary"] == "edited"));
+}

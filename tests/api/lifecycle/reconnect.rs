@@ -354,3 +354,38 @@ async fn an_authorize_link_for_a_known_address_refuses_another_account_and_chang
     let error = crate::helpers::assert_error(bad, 400, "invalid_field").await;
     assert_eq!(error["field"], "expected_email");
 }
+
+#[tokio::test]
+async fn a_disconnect_left_half_done_by_a_stopped_process_is_finished_at_the_next_start() {
+    use slotsync::store::{connections, sync_states};
+    let ctx = spawn_app_with_google().await;
+    let (user, _) = connected_with_slots(&ctx, "primary", 2).await;
+    // What a process that died during the background deletion leaves behind.
+    let id = super::user_id(&user);
+    connections::set_status(&ctx.app.state.db, id.0, connections::DISCONNECTING, None)
+        .await
+        .unwrap();
+    let progress = sync_states::Cleanup {
+        total: 2,
+        started_at: Some(chrono::Utc::now()),
+        ..Default::default()
+    };
+    sync_states::record_cleanup(&ctx.app.state.db, id, progress)
+        .await
+        .unwrap();
+    assert_eq!(live_events(&ctx, ADA).await.len(), 2);
+
+    // The start of a process resumes it (what Application::run does first).
+    let resumed = slotsync::sync::disconnect::resume_unfinished(&ctx.app.state)
+        .await
+        .unwrap();
+    assert_eq!(resumed, 1);
+    wait_until("the connection is revoked", Duration::from_secs(20), || async {
+        connection(&ctx, &user).await["status"] == "revoked"
+    })
+    .await;
+    assert!(live_events(&ctx, ADA).await.is_empty());
+    assert_eq!(live_slots(&ctx, &user).await.len(), 2, "the slots stay");
+    let status = ctx.app.sync_status(&user).await;
+    assert_eq!(status["event_deletion"]["done"], 2, "{status}");
+}
