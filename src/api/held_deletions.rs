@@ -46,6 +46,11 @@ impl From<held::Settled> for HeldSettled {
     }
 }
 
+/// The slots named by `?slot_id=`, or `None` for every held deletion.
+fn selection(slot_ids: Vec<Uuid>) -> Option<Vec<Uuid>> {
+    (!slot_ids.is_empty()).then_some(slot_ids)
+}
+
 /// Held deletions (the mass-deletion guard).
 pub struct HeldDeletionsApi;
 
@@ -78,9 +83,12 @@ impl HeldDeletionsApi {
         /// Only these slots (repeat the parameter); default: every held deletion.
         slot_id: Query<Vec<Uuid>>,
     ) -> Result<Json<HeldSettled>, ApiError> {
-        let only = (!slot_id.0.is_empty()).then_some(slot_id.0);
-        let done = held::apply(&state.db, &state.push_waker, auth.user_id(), only.as_deref()).await?;
-        Ok(Json(done.into()))
+        let only = selection(slot_id.0);
+        Ok(Json(
+            held::apply(&state.db, &state.push_waker, auth.user_id(), only.as_deref())
+                .await?
+                .into(),
+        ))
     }
 
     /// Discard held deletions: the slots stay and are pushed to Google again, each as one
@@ -93,8 +101,11 @@ impl HeldDeletionsApi {
         /// Only these slots (repeat the parameter); default: every held deletion.
         slot_id: Query<Vec<Uuid>>,
     ) -> Result<Json<HeldSettled>, ApiError> {
-        let only = (!slot_id.0.is_empty()).then_some(slot_id.0);
-        let done = held::discard(&state.db, &state.push_waker, auth.user_id(), only.as_deref()).await?;
-        Ok(Json(done.into()))
+        let only = selection(slot_id.0);
+        Ok(Json(
+            held::discard(&state.db, &state.push_waker, auth.user_id(), only.as_deref())
+                .await?
+                .into(),
+        ))
     }
 }

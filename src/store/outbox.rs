@@ -235,13 +235,7 @@ pub async fn release(db: &impl ConnectionTrait, slot: Uuid) -> Result<(), StoreE
 
 /// Pauses `user`'s slots that wait to be pushed (dirty or failed), with `reason`.
 pub async fn pause_pending(db: &impl ConnectionTrait, user: UserId, reason: &str) -> Result<u64, StoreError> {
-    Ok(slots::Entity::update_many()
-        .col_expr(slots::Column::PushState, Expr::value(PushState::Paused.as_str()))
-        .col_expr(slots::Column::LastPushError, Expr::value(Some(reason.to_owned())))
-        .col_expr(
-            slots::Column::PushLeaseUntil,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
+    Ok(super::slots::pausing(reason)
         .filter(slots::Column::UserId.eq(user.0))
         .filter(slots::Column::PushState.is_in([PushState::Dirty.as_str(), PushState::Failed.as_str()]))
         .exec(db)

@@ -359,11 +359,11 @@ pub async fn by_ids(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<SlotR
     Ok(rows)
 }
 
-/// Pauses every live slot of `user` with `reason` (the account was disconnected).
+/// Pauses every slot of `user` with `reason` (the account was disconnected, or cannot
+/// sync: scopes or calendar missing). Slots already in sync are paused too, so every slot
+/// says why nothing moves; resuming puts back only what has something to push.
 pub async fn pause_all(db: &impl ConnectionTrait, user: UserId, reason: &str) -> Result<u64, StoreError> {
-    Ok(slots::Entity::update_many()
-        .col_expr(slots::Column::PushState, Expr::value(PushState::Paused.as_str()))
-        .col_expr(slots::Column::LastPushError, Expr::value(Some(reason.to_owned())))
+    Ok(pausing(reason)
         .filter(slots::Column::UserId.eq(user.0))
         .exec(db)
         .await?
@@ -587,20 +587,13 @@ fn forget_links(
         )
 }
 
-/// Pauses `user`'s live slots with `reason` (the connection cannot be used: scopes
-/// missing, calendar missing). Slots already in sync are paused too, so every slot says
-/// why nothing moves; resuming puts back only what has something to push.
-pub async fn pause_live(db: &impl ConnectionTrait, user: UserId, reason: &str) -> Result<u64, StoreError> {
-    Ok(slots::Entity::update_many()
+/// An update that pauses slots with `reason`, releasing any claim on them.
+pub(super) fn pausing(reason: &str) -> sea_orm::UpdateMany<slots::Entity> {
+    slots::Entity::update_many()
         .col_expr(slots::Column::PushState, Expr::value(PushState::Paused.as_str()))
         .col_expr(slots::Column::LastPushError, Expr::value(Some(reason.to_owned())))
         .col_expr(
             slots::Column::PushLeaseUntil,
             Expr::value(Option::<DateTime<Utc>>::None),
         )
-        .filter(slots::Column::UserId.eq(user.0))
-        .filter(slots::Column::DeletedAt.is_null())
-        .exec(db)
-        .await?
-        .rows_affected)
 }

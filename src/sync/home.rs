@@ -142,7 +142,7 @@ async fn degrade(
 ) -> Result<(), StoreError> {
     let txn = store::begin_write(db).await?;
     if connections::degrade(&txn, user.0, status, reason).await? {
-        let paused = store::slots::pause_live(&txn, user, reason).await?;
+        let paused = store::slots::pause_all(&txn, user, reason).await?;
         tracing::warn!(user_id = %user, status, paused, "connection cannot sync: {reason}");
         let mut detail = detail;
         detail["slots_paused"] = json!(paused);

@@ -175,7 +175,7 @@ pub async fn record_missing_scopes(
     let reason = format!("missing scopes: {}; {MISSING_SCOPES_HINT}", missing.join(" "));
     let txn = store::begin_write(&state.db).await.map_err(store::StoreError::from)?;
     let connection = connections::record_partial_grant(&txn, new, &reason).await?;
-    let paused = store::slots::pause_live(&txn, user, &reason).await?;
+    let paused = store::slots::pause_all(&txn, user, &reason).await?;
     audit::record(
         &txn,
         user.0,

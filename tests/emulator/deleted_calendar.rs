@@ -36,21 +36,21 @@ fn assert_not_found<T: std::fmt::Debug>(op: &str, result: Result<T, Error>) {
     assert_eq!(google_error_body(&err), not_found(), "{op}");
 }
 
+/// A new secondary calendar's id.
+async fn new_calendar(hub: &slotsync::google::hub::Hub) -> String {
+    let calendar = Calendar {
+        summary: Some("soon gone".into()),
+        ..Calendar::default()
+    };
+    hub.calendars().insert(calendar).doit().await.unwrap().1.id.unwrap()
+}
+
 #[tokio::test]
 async fn a_deleted_calendar_answers_404_not_found_to_every_event_operation_and_to_calendars_get() {
     let google = TestGoogle::start().await;
     let token = google.user_token("ann@example.com").await;
     let hub = google.hub(&token);
-    let (_, cal) = hub
-        .calendars()
-        .insert(Calendar {
-            summary: Some("soon gone".into()),
-            ..Calendar::default()
-        })
-        .doit()
-        .await
-        .unwrap();
-    let cal_id = cal.id.unwrap();
+    let cal_id = new_calendar(&hub).await;
     hub.events()
         .insert(event("before", Some(EVENT_ID)), &cal_id)
         .doit()
@@ -132,16 +132,7 @@ async fn a_deleted_calendar_answers_404_over_raw_http_with_the_percent_encoded_i
     let google = TestGoogle::start().await;
     let token = google.user_token("ann@example.com").await;
     let hub = google.hub(&token);
-    let (_, cal) = hub
-        .calendars()
-        .insert(Calendar {
-            summary: Some("soon gone".into()),
-            ..Calendar::default()
-        })
-        .doit()
-        .await
-        .unwrap();
-    let cal_id = cal.id.unwrap();
+    let cal_id = new_calendar(&hub).await;
     hub.calendars().delete(&cal_id).doit().await.unwrap();
     let encoded = cal_id.replace('@', "%40");
     for path in [

@@ -6,10 +6,10 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{
-    assert_each_slot_once, calls, connect_as, connected_calendar, connection, create_slots, live_slots, reconnect,
-    settle, Consent,
+    assert_each_slot_once, calls, connect_as, connected_calendar, connected_with_slots, connection, create_slots,
+    live_slots, reconnect, rename, settle, Consent,
 };
-use crate::helpers::{spawn_app_with_google, wait_until};
+use crate::helpers::{spawn_app_with_google, wait_until, ConnectedApp, TestUser};
 
 const ADA: &str = "ada@example.com";
 const CALENDAR_SCOPE: &str = "https://www.googleapis.com/auth/calendar";
@@ -66,17 +66,9 @@ async fn a_grant_without_the_calendar_scope_waits_paused_until_a_full_grant() {
     assert_each_slot_once(&ctx, &user, ADA).await;
 }
 
-#[tokio::test]
-async fn the_dedicated_calendar_deleted_in_google_pauses_everything_and_a_reconnect_rehomes() {
-    let ctx = spawn_app_with_google().await;
-    let user = ctx.app.create_user(ADA).await;
-    reconnect(&ctx, &user, "dedicated", Consent::default()).await;
-    settle(&ctx, &user).await;
-    let ids = create_slots(&ctx, &user, "slot", 3).await;
-    settle(&ctx, &user).await;
-    let calendar = connected_calendar(&ctx, &user).await;
-
-    // The user deletes the calendar in Google.
+/// Deletes the connected calendar in Google, as its owner; returns its id.
+async fn delete_connected_calendar(ctx: &ConnectedApp, user: &TestUser) -> String {
+    let calendar = connected_calendar(ctx, user).await;
     ctx.google_user(ADA)
         .await
         .calendars()
@@ -84,6 +76,15 @@ async fn the_dedicated_calendar_deleted_in_google_pauses_everything_and_a_reconn
         .doit()
         .await
         .unwrap();
+    calendar
+}
+
+#[tokio::test]
+async fn the_dedicated_calendar_deleted_in_google_pauses_everything_and_a_reconnect_rehomes() {
+    let ctx = spawn_app_with_google().await;
+    let (user, ids) = connected_with_slots(&ctx, ADA, "dedicated", 3).await;
+    // The user deletes the calendar in Google.
+    let calendar = delete_connected_calendar(&ctx, &user).await;
     // The next pull finds it gone; so would the next push.
     let resp = ctx
         .app
@@ -102,10 +103,7 @@ async fn the_dedicated_calendar_deleted_in_google_pauses_everything_and_a_reconn
     let status = ctx.app.sync_status(&user).await;
     assert_eq!(status["connection"], "calendar_missing");
     // A change made meanwhile waits too, and fails nothing.
-    let slot = ctx.app.slot(&user, &ids[0]).await;
-    let body = json!({ "title": "edited while missing", "start": slot["start"], "end": slot["end"],
-                       "timezone": slot["timezone"] });
-    assert_eq!(ctx.app.put_slot(&user, &ids[0], &body, None).await.status(), 200);
+    rename(&ctx, &user, &ids[0], "edited while missing").await;
 
     let again = reconnect(&ctx, &user, "dedicated", Consent::default()).await;
     assert_eq!(again["outcome"], "rehomed", "{again}");
@@ -119,24 +117,11 @@ async fn the_dedicated_calendar_deleted_in_google_pauses_everything_and_a_reconn
 #[tokio::test]
 async fn a_deleted_calendar_found_by_a_push_deletes_nothing_even_when_google_wins() {
     let ctx = crate::helpers::spawn_app_with_google_and(|s| s.conflict_policy = "google_wins".into()).await;
-    let user = ctx.app.create_user(ADA).await;
-    reconnect(&ctx, &user, "dedicated", Consent::default()).await;
-    settle(&ctx, &user).await;
-    let ids = create_slots(&ctx, &user, "slot", 2).await;
-    settle(&ctx, &user).await;
-    let calendar = connected_calendar(&ctx, &user).await;
-    ctx.google_user(ADA)
-        .await
-        .calendars()
-        .delete(&calendar)
-        .doit()
-        .await
-        .unwrap();
+    let (user, ids) = connected_with_slots(&ctx, ADA, "dedicated", 2).await;
+    delete_connected_calendar(&ctx, &user).await;
 
     // An edit is pushed: the patch answers 404, which is the calendar, not the event.
-    let slot = ctx.app.slot(&user, &ids[0]).await;
-    let body = json!({ "title": "edited", "start": slot["start"], "end": slot["end"], "timezone": slot["timezone"] });
-    assert_eq!(ctx.app.put_slot(&user, &ids[0], &body, None).await.status(), 200);
+    rename(&ctx, &user, &ids[0], "edited").await;
     wait_until(
         "the connection is calendar_missing",
         Duration::from_secs(10),
@@ -161,11 +146,7 @@ async fn a_deleted_calendar_found_by_a_push_deletes_nothing_even_when_google_win
 #[tokio::test]
 async fn calendar_access_removed_later_pauses_the_slots_instead_of_failing_them() {
     let ctx = spawn_app_with_google().await;
-    let user = ctx.app.create_user(ADA).await;
-    reconnect(&ctx, &user, "primary", Consent::default()).await;
-    settle(&ctx, &user).await;
-    let ids = create_slots(&ctx, &user, "slot", 2).await;
-    settle(&ctx, &user).await;
+    let (user, ids) = connected_with_slots(&ctx, ADA, "primary", 2).await;
 
     // Calendar access is removed in the Google account.
     let resp = reqwest::Client::new()
@@ -175,9 +156,7 @@ async fn calendar_access_removed_later_pauses_the_slots_instead_of_failing_them(
         .await
         .unwrap();
     assert!(resp.status().is_success());
-    let slot = ctx.app.slot(&user, &ids[0]).await;
-    let body = json!({ "title": "edited", "start": slot["start"], "end": slot["end"], "timezone": slot["timezone"] });
-    assert_eq!(ctx.app.put_slot(&user, &ids[0], &body, None).await.status(), 200);
+    rename(&ctx, &user, &ids[0], "edited").await;
     wait_until("the connection is missing_scopes", Duration::from_secs(10), || async {
         connection(&ctx, &user).await["status"] == "missing_scopes"
     })

@@ -3,18 +3,14 @@
 
 use serde_json::Value;
 
-use super::{assert_each_slot_once, create_slots, live_events, live_slots, reconnect, settle, tag, Consent};
+use super::{assert_each_slot_once, connected_with_slots, live_events, live_slots, settle, tag};
 use crate::helpers::{spawn_app_with_google, ConnectedApp, TestUser};
 
 const ADA: &str = "ada@example.com";
 
 /// A connected user with `n` slots in sync; all their events deleted in Google.
 async fn mass_deleted_in_google(ctx: &ConnectedApp, n: usize) -> (TestUser, Vec<String>) {
-    let user = ctx.app.create_user(ADA).await;
-    reconnect(ctx, &user, "primary", Consent::default()).await;
-    settle(ctx, &user).await;
-    let ids = create_slots(ctx, &user, "slot", n).await;
-    settle(ctx, &user).await;
+    let (user, ids) = connected_with_slots(ctx, ADA, "primary", n).await;
     let hub = ctx.google_user(ADA).await;
     for event in live_events(ctx, ADA).await {
         hub.events()
@@ -111,11 +107,7 @@ async fn a_held_mass_deletion_the_user_discards_puts_every_slot_back_in_google_o
 #[tokio::test]
 async fn a_few_deletions_in_google_are_applied_at_once() {
     let ctx = spawn_app_with_google().await;
-    let user = ctx.app.create_user(ADA).await;
-    reconnect(&ctx, &user, "primary", Consent::default()).await;
-    settle(&ctx, &user).await;
-    let ids = create_slots(&ctx, &user, "slot", 12).await;
-    settle(&ctx, &user).await;
+    let (user, ids) = connected_with_slots(&ctx, ADA, "primary", 12).await;
     let hub = ctx.google_user(ADA).await;
     for event in live_events(&ctx, ADA)
         .await
@@ -137,11 +129,7 @@ async fn a_few_deletions_in_google_are_applied_at_once() {
 #[tokio::test]
 async fn an_event_missing_from_a_full_listing_but_still_in_google_keeps_its_slot() {
     let ctx = spawn_app_with_google().await;
-    let user = ctx.app.create_user(ADA).await;
-    reconnect(&ctx, &user, "primary", Consent::default()).await;
-    settle(&ctx, &user).await;
-    let ids = create_slots(&ctx, &user, "slot", 1).await;
-    settle(&ctx, &user).await;
+    let (user, ids) = connected_with_slots(&ctx, ADA, "primary", 1).await;
     // Moved in Google to long before the full sync's window: a full listing omits it.
     let event = live_events(&ctx, ADA).await.remove(0);
     let hub = ctx.google_user(ADA).await;

@@ -175,6 +175,30 @@ pub async fn assert_each_slot_once(ctx: &ConnectedApp, user: &TestUser, calendar
     }
 }
 
+/// A user of `email` connected (to `calendar`) with `n` slots in sync.
+pub async fn connected_with_slots(
+    ctx: &ConnectedApp,
+    email: &str,
+    calendar: &str,
+    n: usize,
+) -> (TestUser, Vec<String>) {
+    let user = ctx.app.create_user(email).await;
+    let first = reconnect(ctx, &user, calendar, Consent::default()).await;
+    assert_eq!(first["outcome"], "first", "{first}");
+    settle(ctx, &user).await;
+    let ids = create_slots(ctx, &user, "slot", n).await;
+    settle(ctx, &user).await;
+    (user, ids)
+}
+
+/// Renames a live slot through the API (times and zone kept).
+pub async fn rename(ctx: &ConnectedApp, user: &TestUser, id: &str, title: &str) {
+    let slot = ctx.app.slot(user, id).await;
+    let body = json!({ "title": title, "start": slot["start"], "end": slot["end"], "timezone": slot["timezone"] });
+    let resp = ctx.app.put_slot(user, id, &body, None).await;
+    assert_eq!(resp.status(), 200, "renaming {id}: {:?}", resp.text().await);
+}
+
 /// Creates `n` slots titled `<prefix> <i>` on consecutive days of December 2026.
 pub async fn create_slots(ctx: &ConnectedApp, user: &TestUser, prefix: &str, n: usize) -> Vec<String> {
     let mut ids = Vec::new();

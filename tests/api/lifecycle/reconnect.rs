@@ -6,29 +6,18 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::{
-    all_events, assert_each_slot_once, calls, connected_calendar, connection, create_slots, live_events, live_slots,
-    own_event, reconnect, settle, tag, Consent,
+    all_events, assert_each_slot_once, calls, connected_calendar, connected_with_slots, connection, create_slots,
+    live_events, live_slots, own_event, reconnect, rename, settle, tag, Consent,
 };
-use crate::helpers::{spawn_app_with_google, wait_until, ConnectedApp, TestUser};
+use crate::helpers::{spawn_app_with_google, wait_until};
 
 const ADA: &str = "ada@example.com";
 const BOB: &str = "bob@example.com";
 
-/// A user connected (to `calendar`) with `n` slots in sync.
-async fn connected_with_slots(ctx: &ConnectedApp, calendar: &str, n: usize) -> (TestUser, Vec<String>) {
-    let user = ctx.app.create_user(ADA).await;
-    let first = reconnect(ctx, &user, calendar, Consent::default()).await;
-    assert_eq!(first["outcome"], "first", "{first}");
-    settle(ctx, &user).await;
-    let ids = create_slots(ctx, &user, "slot", n).await;
-    settle(ctx, &user).await;
-    (user, ids)
-}
-
 #[tokio::test]
 async fn reconnecting_the_same_account_and_calendar_pushes_nothing_again() {
     let ctx = spawn_app_with_google().await;
-    let (user, _) = connected_with_slots(&ctx, "primary", 3).await;
+    let (user, _) = connected_with_slots(&ctx, ADA, "primary", 3).await;
     let before = ctx.stats().await;
 
     let again = reconnect(&ctx, &user, "primary", Consent::default()).await;
@@ -49,7 +38,7 @@ async fn reconnecting_the_same_account_and_calendar_pushes_nothing_again() {
 async fn reconnecting_with_a_dedicated_calendar_twice_reuses_it_and_loses_nothing() {
     // The round-1 report: 5 slots, reconnect dedicated, full sync → all 5 were gone.
     let ctx = spawn_app_with_google().await;
-    let (user, _) = connected_with_slots(&ctx, "dedicated", 5).await;
+    let (user, _) = connected_with_slots(&ctx, ADA, "dedicated", 5).await;
     let calendar = connected_calendar(&ctx, &user).await;
     assert_ne!(calendar, ADA, "a calendar of its own");
 
@@ -175,10 +164,8 @@ async fn switching_google_account_moves_the_slots_to_the_new_account_and_leaves_
     );
 
     // A change now goes to the new account, with the new account's token.
-    let slot = &live_slots(&ctx, &user).await[0];
-    let id = slot["id"].as_str().unwrap();
-    let body = json!({ "title": "renamed", "start": slot["start"], "end": slot["end"], "timezone": slot["timezone"] });
-    assert_eq!(ctx.app.put_slot(&user, id, &body, None).await.status(), 200);
+    let id = live_slots(&ctx, &user).await[0]["id"].as_str().unwrap().to_owned();
+    rename(&ctx, &user, &id, "renamed").await;
     settle(&ctx, &user).await;
     assert!(live_events(&ctx, BOB).await.iter().any(|e| e["summary"] == "renamed"));
     assert_eq!(all_events(&ctx, ADA).await, ada_before);
@@ -187,7 +174,7 @@ async fn switching_google_account_moves_the_slots_to_the_new_account_and_leaves_
 #[tokio::test]
 async fn disconnecting_and_reconnecting_resumes_without_pushing_again() {
     let ctx = spawn_app_with_google().await;
-    let (user, _) = connected_with_slots(&ctx, "primary", 3).await;
+    let (user, _) = connected_with_slots(&ctx, ADA, "primary", 3).await;
     let resp = ctx
         .app
         .user_send(&user, reqwest::Method::DELETE, "/auth/google/connection")
@@ -225,10 +212,7 @@ async fn disconnect_with_delete_events_deletes_only_what_slotsync_created_in_the
         .find(|s| s["source"] == "google")
         .expect("the meeting is imported");
     // Edited through the API: still the user's own event, never deleted by a disconnect.
-    let body = json!({ "title": "my own meeting, moved", "start": imported["start"],
-                       "end": imported["end"], "timezone": imported["timezone"] });
-    let id = imported["id"].as_str().unwrap();
-    assert_eq!(ctx.app.put_slot(&user, id, &body, None).await.status(), 200);
+    rename(&ctx, &user, imported["id"].as_str().unwrap(), "my own meeting, moved").await;
     settle(&ctx, &user).await;
 
     let resp = ctx
@@ -273,7 +257,7 @@ async fn disconnect_with_delete_events_deletes_only_what_slotsync_created_in_the
 #[tokio::test]
 async fn a_revoked_grant_then_a_reconnect_pushes_the_backlog_once() {
     let ctx = spawn_app_with_google().await;
-    let (user, ids) = connected_with_slots(&ctx, "primary", 2).await;
+    let (user, ids) = connected_with_slots(&ctx, ADA, "primary", 2).await;
     let resp = reqwest::Client::new()
         .post(format!("{}/_emulator/tokens/revoke", ctx.google.base_url()))
         .json(&json!({ "email": ADA }))
@@ -283,10 +267,7 @@ async fn a_revoked_grant_then_a_reconnect_pushes_the_backlog_once() {
     assert!(resp.status().is_success());
     // Changes made meanwhile: a new slot, an edit, a deletion.
     create_slots(&ctx, &user, "backlog", 1).await;
-    let slot = ctx.app.slot(&user, &ids[0]).await;
-    let body = json!({ "title": "edited while revoked", "start": slot["start"], "end": slot["end"],
-                       "timezone": slot["timezone"] });
-    assert_eq!(ctx.app.put_slot(&user, &ids[0], &body, None).await.status(), 200);
+    rename(&ctx, &user, &ids[0], "edited while revoked").await;
     assert_eq!(ctx.app.delete_slot(&user, &ids[1]).await.status(), 204);
     wait_until(
         "the connection needs re-authorization",
@@ -314,7 +295,7 @@ async fn a_revoked_grant_then_a_reconnect_pushes_the_backlog_once() {
 #[tokio::test]
 async fn an_authorize_link_for_a_known_address_refuses_another_account_and_changes_nothing() {
     let ctx = spawn_app_with_google().await;
-    let (user, _) = connected_with_slots(&ctx, "primary", 1).await;
+    let (user, _) = connected_with_slots(&ctx, ADA, "primary", 1).await;
     let before = connection(&ctx, &user).await;
 
     let resp = ctx
@@ -359,7 +340,7 @@ async fn an_authorize_link_for_a_known_address_refuses_another_account_and_chang
 async fn a_disconnect_left_half_done_by_a_stopped_process_is_finished_at_the_next_start() {
     use slotsync::store::{connections, sync_states};
     let ctx = spawn_app_with_google().await;
-    let (user, _) = connected_with_slots(&ctx, "primary", 2).await;
+    let (user, _) = connected_with_slots(&ctx, ADA, "primary", 2).await;
     // What a process that died during the background deletion leaves behind.
     let id = super::user_id(&user);
     connections::set_status(&ctx.app.state.db, id.0, connections::DISCONNECTING, None)
