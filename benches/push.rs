@@ -41,7 +41,7 @@ use uuid::Uuid;
 
 mod common;
 
-use common::{env_usize, BenchDb, Control, Latencies, Service};
+use common::{env_latency, env_usize, BenchDb, Control, Latencies, Service};
 
 const TIMEZONE: &str = "Europe/Paris";
 /// How often the database is polled for the number of clean slots.
@@ -80,29 +80,6 @@ fn slot_body(k: usize) -> Value {
 
 fn millis(d: chrono::Duration) -> f64 {
     d.num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0
-}
-
-/// `BENCH_GOOGLE_LATENCY_MS`: `100` or `50-150`.
-fn env_latency() -> anyhow::Result<Option<[u64; 2]>> {
-    const NAME: &str = "BENCH_GOOGLE_LATENCY_MS";
-    let Ok(raw) = std::env::var(NAME) else {
-        return Ok(None);
-    };
-    let raw = raw.trim();
-    if raw.is_empty() || raw == "0" {
-        return Ok(None);
-    }
-    let parse = |s: &str| -> anyhow::Result<u64> {
-        s.trim()
-            .parse()
-            .with_context(|| format!("{NAME} must be `ms` or `min-max` in ms"))
-    };
-    let range = match raw.split_once('-') {
-        Some((lo, hi)) => [parse(lo)?, parse(hi)?],
-        None => [parse(raw)?; 2],
-    };
-    ensure!(range[0] <= range[1], "{NAME}: the range is reversed");
-    Ok(Some(range))
 }
 
 /// Google requests counted by the emulator: the total of the `events.*` ones, and a

@@ -56,6 +56,7 @@ impl Application {
     /// not used.
     pub async fn build_on(settings: Settings, listener: std::net::TcpListener) -> anyhow::Result<Self> {
         settings.validate()?;
+        let inbound_limit = InboundRateLimit::new(&settings)?;
         let db = store::connect(&settings.database_url)
             .await
             .with_context(|| "cannot open the database named by DATABASE_URL")?;
@@ -65,6 +66,9 @@ impl Application {
         let addr = listener.local_addr()?;
         let acceptor = TcpAcceptor::from_tokio(listener)?;
         let keys = Keys::derive(settings.secret_key());
+        crate::google::vault::reseal_legacy(&db, &keys)
+            .await
+            .context("sealing stored tokens in the current format failed")?;
         let endpoints = GoogleEndpoints::from_settings(&settings);
         let oauth = OAuthClient::new(
             &endpoints,
@@ -116,7 +120,9 @@ impl Application {
             pulls,
             channel_directory: ChannelDirectory::default(),
             metrics: crate::observe::handle(),
+            outbox_depth: Default::default(),
             authorize_limiter,
+            inbound_limit,
         });
         Ok(Self { addr, acceptor, state })
     }
@@ -179,6 +185,7 @@ impl Application {
 fn push_config(settings: &Settings, keys: &Keys) -> PushConfig {
     PushConfig {
         concurrency: settings.push_concurrency,
+        per_user_in_flight: settings.push_per_user_in_flight,
         lease: Duration::from_secs(settings.push_lease_secs),
         backoff: settings.push_backoff(),
         policy: settings.conflict_policy(),
@@ -225,7 +232,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
     let docs = Route::new()
         .nest("/docs", service.swagger_ui())
         .at("/openapi.json", get(openapi_json));
-    let limit = InboundRateLimit::per_minute(state.settings.rate_limit_per_minute);
+    let limit = state.inbound_limit.clone();
     ApiBesideDocs {
         api: service.into_endpoint(),
         docs,

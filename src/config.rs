@@ -55,6 +55,12 @@ pub struct Settings {
     #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
     pub rate_limit_per_minute: u32,
 
+    /// Proxies (IP addresses or CIDR networks, comma separated) whose `X-Forwarded-For` names
+    /// the client for the inbound limit: the right-most entry that is not itself a trusted
+    /// proxy. Empty (the default): the TCP peer is the client and the header is ignored.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+
     /// Google Calendar calls allowed per user per minute (Google's per-user quota is 600).
     #[arg(long, env = "GOOGLE_USER_CALLS_PER_MINUTE", default_value_t = 600)]
     pub google_user_calls_per_minute: u32,
@@ -73,6 +79,12 @@ pub struct Settings {
     /// Pushes to Google in flight at once (per instance).
     #[arg(long, env = "PUSH_CONCURRENCY", default_value_t = 32)]
     pub push_concurrency: usize,
+
+    /// Pushes of one user in flight at once, counted over every instance (claimed slots
+    /// count until their push ends), so one user's backlog cannot hold every push slot
+    /// while it waits on that user's Google limit. Claims take users in turn.
+    #[arg(long, env = "PUSH_PER_USER_IN_FLIGHT", default_value_t = 4)]
+    pub push_per_user_in_flight: usize,
 
     /// How long a claimed slot is held by the instance pushing it, in seconds. If that
     /// instance dies, the slot is pushed by another (or after a restart) once this passes.
@@ -167,10 +179,45 @@ pub struct Settings {
     #[arg(long, env = "SCHEDULE_REFRESH_TOKENS", default_value = "0 */5 * * * *")]
     pub schedule_refresh_tokens: String,
 
+    /// Cron schedule (with seconds) of the `purge_old_records` job (retention: old
+    /// idempotency keys, sync events and ended channels are deleted).
+    #[arg(long, env = "SCHEDULE_PURGE_OLD_RECORDS", default_value = "0 30 3 * * *",
+          value_parser = crate::jobs::parse_schedule)]
+    pub schedule_purge_old_records: String,
+
+    /// Idempotency keys (and the responses they replay) are deleted this many hours after
+    /// their first use; a retry sent later creates the slot again.
+    #[arg(long, env = "IDEMPOTENCY_RETENTION_HOURS", default_value_t = 24,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idempotency_retention_hours: u64,
+
+    /// Sync events (the audit and conflict log) are deleted after this many days.
+    #[arg(long, env = "AUDIT_RETENTION_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub audit_retention_days: u64,
+
+    /// Notification channels are deleted this many days after they were stopped (or
+    /// expired without being stopped).
+    #[arg(long, env = "CHANNEL_RETENTION_DAYS", default_value_t = 7,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub channel_retention_days: u64,
+
     /// Run the scheduled jobs in this process (turn off to run them elsewhere, or in tests
     /// that run jobs on demand).
     #[arg(long, env = "SCHEDULER_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
     pub scheduler_enabled: bool,
+
+    /// Bearer token `GET /metrics` requires (at least 16 characters); unset, the route is
+    /// open and should be reachable by the scraper only.
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true,
+          value_parser = crate::api::metrics::parse_metrics_token)]
+    pub metrics_token: Option<String>,
+
+    /// A scrape reads the outbox depth from the database at most once per this many
+    /// seconds (per instance); scrapes in between answer the last value.
+    #[arg(long, env = "METRICS_CACHE_SECS", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub metrics_cache_secs: u64,
 
     /// Log format: `pretty` for people, `json` for log pipelines.
     #[arg(long, env = "LOG_FORMAT", default_value = "pretty", value_parser = ["pretty", "json"])]
@@ -230,6 +277,17 @@ impl Settings {
         }
         if let Some(url) = &self.public_base_url {
             check_url("PUBLIC_BASE_URL", url)?;
+            // Google refuses channel addresses that are not https (push.webhookUrlNotHttps);
+            // only the emulator accepts http.
+            if self.google_emulator_url.is_none() && !url.starts_with("https://") {
+                return Err(ConfigError {
+                    variable: "PUBLIC_BASE_URL",
+                    problem: format!(
+                        "`{url}` is not https: Google delivers notifications only to https addresses \
+                         (use a tunnel such as ngrok.yml's for local runs); http is accepted only with GOOGLE_EMULATOR_URL"
+                    ),
+                });
+            }
         }
         if let Some(url) = &self.google_emulator_url {
             check_url("GOOGLE_EMULATOR_URL", url)?;
@@ -242,6 +300,7 @@ impl Settings {
             ),
             ("GOOGLE_CALLS_PER_MINUTE", u64::from(self.google_calls_per_minute)),
             ("PUSH_CONCURRENCY", self.push_concurrency as u64),
+            ("PUSH_PER_USER_IN_FLIGHT", self.push_per_user_in_flight as u64),
             ("PUSH_RETRY_BASE_MS", self.push_retry_base_ms),
             ("PUSH_LEASE_SECS", self.push_lease_secs),
             ("PULL_LEASE_SECS", self.pull_lease_secs),
@@ -260,12 +319,7 @@ impl Settings {
                 });
             }
         }
-        if self.mass_delete_percent > 100 {
-            return Err(ConfigError {
-                variable: "MASS_DELETE_PERCENT",
-                problem: format!("`{}` is more than 100 (percent)", self.mass_delete_percent),
-            });
-        }
+        self.check_upper_bounds()?;
         for (variable, schedule) in [
             ("SCHEDULE_RENEW_CHANNELS", &self.schedule_renew_channels),
             ("SCHEDULE_FALLBACK_SYNC", &self.schedule_fallback_sync),
@@ -279,6 +333,75 @@ impl Settings {
                         "`{schedule}` is not a cron schedule; expected six fields with seconds first, \
                          e.g. `0 */15 * * * *` for every 15 minutes"
                     ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Durations and limits stay in ranges that make sense and cannot overflow the
+    /// conversions they go through (seconds to `chrono::Duration`, retry doubling…).
+    fn check_upper_bounds(&self) -> Result<(), ConfigError> {
+        const DAY: u64 = 86_400;
+        for (variable, value, max, unit) in [
+            (
+                "RATE_LIMIT_PER_MINUTE",
+                u64::from(self.rate_limit_per_minute),
+                1_000_000,
+                "",
+            ),
+            (
+                "GOOGLE_USER_CALLS_PER_MINUTE",
+                u64::from(self.google_user_calls_per_minute),
+                1_000_000,
+                "",
+            ),
+            (
+                "GOOGLE_CALLS_PER_MINUTE",
+                u64::from(self.google_calls_per_minute),
+                10_000_000,
+                "",
+            ),
+            ("PUSH_CONCURRENCY", self.push_concurrency as u64, 1_024, ""),
+            ("PUSH_LEASE_SECS", self.push_lease_secs, DAY, " s"),
+            ("PULL_LEASE_SECS", self.pull_lease_secs, DAY, " s"),
+            ("PUSH_RETRY_BASE_MS", self.push_retry_base_ms, 3_600_000, " ms"),
+            ("PUSH_RETRY_MAX_SECS", self.push_retry_max_secs, 7 * DAY, " s"),
+            (
+                "USER_BREAKER_FAILURES",
+                u64::from(self.user_breaker_failures),
+                1_000_000,
+                "",
+            ),
+            ("USER_BREAKER_COOLDOWN_SECS", self.user_breaker_cooldown_secs, DAY, " s"),
+            ("PULL_DEBOUNCE_MS", self.pull_debounce_ms, 60_000, " ms"),
+            (
+                "FULL_SYNC_WINDOW_DAYS",
+                u64::from(self.full_sync_window_days),
+                3_650,
+                " days",
+            ),
+            ("CHANNEL_TTL_SECS", self.channel_ttl_secs, 30 * DAY, " s"),
+            (
+                "CHANNEL_RENEW_BEFORE_SECS",
+                self.channel_renew_before_secs,
+                30 * DAY,
+                " s",
+            ),
+            (
+                "SLOT_BREAKER_ALTERNATIONS",
+                u64::from(self.slot_breaker_alternations),
+                1_000_000,
+                "",
+            ),
+            ("SLOT_BREAKER_WINDOW_SECS", self.slot_breaker_window_secs, DAY, " s"),
+            ("MASS_DELETE_MIN", self.mass_delete_min, 1_000_000, ""),
+            ("MASS_DELETE_PERCENT", self.mass_delete_percent, 100, " (percent)"),
+        ] {
+            if value > max {
+                return Err(ConfigError {
+                    variable,
+                    problem: format!("`{value}` is out of range: at most {max}{unit}"),
                 });
             }
         }
@@ -340,10 +463,12 @@ impl std::fmt::Debug for Settings {
             .field("google_emulator_url", &self.google_emulator_url)
             .field("return_to_origins", &self.return_to_origins)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("google_user_calls_per_minute", &self.google_user_calls_per_minute)
             .field("google_calls_per_minute", &self.google_calls_per_minute)
             .field("conflict_policy", &self.conflict_policy)
             .field("push_concurrency", &self.push_concurrency)
+            .field("push_per_user_in_flight", &self.push_per_user_in_flight)
             .field("push_retry_base_ms", &self.push_retry_base_ms)
             .field("push_lease_secs", &self.push_lease_secs)
             .field("pull_lease_secs", &self.pull_lease_secs)
@@ -443,5 +568,46 @@ mod tests {
         let shown = format!("{s:?}");
         assert!(!shown.contains("0123456789abcdefgh"));
         assert!(shown.contains("<redacted>"));
+    }
+
+    fn valid() -> Settings {
+        parse(&[
+            "--admin-token",
+            "0123456789abcdefgh",
+            "--secret-key",
+            "0123456789abcdefghijklmnopqrstuvwxyz",
+        ])
+    }
+
+    #[test]
+    fn durations_and_limits_out_of_range_name_their_variable_instead_of_overflowing() {
+        let mut s = valid();
+        s.push_lease_secs = u64::MAX;
+        let err = s.validate().unwrap_err();
+        assert_eq!(err.variable, "PUSH_LEASE_SECS");
+        assert!(err.problem.contains("at most 86400 s"), "{}", err.problem);
+        let mut s = valid();
+        s.channel_ttl_secs = 365 * 86_400;
+        assert_eq!(s.validate().unwrap_err().variable, "CHANNEL_TTL_SECS");
+        let mut s = valid();
+        s.mass_delete_percent = 101;
+        assert_eq!(s.validate().unwrap_err().variable, "MASS_DELETE_PERCENT");
+        let mut s = valid();
+        s.push_retry_base_ms = 0;
+        assert_eq!(s.validate().unwrap_err().variable, "PUSH_RETRY_BASE_MS");
+    }
+
+    #[test]
+    fn public_base_url_must_be_https_unless_the_emulator_is_used() {
+        let mut s = valid();
+        s.public_base_url = Some("http://sync.example.com".into());
+        let err = s.validate().unwrap_err();
+        assert_eq!(err.variable, "PUBLIC_BASE_URL");
+        assert!(err.problem.contains("https"), "{}", err.problem);
+        s.public_base_url = Some("https://sync.example.com".into());
+        s.validate().unwrap();
+        s.public_base_url = Some("http://127.0.0.1:8080".into());
+        s.google_emulator_url = Some("http://127.0.0.1:8085".into());
+        s.validate().unwrap();
     }
 }

@@ -1,19 +1,47 @@
 //! Secrets at rest and signatures, all keyed from `SECRET_KEY`: AES-256-GCM for OAuth tokens
-//! (a fresh random nonce per value), HMAC-SHA256 for the OAuth `state` and channel tokens.
+//! (a fresh random nonce per value; the owner and purpose as associated data), HMAC-SHA256 for the OAuth `state` and channel tokens.
 //! Pure: no I/O.
 
-use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
+use uuid::Uuid;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Version prefix of encrypted values, so the scheme can change later.
-const CIPHER_PREFIX: &str = "v1:";
+/// Prefix of encrypted values bound to their owner and purpose.
+const SEALED_PREFIX: &str = "v2:";
+/// Prefix of the first format (no associated data), read only to seal it again.
+const LEGACY_PREFIX: &str = "v1:";
+
+/// What a stored secret is; with its owner, bound into the ciphertext.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secret {
+    /// A Google access token (`google_connections.access_token_enc`).
+    AccessToken,
+    /// A Google refresh token (`google_connections.refresh_token_enc`).
+    RefreshToken,
+    /// A PKCE verifier of an authorization in flight (`oauth_states.code_verifier_enc`).
+    PkceVerifier,
+}
+
+impl Secret {
+    fn label(self) -> &'static str {
+        match self {
+            Secret::AccessToken => "google-access-token",
+            Secret::RefreshToken => "google-refresh-token",
+            Secret::PkceVerifier => "pkce-verifier",
+        }
+    }
+}
+
+fn associated_data(owner: Uuid, what: Secret) -> Vec<u8> {
+    format!("slotsync/v2|{owner}|{}", what.label()).into_bytes()
+}
 
 /// What can go wrong reading back a secret or a signed value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,22 +92,57 @@ impl Keys {
         }
     }
 
-    /// Encrypts a token for storage: `v1:` + base64(nonce ‖ ciphertext ‖ tag).
-    pub fn encrypt(&self, plaintext: &str) -> String {
+    /// Encrypts a secret for storage, bound to its owner and purpose (AES-GCM associated
+    /// data): `v2:` + base64(nonce ‖ ciphertext ‖ tag). A value copied to another user's
+    /// row or another column does not decrypt there.
+    pub fn encrypt(&self, plaintext: &str, owner: Uuid, what: Secret) -> String {
+        let aad = associated_data(owner, what);
+        format!(
+            "{SEALED_PREFIX}{}",
+            STANDARD.encode(self.seal(plaintext.as_bytes(), &aad))
+        )
+    }
+
+    /// Reads back a value made by [`Keys::encrypt`] for the same owner and purpose.
+    pub fn decrypt(&self, stored: &str, owner: Uuid, what: Secret) -> Result<String, CryptoError> {
+        let raw = stored.strip_prefix(SEALED_PREFIX).ok_or(CryptoError::Malformed)?;
+        self.open(raw, &associated_data(owner, what))
+    }
+
+    /// Whether `stored` is in the format of an earlier version (to be sealed again).
+    pub fn is_legacy(stored: &str) -> bool {
+        stored.starts_with(LEGACY_PREFIX)
+    }
+
+    /// Reads a value of the first format (`v1:`, no associated data). Only the upgrade that
+    /// seals stored values again calls this; [`Keys::decrypt`] refuses them.
+    pub fn decrypt_legacy(&self, stored: &str) -> Result<String, CryptoError> {
+        let raw = stored.strip_prefix(LEGACY_PREFIX).ok_or(CryptoError::Malformed)?;
+        self.open(raw, b"")
+    }
+
+    /// A value in the first format (`v1:`, no associated data), as releases before the
+    /// binding stored them: kept to test the upgrade that seals such values again.
+    pub fn encrypt_legacy(&self, plaintext: &str) -> String {
+        format!(
+            "{LEGACY_PREFIX}{}",
+            STANDARD.encode(self.seal(plaintext.as_bytes(), b""))
+        )
+    }
+
+    fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
         let cipher = Aes256Gcm::new_from_slice(&self.token_key).expect("32-byte key");
         let mut nonce = [0u8; 12];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let sealed = cipher
-            .encrypt(Nonce::from_slice(&nonce), plaintext.as_bytes())
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
             .expect("AES-GCM encryption does not fail for in-memory data");
         let mut out = nonce.to_vec();
         out.extend(sealed);
-        format!("{CIPHER_PREFIX}{}", STANDARD.encode(out))
+        out
     }
 
-    /// Reads back a value made by [`Keys::encrypt`].
-    pub fn decrypt(&self, stored: &str) -> Result<String, CryptoError> {
-        let raw = stored.strip_prefix(CIPHER_PREFIX).ok_or(CryptoError::Malformed)?;
+    fn open(&self, raw: &str, aad: &[u8]) -> Result<String, CryptoError> {
         let bytes = STANDARD.decode(raw).map_err(|_| CryptoError::Malformed)?;
         if bytes.len() < 12 + 16 {
             return Err(CryptoError::Malformed);
@@ -87,7 +150,7 @@ impl Keys {
         let (nonce, sealed) = bytes.split_at(12);
         let cipher = Aes256Gcm::new_from_slice(&self.token_key).expect("32-byte key");
         let plain = cipher
-            .decrypt(Nonce::from_slice(nonce), sealed)
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad })
             .map_err(|_| CryptoError::Undecryptable)?;
         String::from_utf8(plain).map_err(|_| CryptoError::Malformed)
     }
@@ -154,28 +217,69 @@ mod tests {
         Keys::derive(b"0123456789abcdefghijklmnopqrstuvwxyz")
     }
 
+    const ADA: Uuid = Uuid::from_u128(1);
+    const BOB: Uuid = Uuid::from_u128(2);
+
     #[test]
     fn tokens_round_trip_and_each_encryption_differs() {
         let k = keys();
-        let a = k.encrypt("ya29.secret");
-        let b = k.encrypt("ya29.secret");
+        let a = k.encrypt("ya29.secret", ADA, Secret::AccessToken);
+        let b = k.encrypt("ya29.secret", ADA, Secret::AccessToken);
         assert_ne!(a, b, "a fresh nonce per value");
         assert!(!a.contains("secret"));
-        assert_eq!(k.decrypt(&a).unwrap(), "ya29.secret");
+        assert_eq!(k.decrypt(&a, ADA, Secret::AccessToken).unwrap(), "ya29.secret");
+    }
+
+    #[test]
+    fn a_value_moved_to_another_user_or_column_does_not_decrypt() {
+        let k = keys();
+        let sealed = k.encrypt("refresh-token", ADA, Secret::RefreshToken);
+        assert_eq!(
+            k.decrypt(&sealed, BOB, Secret::RefreshToken),
+            Err(CryptoError::Undecryptable)
+        );
+        assert_eq!(
+            k.decrypt(&sealed, ADA, Secret::AccessToken),
+            Err(CryptoError::Undecryptable)
+        );
+        assert_eq!(k.decrypt(&sealed, ADA, Secret::RefreshToken).unwrap(), "refresh-token");
     }
 
     #[test]
     fn an_altered_ciphertext_or_another_key_cannot_decrypt() {
         let k = keys();
-        let sealed = k.encrypt("refresh-token");
+        let sealed = k.encrypt("refresh-token", ADA, Secret::RefreshToken);
         let mut bytes = STANDARD.decode(&sealed[3..]).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
-        let altered = format!("v1:{}", STANDARD.encode(bytes));
-        assert_eq!(k.decrypt(&altered), Err(CryptoError::Undecryptable));
+        let altered = format!("v2:{}", STANDARD.encode(bytes));
+        assert_eq!(
+            k.decrypt(&altered, ADA, Secret::RefreshToken),
+            Err(CryptoError::Undecryptable)
+        );
         let other = Keys::derive(b"another-secret-0123456789-abcdefghijkl");
-        assert_eq!(other.decrypt(&sealed), Err(CryptoError::Undecryptable));
-        assert_eq!(k.decrypt("plaintext"), Err(CryptoError::Malformed));
+        assert_eq!(
+            other.decrypt(&sealed, ADA, Secret::RefreshToken),
+            Err(CryptoError::Undecryptable)
+        );
+        assert_eq!(
+            k.decrypt("plaintext", ADA, Secret::RefreshToken),
+            Err(CryptoError::Malformed)
+        );
+    }
+
+    #[test]
+    fn a_legacy_value_is_read_only_by_the_upgrade() {
+        let k = keys();
+        // The first format: no associated data.
+        let legacy = k.encrypt_legacy("old-token");
+        assert!(Keys::is_legacy(&legacy));
+        assert_eq!(
+            k.decrypt(&legacy, ADA, Secret::AccessToken),
+            Err(CryptoError::Malformed)
+        );
+        assert_eq!(k.decrypt_legacy(&legacy).unwrap(), "old-token");
+        assert!(!Keys::is_legacy(&k.encrypt("x", ADA, Secret::AccessToken)));
     }
 
     #[test]

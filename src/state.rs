@@ -6,6 +6,7 @@ use governor::DefaultKeyedRateLimiter;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
+use crate::api::rate_limit::InboundRateLimit;
 use crate::config::Settings;
 use crate::crypto::Keys;
 use crate::google::oauth::OAuthClient;
@@ -66,6 +67,11 @@ pub struct AppParts {
     pub channel_directory: ChannelDirectory,
     /// The metrics recorder (shared by the process).
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// The outbox depth `GET /metrics` reports, read at most every `METRICS_CACHE_SECS`.
+    pub outbox_depth: crate::observe::Throttled<crate::store::outbox::OutboxDepth>,
     /// Limits how often a user may start an authorization.
     pub authorize_limiter: Arc<DefaultKeyedRateLimiter<Uuid>>,
+    /// The inbound rate limit, and what it remembers about API tokens (the user scheme
+    /// shares its caches).
+    pub inbound_limit: InboundRateLimit,
 }

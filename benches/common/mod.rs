@@ -1,7 +1,7 @@
-//! Set-up shared by the benchmarks `webhook`, `pull` and `load`: the service's settings,
-//! a throw-away database (SQLite or PostgreSQL), starting and stopping the service,
-//! connecting a user through the real OAuth flow, the emulator's control API, latency
-//! percentiles and the machine's description.
+//! Set-up shared by the benchmarks `push`, `fairness`, `webhook`, `pull` and `load`: the
+//! service's settings, a throw-away database (SQLite or PostgreSQL), starting and stopping
+//! the service, connecting a user through the real OAuth flow, the emulator's control API,
+//! latency percentiles and the machine's description.
 //!
 //! Each benchmark is its own crate and uses part of this module, hence the `dead_code`
 //! allowance.
@@ -474,6 +474,29 @@ pub fn env_usize(name: &str, default: usize) -> anyhow::Result<usize> {
         }
         _ => Ok(default),
     }
+}
+
+/// `BENCH_GOOGLE_LATENCY_MS`: `100` or `50-150`.
+pub fn env_latency() -> anyhow::Result<Option<[u64; 2]>> {
+    const NAME: &str = "BENCH_GOOGLE_LATENCY_MS";
+    let Ok(raw) = std::env::var(NAME) else {
+        return Ok(None);
+    };
+    let raw = raw.trim();
+    if raw.is_empty() || raw == "0" {
+        return Ok(None);
+    }
+    let parse = |s: &str| -> anyhow::Result<u64> {
+        s.trim()
+            .parse()
+            .with_context(|| format!("{NAME} must be `ms` or `min-max` in ms"))
+    };
+    let range = match raw.split_once('-') {
+        Some((lo, hi)) => [parse(lo)?, parse(hi)?],
+        None => [parse(raw)?; 2],
+    };
+    ensure!(range[0] <= range[1], "{NAME}: the range is reversed");
+    Ok(Some(range))
 }
 
 /// CPU time (user + system) this process has used so far, all threads, from

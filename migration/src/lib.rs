@@ -9,6 +9,7 @@ mod m20261121_000003_push_status;
 mod m20261121_000004_pull_and_channels;
 mod m20261121_000005_live_slots_index;
 mod m20261130_000006_connection_lifecycle;
+mod m20261130_000007_retention_indexes;
 
 /// Every migration of the schema, in order.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000004_pull_and_channels::Migration),
             Box::new(m20261121_000005_live_slots_index::Migration),
             Box::new(m20261130_000006_connection_lifecycle::Migration),
+            Box::new(m20261130_000007_retention_indexes::Migration),
         ]
     }
 }

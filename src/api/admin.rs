@@ -13,6 +13,7 @@ use crate::state::AppState;
 
 /// What a job run did.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct JobRun {
     /// The job.
     pub job: String,
@@ -22,6 +23,7 @@ pub struct JobRun {
 
 /// A scheduled job.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct JobInfo {
     /// Its name, for `POST /admin/jobs/{name}/run`.
     pub name: String,

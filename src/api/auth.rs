@@ -8,9 +8,10 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
+use super::rate_limit::VerifiedUser;
 use crate::domain::UserId;
 use crate::state::AppState;
-use crate::store::{self, users::User};
+use crate::store::users::User;
 
 /// `Authorization: Bearer <ADMIN_TOKEN>`.
 #[derive(SecurityScheme)]
@@ -46,9 +47,12 @@ async fn check_admin(req: &Request, bearer: Bearer) -> poem::Result<()> {
 }
 
 async fn check_user(req: &Request, bearer: Bearer) -> poem::Result<User> {
+    // The inbound limit may have looked the token up already (to charge the user).
+    if let Some(VerifiedUser(user)) = req.extensions().get::<VerifiedUser>() {
+        return Ok(user.clone());
+    }
     let state = app_state(req)?;
-    let hash = hash_token(&bearer.token);
-    match store::users::find_by_token_hash(&state.db, &hash).await {
+    match state.inbound_limit.find_user(&state.db, &bearer.token).await {
         Ok(Some(user)) => Ok(user),
         Ok(None) => Err(ApiError::unauthorized("unknown API token").into()),
         Err(e) => Err(ApiError::from(e).into()),

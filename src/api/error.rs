@@ -13,6 +13,7 @@ use crate::sync::SyncError;
 
 /// Every error answer has this body.
 #[derive(Debug, Clone, Object, serde::Serialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ErrorBody {
     /// Stable machine-readable code, e.g. `invalid_field`, `not_found`, `version_mismatch`.
     pub code: String,

@@ -38,6 +38,7 @@ impl From<CalendarChoice> for CalendarMode {
 
 /// Where to send the browser.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuthorizeUrl {
     /// Google's consent page for this user; valid for 10 minutes, usable once.
     pub url: String,
@@ -45,6 +46,7 @@ pub struct AuthorizeUrl {
 
 /// A user's Google connection.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ConnectionStatus {
     /// Whether a Google account is connected and usable.
     pub connected: bool,
@@ -129,6 +131,7 @@ fn next_step(status: &str) -> Option<String> {
 
 /// What a completed connection did to the user's slots.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ConnectResult {
     /// The connection now.
     #[oai(flatten)]
@@ -181,6 +184,7 @@ impl ConnectResult {
 
 /// What a disconnect did.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DisconnectSummary {
     /// Notification channels stopped at Google.
     pub channels_stopped: u64,
@@ -216,6 +220,7 @@ const AUDIT_KINDS: &[&str] = &[
 
 /// One audit event.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditEvent {
     /// `connect`, `rehome`, `disconnect`, `disconnect_finished`, `needs_reauth`,
     /// `missing_scopes`, `calendar_missing`, `deletions_held`, `deletions_applied` or
@@ -259,27 +264,17 @@ impl From<ConnectError> for ApiError {
     }
 }
 
-/// Checks `return_to`: a relative path, or a URL on a configured origin.
+/// Checks `return_to`: a path on this service, or a URL on a configured origin.
 fn check_return_to(state: &AppState, return_to: Option<String>) -> Result<Option<String>, ApiError> {
-    let Some(r) = return_to else { return Ok(None) };
-    if r.starts_with('/') && !r.starts_with("//") && !r.contains('\\') {
-        return Ok(Some(r));
+    match return_to {
+        None => Ok(None),
+        Some(r) if super::return_to::is_allowed(&r, &state.settings.return_to_origins) => Ok(Some(r)),
+        Some(_) => Err(ApiError::invalid(
+            "return_to",
+            "must be a path on this service (/…) or an http(s) URL on an origin listed in RETURN_TO_ORIGINS, \
+             without spaces, control characters or backslashes",
+        )),
     }
-    if let Ok(u) = url::Url::parse(&r) {
-        let origin = u.origin().ascii_serialization();
-        if state
-            .settings
-            .return_to_origins
-            .iter()
-            .any(|o| o.trim_end_matches('/') == origin)
-        {
-            return Ok(Some(r));
-        }
-    }
-    Err(ApiError::invalid(
-        "return_to",
-        "must be a relative path (/…) or a URL on an origin listed in RETURN_TO_ORIGINS",
-    ))
 }
 
 async fn authorize_for(

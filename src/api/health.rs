@@ -11,6 +11,7 @@ use crate::store;
 
 /// A health answer.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Health {
     /// `ok` when the process is up; `ready` when it can serve requests.
     pub status: String,

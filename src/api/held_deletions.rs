@@ -15,6 +15,7 @@ use crate::sync::held;
 
 /// A deletion made in Google that waits for the caller's decision.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct HeldDeletion {
     /// The slot whose event was deleted in Google (the slot is still there).
     pub slot_id: Uuid,
@@ -28,6 +29,7 @@ pub struct HeldDeletion {
 
 /// What applying or discarding did.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct HeldSettled {
     /// Apply: slots deleted. Discard: slots queued to be pushed to Google again, each as
     /// one new event.

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod pagination;
 pub mod rate_limit;
 pub mod request_trace;
+pub mod return_to;
 pub mod slot_model;
 pub mod slots;
 pub mod sync;

@@ -10,6 +10,31 @@ use poem::web::RealIp;
 use poem::{Endpoint, FromRequest, IntoResponse, Middleware, Request, Response, Result};
 use tracing::Instrument;
 
+/// Routes whose query carries secrets (the OAuth callback's `code` and `state`): their
+/// query values are never written to a log.
+const SECRET_QUERY_PATHS: [&str; 1] = ["/auth/google/callback"];
+
+/// A request URI as logged: on [`SECRET_QUERY_PATHS`], each query value is replaced by
+/// `<redacted>` (the names stay, to tell a decline from a success).
+pub struct LoggedUri<'a>(pub &'a poem::http::Uri);
+
+impl std::fmt::Display for LoggedUri<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let uri = self.0;
+        match uri.query() {
+            Some(query) if SECRET_QUERY_PATHS.contains(&uri.path()) => {
+                f.write_str(uri.path())?;
+                for (i, pair) in query.split('&').enumerate() {
+                    let name = pair.split('=').next().unwrap_or_default();
+                    write!(f, "{}{name}=<redacted>", if i == 0 { '?' } else { '&' })?;
+                }
+                Ok(())
+            }
+            _ => write!(f, "{uri}"),
+        }
+    }
+}
+
 /// The middleware.
 #[derive(Default)]
 pub struct RequestTrace;
@@ -36,7 +61,7 @@ impl<E: Endpoint> Endpoint for RequestTraceEndpoint<E> {
             remote_addr = tracing::field::Empty,
             version = ?req.version(),
             method = %req.method(),
-            uri = %req.original_uri(),
+            uri = %LoggedUri(req.original_uri()),
         );
         if span.is_disabled() {
             return self.inner.call(req).await.map(IntoResponse::into_response);
@@ -66,5 +91,28 @@ impl<E: Endpoint> Endpoint for RequestTraceEndpoint<E> {
         }
         .instrument(span)
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn logged(uri: &str) -> String {
+        LoggedUri(&uri.parse().unwrap()).to_string()
+    }
+
+    #[test]
+    fn the_callbacks_code_and_state_never_reach_a_log() {
+        assert_eq!(
+            logged("/auth/google/callback?code=4%2F0AbC&state=eyJ1Ijo&scope=openid"),
+            "/auth/google/callback?code=<redacted>&state=<redacted>&scope=<redacted>"
+        );
+        assert_eq!(
+            logged("/auth/google/callback?error=access_denied&state=s"),
+            "/auth/google/callback?error=<redacted>&state=<redacted>"
+        );
+        assert_eq!(logged("/slots?limit=5&cursor=abc"), "/slots?limit=5&cursor=abc");
+        assert_eq!(logged("/auth/google/callback"), "/auth/google/callback");
     }
 }

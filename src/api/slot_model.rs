@@ -11,6 +11,7 @@ use crate::store::slots::SlotRow;
 /// Body of `POST /slots` and `PUT /slots/{id}`. Timed slots give `start` and `end`;
 /// all-day slots give `all_day: true`, `start_date` and `end_date` (exclusive).
 #[derive(Debug, Clone, Object, serde::Deserialize, serde::Serialize)]
+#[oai(skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 #[oai(deny_unknown_fields)]
 pub struct SlotInput {
@@ -81,6 +82,7 @@ pub enum SyncStateName {
 
 /// The slot's sync status.
 #[derive(Debug, Clone, Object, serde::Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SlotSync {
     /// Where the slot stands with Google.
     pub state: SyncStateName,
@@ -94,6 +96,7 @@ pub struct SlotSync {
 
 /// A slot.
 #[derive(Debug, Clone, Object, serde::Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Slot {
     /// The slot's id.
     pub id: Uuid,
@@ -177,6 +180,7 @@ impl From<&SlotRow> for Slot {
 
 /// A page of slots.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SlotPage {
     /// Slots ordered by start.
     pub items: Vec<Slot>,

@@ -19,6 +19,7 @@ use crate::sync::SyncError;
 
 /// What `POST /sync/push-all` queued.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PushAllResult {
     /// Slots (including deletions) put back in the outbox: every one that was pending,
     /// failed or paused. They are pushed in the background; watch `GET /sync/status`.
@@ -27,6 +28,7 @@ pub struct PushAllResult {
 
 /// Slot counts per outbox state.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OutboxCounts {
     /// Changes waiting to be pushed (including deletions and ones waiting for a retry).
     pub pending: u64,
@@ -44,6 +46,7 @@ pub struct OutboxCounts {
 
 /// The last push that failed.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct LastError {
     /// What went wrong.
     pub message: String,
@@ -53,6 +56,7 @@ pub struct LastError {
 
 /// The caller's breaker on consecutive Google failures.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UserBreaker {
     /// Whether Google calls are stopped for now.
     pub open: bool,
@@ -64,6 +68,7 @@ pub struct UserBreaker {
 
 /// A live notification channel.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ChannelInfo {
     /// The channel id (sent to Google).
     pub id: uuid::Uuid,
@@ -73,6 +78,7 @@ pub struct ChannelInfo {
 
 /// The pull side: how Google's changes come in.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PullInfo {
     /// Whether a sync token is kept (the next pull is incremental).
     pub sync_token_present: bool,
@@ -88,6 +94,7 @@ pub struct PullInfo {
 
 /// A recent failure or trip.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RecentError {
     /// `push_failed`, `breaker_tripped`, `needs_reauth`, `full_resync` or `channel_failed`.
     pub kind: String,
@@ -99,6 +106,7 @@ pub struct RecentError {
 
 /// A disconnect's deletion of the events slotsync created.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EventDeletion {
     /// Events to delete.
     pub total: i32,
@@ -114,6 +122,7 @@ pub struct EventDeletion {
 
 /// The caller's sync status.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SyncStatus {
     /// The Google connection: `active`, `needs_reauth`, `missing_scopes`,
     /// `calendar_missing`, `disconnecting`, `revoked`, `stopped`; absent if never connected.
@@ -190,6 +199,7 @@ impl From<SyncOverview> for SyncStatus {
 
 /// A conflict: both sides changed a slot since the last sync.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Conflict {
     /// The slot.
     pub slot_id: Option<uuid::Uuid>,
@@ -217,6 +227,7 @@ pub enum TriggerMode {
 
 /// What a pull did.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PullResult {
     /// `incremental` or `full`.
     pub mode: String,
@@ -265,6 +276,7 @@ impl From<PullReport> for PullResult {
 
 /// What `DELETE /sync` did.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StopResult {
     /// Notification channels stopped.
     pub channels_stopped: u64,
@@ -274,6 +286,7 @@ pub struct StopResult {
 
 /// What `POST /sync/breaker/reset` did.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct BreakerResetResult {
     /// Slots their breaker had paused, back in the outbox.
     pub slots_resumed: u64,

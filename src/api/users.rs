@@ -21,6 +21,7 @@ const MAX_NAME_CHARS: usize = 256;
 
 /// A user.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct User {
     /// The user's id.
     pub id: Uuid,
@@ -45,6 +46,7 @@ impl From<UserRow> for User {
 
 /// Body of `POST /auth/users`.
 #[derive(Debug, Object, serde::Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 #[oai(deny_unknown_fields)]
 pub struct NewUser {
@@ -56,6 +58,7 @@ pub struct NewUser {
 
 /// A new user and its API token.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreatedUser {
     /// The user.
     pub user: User,
@@ -65,6 +68,7 @@ pub struct CreatedUser {
 
 /// A page of users.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UserPage {
     /// Users ordered by email.
     pub items: Vec<User>,
@@ -77,6 +81,14 @@ enum CreateUserResponse {
     /// The user was created; keep `api_token`, it is not shown again.
     #[oai(status = 201)]
     Created(Json<CreatedUser>),
+}
+
+/// A new API token.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct RotatedToken {
+    /// The new API token, shown only here. The previous token stopped working.
+    pub api_token: String,
 }
 
 #[derive(ApiResponse)]
@@ -173,6 +185,28 @@ impl UsersApi {
         Json(auth.0.into())
     }
 
+    /// Replace the caller's API token: the answer carries the new one; the old one stops
+    /// working at once.
+    #[oai(path = "/auth/users/me/token", method = "post")]
+    async fn rotate_own_token(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<RotatedToken>, ApiError> {
+        rotate(&state, auth.0.id).await
+    }
+
+    /// Replace a user's API token (admin), e.g. after it leaked: the answer carries the
+    /// new one; the old one stops working at once.
+    #[oai(path = "/auth/users/:user_id/token", method = "post")]
+    async fn rotate_token(
+        &self,
+        state: Data<&AppState>,
+        _admin: AdminAuth,
+        /// The user's id.
+        user_id: Path<String>,
+    ) -> Result<Json<RotatedToken>, ApiError> {
+        let user_id = Uuid::parse_str(&user_id.0)
+            .map_err(|_| ApiError::invalid("user_id", format!("`{}` is not a UUID", user_id.0)))?;
+        rotate(&state, user_id).await
+    }
+
     /// Delete a user and everything they own (admin). A connected Google account is
     /// disconnected first (channels stopped, grant revoked; the events stay in Google).
     #[oai(path = "/auth/users/:user_id", method = "delete")]
@@ -201,4 +235,14 @@ impl UsersApi {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Gives `user_id` a new API token; the old one's hash is overwritten.
+async fn rotate(state: &AppState, user_id: Uuid) -> Result<Json<RotatedToken>, ApiError> {
+    let token = new_api_token();
+    if !store::users::set_token_hash(&state.db, user_id, hash_token(&token)).await? {
+        return Err(ApiError::not_found("user"));
+    }
+    tracing::info!(%user_id, "API token rotated");
+    Ok(Json(RotatedToken { api_token: token }))
 }

@@ -19,6 +19,7 @@ use crate::sync::channels::{self, ChannelError, Notification, Received, Refused,
 
 /// A notification channel.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct NotificationChannel {
     /// The channel's id (Google's `X-Goog-Channel-ID`).
     pub id: Uuid,

@@ -14,7 +14,7 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::oauth::{OAuthClient, OAuthError};
-use crate::crypto::Keys;
+use crate::crypto::{Keys, Secret};
 use crate::domain::UserId;
 use crate::store::{self, connections, StoreError};
 
@@ -128,7 +128,7 @@ impl TokenVault {
         let margin = Utc::now() + Duration::seconds(REFRESH_MARGIN_SECS);
         match (&conn.access_token_enc, conn.token_expires_at) {
             (Some(enc), Some(exp)) if exp > margin => {
-                let token = self.keys.decrypt(enc)?;
+                let token = self.keys.decrypt(enc, user.0, Secret::AccessToken)?;
                 self.remember(user.0, &token, exp);
                 Ok(Some(token))
             }
@@ -161,7 +161,7 @@ impl TokenVault {
         let _guard = lock.lock().await;
         let conn = self.active_connection(user).await?;
         if let Some(enc) = &conn.access_token_enc {
-            let current = self.keys.decrypt(enc)?;
+            let current = self.keys.decrypt(enc, user.0, Secret::AccessToken)?;
             if current != rejected {
                 return Ok(current);
             }
@@ -189,14 +189,17 @@ impl TokenVault {
         let Some(refresh_enc) = conn.refresh_token_enc else {
             return Err(self.mark_needs_reauth(user, "no refresh token stored").await);
         };
-        let refresh_token = self.keys.decrypt(&refresh_enc)?;
+        let refresh_token = self.keys.decrypt(&refresh_enc, user.0, Secret::RefreshToken)?;
         match oauth.refresh(&refresh_token).await {
             Ok(set) => {
-                let new_refresh = set.refresh_token.as_deref().map(|r| self.keys.encrypt(r));
+                let new_refresh = set
+                    .refresh_token
+                    .as_deref()
+                    .map(|r| self.keys.encrypt(r, user.0, Secret::RefreshToken));
                 connections::save_refreshed_token(
                     &self.db,
                     user.0,
-                    self.keys.encrypt(&set.access_token),
+                    self.keys.encrypt(&set.access_token, user.0, Secret::AccessToken),
                     set.expires_at,
                     new_refresh,
                 )
@@ -236,6 +239,50 @@ impl TokenVault {
             user,
         }
     }
+}
+
+/// Seals again, bound to their owner and purpose, the stored secrets still in the first
+/// format (encrypted without associated data): the data step of the upgrade to it, run
+/// at every start after the schema migrations (it needs `SECRET_KEY`, which migrations do
+/// not have). Idempotent; a value that cannot be read is left as it is (and logged).
+/// Returns how many values were sealed again.
+pub async fn reseal_legacy(db: &DatabaseConnection, keys: &Keys) -> Result<u64, StoreError> {
+    const LEGACY: &str = "v1:";
+    let mut resealed = 0;
+    for conn in connections::with_sealed_prefix(db, LEGACY).await? {
+        for (refresh, value, what) in [
+            (false, &conn.access_token_enc, Secret::AccessToken),
+            (true, &conn.refresh_token_enc, Secret::RefreshToken),
+        ] {
+            let Some(old) = value.as_deref().filter(|v| Keys::is_legacy(v)) else {
+                continue;
+            };
+            match keys.decrypt_legacy(old) {
+                Ok(plain) => {
+                    let new = keys.encrypt(&plain, conn.user_id, what);
+                    connections::replace_sealed(db, conn.user_id, refresh, old, new).await?;
+                    resealed += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(user_id = %conn.user_id, error = %e, "a stored token cannot be read; the user must reconnect")
+                }
+            }
+        }
+    }
+    for pending in store::oauth_states::with_sealed_prefix(db, LEGACY).await? {
+        if let Ok(plain) = keys.decrypt_legacy(&pending.code_verifier_enc) {
+            let new = keys.encrypt(&plain, pending.user_id, Secret::PkceVerifier);
+            store::oauth_states::replace_sealed(db, &pending.nonce, &pending.code_verifier_enc, new).await?;
+            resealed += 1;
+        }
+    }
+    if resealed > 0 {
+        tracing::info!(
+            resealed,
+            "stored secrets sealed again, bound to their owner and purpose"
+        );
+    }
+    Ok(resealed)
 }
 
 /// google-apis-common's (private) `GetToken` output type, spelled out.

@@ -3,6 +3,7 @@
 //! Work inside a job is claimed by leases, so several instances may run the same schedule.
 
 pub mod fallback_sync;
+pub mod purge_old_records;
 pub mod refresh_tokens;
 pub mod renew_channels;
 pub mod retry_pushes;
@@ -55,7 +56,7 @@ impl JobSpec {
 }
 
 /// Every job.
-pub const JOBS: [JobSpec; 4] = [
+pub const JOBS: [JobSpec; 5] = [
     JobSpec {
         name: "renew_channels",
         about: "replaces notification channels about to expire (new channel first, then the old one stopped)",
@@ -80,7 +81,25 @@ pub const JOBS: [JobSpec; 4] = [
         run: |s| Box::pin(refresh_tokens::run_once(s)),
         schedule: |s| &s.schedule_refresh_tokens,
     },
+    JobSpec {
+        name: "purge_old_records",
+        about: "deletes idempotency keys, sync events and ended channels older than their retention, in small batches",
+        run: |s| Box::pin(purge_old_records::run_once(s)),
+        schedule: |s| &s.schedule_purge_old_records,
+    },
 ];
+
+/// Checks a cron schedule (clap's value parser for `SCHEDULE_*` settings), so a bad one
+/// stops startup naming its variable.
+pub fn parse_schedule(schedule: &str) -> Result<String, String> {
+    match Job::new(schedule, |_, _| {}) {
+        Ok(_) => Ok(schedule.to_owned()),
+        Err(_) => Err(format!(
+            "`{schedule}` is not a cron schedule; expected six fields with seconds first, \
+             e.g. `0 30 3 * * *` for 03:30 every day"
+        )),
+    }
+}
 
 /// The job called `name`.
 pub fn find(name: &str) -> Option<&'static JobSpec> {

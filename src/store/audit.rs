@@ -1,6 +1,7 @@
 //! The sync-event log: connection audit events, conflicts, breaker trips, failures.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Query;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use uuid::Uuid;
 
@@ -44,4 +45,20 @@ pub async fn list(
         .limit(limit)
         .all(db)
         .await?)
+}
+
+/// Deletes up to `limit` events recorded before `before`, in one statement (the retention
+/// job calls it until fewer than `limit` go); returns how many were deleted.
+pub async fn purge_batch(db: &impl ConnectionTrait, before: DateTime<Utc>, limit: u64) -> Result<u64, StoreError> {
+    let oldest = Query::select()
+        .column(sync_events::Column::Id)
+        .from(sync_events::Entity)
+        .and_where(sync_events::Column::At.lt(before))
+        .limit(limit)
+        .to_owned();
+    Ok(sync_events::Entity::delete_many()
+        .filter(sync_events::Column::Id.in_subquery(oldest))
+        .exec(db)
+        .await?
+        .rows_affected)
 }

@@ -2,7 +2,7 @@
 //! under a lease, stopped on disconnect. Several may be live per user during a renewal.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
@@ -161,4 +161,31 @@ pub async fn release_renewal(db: &impl ConnectionTrait, id: Uuid) -> Result<(), 
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Deletes up to `limit` channels that were stopped, or expired without being stopped,
+/// before `before` — none held by a renewal at `now` — in one statement (the retention job
+/// calls it until fewer than `limit` go). Returns the ids deleted.
+pub async fn purge_batch(
+    db: &impl ConnectionTrait,
+    before: DateTime<Utc>,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<Uuid>, StoreError> {
+    let ended = Condition::any().add(channels::Column::StoppedAt.lt(before)).add(
+        Condition::all()
+            .add(channels::Column::StoppedAt.is_null())
+            .add(channels::Column::ExpiresAt.lt(before)),
+    );
+    let oldest = Query::select()
+        .column(channels::Column::Id)
+        .from(channels::Entity)
+        .cond_where(Condition::all().add(ended).add(lease_free(now)))
+        .limit(limit)
+        .to_owned();
+    let deleted = channels::Entity::delete_many()
+        .filter(channels::Column::Id.in_subquery(oldest))
+        .exec_with_returning(db)
+        .await?;
+    Ok(deleted.into_iter().map(|c| c.id).collect())
 }

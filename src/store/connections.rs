@@ -377,3 +377,38 @@ pub async fn remember_dedicated_calendar(
     .await?;
     Ok(())
 }
+
+/// Connections holding a token in the format `prefix` marks (an older encryption).
+pub async fn with_sealed_prefix(db: &impl ConnectionTrait, prefix: &str) -> Result<Vec<Connection>, StoreError> {
+    let like = format!("{prefix}%");
+    Ok(google_connections::Entity::find()
+        .filter(
+            sea_orm::Condition::any()
+                .add(google_connections::Column::AccessTokenEnc.like(like.clone()))
+                .add(google_connections::Column::RefreshTokenEnc.like(like)),
+        )
+        .all(db)
+        .await?)
+}
+
+/// Replaces one stored token ciphertext by `new`, only if it still is `old`.
+pub async fn replace_sealed(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    refresh: bool,
+    old: &str,
+    new: String,
+) -> Result<(), StoreError> {
+    let column = if refresh {
+        google_connections::Column::RefreshTokenEnc
+    } else {
+        google_connections::Column::AccessTokenEnc
+    };
+    google_connections::Entity::update_many()
+        .col_expr(column, Expr::value(Some(new)))
+        .filter(google_connections::Column::UserId.eq(user_id))
+        .filter(column.eq(old))
+        .exec(db)
+        .await?;
+    Ok(())
+}

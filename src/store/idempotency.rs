@@ -1,7 +1,8 @@
 //! Idempotency keys for `POST /slots`: the first response is kept and replayed.
 
-use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use super::entities::idempotency_keys;
@@ -38,4 +39,24 @@ pub async fn save(
     .await
     .map_err(|e| StoreError::from_insert(e, "this idempotency key"))?;
     Ok(())
+}
+
+/// Deletes up to `limit` keys saved before `before`, in one statement (the retention job
+/// calls it until fewer than `limit` go); returns how many were deleted.
+pub async fn purge_batch(db: &impl ConnectionTrait, before: DateTime<Utc>, limit: u64) -> Result<u64, StoreError> {
+    let oldest = Query::select()
+        .columns([idempotency_keys::Column::UserId, idempotency_keys::Column::Key])
+        .from(idempotency_keys::Entity)
+        .and_where(idempotency_keys::Column::CreatedAt.lt(before))
+        .limit(limit)
+        .to_owned();
+    let key = Expr::tuple([
+        Expr::col(idempotency_keys::Column::UserId),
+        Expr::col(idempotency_keys::Column::Key),
+    ]);
+    Ok(idempotency_keys::Entity::delete_many()
+        .filter(key.in_subquery(oldest))
+        .exec(db)
+        .await?
+        .rows_affected)
 }

@@ -63,3 +63,25 @@ pub async fn purge_expired(db: &impl ConnectionTrait, before: DateTime<Utc>) -> 
         .await?
         .rows_affected)
 }
+
+/// Authorizations whose verifier is in the format `prefix` marks (an older encryption).
+pub async fn with_sealed_prefix(
+    db: &impl ConnectionTrait,
+    prefix: &str,
+) -> Result<Vec<PendingAuthorization>, StoreError> {
+    Ok(oauth_states::Entity::find()
+        .filter(oauth_states::Column::CodeVerifierEnc.like(format!("{prefix}%")))
+        .all(db)
+        .await?)
+}
+
+/// Replaces an authorization's verifier ciphertext by `new`, only if it still is `old`.
+pub async fn replace_sealed(db: &impl ConnectionTrait, nonce: &str, old: &str, new: String) -> Result<(), StoreError> {
+    oauth_states::Entity::update_many()
+        .col_expr(oauth_states::Column::CodeVerifierEnc, Expr::value(new))
+        .filter(oauth_states::Column::Nonce.eq(nonce))
+        .filter(oauth_states::Column::CodeVerifierEnc.eq(old))
+        .exec(db)
+        .await?;
+    Ok(())
+}

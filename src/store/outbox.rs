@@ -1,104 +1,21 @@
-//! The push outbox: dirty slots claimed under a lease, and the bookkeeping each push
-//! outcome writes. Every outcome write is conditional on the version that was pushed, so a
-//! local change made during a push is never mistaken for synced.
-
-use std::time::Duration;
+//! The push outbox: dirty slots claimed under a lease, fairly across users (`claim`),
+//! and the bookkeeping each push outcome writes. Every outcome write is conditional on
+//! the version that was pushed, so a local change made during a push is never mistaken
+//! for synced.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter};
 use uuid::Uuid;
 
-use super::entities::{google_connections, slots, sync_states};
-use super::slots::SlotRow;
-use super::{connections, StoreError};
+use super::connections;
+use super::entities::{google_connections, slots};
+use super::StoreError;
 use crate::domain::{PushState, Side, SlotBreaker, SlotDraft, UserId};
 
-fn lease_free(now: DateTime<Utc>) -> Condition {
-    Condition::any()
-        .add(slots::Column::PushLeaseUntil.is_null())
-        .add(slots::Column::PushLeaseUntil.lt(now))
-}
+mod claim;
 
-/// Dirty, not leased, owned by a user whose connection is active and whose breaker is
-/// closed: waiting for its `next_push_at`.
-fn waiting(now: DateTime<Utc>) -> Condition {
-    let active_users = Query::select()
-        .column(google_connections::Column::UserId)
-        .from(google_connections::Entity)
-        .and_where(google_connections::Column::Status.eq(connections::ACTIVE))
-        .to_owned();
-    let broken_users = Query::select()
-        .column(sync_states::Column::UserId)
-        .from(sync_states::Entity)
-        .and_where(sync_states::Column::BreakerOpenUntil.gt(now))
-        .to_owned();
-    Condition::all()
-        .add(slots::Column::PushState.eq(PushState::Dirty.as_str()))
-        .add(lease_free(now))
-        .add(slots::Column::UserId.in_subquery(active_users))
-        .add(slots::Column::UserId.not_in_subquery(broken_users))
-}
-
-/// Claims up to `limit` due slots for `lease` and returns them. Run it in a write
-/// transaction ([`super::GroupCommit`] or [`super::begin_write`]): it picks the ids
-/// (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so concurrent instances claim disjoint sets;
-/// SQLite's single writer serialises claimers instead), sets their lease and reads them
-/// back, so if anything fails nothing stays claimed.
-pub async fn claim_due(
-    txn: &impl ConnectionTrait,
-    now: DateTime<Utc>,
-    lease: Duration,
-    limit: u64,
-) -> Result<Vec<SlotRow>, StoreError> {
-    let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30));
-    let ids: Vec<Uuid> = due_query(now, limit).into_tuple().all(txn).await?;
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    slots::Entity::update_many()
-        .col_expr(slots::Column::PushLeaseUntil, Expr::value(Some(until)))
-        .filter(slots::Column::Id.is_in(ids.iter().copied()))
-        .exec(txn)
-        .await?;
-    let rows = slots::Entity::find()
-        .filter(slots::Column::Id.is_in(ids))
-        .order_by_asc(slots::Column::NextPushAt)
-        .all(txn)
-        .await?;
-    Ok(rows)
-}
-
-/// The ids of up to `limit` due slots, oldest due first, rows locked (skipping rows
-/// another transaction holds) on PostgreSQL.
-fn due_query(now: DateTime<Utc>, limit: u64) -> sea_orm::Select<slots::Entity> {
-    slots::Entity::find()
-        .select_only()
-        .column(slots::Column::Id)
-        .filter(waiting(now).add(slots::Column::NextPushAt.lte(now)))
-        .order_by_asc(slots::Column::NextPushAt)
-        .limit(limit)
-        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-}
-
-/// When the next waiting slot falls due, if any waits. (Slots leased by a push that died
-/// become claimable when their lease ends; the worker's periodic look covers them.)
-pub async fn next_due_at(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError> {
-    #[derive(FromQueryResult)]
-    struct Due {
-        next: Option<DateTime<Utc>>,
-    }
-    let select = Query::select()
-        .expr_as(Expr::col(slots::Column::NextPushAt).min(), "next")
-        .from(slots::Entity)
-        .cond_where(waiting(now))
-        .to_owned();
-    let backend = db.get_database_backend();
-    let row = Due::find_by_statement(backend.build(&select)).one(db).await?;
-    Ok(row.and_then(|r| r.next))
-}
+pub use claim::{claim_due, next_due_at};
 
 /// What a successful push left at Google.
 #[derive(Debug, Clone)]
@@ -234,9 +151,19 @@ pub async fn release(db: &impl ConnectionTrait, slot: Uuid) -> Result<(), StoreE
 }
 
 /// Pauses `user`'s slots that wait to be pushed (dirty or failed), with `reason`.
+///
+/// Only while the user's connection is not `active`: a failure answered before a
+/// reconnect, recorded after it, must not pause what the reconnect resumed.
 pub async fn pause_pending(db: &impl ConnectionTrait, user: UserId, reason: &str) -> Result<u64, StoreError> {
+    let unusable = Query::select()
+        .column(google_connections::Column::UserId)
+        .from(google_connections::Entity)
+        .and_where(google_connections::Column::UserId.eq(user.0))
+        .and_where(google_connections::Column::Status.ne(connections::ACTIVE))
+        .to_owned();
     Ok(super::slots::pausing(reason)
         .filter(slots::Column::UserId.eq(user.0))
+        .filter(slots::Column::UserId.in_subquery(unusable))
         .filter(slots::Column::PushState.is_in([PushState::Dirty.as_str(), PushState::Failed.as_str()]))
         .exec(db)
         .await?
@@ -480,22 +407,4 @@ pub async fn breaker_paused(db: &impl ConnectionTrait, user: UserId) -> Result<V
         .into_iter()
         .map(|r| r.id)
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use sea_orm::{DbBackend, QueryTrait};
-
-    #[test]
-    fn claims_skip_rows_locked_by_other_instances_on_postgres() {
-        let now = Utc::now();
-        let pg = due_query(now, 10).build(DbBackend::Postgres).to_string();
-        assert!(pg.contains("FOR UPDATE SKIP LOCKED"), "{pg}");
-        assert!(pg.contains("LIMIT 10"), "{pg}");
-        // SQLite has no row locks; it serialises writers instead.
-        let sqlite = due_query(now, 10).build(DbBackend::Sqlite).to_string();
-        assert!(!sqlite.contains("FOR UPDATE"), "{sqlite}");
-        assert!(sqlite.contains("\"push_state\" = 'dirty'"), "{sqlite}");
-    }
 }

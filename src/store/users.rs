@@ -54,6 +54,18 @@ pub async fn list(db: &impl ConnectionTrait, after_email: Option<&str>, limit: u
     Ok(q.limit(limit + 1).all(db).await?)
 }
 
+/// Replaces the user's API token hash (the old token stops working with this write).
+/// Returns whether the user exists.
+pub async fn set_token_hash(db: &impl ConnectionTrait, id: Uuid, api_token_hash: String) -> Result<bool, StoreError> {
+    use sea_orm::sea_query::Expr;
+    let done = users::Entity::update_many()
+        .col_expr(users::Column::ApiTokenHash, Expr::value(api_token_hash))
+        .filter(users::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(done.rows_affected > 0)
+}
+
 /// Deletes a user and everything they own, in one transaction.
 pub async fn delete_with_data(db: &sea_orm::DatabaseConnection, id: Uuid) -> Result<(), StoreError> {
     let txn = super::begin_write(db).await?;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::crypto::random_token;
+use crate::crypto::{random_token, Secret};
 use crate::domain::UserId;
 use crate::google::missing_scopes;
 use crate::google::oauth::{OAuthClient, OAuthError};
@@ -120,7 +120,7 @@ pub async fn start_authorization(
         &state.db,
         &nonce,
         user.0,
-        state.keys.encrypt(verifier.secret()),
+        state.keys.encrypt(verifier.secret(), user.0, Secret::PkceVerifier),
         return_to,
         mode.as_str(),
         expected_email,
@@ -206,7 +206,7 @@ pub async fn complete_authorization(
     let code = code.ok_or(ConnectError::MissingCode)?;
     let verifier = state
         .keys
-        .decrypt(&pending.code_verifier_enc)
+        .decrypt(&pending.code_verifier_enc, pending.user_id, Secret::PkceVerifier)
         .map_err(|_| ConnectError::InvalidState("the stored verifier cannot be read"))?;
     let tokens = oauth.exchange_code(&code, verifier).await?;
     let account = oauth.userinfo(&tokens.access_token).await.unwrap_or_default();
@@ -230,8 +230,11 @@ pub async fn complete_authorization(
         google_email: account.email.clone(),
         google_sub: account.sub.clone(),
         calendar_id,
-        access_token_enc: state.keys.encrypt(&tokens.access_token),
-        refresh_token_enc: tokens.refresh_token.as_deref().map(|r| state.keys.encrypt(r)),
+        access_token_enc: state.keys.encrypt(&tokens.access_token, user.0, Secret::AccessToken),
+        refresh_token_enc: tokens
+            .refresh_token
+            .as_deref()
+            .map(|r| state.keys.encrypt(r, user.0, Secret::RefreshToken)),
         token_expires_at: tokens.expires_at,
         granted_scopes: tokens.scopes.clone(),
     };

@@ -13,6 +13,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::connect::{oauth, ConnectError};
+use crate::crypto::Secret;
 use crate::domain::UserId;
 use crate::google::GoogleError;
 use crate::state::AppState;
@@ -213,11 +214,9 @@ async fn revoke_and_erase(
         return Ok(Err(format!("the connection became `{}`; nothing revoked", conn.status)));
     }
     // Revoking the refresh token ends the whole grant; the access token is the fallback.
-    let token = conn
-        .refresh_token_enc
-        .as_ref()
-        .or(conn.access_token_enc.as_ref())
-        .and_then(|enc| state.keys.decrypt(enc).ok());
+    let open = |enc: &Option<String>, what| enc.as_ref().and_then(|e| state.keys.decrypt(e, user.0, what).ok());
+    let token = open(&conn.refresh_token_enc, Secret::RefreshToken)
+        .or_else(|| open(&conn.access_token_enc, Secret::AccessToken));
     let revoked = match (token, oauth(state)) {
         (Some(token), Ok(oauth)) => oauth.revoke(&token).await.map_err(|e| format!("revoke: {e}")),
         (None, _) => Err("no token to revoke".to_owned()),

@@ -18,6 +18,7 @@ use serde_json::json;
 
 use super::connect::{initialize_sync, CalendarMode, ConnectError, ConnectOutcome, DEDICATED_CALENDAR_SUMMARY};
 use super::home::{Home, MISSING_SCOPES_HINT};
+use crate::crypto::Secret;
 use crate::domain::UserId;
 use crate::google::hub::calendar_hub;
 use crate::google::oauth::GoogleAccount;
@@ -228,7 +229,7 @@ pub async fn pick_calendar(
         google_email: conn.google_email.clone(),
         google_sub: conn.google_sub.clone(),
         calendar_id,
-        access_token_enc: state.keys.encrypt(&access_token),
+        access_token_enc: state.keys.encrypt(&access_token, user.0, Secret::AccessToken),
         refresh_token_enc: None,
         token_expires_at: conn.token_expires_at.unwrap_or_else(Utc::now),
         granted_scopes: conn.granted_scopes.clone(),

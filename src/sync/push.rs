@@ -24,6 +24,8 @@ use crate::store::{self, audit, sync_states, GroupCommit, StoreError};
 pub struct PushConfig {
     /// Pushes in flight at once.
     pub concurrency: usize,
+    /// Slots of one user claimed (queued or pushing) at once, across every instance.
+    pub per_user_in_flight: usize,
     /// How long a claim holds a slot.
     pub lease: Duration,
     /// Retry schedule for retryable failures.
@@ -240,6 +242,8 @@ impl Pusher {
             GoogleError::Auth(_) => {
                 let reason = format!("{message}; pushes resume when the Google account is connected again");
                 outbox::pause_pending(&self.db, user, &reason).await?;
+                // Reconnected meanwhile: nothing was paused, and this slot is due again now.
+                outbox::release(&self.db, row.id).await?;
                 Ok(PushOutcome::Paused(reason))
             }
             GoogleError::Fatal(_) => {

@@ -1,6 +1,12 @@
 //! The push worker: claims due slots from the outbox in batches (leased, so several
 //! instances share the work), keeps up to `concurrency` pushes in flight, and sleeps until
 //! woken by a local change, the next retry time, or a periodic look.
+//!
+//! Claims are fair across users: each takes users in turn and gives a user no more than
+//! its room under `per_user_in_flight` (its slots already leased, by any instance,
+//! count). A claim that came back short may therefore have left a capped user's slots
+//! due, and the end of one of that user's pushes makes room: so after a claim that found
+//! something, the end of a push looks at the outbox again.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -57,9 +63,12 @@ impl Pusher {
     async fn claim(&self, limit: usize) -> Result<Vec<Claimed>, StoreError> {
         let lease_ends = Instant::now() + self.config.lease;
         let lease = self.config.lease;
+        let per_user = self.config.per_user_in_flight.max(1) as u64;
         let rows = self
             .writes
-            .write(move |txn| Box::pin(async move { outbox::claim_due(txn, Utc::now(), lease, limit as u64).await }))
+            .write(move |txn| {
+                Box::pin(async move { outbox::claim_due(txn, Utc::now(), lease, limit as u64, per_user).await })
+            })
             .await?;
         if rows.is_empty() {
             return Ok(Vec::new());
@@ -127,17 +136,23 @@ impl Pusher {
         // Whether the last claim found fewer slots than asked: the outbox is drained until
         // something wakes the worker.
         let mut drained = false;
+        // Whether the last claim found any slot: the end of a push then makes room for the
+        // slots of its user that the per-user cap held back.
+        let mut claimed_some = false;
         tracing::info!(concurrency, "push worker started");
         while !*shutdown.borrow() {
             if !drained && queue.len() < concurrency {
-                match self.claim(2 * concurrency - queue.len()).await {
+                let asked = 2 * concurrency - queue.len();
+                match self.claim(asked).await {
                     Ok(batch) => {
-                        drained = batch.len() < 2 * concurrency - queue.len();
+                        drained = batch.len() < asked;
+                        claimed_some = !batch.is_empty();
                         queue.extend(batch);
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "claiming slots to push failed");
                         drained = true;
+                        claimed_some = false;
                     }
                 }
             }
@@ -153,7 +168,9 @@ impl Pusher {
             tokio::select! {
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                     match done {
-                        Ok(Ok(PushOutcome::Pushed | PushOutcome::GoogleKept | PushOutcome::Skipped)) => {}
+                        Ok(Ok(PushOutcome::Pushed | PushOutcome::GoogleKept | PushOutcome::Skipped)) => {
+                            drained &= !claimed_some;
+                        }
                         // A retry time was set: look at the outbox again to sleep until it.
                         Ok(Ok(_)) => drained = false,
                         Ok(Err(e)) => tracing::error!(error = %e, "recording a push failed; the slot is retried when its lease ends"),
@@ -179,7 +196,8 @@ impl Pusher {
     /// most the idle poll (which also catches leases of crashed instances running out).
     async fn idle_wait(&self) -> Duration {
         let now = Utc::now();
-        match outbox::next_due_at(&self.db, now).await {
+        let per_user = self.config.per_user_in_flight.max(1) as u64;
+        match outbox::next_due_at(&self.db, now, per_user).await {
             Ok(Some(due)) => (due - now)
                 .to_std()
                 .unwrap_or(Duration::from_millis(10))

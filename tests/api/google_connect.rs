@@ -2,6 +2,7 @@
 
 use reqwest::{Client, Response};
 use serde_json::{json, Value};
+use slotsync::crypto::Secret;
 
 use crate::helpers::{
     assert_error, browser, google_stats, op_count as count, slot_body, spawn_app_with_channels_and,
@@ -67,13 +68,21 @@ async fn a_user_connects_through_the_browser_flow_and_no_token_is_stored_in_plai
         .app
         .state
         .keys
-        .decrypt(conn.access_token_enc.as_ref().unwrap())
+        .decrypt(
+            conn.access_token_enc.as_ref().unwrap(),
+            conn.user_id,
+            Secret::AccessToken,
+        )
         .unwrap();
     let refresh = ctx
         .app
         .state
         .keys
-        .decrypt(conn.refresh_token_enc.as_ref().unwrap())
+        .decrypt(
+            conn.refresh_token_enc.as_ref().unwrap(),
+            conn.user_id,
+            Secret::RefreshToken,
+        )
         .unwrap();
     if let Some(path) = ctx.app.state.settings.database_url.strip_prefix("sqlite://") {
         let path = path.split('?').next().unwrap();
@@ -149,6 +158,21 @@ async fn return_to_redirects_after_connecting_and_foreign_origins_are_refused() 
         .await;
     let body = assert_error(resp, 400, "invalid_field").await;
     assert_eq!(body["field"], "return_to");
+    // What a browser would follow to another origin: a tab or a backslash after the
+    // slash, a protocol-relative URL, user-info. Refused before anything is stored.
+    for sneaky in [
+        "/%09/evil.example",
+        "/%5Cevil.example",
+        "//evil.example",
+        "https://app.example.com@evil.example/",
+    ] {
+        let resp = ctx
+            .app
+            .get(&user, &format!("/auth/google/authorize?return_to={sneaky}"))
+            .await;
+        let body = assert_error(resp, 400, "invalid_field").await;
+        assert_eq!(body["field"], "return_to", "{sneaky}");
+    }
 
     let url = authorize_url(&ctx, &user, "?return_to=/settings%3Ftab%3Dsync&calendar=dedicated").await;
     let resp = follow(&consent(&url).await).await;
@@ -298,11 +322,22 @@ async fn disconnect_with_delete_events_removes_the_events_slotsync_created_then_
     assert_eq!(summary["status"], "disconnecting", "{summary}");
     // The deletion runs in the background; the grant is revoked when it ends.
     crate::helpers::wait_until(
-        "the connection is revoked",
+        "the deletion's end is logged",
         std::time::Duration::from_secs(20),
-        || async { ctx.app.get_json(&user, "/auth/google/connection").await["status"] == "revoked" },
+        || async {
+            let audit = ctx.app.get_json(&user, "/auth/audit").await;
+            audit
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["kind"] == "disconnect_finished")
+        },
     )
     .await;
+    assert_eq!(
+        ctx.app.get_json(&user, "/auth/google/connection").await["status"],
+        "revoked"
+    );
     let audit = ctx.app.get_json(&user, "/auth/audit").await;
     let finished = audit
         .as_array()

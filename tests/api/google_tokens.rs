@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use serde_json::json;
-use slotsync::crypto::Keys;
+use slotsync::crypto::{Keys, Secret};
 use slotsync::domain::UserId;
 use slotsync::emulator::{Emulator, EmulatorConfig, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URIS};
 use slotsync::google::hub::calendar_hub;
@@ -115,8 +115,8 @@ async fn an_expiring_token_is_refreshed_once_under_20_concurrent_calls_and_a_rev
             google_email: Some("ada@example.com".into()),
             google_sub: None,
             calendar_id: "primary".into(),
-            access_token_enc: keys.encrypt(&tokens.access_token),
-            refresh_token_enc: Some(keys.encrypt(&refresh_token)),
+            access_token_enc: keys.encrypt(&tokens.access_token, user_id.0, Secret::AccessToken),
+            refresh_token_enc: Some(keys.encrypt(&refresh_token, user_id.0, Secret::RefreshToken)),
             token_expires_at: Utc::now() + Duration::seconds(30),
             granted_scopes: tokens.scopes.clone(),
         },
@@ -204,4 +204,50 @@ async fn an_expiring_token_is_refreshed_once_under_20_concurrent_calls_and_a_rev
         count(&google_stats(&base).await, "oauth.token.refresh_token", "400"),
         refreshes
     );
+}
+
+#[tokio::test]
+async fn tokens_stored_before_the_binding_are_sealed_again_at_the_next_start_and_keep_working() {
+    use slotsync::store::connections;
+    let ctx = crate::helpers::spawn_app_with_google().await;
+    let user = ctx.connected_user("ada@example.com").await;
+    let id = uuid::Uuid::parse_str(&user.id).unwrap();
+    let keys = &ctx.app.state.keys;
+    let conn = connections::find(&ctx.app.state.db, id).await.unwrap().unwrap();
+    let access = keys
+        .decrypt(conn.access_token_enc.as_deref().unwrap(), id, Secret::AccessToken)
+        .unwrap();
+    let refresh = keys
+        .decrypt(conn.refresh_token_enc.as_deref().unwrap(), id, Secret::RefreshToken)
+        .unwrap();
+    // What an earlier release stored: the first format, without associated data.
+    for (refresh_column, old, plain) in [
+        (false, conn.access_token_enc.clone().unwrap(), &access),
+        (true, conn.refresh_token_enc.clone().unwrap(), &refresh),
+    ] {
+        connections::replace_sealed(&ctx.app.state.db, id, refresh_column, &old, keys.encrypt_legacy(plain))
+            .await
+            .unwrap();
+    }
+
+    // The next start (another instance on the same database) seals them again.
+    let next = crate::helpers::start_another_instance(&ctx.app, |_| {}).await;
+    let conn = connections::find(&next.state.db, id).await.unwrap().unwrap();
+    let stored_access = conn.access_token_enc.as_deref().unwrap();
+    assert!(stored_access.starts_with("v2:"), "{stored_access}");
+    assert_eq!(keys.decrypt(stored_access, id, Secret::AccessToken).unwrap(), access);
+    let stored_refresh = conn.refresh_token_enc.as_deref().unwrap();
+    assert_eq!(keys.decrypt(stored_refresh, id, Secret::RefreshToken).unwrap(), refresh);
+    // Bound to its owner: the same value under another user's id does not open.
+    assert!(keys
+        .decrypt(stored_access, uuid::Uuid::new_v4(), Secret::AccessToken)
+        .is_err());
+    // And the connection still works: a slot created through the new instance is pushed.
+    let slot = next
+        .create_slot(
+            &user,
+            &crate::helpers::slot_body("after the upgrade", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"),
+        )
+        .await;
+    next.wait_until_pushed(slot["id"].as_str().unwrap()).await;
 }

@@ -1,6 +1,6 @@
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, slot_body, spawn_app};
+use crate::helpers::{assert_error, slot_body, spawn_app, TestUser};
 
 #[tokio::test]
 async fn admin_creates_a_user_whose_token_works_and_is_stored_only_as_a_hash() {
@@ -130,4 +130,46 @@ async fn deleting_a_user_with_a_bad_uuid_is_a_bad_request() {
     let resp = app.admin_delete("/auth/users/not-a-uuid").await;
     let body = assert_error(resp, 400, "invalid_field").await;
     assert_eq!(body["field"], "user_id");
+}
+
+#[tokio::test]
+async fn a_rotated_api_token_replaces_the_old_one_at_once() {
+    let app = spawn_app().await;
+    let user = app.create_user("ada@example.com").await;
+    let resp = app
+        .user_send(&user, reqwest::Method::POST, "/auth/users/me/token")
+        .await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    let new = body["api_token"].as_str().unwrap().to_owned();
+    assert_ne!(new, user.token);
+    assert_eq!(
+        app.get(&user, "/auth/users/me").await.status(),
+        401,
+        "the old token is refused"
+    );
+    let renewed = TestUser {
+        id: user.id.clone(),
+        token: new,
+    };
+    assert_eq!(app.get(&renewed, "/auth/users/me").await.status(), 200);
+
+    // An admin can rotate it too (e.g. after a leak); a user cannot rotate another's.
+    let resp = app
+        .admin_post(&format!("/auth/users/{}/token", user.id), &json!({}))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let by_admin: Value = resp.json().await.unwrap();
+    assert_eq!(app.get(&renewed, "/auth/users/me").await.status(), 401);
+    let latest = TestUser {
+        id: user.id.clone(),
+        token: by_admin["api_token"].as_str().unwrap().to_owned(),
+    };
+    assert_eq!(app.get(&latest, "/auth/users/me").await.status(), 200);
+    let path = format!("/auth/users/{}/token", user.id);
+    assert_eq!(app.user_send(&latest, reqwest::Method::POST, &path).await.status(), 401);
+    let unknown = app
+        .admin_post(&format!("/auth/users/{}/token", uuid::Uuid::new_v4()), &json!({}))
+        .await;
+    assert_error(unknown, 404, "not_found").await;
 }
