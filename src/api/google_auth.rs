@@ -5,7 +5,6 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
-use uuid::Uuid;
 
 use super::auth::{AdminAuth, UserAuth};
 use super::error::ApiError;
@@ -296,12 +295,6 @@ async fn authorize_for(
     Ok(Json(AuthorizeUrl { url }))
 }
 
-fn parse_user_id(raw: &str) -> Result<UserId, ApiError> {
-    Uuid::parse_str(raw)
-        .map(UserId)
-        .map_err(|_| ApiError::invalid("user_id", format!("`{raw}` is not a UUID")))
-}
-
 /// Google account connection.
 pub struct GoogleAuthApi;
 
@@ -340,7 +333,7 @@ impl GoogleAuthApi {
         /// to Google as the `login_hint` (default: the user's email).
         expected_email: Query<Option<String>>,
     ) -> Result<Json<AuthorizeUrl>, ApiError> {
-        let user = parse_user_id(&user_id.0)?;
+        let user = super::parse_user_id(&user_id.0)?;
         let expected = match expected_email.0.map(|e| e.trim().to_owned()) {
             Some(e) if !e.contains('@') || e.len() > 254 => {
                 return Err(ApiError::invalid("expected_email", "must be an email address"))
@@ -389,7 +382,7 @@ impl GoogleAuthApi {
         /// The user's id.
         user_id: Path<String>,
     ) -> Result<Json<ConnectionStatus>, ApiError> {
-        let user = parse_user_id(&user_id.0)?;
+        let user = super::parse_user_id(&user_id.0)?;
         connect::initialize_sync(&state, user).await?;
         let row = connections::find(&state.db, user.0).await?;
         Ok(Json(ConnectionStatus::from_row(row)))

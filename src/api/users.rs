@@ -202,8 +202,7 @@ impl UsersApi {
         /// The user's id.
         user_id: Path<String>,
     ) -> Result<Json<RotatedToken>, ApiError> {
-        let user_id = Uuid::parse_str(&user_id.0)
-            .map_err(|_| ApiError::invalid("user_id", format!("`{}` is not a UUID", user_id.0)))?;
+        let user_id = super::parse_user_id(&user_id.0)?.0;
         rotate(&state, user_id).await
     }
 
@@ -217,8 +216,7 @@ impl UsersApi {
         /// The user's id.
         user_id: Path<String>,
     ) -> Result<DeleteUserResponse, ApiError> {
-        let user_id = Uuid::parse_str(&user_id.0)
-            .map_err(|_| ApiError::invalid("user_id", format!("`{}` is not a UUID", user_id.0)))?;
+        let user_id = super::parse_user_id(&user_id.0)?.0;
         match crate::sync::disconnect::disconnect(&state, crate::domain::UserId(user_id), false).await {
             Ok(_) | Err(crate::sync::connect::ConnectError::NotConnected) => {}
             Err(e) => tracing::warn!(%user_id, error = %e, "disconnecting before deletion failed; deleting anyway"),

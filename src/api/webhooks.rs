@@ -10,7 +10,6 @@ use uuid::Uuid;
 use super::auth::{AdminAuth, UserAuth};
 use super::error::{ApiError, ErrorBody};
 use super::ApiTags;
-use crate::domain::UserId;
 use crate::google::GoogleError;
 use crate::observe;
 use crate::state::AppState;
@@ -201,9 +200,7 @@ impl WebhooksApi {
         /// The user's id.
         user_id: Path<String>,
     ) -> Result<Json<NotificationChannel>, ApiError> {
-        let user = Uuid::parse_str(&user_id.0)
-            .map(UserId)
-            .map_err(|_| ApiError::invalid("user_id", format!("`{}` is not a UUID", user_id.0)))?;
+        let user = super::parse_user_id(&user_id.0)?;
         store::users::find(&state.db, user.0)
             .await?
             .ok_or_else(|| ApiError::not_found("user"))?;
