@@ -6,7 +6,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
 use super::auth::AdminAuth;
-use super::error::ApiError;
+use super::error::{answers::*, ApiError, Fails};
 use super::ApiTags;
 use crate::jobs;
 use crate::state::AppState;
@@ -37,9 +37,9 @@ pub struct AdminApi;
 #[OpenApi(tag = "ApiTags::Admin")]
 impl AdminApi {
     /// The scheduled jobs.
-    #[oai(path = "/admin/jobs", method = "get")]
-    async fn jobs(&self, _auth: AdminAuth) -> Json<Vec<JobInfo>> {
-        Json(
+    #[oai(path = "/admin/jobs", method = "get", operation_id = "list_jobs")]
+    async fn jobs(&self, _auth: AdminAuth) -> Result<Json<Vec<JobInfo>>, Fails<{ BEARER }>> {
+        Ok(Json(
             jobs::JOBS
                 .iter()
                 .map(|j| JobInfo {
@@ -47,24 +47,24 @@ impl AdminApi {
                     about: j.about.to_owned(),
                 })
                 .collect(),
-        )
+        ))
     }
 
     /// Run one job once, now, and answer its outcome (the schedule is unaffected).
-    #[oai(path = "/admin/jobs/:name/run", method = "post")]
+    #[oai(path = "/admin/jobs/:name/run", method = "post", operation_id = "run_job")]
     async fn run_job(
         &self,
         state: Data<&AppState>,
         _auth: AdminAuth,
         name: Path<String>,
-    ) -> Result<Json<JobRun>, ApiError> {
+    ) -> Result<Json<JobRun>, Fails<{ NOT_FOUND | UNAVAILABLE | AUTHENTICATED }>> {
         let Some(job) = jobs::find(&name.0) else {
             let known: Vec<&str> = jobs::JOBS.iter().map(|j| j.name).collect();
-            return Err(ApiError::NotFound(Json(super::error::ErrorBody {
+            return Err(Fails(ApiError::NotFound(Json(super::error::ErrorBody {
                 code: "not_found".into(),
                 message: format!("no job `{}`; the jobs are: {}", name.0, known.join(", ")),
                 field: Some("name".into()),
-            })));
+            }))));
         };
         let outcome = job
             .run_once(&state)

@@ -5,6 +5,7 @@ use poem::error::{MethodNotAllowedError, NotFoundError};
 use poem::{IntoResponse, Response};
 use poem_openapi::error::{AuthorizationError, ContentTypeError, ParseParamError, ParseRequestPayloadError};
 use poem_openapi::payload::Json;
+use poem_openapi::registry::{MetaResponses, Registry};
 use poem_openapi::{ApiResponse, Object};
 
 use crate::domain::ValidationError;
@@ -169,6 +170,108 @@ impl From<SyncError> for ApiError {
         }
     }
 }
+
+/// Which error answers an operation can give: a set of bits, one per status, for
+/// [`Fails`]. Each operation's signature names its set, so the spec lists exactly those.
+pub mod answers {
+    /// 400: a parameter, header or body is malformed or breaks a rule.
+    pub const BAD_REQUEST: u32 = 1 << 0;
+    /// 401: no usable bearer token.
+    pub const UNAUTHORIZED: u32 = 1 << 1;
+    /// 404: no such resource for this caller.
+    pub const NOT_FOUND: u32 = 1 << 2;
+    /// 409: the resource's state does not allow the request.
+    pub const CONFLICT: u32 = 1 << 3;
+    /// 412: `If-Match` names a stale version.
+    pub const PRECONDITION_FAILED: u32 = 1 << 4;
+    /// 422: an `Idempotency-Key` reused with another body.
+    pub const UNPROCESSABLE: u32 = 1 << 5;
+    /// 429: the inbound rate limit.
+    pub const TOO_MANY_REQUESTS: u32 = 1 << 6;
+    /// 500: an unexpected failure (the database failed mid-request, say).
+    pub const INTERNAL: u32 = 1 << 7;
+    /// 503: a dependency (the database, Google, the OAuth set-up) is not available.
+    pub const UNAVAILABLE: u32 = 1 << 8;
+    /// What every route behind a bearer token can answer before it runs: 401, and 429
+    /// (the inbound limit).
+    pub const BEARER: u32 = UNAUTHORIZED | TOO_MANY_REQUESTS;
+    /// [`BEARER`] and 500: a user's token is looked up in the database, and so is almost
+    /// everything an authenticated route does.
+    pub const AUTHENTICATED: u32 = BEARER | INTERNAL;
+
+    /// The bit of an HTTP status, 0 for a status no operation documents this way.
+    pub const fn bit(status: u16) -> u32 {
+        match status {
+            400 => BAD_REQUEST,
+            401 => UNAUTHORIZED,
+            404 => NOT_FOUND,
+            409 => CONFLICT,
+            412 => PRECONDITION_FAILED,
+            422 => UNPROCESSABLE,
+            429 => TOO_MANY_REQUESTS,
+            500 => INTERNAL,
+            503 => UNAVAILABLE,
+            _ => 0,
+        }
+    }
+}
+
+/// An [`ApiError`] answered by an operation that documents only the statuses in `S` (bits
+/// of [`answers`]). The answer is the same; only the spec differs. Answering a status
+/// outside `S` is a bug: it is logged at `ERROR`, and the fuzzer in CI fails on it.
+#[derive(Debug)]
+pub struct Fails<const S: u32>(pub ApiError);
+
+impl<const S: u32> Fails<S> {
+    /// Whether the set documents `status`.
+    pub const fn documents(status: u16) -> bool {
+        answers::bit(status) & S != 0
+    }
+}
+
+impl<const S: u32> ApiResponse for Fails<S> {
+    fn meta() -> MetaResponses {
+        let mut meta = ApiError::meta();
+        meta.responses
+            .retain(|r| r.status.is_some_and(Self::documents));
+        meta
+    }
+
+    fn register(registry: &mut Registry) {
+        ApiError::register(registry);
+    }
+}
+
+impl<const S: u32> IntoResponse for Fails<S> {
+    fn into_response(self) -> Response {
+        let response = self.0.into_response();
+        let status = response.status().as_u16();
+        if !Self::documents(status) {
+            tracing::error!(status, "an operation answered a status its spec does not list");
+        }
+        response
+    }
+}
+
+impl<const S: u32> From<Fails<S>> for poem::Error {
+    fn from(f: Fails<S>) -> Self {
+        poem::Error::from_response(f.into_response())
+    }
+}
+
+/// `?` in a handler: every error that becomes an [`ApiError`] becomes a [`Fails`] too.
+macro_rules! fails_from {
+    ($($t:ty),* $(,)?) => {$(
+        impl<const S: u32> From<$t> for Fails<S> {
+            fn from(e: $t) -> Self {
+                Fails(ApiError::from(e))
+            }
+        }
+    )*};
+}
+pub(crate) use fails_from;
+
+fails_from!(ApiError, ValidationError, StoreError, SyncError);
 
 /// Turns any error that escaped an endpoint (bad parameters, missing auth, unknown routes,
 /// wrong content type) into the same JSON body as every other error.

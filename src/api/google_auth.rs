@@ -7,7 +7,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::auth::{AdminAuth, UserAuth};
-use super::error::ApiError;
+use super::error::{answers::*, ApiError, Fails};
 use super::ApiTags;
 use crate::domain::UserId;
 use crate::google::{missing_scopes, REQUIRED_SCOPES};
@@ -241,6 +241,8 @@ enum CallbackResponse {
     Redirect(#[oai(header = "Location")] String),
 }
 
+super::error::fails_from!(ConnectError);
+
 impl From<ConnectError> for ApiError {
     fn from(e: ConnectError) -> Self {
         match e {
@@ -302,7 +304,7 @@ pub struct GoogleAuthApi;
 impl GoogleAuthApi {
     /// Start connecting the caller's Google account: answers the Google consent URL to
     /// open in the browser (PKCE S256, signed single-use state, 10 minutes).
-    #[oai(path = "/auth/google/authorize", method = "get")]
+    #[oai(path = "/auth/google/authorize", method = "get", operation_id = "google_authorize")]
     async fn authorize(
         &self,
         state: Data<&AppState>,
@@ -311,13 +313,13 @@ impl GoogleAuthApi {
         return_to: Query<Option<String>>,
         /// `primary` (default) or `dedicated`.
         calendar: Query<Option<CalendarChoice>>,
-    ) -> Result<Json<AuthorizeUrl>, ApiError> {
+    ) -> Result<Json<AuthorizeUrl>, Fails<{ BAD_REQUEST | UNAVAILABLE | AUTHENTICATED }>> {
         let user = auth.user_id();
-        authorize_for(&state, user, Some(&auth.0.email), return_to.0, calendar.0, None).await
+        Ok(authorize_for(&state, user, Some(&auth.0.email), return_to.0, calendar.0, None).await?)
     }
 
     /// The consent URL for a user (admin), for a backend that sends the link itself.
-    #[oai(path = "/auth/users/:user_id/authorize-link", method = "post")]
+    #[oai(path = "/auth/users/:user_id/authorize-link", method = "post", operation_id = "create_authorize_link")]
     async fn authorize_link(
         &self,
         state: Data<&AppState>,
@@ -332,11 +334,11 @@ impl GoogleAuthApi {
         /// on the consent screen is refused at the callback and nothing changes. Also sent
         /// to Google as the `login_hint` (default: the user's email).
         expected_email: Query<Option<String>>,
-    ) -> Result<Json<AuthorizeUrl>, ApiError> {
+    ) -> Result<Json<AuthorizeUrl>, Fails<{ BAD_REQUEST | NOT_FOUND | UNAVAILABLE | AUTHENTICATED }>> {
         let user = super::parse_user_id(&user_id.0)?;
         let expected = match expected_email.0.map(|e| e.trim().to_owned()) {
             Some(e) if !e.contains('@') || e.len() > 254 => {
-                return Err(ApiError::invalid("expected_email", "must be an email address"))
+                return Err(ApiError::invalid("expected_email", "must be an email address").into())
             }
             other => other,
         };
@@ -344,11 +346,11 @@ impl GoogleAuthApi {
             .await?
             .ok_or_else(|| ApiError::not_found("user"))?;
         let hint = expected.clone().unwrap_or(row.email);
-        authorize_for(&state, user, Some(&hint), return_to.0, calendar.0, expected).await
+        Ok(authorize_for(&state, user, Some(&hint), return_to.0, calendar.0, expected).await?)
     }
 
     /// Google sends the browser here after consent. Public: the signed state identifies the user.
-    #[oai(path = "/auth/google/callback", method = "get")]
+    #[oai(path = "/auth/google/callback", method = "get", operation_id = "google_callback")]
     async fn callback(
         &self,
         state: Data<&AppState>,
@@ -359,7 +361,7 @@ impl GoogleAuthApi {
         signed_state: Query<Option<String>>,
         /// `access_denied` when the user declined.
         error: Query<Option<String>>,
-    ) -> Result<CallbackResponse, ApiError> {
+    ) -> Result<CallbackResponse, Fails<{ BAD_REQUEST | CONFLICT | TOO_MANY_REQUESTS | INTERNAL | UNAVAILABLE }>> {
         let done = connect::complete_authorization(&state, code.0, signed_state.0, error.0).await?;
         match done.return_to {
             Some(to) => {
@@ -374,14 +376,14 @@ impl GoogleAuthApi {
     }
 
     /// Run sync initialisation again for a connected user (admin).
-    #[oai(path = "/auth/initialize/:user_id", method = "post")]
+    #[oai(path = "/auth/initialize/:user_id", method = "post", operation_id = "initialize_user")]
     async fn initialize(
         &self,
         state: Data<&AppState>,
         _admin: AdminAuth,
         /// The user's id.
         user_id: Path<String>,
-    ) -> Result<Json<ConnectionStatus>, ApiError> {
+    ) -> Result<Json<ConnectionStatus>, Fails<{ BAD_REQUEST | NOT_FOUND | CONFLICT | UNAVAILABLE | AUTHENTICATED }>> {
         let user = super::parse_user_id(&user_id.0)?;
         connect::initialize_sync(&state, user).await?;
         let row = connections::find(&state.db, user.0).await?;
@@ -392,28 +394,28 @@ impl GoogleAuthApi {
     /// `primary`, or the dedicated calendar (re-created if it was deleted in Google).
     /// Every live slot is pushed there as one event; events in the previous calendar are
     /// left in place. The way out of `calendar_missing` without a new consent.
-    #[oai(path = "/auth/google/calendar", method = "post")]
+    #[oai(path = "/auth/google/calendar", method = "post", operation_id = "choose_calendar")]
     async fn pick_calendar(
         &self,
         state: Data<&AppState>,
         auth: UserAuth,
         /// `primary` or `dedicated`.
         calendar: Query<CalendarChoice>,
-    ) -> Result<Json<ConnectResult>, ApiError> {
+    ) -> Result<Json<ConnectResult>, Fails<{ BAD_REQUEST | NOT_FOUND | CONFLICT | UNAVAILABLE | AUTHENTICATED }>> {
         let (connection, outcome) =
             crate::sync::lifecycle::pick_calendar(&state, auth.user_id(), calendar.0.into()).await?;
         Ok(Json(ConnectResult::new(connection, outcome)))
     }
 
     /// The caller's Google connection.
-    #[oai(path = "/auth/google/connection", method = "get")]
-    async fn connection(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<ConnectionStatus>, ApiError> {
+    #[oai(path = "/auth/google/connection", method = "get", operation_id = "get_connection")]
+    async fn connection(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<ConnectionStatus>, Fails<{ AUTHENTICATED }>> {
         let row = connections::find(&state.db, auth.0.id).await?;
         Ok(Json(ConnectionStatus::from_row(row)))
     }
 
     /// Disconnect: stop channels, revoke at Google, erase the tokens, pause the slots.
-    #[oai(path = "/auth/google/connection", method = "delete")]
+    #[oai(path = "/auth/google/connection", method = "delete", operation_id = "disconnect")]
     async fn disconnect(
         &self,
         state: Data<&AppState>,
@@ -421,26 +423,26 @@ impl GoogleAuthApi {
         /// Also delete the events slotsync created in Google (`source: app` slots; never the
         /// user's own events imported as slots), in the background (default false).
         delete_events: Query<Option<bool>>,
-    ) -> Result<Json<DisconnectSummary>, ApiError> {
-        do_disconnect(&state, auth.user_id(), delete_events.0.unwrap_or(false)).await
+    ) -> Result<Json<DisconnectSummary>, Fails<{ BAD_REQUEST | NOT_FOUND | AUTHENTICATED }>> {
+        Ok(do_disconnect(&state, auth.user_id(), delete_events.0.unwrap_or(false)).await?)
     }
 
     /// Same as `DELETE /auth/google/connection`.
-    #[oai(path = "/auth/google/disconnect", method = "post")]
+    #[oai(path = "/auth/google/disconnect", method = "post", operation_id = "disconnect_post")]
     async fn disconnect_post(
         &self,
         state: Data<&AppState>,
         auth: UserAuth,
         /// Also delete the events slotsync pushed to Google (default false).
         delete_events: Query<Option<bool>>,
-    ) -> Result<Json<DisconnectSummary>, ApiError> {
-        do_disconnect(&state, auth.user_id(), delete_events.0.unwrap_or(false)).await
+    ) -> Result<Json<DisconnectSummary>, Fails<{ BAD_REQUEST | NOT_FOUND | AUTHENTICATED }>> {
+        Ok(do_disconnect(&state, auth.user_id(), delete_events.0.unwrap_or(false)).await?)
     }
 
     /// The caller's connection events (connect, rehome, disconnect, needs_reauth,
     /// missing_scopes, calendar_missing, deletions held/applied/discarded), newest first.
-    #[oai(path = "/auth/audit", method = "get")]
-    async fn audit(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<Vec<AuditEvent>>, ApiError> {
+    #[oai(path = "/auth/audit", method = "get", operation_id = "list_audit_events")]
+    async fn audit(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<Vec<AuditEvent>>, Fails<{ AUTHENTICATED }>> {
         let rows = store::audit::list(&state.db, auth.0.id, AUDIT_KINDS, 200).await?;
         Ok(Json(
             rows.into_iter()

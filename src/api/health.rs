@@ -4,7 +4,7 @@ use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
-use super::error::ApiError;
+use super::error::{answers::*, ApiError, Fails};
 use super::ApiTags;
 use crate::state::AppState;
 use crate::store;
@@ -23,19 +23,19 @@ pub struct HealthApi;
 #[OpenApi(tag = "ApiTags::Health")]
 impl HealthApi {
     /// Liveness: the process answers.
-    #[oai(path = "/health/live", method = "get")]
+    #[oai(path = "/health/live", method = "get", operation_id = "health_live")]
     async fn live(&self) -> Json<Health> {
         Json(Health { status: "ok".into() })
     }
 
     /// Readiness: the database answers too (503 otherwise).
-    #[oai(path = "/health/ready", method = "get")]
-    async fn ready(&self, state: Data<&AppState>) -> Result<Json<Health>, ApiError> {
+    #[oai(path = "/health/ready", method = "get", operation_id = "health_ready")]
+    async fn ready(&self, state: Data<&AppState>) -> Result<Json<Health>, Fails<{ UNAVAILABLE }>> {
         match store::ping(&state.db).await {
             Ok(()) => Ok(Json(Health { status: "ready".into() })),
             Err(e) => {
                 tracing::warn!(error = %e, "readiness check: database unavailable");
-                Err(ApiError::unavailable("the database does not answer"))
+                Err(ApiError::unavailable("the database does not answer").into())
             }
         }
     }

@@ -8,7 +8,7 @@ use poem_openapi::{Object, OpenApi};
 use uuid::Uuid;
 
 use super::auth::UserAuth;
-use super::error::ApiError;
+use super::error::{answers::*, Fails};
 use super::ApiTags;
 use crate::state::AppState;
 use crate::sync::held;
@@ -61,8 +61,8 @@ impl HeldDeletionsApi {
     /// Deletions made in Google that were held: a pull found more events deleted at once
     /// than `MASS_DELETE_MIN` or `MASS_DELETE_PERCENT` % of the caller's linked slots
     /// allow, so it deleted no slot. Apply or discard them.
-    #[oai(path = "/sync/held-deletions", method = "get")]
-    async fn list(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<Vec<HeldDeletion>>, ApiError> {
+    #[oai(path = "/sync/held-deletions", method = "get", operation_id = "list_held_deletions")]
+    async fn list(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<Vec<HeldDeletion>>, Fails<{ AUTHENTICATED }>> {
         let rows = held::list(&state.db, auth.user_id()).await?;
         Ok(Json(
             rows.into_iter()
@@ -77,14 +77,14 @@ impl HeldDeletionsApi {
     }
 
     /// Apply held deletions: the slots are deleted, as they were in Google.
-    #[oai(path = "/sync/held-deletions/apply", method = "post")]
+    #[oai(path = "/sync/held-deletions/apply", method = "post", operation_id = "apply_held_deletions")]
     async fn apply(
         &self,
         state: Data<&AppState>,
         auth: UserAuth,
         /// Only these slots (repeat the parameter); default: every held deletion.
         slot_id: Query<Vec<Uuid>>,
-    ) -> Result<Json<HeldSettled>, ApiError> {
+    ) -> Result<Json<HeldSettled>, Fails<{ BAD_REQUEST | AUTHENTICATED }>> {
         let only = selection(slot_id.0);
         Ok(Json(
             held::apply(&state.db, &state.push_waker, auth.user_id(), only.as_deref())
@@ -95,14 +95,14 @@ impl HeldDeletionsApi {
 
     /// Discard held deletions: the slots stay and are pushed to Google again, each as one
     /// new event.
-    #[oai(path = "/sync/held-deletions/discard", method = "post")]
+    #[oai(path = "/sync/held-deletions/discard", method = "post", operation_id = "discard_held_deletions")]
     async fn discard(
         &self,
         state: Data<&AppState>,
         auth: UserAuth,
         /// Only these slots (repeat the parameter); default: every held deletion.
         slot_id: Query<Vec<Uuid>>,
-    ) -> Result<Json<HeldSettled>, ApiError> {
+    ) -> Result<Json<HeldSettled>, Fails<{ BAD_REQUEST | AUTHENTICATED }>> {
         let only = selection(slot_id.0);
         Ok(Json(
             held::discard(&state.db, &state.push_waker, auth.user_id(), only.as_deref())

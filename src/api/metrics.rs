@@ -13,7 +13,7 @@ use poem_openapi::{OpenApi, SecurityScheme};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::error::ApiError;
+use super::error::{answers::*, ApiError, Fails};
 use super::ApiTags;
 use crate::observe;
 use crate::state::AppState;
@@ -49,8 +49,8 @@ impl MetricsApi {
     /// breaker trips, conflicts, and latency histograms of pushes, pulls, webhook handling
     /// and Google calls. Needs `Authorization: Bearer <METRICS_TOKEN>` when `METRICS_TOKEN`
     /// is set; open otherwise (then expose it to your scraper only).
-    #[oai(path = "/metrics", method = "get")]
-    async fn metrics(&self, state: Data<&AppState>, auth: MetricsAuth) -> Result<PlainText<String>, ApiError> {
+    #[oai(path = "/metrics", method = "get", operation_id = "get_metrics")]
+    async fn metrics(&self, state: Data<&AppState>, auth: MetricsAuth) -> Result<PlainText<String>, Fails<{ UNAUTHORIZED | INTERNAL }>> {
         authorize(&state, &auth)?;
         let every = Duration::from_secs(state.settings.metrics_cache_secs);
         let depth = state

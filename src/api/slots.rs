@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::auth::UserAuth;
 use super::body::JsonBody;
-use super::error::ApiError;
+use super::error::{answers::*, ApiError, Fails};
 use super::slot_model::{Slot, SlotInput, SlotPage};
 use super::{pagination, ApiTags};
 use crate::domain::SlotId;
@@ -113,7 +113,7 @@ pub struct SlotsApi;
 impl SlotsApi {
     /// Create a slot. It is pushed to the owner's Google Calendar in the background
     /// (`sync.state` is `pending` until then). Send an `Idempotency-Key` to retry safely.
-    #[oai(path = "/slots", method = "post")]
+    #[oai(path = "/slots", method = "post", operation_id = "create_slot")]
     async fn create_slot(
         &self,
         state: Data<&AppState>,
@@ -123,7 +123,7 @@ impl SlotsApi {
         /// answer; with another body → 422.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
-    ) -> Result<CreatedSlot, ApiError> {
+    ) -> Result<CreatedSlot, Fails<{ BAD_REQUEST | UNPROCESSABLE | AUTHENTICATED }>> {
         let idempotency = match idempotency_key.0 {
             Some(key) => {
                 check_idempotency_key(&key)?;
@@ -157,7 +157,7 @@ impl SlotsApi {
 
     /// List the caller's slots ordered by start, a page at a time. `from`/`to` keep the
     /// slots that overlap `[from, to)`.
-    #[oai(path = "/slots", method = "get")]
+    #[oai(path = "/slots", method = "get", operation_id = "list_slots")]
     #[allow(clippy::too_many_arguments)]
     async fn list_slots(
         &self,
@@ -173,13 +173,13 @@ impl SlotsApi {
         limit: Query<Option<u32>>,
         /// `next_cursor` from the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<Json<SlotPage>, ApiError> {
+    ) -> Result<Json<SlotPage>, Fails<{ BAD_REQUEST | AUTHENTICATED }>> {
         let limit = pagination::page_size(limit.0)?;
         let from = from.0.map(|t| t.with_timezone(&Utc));
         let to = to.0.map(|t| t.with_timezone(&Utc));
         if let (Some(f), Some(t)) = (from, to) {
             if t <= f {
-                return Err(ApiError::invalid("to", "must be after `from`"));
+                return Err(ApiError::invalid("to", "must be after `from`").into());
             }
         }
         let query = SlotQuery {
@@ -204,14 +204,14 @@ impl SlotsApi {
     }
 
     /// One of the caller's slots.
-    #[oai(path = "/slots/:id", method = "get")]
+    #[oai(path = "/slots/:id", method = "get", operation_id = "get_slot")]
     async fn get_slot(
         &self,
         state: Data<&AppState>,
         auth: UserAuth,
         /// The slot's id.
         id: Path<String>,
-    ) -> Result<OneSlot, ApiError> {
+    ) -> Result<OneSlot, Fails<{ BAD_REQUEST | NOT_FOUND | AUTHENTICATED }>> {
         let id = parse_slot_id(&id.0)?;
         let row = store::slots::find_live(&state.db, auth.user_id(), id)
             .await?
@@ -221,7 +221,7 @@ impl SlotsApi {
 
     /// Replace a slot's fields. With `If-Match: "<version>"` the change applies only if
     /// nobody changed the slot meanwhile (412 otherwise).
-    #[oai(path = "/slots/:id", method = "put")]
+    #[oai(path = "/slots/:id", method = "put", operation_id = "replace_slot")]
     async fn replace_slot(
         &self,
         state: Data<&AppState>,
@@ -232,7 +232,7 @@ impl SlotsApi {
         /// The version this change is based on, as given in the slot's `ETag`.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
-    ) -> Result<OneSlot, ApiError> {
+    ) -> Result<OneSlot, Fails<{ BAD_REQUEST | NOT_FOUND | PRECONDITION_FAILED | AUTHENTICATED }>> {
         let id = parse_slot_id(&id.0)?;
         let expected = expected_version(if_match.0.as_deref())?;
         let row = local::replace_slot(
@@ -253,7 +253,7 @@ impl SlotsApi {
 
     /// Delete a slot (soft delete; the event is removed from Google in the background).
     /// A second delete → 404. `If-Match` works as for updates.
-    #[oai(path = "/slots/:id", method = "delete")]
+    #[oai(path = "/slots/:id", method = "delete", operation_id = "delete_slot")]
     async fn delete_slot(
         &self,
         state: Data<&AppState>,
@@ -263,7 +263,7 @@ impl SlotsApi {
         /// The version this deletion is based on, as given in the slot's `ETag`.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
-    ) -> Result<DeletedSlot, ApiError> {
+    ) -> Result<DeletedSlot, Fails<{ BAD_REQUEST | NOT_FOUND | PRECONDITION_FAILED | AUTHENTICATED }>> {
         let id = parse_slot_id(&id.0)?;
         let expected = expected_version(if_match.0.as_deref())?;
         local::delete_slot(&state.writes, &state.push_waker, auth.user_id(), id, expected)

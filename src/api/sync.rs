@@ -8,7 +8,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi};
 
 use super::auth::UserAuth;
-use super::error::ApiError;
+use super::error::{answers::*, ApiError, Fails};
 use super::ApiTags;
 use crate::state::AppState;
 use crate::store;
@@ -292,6 +292,8 @@ pub struct BreakerResetResult {
     pub slots_resumed: u64,
 }
 
+super::error::fails_from!(TriggerError);
+
 impl From<TriggerError> for ApiError {
     fn from(e: TriggerError) -> Self {
         match e {
@@ -317,8 +319,8 @@ pub struct SyncApi;
 impl SyncApi {
     /// Push again every slot that is not in sync (pending, failed or paused), and close
     /// the caller's breaker. Answers at once; the pushes run in the background.
-    #[oai(path = "/sync/push-all", method = "post")]
-    async fn push_all(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<PushAllResult>, ApiError> {
+    #[oai(path = "/sync/push-all", method = "post", operation_id = "push_all")]
+    async fn push_all(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<PushAllResult>, Fails<{ CONFLICT | AUTHENTICATED }>> {
         let queued = status::push_all(&state.db, &state.push_waker, auth.user_id()).await?;
         Ok(Json(PushAllResult { queued }))
     }
@@ -326,14 +328,14 @@ impl SyncApi {
     /// Pull the caller's calendar now (`incremental` by default, or `full`) and answer
     /// what changed. Changes arrive by themselves through notifications and the fallback
     /// sync; this is for when you do not want to wait.
-    #[oai(path = "/sync/trigger", method = "post")]
+    #[oai(path = "/sync/trigger", method = "post", operation_id = "trigger_pull")]
     async fn trigger(
         &self,
         state: Data<&AppState>,
         auth: UserAuth,
         /// `incremental` (default) or `full`.
         mode: Query<Option<TriggerMode>>,
-    ) -> Result<Json<PullResult>, ApiError> {
+    ) -> Result<Json<PullResult>, Fails<{ BAD_REQUEST | CONFLICT | UNAVAILABLE | AUTHENTICATED }>> {
         let mode = match mode.0 {
             Some(TriggerMode::Full) => PullMode::Full,
             _ => PullMode::Incremental,
@@ -343,8 +345,8 @@ impl SyncApi {
 
     /// Stop syncing: stop the notification channels, pause pushes, make no Google call.
     /// Slots keep being editable; `POST /sync/resume` catches up.
-    #[oai(path = "/sync", method = "delete")]
-    async fn stop(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<StopResult>, ApiError> {
+    #[oai(path = "/sync", method = "delete", operation_id = "stop_sync")]
+    async fn stop(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<StopResult>, Fails<{ CONFLICT | AUTHENTICATED }>> {
         let stopped = control::stop(&state, auth.user_id()).await?;
         Ok(Json(StopResult {
             channels_stopped: stopped.channels_stopped,
@@ -354,8 +356,8 @@ impl SyncApi {
 
     /// Resume syncing after `DELETE /sync`: pending changes are pushed, a channel is
     /// created and Google's changes are pulled.
-    #[oai(path = "/sync/resume", method = "post")]
-    async fn resume(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<SyncStatus>, ApiError> {
+    #[oai(path = "/sync/resume", method = "post", operation_id = "resume_sync")]
+    async fn resume(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<SyncStatus>, Fails<{ CONFLICT | UNAVAILABLE | AUTHENTICATED }>> {
         control::resume(&state, auth.user_id()).await?;
         Ok(Json(status::overview(&state.db, auth.user_id()).await?.into()))
     }
@@ -363,12 +365,12 @@ impl SyncApi {
     /// Close the caller's breakers: the one on repeated Google failures, and every slot
     /// breaker (slots paused after changing on both sides again and again go back in the
     /// outbox).
-    #[oai(path = "/sync/breaker/reset", method = "post")]
+    #[oai(path = "/sync/breaker/reset", method = "post", operation_id = "reset_breakers")]
     async fn reset_breakers(
         &self,
         state: Data<&AppState>,
         auth: UserAuth,
-    ) -> Result<Json<BreakerResetResult>, ApiError> {
+    ) -> Result<Json<BreakerResetResult>, Fails<{ CONFLICT | AUTHENTICATED }>> {
         let reset = control::reset_breakers(&state, auth.user_id()).await?;
         Ok(Json(BreakerResetResult {
             slots_resumed: reset.slots_resumed,
@@ -376,8 +378,8 @@ impl SyncApi {
     }
 
     /// The caller's most recent conflicts (newest first, at most 200) and how each was resolved.
-    #[oai(path = "/sync/conflicts", method = "get")]
-    async fn conflicts(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<Vec<Conflict>>, ApiError> {
+    #[oai(path = "/sync/conflicts", method = "get", operation_id = "list_conflicts")]
+    async fn conflicts(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<Vec<Conflict>>, Fails<{ AUTHENTICATED }>> {
         let rows = store::audit::list(&state.db, auth.0.id, &["conflict"], CONFLICTS_LISTED).await?;
         Ok(Json(
             rows.into_iter()
@@ -398,8 +400,8 @@ impl SyncApi {
     }
 
     /// The caller's sync status: connection, outbox depth, last push error, breaker.
-    #[oai(path = "/sync/status", method = "get")]
-    async fn status(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<SyncStatus>, ApiError> {
+    #[oai(path = "/sync/status", method = "get", operation_id = "get_sync_status")]
+    async fn status(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<SyncStatus>, Fails<{ AUTHENTICATED }>> {
         let status = status::overview(&state.db, auth.user_id()).await?;
         Ok(Json(status.into()))
     }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::auth::{hash_token, new_api_token, AdminAuth, UserAuth};
 use super::body::JsonBody;
-use super::error::ApiError;
+use super::error::{answers::*, ApiError, Fails};
 use super::{pagination, ApiTags};
 use crate::state::AppState;
 use crate::store::{self, users::User as UserRow};
@@ -135,13 +135,13 @@ pub struct UsersApi;
 #[OpenApi(tag = "ApiTags::Users")]
 impl UsersApi {
     /// Create a user (admin). The answer carries the user's API token, shown only once.
-    #[oai(path = "/auth/users", method = "post")]
+    #[oai(path = "/auth/users", method = "post", operation_id = "create_user")]
     async fn create_user(
         &self,
         state: Data<&AppState>,
         _admin: AdminAuth,
         body: JsonBody<NewUser>,
-    ) -> Result<CreateUserResponse, ApiError> {
+    ) -> Result<CreateUserResponse, Fails<{ BAD_REQUEST | CONFLICT | AUTHENTICATED }>> {
         let email = check_email(&body.value.email)?;
         let display_name = check_name(body.value.display_name)?;
         let token = new_api_token();
@@ -154,7 +154,7 @@ impl UsersApi {
     }
 
     /// List users (admin), ordered by email, a page at a time.
-    #[oai(path = "/auth/users", method = "get")]
+    #[oai(path = "/auth/users", method = "get", operation_id = "list_users")]
     async fn list_users(
         &self,
         state: Data<&AppState>,
@@ -163,7 +163,7 @@ impl UsersApi {
         limit: Query<Option<u32>>,
         /// `next_cursor` from the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<Json<UserPage>, ApiError> {
+    ) -> Result<Json<UserPage>, Fails<{ BAD_REQUEST | AUTHENTICATED }>> {
         let limit = pagination::page_size(limit.0)?;
         let after = cursor.0.as_deref().map(pagination::decode).transpose()?;
         let mut rows = store::users::list(&state.db, after.as_deref(), limit).await?;
@@ -180,42 +180,42 @@ impl UsersApi {
     }
 
     /// The caller (user token).
-    #[oai(path = "/auth/users/me", method = "get")]
-    async fn me(&self, auth: UserAuth) -> Json<User> {
-        Json(auth.0.into())
+    #[oai(path = "/auth/users/me", method = "get", operation_id = "get_me")]
+    async fn me(&self, auth: UserAuth) -> Result<Json<User>, Fails<{ AUTHENTICATED }>> {
+        Ok(Json(auth.0.into()))
     }
 
     /// Replace the caller's API token: the answer carries the new one; the old one stops
     /// working at once.
-    #[oai(path = "/auth/users/me/token", method = "post")]
-    async fn rotate_own_token(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<RotatedToken>, ApiError> {
-        rotate(&state, auth.0.id).await
+    #[oai(path = "/auth/users/me/token", method = "post", operation_id = "rotate_own_token")]
+    async fn rotate_own_token(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<RotatedToken>, Fails<{ NOT_FOUND | AUTHENTICATED }>> {
+        Ok(rotate(&state, auth.0.id).await?)
     }
 
     /// Replace a user's API token (admin), e.g. after it leaked: the answer carries the
     /// new one; the old one stops working at once.
-    #[oai(path = "/auth/users/:user_id/token", method = "post")]
+    #[oai(path = "/auth/users/:user_id/token", method = "post", operation_id = "rotate_user_token")]
     async fn rotate_token(
         &self,
         state: Data<&AppState>,
         _admin: AdminAuth,
         /// The user's id.
         user_id: Path<String>,
-    ) -> Result<Json<RotatedToken>, ApiError> {
+    ) -> Result<Json<RotatedToken>, Fails<{ BAD_REQUEST | NOT_FOUND | AUTHENTICATED }>> {
         let user_id = super::parse_user_id(&user_id.0)?.0;
-        rotate(&state, user_id).await
+        Ok(rotate(&state, user_id).await?)
     }
 
     /// Delete a user and everything they own (admin). A connected Google account is
     /// disconnected first (channels stopped, grant revoked; the events stay in Google).
-    #[oai(path = "/auth/users/:user_id", method = "delete")]
+    #[oai(path = "/auth/users/:user_id", method = "delete", operation_id = "delete_user")]
     async fn delete_user(
         &self,
         state: Data<&AppState>,
         _admin: AdminAuth,
         /// The user's id.
         user_id: Path<String>,
-    ) -> Result<DeleteUserResponse, ApiError> {
+    ) -> Result<DeleteUserResponse, Fails<{ BAD_REQUEST | NOT_FOUND | AUTHENTICATED }>> {
         let user_id = super::parse_user_id(&user_id.0)?.0;
         match crate::sync::disconnect::disconnect(&state, crate::domain::UserId(user_id), false).await {
             Ok(_) | Err(crate::sync::connect::ConnectError::NotConnected) => {}
@@ -229,8 +229,8 @@ impl UsersApi {
                 tracing::info!(%user_id, "user deleted");
                 Ok(DeleteUserResponse::Deleted)
             }
-            Err(store::StoreError::NotFound) => Err(ApiError::not_found("user")),
-            Err(e) => Err(e.into()),
+            Err(store::StoreError::NotFound) => Err(ApiError::not_found("user").into()),
+            Err(e) => Err(ApiError::from(e).into()),
         }
     }
 }

@@ -8,7 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::auth::{AdminAuth, UserAuth};
-use super::error::{ApiError, ErrorBody};
+use super::error::{answers::*, ApiError, ErrorBody, Fails};
 use super::ApiTags;
 use crate::google::GoogleError;
 use crate::observe;
@@ -126,6 +126,8 @@ impl From<Refused> for NotificationRefused {
     }
 }
 
+super::error::fails_from!(ChannelError);
+
 impl From<ChannelError> for ApiError {
     fn from(e: ChannelError) -> Self {
         let message = e.to_string();
@@ -156,7 +158,7 @@ impl WebhooksApi {
     /// pull of the user's calendar; the `sync` handshake and redeliveries are only
     /// acknowledged. Forged, unknown, stopped or expired channels are refused with a 4xx,
     /// without calling Google.
-    #[oai(path = "/webhooks/google-calendar", method = "post")]
+    #[oai(path = "/webhooks/google-calendar", method = "post", operation_id = "receive_google_notification")]
     #[allow(clippy::too_many_arguments)] // one parameter per header Google sends
     async fn google_calendar(
         &self,
@@ -192,14 +194,14 @@ impl WebhooksApi {
 
     /// Re-create a user's notification channel (admin): a new channel is created first,
     /// then the older ones are stopped.
-    #[oai(path = "/webhooks/setup/:user_id", method = "post")]
+    #[oai(path = "/webhooks/setup/:user_id", method = "post", operation_id = "setup_user_channel")]
     async fn setup(
         &self,
         state: Data<&AppState>,
         _admin: AdminAuth,
         /// The user's id.
         user_id: Path<String>,
-    ) -> Result<Json<NotificationChannel>, ApiError> {
+    ) -> Result<Json<NotificationChannel>, Fails<{ BAD_REQUEST | NOT_FOUND | CONFLICT | UNAVAILABLE | AUTHENTICATED }>> {
         let user = super::parse_user_id(&user_id.0)?;
         store::users::find(&state.db, user.0)
             .await?
@@ -215,8 +217,8 @@ pub struct ChannelApi;
 impl ChannelApi {
     /// Re-create the caller's notification channel: a new channel is created first, then
     /// the older ones are stopped. Useful when notifications seem to have stopped.
-    #[oai(path = "/sync/channel", method = "post")]
-    async fn recreate(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<NotificationChannel>, ApiError> {
+    #[oai(path = "/sync/channel", method = "post", operation_id = "recreate_channel")]
+    async fn recreate(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<NotificationChannel>, Fails<{ CONFLICT | UNAVAILABLE | AUTHENTICATED }>> {
         Ok(Json(channels::recreate(&state, auth.user_id()).await?.into()))
     }
 }
