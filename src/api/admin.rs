@@ -36,6 +36,8 @@ pub struct AdminApi;
 
 #[OpenApi(tag = "ApiTags::Admin")]
 impl AdminApi {
+    /// List scheduled jobs (admin)
+    ///
     /// The scheduled jobs.
     #[oai(path = "/admin/jobs", method = "get", operation_id = "list_jobs")]
     async fn jobs(&self, _auth: AdminAuth) -> Result<Json<Vec<JobInfo>>, Fails<{ BEARER }>> {
@@ -50,6 +52,8 @@ impl AdminApi {
         ))
     }
 
+    /// Run a job now (admin)
+    ///
     /// Run one job once, now, and answer its outcome (the schedule is unaffected).
     #[oai(path = "/admin/jobs/:name/run", method = "post", operation_id = "run_job")]
     async fn run_job(

@@ -3,6 +3,8 @@
 //! `T`'s poem-openapi schema; parsing is serde's (with `deny_unknown_fields`), which knows
 //! the path of a bad value.
 
+use std::marker::PhantomData;
+
 use poem::{Request, RequestBody};
 use poem_openapi::payload::{ParsePayload, Payload};
 use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchemaRef, Registry};
@@ -17,12 +19,15 @@ use super::error::ApiError;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// A parsed JSON body plus the SHA-256 of its canonical form (for idempotency keys).
-pub struct JsonBody<T> {
+/// The spec shows `S`'s schema (by default `T`'s), for a body read as one type but
+/// described as another (a flat object shown as a `oneOf`).
+pub struct JsonBody<T, S = T> {
     pub value: T,
     pub canonical_hash: String,
+    schema: PhantomData<fn() -> S>,
 }
 
-impl<T: Type> Payload for JsonBody<T> {
+impl<T: Send, S: Type> Payload for JsonBody<T, S> {
     const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
 
     fn check_content_type(content_type: &str) -> bool {
@@ -31,11 +36,11 @@ impl<T: Type> Payload for JsonBody<T> {
     }
 
     fn schema_ref() -> MetaSchemaRef {
-        T::schema_ref()
+        S::schema_ref()
     }
 
     fn register(registry: &mut Registry) {
-        T::register(registry);
+        S::register(registry);
     }
 }
 
@@ -94,7 +99,7 @@ fn canonical_json(value: &serde_json::Value) -> Vec<u8> {
     out
 }
 
-impl<T: Type + DeserializeOwned> ParsePayload for JsonBody<T> {
+impl<T: DeserializeOwned + Send, S: Type> ParsePayload for JsonBody<T, S> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(_request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
@@ -121,11 +126,12 @@ impl<T: Type + DeserializeOwned> ParsePayload for JsonBody<T> {
         Ok(Self {
             value,
             canonical_hash: hex::encode(Sha256::digest(&canonical)),
+            schema: PhantomData,
         })
     }
 }
 
-impl<'a, T: Type + DeserializeOwned> ApiExtractor<'a> for JsonBody<T> {
+impl<'a, T: DeserializeOwned + Send, S: Type> ApiExtractor<'a> for JsonBody<T, S> {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
     type ParamType = ();
     type ParamRawType = ();

@@ -319,3 +319,71 @@ pub async fn render_any_error(err: poem::Error) -> Response {
     };
     api_error.into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    /// Counts the events logged at `ERROR`.
+    #[derive(Clone, Default)]
+    struct ErrorCount(Arc<AtomicUsize>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ErrorCount {
+        fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            if *event.metadata().level() == tracing::Level::ERROR {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn client_errors_are_not_logged_as_errors_and_server_faults_are() {
+        let errors = ErrorCount::default();
+        let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(errors.clone()));
+
+        let client_faults: Vec<poem::Error> = vec![
+            ParseParamError {
+                name: "limit",
+                reason: "not a number".into(),
+            }
+            .into(),
+            ParseRequestPayloadError {
+                reason: "expected value".into(),
+            }
+            .into(),
+            AuthorizationError.into(),
+            ContentTypeError::NotSupported {
+                content_type: "text/plain".into(),
+            }
+            .into(),
+            NotFoundError.into(),
+            MethodNotAllowedError.into(),
+            Fails::<{ answers::BAD_REQUEST }>(ApiError::invalid("title", "is required")).into(),
+        ];
+        for err in client_faults {
+            let status = render_any_error(err).await.status();
+            assert!(status.is_client_error(), "{status}");
+        }
+        assert_eq!(errors.0.load(Ordering::SeqCst), 0, "a client error was logged at ERROR");
+
+        // The counter sees what it should: a server fault is logged at ERROR.
+        let status = render_any_error(poem::Error::from_status(poem::http::StatusCode::BAD_GATEWAY))
+            .await
+            .status();
+        assert_eq!(status, 500);
+        assert_eq!(errors.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn an_operation_documents_exactly_its_set() {
+        type SlotRead = Fails<{ answers::BAD_REQUEST | answers::NOT_FOUND | answers::AUTHENTICATED }>;
+        let statuses: Vec<u16> = SlotRead::meta().responses.iter().filter_map(|r| r.status).collect();
+        assert_eq!(statuses, [400, 401, 404, 429, 500]);
+        assert!(!SlotRead::documents(412));
+    }
+}

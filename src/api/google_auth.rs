@@ -302,6 +302,8 @@ pub struct GoogleAuthApi;
 
 #[OpenApi(tag = "ApiTags::Google")]
 impl GoogleAuthApi {
+    /// Start connecting your Google account
+    ///
     /// Start connecting the caller's Google account: answers the Google consent URL to
     /// open in the browser (PKCE S256, signed single-use state, 10 minutes).
     #[oai(path = "/auth/google/authorize", method = "get", operation_id = "google_authorize")]
@@ -318,6 +320,8 @@ impl GoogleAuthApi {
         Ok(authorize_for(&state, user, Some(&auth.0.email), return_to.0, calendar.0, None).await?)
     }
 
+    /// A consent link for a user (admin)
+    ///
     /// The consent URL for a user (admin), for a backend that sends the link itself.
     #[oai(path = "/auth/users/:user_id/authorize-link", method = "post", operation_id = "create_authorize_link")]
     async fn authorize_link(
@@ -325,7 +329,7 @@ impl GoogleAuthApi {
         state: Data<&AppState>,
         _admin: AdminAuth,
         /// The user's id.
-        user_id: Path<String>,
+        user_id: Path<uuid::Uuid>,
         /// Where the browser goes after connecting.
         return_to: Query<Option<String>>,
         /// `primary` (default) or `dedicated`.
@@ -335,7 +339,7 @@ impl GoogleAuthApi {
         /// to Google as the `login_hint` (default: the user's email).
         expected_email: Query<Option<String>>,
     ) -> Result<Json<AuthorizeUrl>, Fails<{ BAD_REQUEST | NOT_FOUND | UNAVAILABLE | AUTHENTICATED }>> {
-        let user = super::parse_user_id(&user_id.0)?;
+        let user = UserId(user_id.0);
         let expected = match expected_email.0.map(|e| e.trim().to_owned()) {
             Some(e) if !e.contains('@') || e.len() > 254 => {
                 return Err(ApiError::invalid("expected_email", "must be an email address").into())
@@ -349,6 +353,8 @@ impl GoogleAuthApi {
         Ok(authorize_for(&state, user, Some(&hint), return_to.0, calendar.0, expected).await?)
     }
 
+    /// OAuth callback from Google
+    ///
     /// Google sends the browser here after consent. Public: the signed state identifies the user.
     #[oai(path = "/auth/google/callback", method = "get", operation_id = "google_callback")]
     async fn callback(
@@ -375,6 +381,8 @@ impl GoogleAuthApi {
         }
     }
 
+    /// Run sync initialisation again (admin)
+    ///
     /// Run sync initialisation again for a connected user (admin).
     #[oai(path = "/auth/initialize/:user_id", method = "post", operation_id = "initialize_user")]
     async fn initialize(
@@ -382,14 +390,16 @@ impl GoogleAuthApi {
         state: Data<&AppState>,
         _admin: AdminAuth,
         /// The user's id.
-        user_id: Path<String>,
+        user_id: Path<uuid::Uuid>,
     ) -> Result<Json<ConnectionStatus>, Fails<{ BAD_REQUEST | NOT_FOUND | CONFLICT | UNAVAILABLE | AUTHENTICATED }>> {
-        let user = super::parse_user_id(&user_id.0)?;
+        let user = UserId(user_id.0);
         connect::initialize_sync(&state, user).await?;
         let row = connections::find(&state.db, user.0).await?;
         Ok(Json(ConnectionStatus::from_row(row)))
     }
 
+    /// Move your slots to another calendar
+    ///
     /// Move the caller's slots to another calendar of the connected Google account:
     /// `primary`, or the dedicated calendar (re-created if it was deleted in Google).
     /// Every live slot is pushed there as one event; events in the previous calendar are
@@ -407,6 +417,8 @@ impl GoogleAuthApi {
         Ok(Json(ConnectResult::new(connection, outcome)))
     }
 
+    /// Your Google connection
+    ///
     /// The caller's Google connection.
     #[oai(path = "/auth/google/connection", method = "get", operation_id = "get_connection")]
     async fn connection(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<ConnectionStatus>, Fails<{ AUTHENTICATED }>> {
@@ -414,6 +426,8 @@ impl GoogleAuthApi {
         Ok(Json(ConnectionStatus::from_row(row)))
     }
 
+    /// Disconnect your Google account
+    ///
     /// Disconnect: stop channels, revoke at Google, erase the tokens, pause the slots.
     #[oai(path = "/auth/google/connection", method = "delete", operation_id = "disconnect")]
     async fn disconnect(
@@ -427,6 +441,8 @@ impl GoogleAuthApi {
         Ok(do_disconnect(&state, auth.user_id(), delete_events.0.unwrap_or(false)).await?)
     }
 
+    /// Disconnect your Google account (POST form)
+    ///
     /// Same as `DELETE /auth/google/connection`.
     #[oai(path = "/auth/google/disconnect", method = "post", operation_id = "disconnect_post")]
     async fn disconnect_post(
@@ -439,6 +455,8 @@ impl GoogleAuthApi {
         Ok(do_disconnect(&state, auth.user_id(), delete_events.0.unwrap_or(false)).await?)
     }
 
+    /// Your connection events
+    ///
     /// The caller's connection events (connect, rehome, disconnect, needs_reauth,
     /// missing_scopes, calendar_missing, deletions held/applied/discarded), newest first.
     #[oai(path = "/auth/audit", method = "get", operation_id = "list_audit_events")]

@@ -22,12 +22,16 @@ pub struct HealthApi;
 
 #[OpenApi(tag = "ApiTags::Health")]
 impl HealthApi {
+    /// Liveness
+    ///
     /// Liveness: the process answers.
     #[oai(path = "/health/live", method = "get", operation_id = "health_live")]
     async fn live(&self) -> Json<Health> {
         Json(Health { status: "ok".into() })
     }
 
+    /// Readiness
+    ///
     /// Readiness: the database answers too (503 otherwise).
     #[oai(path = "/health/ready", method = "get", operation_id = "health_ready")]
     async fn ready(&self, state: Data<&AppState>) -> Result<Json<Health>, Fails<{ UNAVAILABLE }>> {

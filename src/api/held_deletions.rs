@@ -58,6 +58,8 @@ pub struct HeldDeletionsApi;
 
 #[OpenApi(tag = "ApiTags::Sync")]
 impl HeldDeletionsApi {
+    /// Deletions held by the guard
+    ///
     /// Deletions made in Google that were held: a pull found more events deleted at once
     /// than `MASS_DELETE_MIN` or `MASS_DELETE_PERCENT` % of the caller's linked slots
     /// allow, so it deleted no slot. Apply or discard them.
@@ -76,6 +78,8 @@ impl HeldDeletionsApi {
         ))
     }
 
+    /// Apply held deletions
+    ///
     /// Apply held deletions: the slots are deleted, as they were in Google.
     #[oai(path = "/sync/held-deletions/apply", method = "post", operation_id = "apply_held_deletions")]
     async fn apply(
@@ -93,6 +97,8 @@ impl HeldDeletionsApi {
         ))
     }
 
+    /// Discard held deletions
+    ///
     /// Discard held deletions: the slots stay and are pushed to Google again, each as one
     /// new event.
     #[oai(path = "/sync/held-deletions/discard", method = "post", operation_id = "discard_held_deletions")]

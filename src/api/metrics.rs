@@ -43,6 +43,8 @@ pub struct MetricsApi;
 
 #[OpenApi(tag = "ApiTags::Health")]
 impl MetricsApi {
+    /// Prometheus metrics
+    ///
     /// Metrics in Prometheus text format: pushes by outcome, pulls by mode and result,
     /// notifications accepted and rejected by reason, Google calls by operation and status,
     /// outbox depth by state (read from the database at most every `METRICS_CACHE_SECS`),

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod body;
+pub mod date;
 pub mod error;
 pub mod google_auth;
 pub mod health;
@@ -20,13 +21,6 @@ pub mod users;
 pub mod webhooks;
 
 use poem_openapi::{OpenApiService, Tags};
-
-/// A `user_id` path parameter: a UUID, or 400 naming the parameter.
-pub(crate) fn parse_user_id(raw: &str) -> Result<crate::domain::UserId, error::ApiError> {
-    uuid::Uuid::parse_str(raw)
-        .map(crate::domain::UserId)
-        .map_err(|_| error::ApiError::invalid("user_id", format!("`{raw}` is not a UUID")))
-}
 
 /// Tags grouping the operations in Swagger UI.
 #[derive(Tags)]

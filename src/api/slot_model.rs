@@ -1,41 +1,115 @@
 //! The slot as the API shows it, and the body clients send.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use chrono_tz::Tz;
-use poem_openapi::{Enum, Object};
+use poem_openapi::types::Example;
+use poem_openapi::{Enum, Object, Union};
 use uuid::Uuid;
 
+use super::date::Date;
 use crate::domain::{PushState, SlotFields};
 use crate::store::slots::SlotRow;
 
-/// Body of `POST /slots` and `PUT /slots/{id}`. Timed slots give `start` and `end`;
-/// all-day slots give `all_day: true`, `start_date` and `end_date` (exclusive).
-#[derive(Debug, Clone, Object, serde::Deserialize, serde::Serialize)]
-#[oai(skip_serializing_if_is_none)]
+/// Body of `POST /slots` and `PUT /slots/{id}` as the server reads it: one flat object,
+/// so that every broken rule is reported on its own field. The spec shows it as
+/// [`SlotBody`], a `oneOf` of a timed and an all-day slot.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
-#[oai(deny_unknown_fields)]
 pub struct SlotInput {
-    /// Title, 1–1024 characters.
-    #[oai(validator(max_length = 1024))]
     pub title: String,
-    /// Description, up to 8192 characters (omit or null for none).
-    #[oai(validator(max_length = 8192))]
     pub description: Option<String>,
-    /// Location, up to 1024 characters (omit or null for none).
-    #[oai(validator(max_length = 1024))]
     pub location: Option<String>,
-    /// Start, RFC 3339 with offset (timed slots). Stored in UTC, whole seconds.
     pub start: Option<DateTime<FixedOffset>>,
-    /// End, RFC 3339 with offset, after `start` and at most 31 days later (timed slots).
     pub end: Option<DateTime<FixedOffset>>,
-    /// IANA time zone of the slot (default `UTC`); responses show times in it.
     pub timezone: Option<String>,
-    /// Whether the slot takes whole days (default false).
     pub all_day: Option<bool>,
-    /// First day, `yyyy-mm-dd` (all-day slots).
-    pub start_date: Option<NaiveDate>,
-    /// Day after the last day, `yyyy-mm-dd`, exclusive as in Google Calendar (all-day slots).
-    pub end_date: Option<NaiveDate>,
+    pub start_date: Option<Date>,
+    pub end_date: Option<Date>,
+}
+
+/// A slot: timed (`start` and `end`) or all-day (`all_day: true`, `start_date`, `end_date`).
+#[derive(Debug, Clone, Union)]
+#[oai(one_of)]
+pub enum SlotBody {
+    /// A slot with a start and an end time.
+    Timed(TimedSlotInput),
+    /// A slot that takes whole days.
+    AllDay(AllDaySlotInput),
+}
+
+/// A timed slot.
+#[derive(Debug, Clone, Object)]
+#[oai(example, skip_serializing_if_is_none, deny_unknown_fields)]
+pub struct TimedSlotInput {
+    /// Title, 1–1024 characters, not only spaces or control characters.
+    #[oai(validator(min_length = 1, max_length = 1024, pattern = r"[^\s\x00-\x1f\x7f-\x9f]"))]
+    pub title: String,
+    /// Description, up to 8192 characters, not only spaces or control characters (omit for none).
+    #[oai(validator(min_length = 1, max_length = 8192, pattern = r"[^\s\x00-\x1f\x7f-\x9f]"))]
+    pub description: Option<String>,
+    /// Location, up to 1024 characters, not only spaces or control characters (omit for none).
+    #[oai(validator(min_length = 1, max_length = 1024, pattern = r"[^\s\x00-\x1f\x7f-\x9f]"))]
+    pub location: Option<String>,
+    /// Start, RFC 3339 with offset. Stored in UTC, whole seconds.
+    pub start: DateTime<FixedOffset>,
+    /// End, RFC 3339 with offset, after `start` and at most 31 days later.
+    pub end: DateTime<FixedOffset>,
+    /// IANA time zone of the slot (default `UTC`), e.g. `Europe/Berlin`; answers show
+    /// times in it.
+    pub timezone: Option<String>,
+}
+
+impl Example for TimedSlotInput {
+    fn example() -> Self {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).expect("a valid example time");
+        TimedSlotInput {
+            title: "Office hours".into(),
+            description: Some("Drop in with your questions".into()),
+            location: Some("Room 4.12".into()),
+            start: at("2026-12-07T09:00:00+01:00"),
+            end: at("2026-12-07T10:30:00+01:00"),
+            timezone: Some("Europe/Berlin".into()),
+        }
+    }
+}
+
+/// An all-day slot.
+#[derive(Debug, Clone, Object)]
+#[oai(example, skip_serializing_if_is_none, deny_unknown_fields)]
+pub struct AllDaySlotInput {
+    /// Title, 1–1024 characters, not only spaces or control characters.
+    #[oai(validator(min_length = 1, max_length = 1024, pattern = r"[^\s\x00-\x1f\x7f-\x9f]"))]
+    pub title: String,
+    /// Description, up to 8192 characters, not only spaces or control characters (omit for none).
+    #[oai(validator(min_length = 1, max_length = 8192, pattern = r"[^\s\x00-\x1f\x7f-\x9f]"))]
+    pub description: Option<String>,
+    /// Location, up to 1024 characters, not only spaces or control characters (omit for none).
+    #[oai(validator(min_length = 1, max_length = 1024, pattern = r"[^\s\x00-\x1f\x7f-\x9f]"))]
+    pub location: Option<String>,
+    /// Always `true`: this is what makes the slot all-day.
+    pub all_day: AllDay,
+    /// First day.
+    pub start_date: Date,
+    /// Day after the last day (exclusive, as in Google Calendar), at most 31 days after
+    /// `start_date`.
+    pub end_date: Date,
+    /// IANA time zone of the slot (default `UTC`); the days start at its midnight.
+    pub timezone: Option<String>,
+}
+
+impl Example for AllDaySlotInput {
+    fn example() -> Self {
+        let day = |s: &str| Date(s.parse().expect("a valid example date"));
+        AllDaySlotInput {
+            title: "Conference".into(),
+            description: None,
+            location: Some("Lisbon".into()),
+            all_day: AllDay::True,
+            start_date: day("2026-12-14"),
+            end_date: day("2026-12-16"),
+            timezone: Some("Europe/Lisbon".into()),
+        }
+    }
 }
 
 impl From<SlotInput> for SlotFields {
@@ -48,8 +122,8 @@ impl From<SlotInput> for SlotFields {
             end: i.end,
             timezone: i.timezone,
             all_day: i.all_day,
-            start_date: i.start_date,
-            end_date: i.end_date,
+            start_date: i.start_date.map(|d| d.0),
+            end_date: i.end_date.map(|d| d.0),
         }
     }
 }
@@ -115,9 +189,9 @@ pub struct Slot {
     /// Whether the slot takes whole days.
     pub all_day: bool,
     /// First day (all-day slots).
-    pub start_date: Option<NaiveDate>,
+    pub start_date: Option<Date>,
     /// Day after the last day, exclusive (all-day slots).
-    pub end_date: Option<NaiveDate>,
+    pub end_date: Option<Date>,
     /// Where the slot was born.
     pub source: SlotSource,
     /// Bumped on every change; send it as `If-Match` to update safely.
@@ -157,8 +231,8 @@ impl From<&SlotRow> for Slot {
             end: r.end_at.with_timezone(&tz).fixed_offset(),
             timezone: r.timezone.clone(),
             all_day: r.all_day,
-            start_date: r.start_date,
-            end_date: r.end_date,
+            start_date: r.start_date.map(Date),
+            end_date: r.end_date.map(Date),
             source: if r.source == "google" {
                 SlotSource::Google
             } else {
@@ -186,4 +260,70 @@ pub struct SlotPage {
     pub items: Vec<Slot>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// The JSON value `true`, alone: `all_day` of an all-day slot. The spec shows it as a
+/// boolean whose only value is `true`, so the two kinds of slot cannot be mistaken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllDay {
+    /// `true`.
+    True,
+}
+
+impl poem_openapi::types::Type for AllDay {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        "boolean_true".into()
+    }
+
+    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+        poem_openapi::registry::MetaSchemaRef::Inline(Box::new(poem_openapi::registry::MetaSchema {
+            enum_items: vec![serde_json::Value::Bool(true)],
+            ..poem_openapi::registry::MetaSchema::new("boolean")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl poem_openapi::types::ParseFromJSON for AllDay {
+    fn parse_from_json(value: Option<serde_json::Value>) -> poem_openapi::types::ParseResult<Self> {
+        match value {
+            Some(serde_json::Value::Bool(true)) => Ok(AllDay::True),
+            _ => Err(poem_openapi::types::ParseError::custom("must be true")),
+        }
+    }
+}
+
+impl poem_openapi::types::ToJSON for AllDay {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::Bool(true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poem_openapi::types::ToJSON;
+
+    /// The examples Swagger UI pre-fills are bodies the server accepts.
+    #[test]
+    fn both_examples_are_valid_slots() {
+        for example in [
+            TimedSlotInput::example().to_json().unwrap(),
+            AllDaySlotInput::example().to_json().unwrap(),
+        ] {
+            let input: SlotInput = serde_json::from_value(example.clone()).unwrap();
+            crate::domain::SlotDraft::validate(input.into()).unwrap_or_else(|e| panic!("{example} is refused: {e}"));
+        }
+    }
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::auth::UserAuth;
 use super::body::JsonBody;
 use super::error::{answers::*, ApiError, Fails};
-use super::slot_model::{Slot, SlotInput, SlotPage};
+use super::slot_model::{Slot, SlotBody, SlotInput, SlotPage};
 use super::{pagination, ApiTags};
 use crate::domain::SlotId;
 use crate::state::AppState;
@@ -89,12 +89,6 @@ fn check_idempotency_key(key: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn parse_slot_id(id: &str) -> Result<SlotId, ApiError> {
-    Uuid::parse_str(id)
-        .map(SlotId)
-        .map_err(|_| ApiError::invalid("id", format!("`{id}` is not a UUID")))
-}
-
 /// Decodes a slot cursor: `<unix seconds>:<uuid>` of the last slot of the previous page.
 fn decode_slot_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
     let raw = pagination::decode(cursor)?;
@@ -111,6 +105,8 @@ pub struct SlotsApi;
 
 #[OpenApi(tag = "ApiTags::Slots")]
 impl SlotsApi {
+    /// Create a slot
+    ///
     /// Create a slot. It is pushed to the owner's Google Calendar in the background
     /// (`sync.state` is `pending` until then). Send an `Idempotency-Key` to retry safely.
     #[oai(path = "/slots", method = "post", operation_id = "create_slot")]
@@ -118,7 +114,7 @@ impl SlotsApi {
         &self,
         state: Data<&AppState>,
         auth: UserAuth,
-        body: JsonBody<SlotInput>,
+        body: JsonBody<SlotInput, SlotBody>,
         /// Any unique string (a UUID): the same key with the same body replays the first
         /// answer; with another body → 422.
         #[oai(name = "Idempotency-Key")]
@@ -155,6 +151,8 @@ impl SlotsApi {
         Ok(CreatedSlot::Created(Json(slot), etag, location))
     }
 
+    /// List your slots
+    ///
     /// List the caller's slots ordered by start, a page at a time. `from`/`to` keep the
     /// slots that overlap `[from, to)`.
     #[oai(path = "/slots", method = "get", operation_id = "list_slots")]
@@ -170,6 +168,7 @@ impl SlotsApi {
         /// Include deleted slots (default false).
         include_deleted: Query<Option<bool>>,
         /// Page size, 1–500 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<u32>>,
         /// `next_cursor` from the previous page.
         cursor: Query<Option<String>>,
@@ -203,6 +202,8 @@ impl SlotsApi {
         }))
     }
 
+    /// Get a slot
+    ///
     /// One of the caller's slots.
     #[oai(path = "/slots/:id", method = "get", operation_id = "get_slot")]
     async fn get_slot(
@@ -210,15 +211,17 @@ impl SlotsApi {
         state: Data<&AppState>,
         auth: UserAuth,
         /// The slot's id.
-        id: Path<String>,
+        id: Path<Uuid>,
     ) -> Result<OneSlot, Fails<{ BAD_REQUEST | NOT_FOUND | AUTHENTICATED }>> {
-        let id = parse_slot_id(&id.0)?;
+        let id = SlotId(id.0);
         let row = store::slots::find_live(&state.db, auth.user_id(), id)
             .await?
             .ok_or_else(|| ApiError::not_found("slot"))?;
         Ok(one(Slot::from(&row)))
     }
 
+    /// Replace a slot
+    ///
     /// Replace a slot's fields. With `If-Match: "<version>"` the change applies only if
     /// nobody changed the slot meanwhile (412 otherwise).
     #[oai(path = "/slots/:id", method = "put", operation_id = "replace_slot")]
@@ -227,13 +230,13 @@ impl SlotsApi {
         state: Data<&AppState>,
         auth: UserAuth,
         /// The slot's id.
-        id: Path<String>,
-        body: JsonBody<SlotInput>,
+        id: Path<Uuid>,
+        body: JsonBody<SlotInput, SlotBody>,
         /// The version this change is based on, as given in the slot's `ETag`.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
     ) -> Result<OneSlot, Fails<{ BAD_REQUEST | NOT_FOUND | PRECONDITION_FAILED | AUTHENTICATED }>> {
-        let id = parse_slot_id(&id.0)?;
+        let id = SlotId(id.0);
         let expected = expected_version(if_match.0.as_deref())?;
         let row = local::replace_slot(
             &state.writes,
@@ -251,6 +254,8 @@ impl SlotsApi {
         Ok(one(Slot::from(&row)))
     }
 
+    /// Delete a slot
+    ///
     /// Delete a slot (soft delete; the event is removed from Google in the background).
     /// A second delete → 404. `If-Match` works as for updates.
     #[oai(path = "/slots/:id", method = "delete", operation_id = "delete_slot")]
@@ -259,12 +264,12 @@ impl SlotsApi {
         state: Data<&AppState>,
         auth: UserAuth,
         /// The slot's id.
-        id: Path<String>,
+        id: Path<Uuid>,
         /// The version this deletion is based on, as given in the slot's `ETag`.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
     ) -> Result<DeletedSlot, Fails<{ BAD_REQUEST | NOT_FOUND | PRECONDITION_FAILED | AUTHENTICATED }>> {
-        let id = parse_slot_id(&id.0)?;
+        let id = SlotId(id.0);
         let expected = expected_version(if_match.0.as_deref())?;
         local::delete_slot(&state.writes, &state.push_waker, auth.user_id(), id, expected)
             .await

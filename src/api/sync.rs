@@ -317,6 +317,8 @@ pub struct SyncApi;
 
 #[OpenApi(tag = "ApiTags::Sync")]
 impl SyncApi {
+    /// Push every unsynced slot again
+    ///
     /// Push again every slot that is not in sync (pending, failed or paused), and close
     /// the caller's breaker. Answers at once; the pushes run in the background.
     #[oai(path = "/sync/push-all", method = "post", operation_id = "push_all")]
@@ -325,6 +327,8 @@ impl SyncApi {
         Ok(Json(PushAllResult { queued }))
     }
 
+    /// Pull from Google now
+    ///
     /// Pull the caller's calendar now (`incremental` by default, or `full`) and answer
     /// what changed. Changes arrive by themselves through notifications and the fallback
     /// sync; this is for when you do not want to wait.
@@ -343,6 +347,8 @@ impl SyncApi {
         Ok(Json(control::trigger_pull(&state, auth.user_id(), mode).await?.into()))
     }
 
+    /// Stop syncing
+    ///
     /// Stop syncing: stop the notification channels, pause pushes, make no Google call.
     /// Slots keep being editable; `POST /sync/resume` catches up.
     #[oai(path = "/sync", method = "delete", operation_id = "stop_sync")]
@@ -354,6 +360,8 @@ impl SyncApi {
         }))
     }
 
+    /// Resume syncing
+    ///
     /// Resume syncing after `DELETE /sync`: pending changes are pushed, a channel is
     /// created and Google's changes are pulled.
     #[oai(path = "/sync/resume", method = "post", operation_id = "resume_sync")]
@@ -362,6 +370,8 @@ impl SyncApi {
         Ok(Json(status::overview(&state.db, auth.user_id()).await?.into()))
     }
 
+    /// Close your breakers
+    ///
     /// Close the caller's breakers: the one on repeated Google failures, and every slot
     /// breaker (slots paused after changing on both sides again and again go back in the
     /// outbox).
@@ -377,6 +387,8 @@ impl SyncApi {
         }))
     }
 
+    /// Your recent conflicts
+    ///
     /// The caller's most recent conflicts (newest first, at most 200) and how each was resolved.
     #[oai(path = "/sync/conflicts", method = "get", operation_id = "list_conflicts")]
     async fn conflicts(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<Vec<Conflict>>, Fails<{ AUTHENTICATED }>> {
@@ -399,6 +411,8 @@ impl SyncApi {
         ))
     }
 
+    /// Your sync status
+    ///
     /// The caller's sync status: connection, outbox depth, last push error, breaker.
     #[oai(path = "/sync/status", method = "get", operation_id = "get_sync_status")]
     async fn status(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<SyncStatus>, Fails<{ AUTHENTICATED }>> {

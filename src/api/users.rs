@@ -46,14 +46,25 @@ impl From<UserRow> for User {
 
 /// Body of `POST /auth/users`.
 #[derive(Debug, Object, serde::Deserialize)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, example)]
 #[serde(deny_unknown_fields)]
 #[oai(deny_unknown_fields)]
 pub struct NewUser {
-    /// Email address (unique).
+    /// Email address, `name@domain` (unique; stored lowercase).
+    #[oai(validator(max_length = 254, pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]+$"))]
     pub email: String,
-    /// Optional name to show (1–256 characters).
+    /// Optional name to show, 1–256 characters, not only spaces or control characters.
+    #[oai(validator(min_length = 1, max_length = 256, pattern = r"[^\s\x00-\x1f\x7f-\x9f]"))]
     pub display_name: Option<String>,
+}
+
+impl poem_openapi::types::Example for NewUser {
+    fn example() -> Self {
+        NewUser {
+            email: "ada@example.com".into(),
+            display_name: Some("Ada Lovelace".into()),
+        }
+    }
 }
 
 /// A new user and its API token.
@@ -98,13 +109,19 @@ enum DeleteUserResponse {
     Deleted,
 }
 
+/// Checks an email address the way the spec's pattern does (`name@domain`, one `@`, no
+/// spaces or control characters) and lowercases it.
 fn check_email(raw: &str) -> Result<String, ApiError> {
-    let email = raw.trim().to_lowercase();
+    let email = raw.to_lowercase();
     let (local, domain) = email
         .split_once('@')
         .ok_or_else(|| ApiError::invalid("email", "is not an email address (name@domain)"))?;
-    if local.is_empty() || domain.is_empty() || domain.contains('@') || email.chars().any(char::is_whitespace) {
-        return Err(ApiError::invalid("email", "is not an email address (name@domain)"));
+    let bad = |c: char| c.is_whitespace() || c.is_control();
+    if local.is_empty() || domain.is_empty() || domain.contains('@') || email.chars().any(bad) {
+        return Err(ApiError::invalid(
+            "email",
+            "is not an email address (name@domain, without spaces or control characters)",
+        ));
     }
     if email.chars().count() > MAX_EMAIL_CHARS {
         return Err(ApiError::invalid(
@@ -117,9 +134,9 @@ fn check_email(raw: &str) -> Result<String, ApiError> {
 
 fn check_name(name: Option<String>) -> Result<Option<String>, ApiError> {
     match name {
-        Some(n) if n.trim().is_empty() => Err(ApiError::invalid(
+        Some(n) if crate::domain::slot::is_blank(&n) => Err(ApiError::invalid(
             "display_name",
-            "must not be empty (omit it or send null instead)",
+            "must not be empty or only spaces and control characters (omit it or send null instead)",
         )),
         Some(n) if n.chars().count() > MAX_NAME_CHARS => Err(ApiError::invalid(
             "display_name",
@@ -134,6 +151,8 @@ pub struct UsersApi;
 
 #[OpenApi(tag = "ApiTags::Users")]
 impl UsersApi {
+    /// Create a user (admin)
+    ///
     /// Create a user (admin). The answer carries the user's API token, shown only once.
     #[oai(path = "/auth/users", method = "post", operation_id = "create_user")]
     async fn create_user(
@@ -153,6 +172,8 @@ impl UsersApi {
         })))
     }
 
+    /// List users (admin)
+    ///
     /// List users (admin), ordered by email, a page at a time.
     #[oai(path = "/auth/users", method = "get", operation_id = "list_users")]
     async fn list_users(
@@ -160,6 +181,7 @@ impl UsersApi {
         state: Data<&AppState>,
         _admin: AdminAuth,
         /// Page size, 1–500 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<u32>>,
         /// `next_cursor` from the previous page.
         cursor: Query<Option<String>>,
@@ -179,12 +201,16 @@ impl UsersApi {
         }))
     }
 
+    /// The calling user
+    ///
     /// The caller (user token).
     #[oai(path = "/auth/users/me", method = "get", operation_id = "get_me")]
     async fn me(&self, auth: UserAuth) -> Result<Json<User>, Fails<{ AUTHENTICATED }>> {
         Ok(Json(auth.0.into()))
     }
 
+    /// Replace your API token
+    ///
     /// Replace the caller's API token: the answer carries the new one; the old one stops
     /// working at once.
     #[oai(path = "/auth/users/me/token", method = "post", operation_id = "rotate_own_token")]
@@ -192,6 +218,8 @@ impl UsersApi {
         Ok(rotate(&state, auth.0.id).await?)
     }
 
+    /// Replace a user's API token (admin)
+    ///
     /// Replace a user's API token (admin), e.g. after it leaked: the answer carries the
     /// new one; the old one stops working at once.
     #[oai(path = "/auth/users/:user_id/token", method = "post", operation_id = "rotate_user_token")]
@@ -200,12 +228,14 @@ impl UsersApi {
         state: Data<&AppState>,
         _admin: AdminAuth,
         /// The user's id.
-        user_id: Path<String>,
+        user_id: Path<Uuid>,
     ) -> Result<Json<RotatedToken>, Fails<{ BAD_REQUEST | NOT_FOUND | AUTHENTICATED }>> {
-        let user_id = super::parse_user_id(&user_id.0)?.0;
+        let user_id = user_id.0;
         Ok(rotate(&state, user_id).await?)
     }
 
+    /// Delete a user and their data (admin)
+    ///
     /// Delete a user and everything they own (admin). A connected Google account is
     /// disconnected first (channels stopped, grant revoked; the events stay in Google).
     #[oai(path = "/auth/users/:user_id", method = "delete", operation_id = "delete_user")]
@@ -214,9 +244,9 @@ impl UsersApi {
         state: Data<&AppState>,
         _admin: AdminAuth,
         /// The user's id.
-        user_id: Path<String>,
+        user_id: Path<Uuid>,
     ) -> Result<DeleteUserResponse, Fails<{ BAD_REQUEST | NOT_FOUND | AUTHENTICATED }>> {
-        let user_id = super::parse_user_id(&user_id.0)?.0;
+        let user_id = user_id.0;
         match crate::sync::disconnect::disconnect(&state, crate::domain::UserId(user_id), false).await {
             Ok(_) | Err(crate::sync::connect::ConnectError::NotConnected) => {}
             Err(e) => tracing::warn!(%user_id, error = %e, "disconnecting before deletion failed; deleting anyway"),

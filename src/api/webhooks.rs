@@ -153,6 +153,8 @@ pub struct WebhooksApi;
 
 #[OpenApi(tag = "ApiTags::Webhooks")]
 impl WebhooksApi {
+    /// Google push notification (called by Google)
+    ///
     /// Google Calendar push notifications (called by Google; no body, no bearer token: the
     /// channel token authenticates the call). A change (`exists`, `not_exists`) requests a
     /// pull of the user's calendar; the `sync` handshake and redeliveries are only
@@ -192,6 +194,8 @@ impl WebhooksApi {
         result.map(|_| NotificationAccepted::Ok)
     }
 
+    /// Re-create a user's notification channel (admin)
+    ///
     /// Re-create a user's notification channel (admin): a new channel is created first,
     /// then the older ones are stopped.
     #[oai(path = "/webhooks/setup/:user_id", method = "post", operation_id = "setup_user_channel")]
@@ -200,9 +204,9 @@ impl WebhooksApi {
         state: Data<&AppState>,
         _admin: AdminAuth,
         /// The user's id.
-        user_id: Path<String>,
+        user_id: Path<Uuid>,
     ) -> Result<Json<NotificationChannel>, Fails<{ BAD_REQUEST | NOT_FOUND | CONFLICT | UNAVAILABLE | AUTHENTICATED }>> {
-        let user = super::parse_user_id(&user_id.0)?;
+        let user = crate::domain::UserId(user_id.0);
         store::users::find(&state.db, user.0)
             .await?
             .ok_or_else(|| ApiError::not_found("user"))?;
@@ -215,6 +219,8 @@ pub struct ChannelApi;
 
 #[OpenApi(tag = "ApiTags::Sync")]
 impl ChannelApi {
+    /// Re-create your notification channel
+    ///
     /// Re-create the caller's notification channel: a new channel is created first, then
     /// the older ones are stopped. Useful when notifications seem to have stopped.
     #[oai(path = "/sync/channel", method = "post", operation_id = "recreate_channel")]

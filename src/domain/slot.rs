@@ -166,9 +166,18 @@ impl SlotDraft {
     }
 }
 
+/// Whether a text has nothing to show: only whitespace and control characters. The spec
+/// says the same with the pattern `[^\s\x00-\x1f\x7f-\x9f]` (one character that is neither).
+pub fn is_blank(value: &str) -> bool {
+    value.chars().all(|c| c.is_whitespace() || c.is_control())
+}
+
 fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), ValidationError> {
-    if value.trim().is_empty() {
-        return Err(invalid(field, "must not be empty (omit it or send null instead)"));
+    if is_blank(value) {
+        return Err(invalid(
+            field,
+            "must not be empty or only spaces and control characters (omit it or send null instead)",
+        ));
     }
     let len = value.chars().count();
     if len > max {
