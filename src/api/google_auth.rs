@@ -329,7 +329,7 @@ impl GoogleAuthApi {
         state: Data<&AppState>,
         _admin: AdminAuth,
         /// The user's id.
-        user_id: Path<uuid::Uuid>,
+        user_id: Path<super::path_id::PathUuid>,
         /// Where the browser goes after connecting.
         return_to: Query<Option<String>>,
         /// `primary` (default) or `dedicated`.
@@ -339,7 +339,7 @@ impl GoogleAuthApi {
         /// to Google as the `login_hint` (default: the user's email).
         expected_email: Query<Option<String>>,
     ) -> Result<Json<AuthorizeUrl>, Fails<{ BAD_REQUEST | NOT_FOUND | UNAVAILABLE | AUTHENTICATED }>> {
-        let user = UserId(user_id.0);
+        let user = UserId(user_id.0.parse("user_id")?);
         let expected = match expected_email.0.map(|e| e.trim().to_owned()) {
             Some(e) if !e.contains('@') || e.len() > 254 => {
                 return Err(ApiError::invalid("expected_email", "must be an email address").into())
@@ -390,9 +390,9 @@ impl GoogleAuthApi {
         state: Data<&AppState>,
         _admin: AdminAuth,
         /// The user's id.
-        user_id: Path<uuid::Uuid>,
+        user_id: Path<super::path_id::PathUuid>,
     ) -> Result<Json<ConnectionStatus>, Fails<{ BAD_REQUEST | NOT_FOUND | CONFLICT | UNAVAILABLE | AUTHENTICATED }>> {
-        let user = UserId(user_id.0);
+        let user = UserId(user_id.0.parse("user_id")?);
         connect::initialize_sync(&state, user).await?;
         let row = connections::find(&state.db, user.0).await?;
         Ok(Json(ConnectionStatus::from_row(row)))

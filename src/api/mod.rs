@@ -11,6 +11,7 @@ pub mod health;
 pub mod held_deletions;
 pub mod metrics;
 pub mod pagination;
+pub mod path_id;
 pub mod rate_limit;
 pub mod request_trace;
 pub mod return_to;

@@ -211,9 +211,9 @@ impl SlotsApi {
         state: Data<&AppState>,
         auth: UserAuth,
         /// The slot's id.
-        id: Path<Uuid>,
+        id: Path<super::path_id::PathUuid>,
     ) -> Result<OneSlot, Fails<{ BAD_REQUEST | NOT_FOUND | AUTHENTICATED }>> {
-        let id = SlotId(id.0);
+        let id = SlotId(id.0.parse("id")?);
         let row = store::slots::find_live(&state.db, auth.user_id(), id)
             .await?
             .ok_or_else(|| ApiError::not_found("slot"))?;
@@ -230,13 +230,13 @@ impl SlotsApi {
         state: Data<&AppState>,
         auth: UserAuth,
         /// The slot's id.
-        id: Path<Uuid>,
+        id: Path<super::path_id::PathUuid>,
         body: JsonBody<SlotInput, SlotBody>,
         /// The version this change is based on, as given in the slot's `ETag`.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
     ) -> Result<OneSlot, Fails<{ BAD_REQUEST | NOT_FOUND | PRECONDITION_FAILED | AUTHENTICATED }>> {
-        let id = SlotId(id.0);
+        let id = SlotId(id.0.parse("id")?);
         let expected = expected_version(if_match.0.as_deref())?;
         let row = local::replace_slot(
             &state.writes,
@@ -264,12 +264,12 @@ impl SlotsApi {
         state: Data<&AppState>,
         auth: UserAuth,
         /// The slot's id.
-        id: Path<Uuid>,
+        id: Path<super::path_id::PathUuid>,
         /// The version this deletion is based on, as given in the slot's `ETag`.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
     ) -> Result<DeletedSlot, Fails<{ BAD_REQUEST | NOT_FOUND | PRECONDITION_FAILED | AUTHENTICATED }>> {
-        let id = SlotId(id.0);
+        let id = SlotId(id.0.parse("id")?);
         let expected = expected_version(if_match.0.as_deref())?;
         local::delete_slot(&state.writes, &state.push_waker, auth.user_id(), id, expected)
             .await

@@ -228,9 +228,9 @@ impl UsersApi {
         state: Data<&AppState>,
         _admin: AdminAuth,
         /// The user's id.
-        user_id: Path<Uuid>,
+        user_id: Path<super::path_id::PathUuid>,
     ) -> Result<Json<RotatedToken>, Fails<{ BAD_REQUEST | NOT_FOUND | AUTHENTICATED }>> {
-        let user_id = user_id.0;
+        let user_id = user_id.0.parse("user_id")?;
         Ok(rotate(&state, user_id).await?)
     }
 
@@ -244,9 +244,9 @@ impl UsersApi {
         state: Data<&AppState>,
         _admin: AdminAuth,
         /// The user's id.
-        user_id: Path<Uuid>,
+        user_id: Path<super::path_id::PathUuid>,
     ) -> Result<DeleteUserResponse, Fails<{ BAD_REQUEST | NOT_FOUND | AUTHENTICATED }>> {
-        let user_id = user_id.0;
+        let user_id = user_id.0.parse("user_id")?;
         match crate::sync::disconnect::disconnect(&state, crate::domain::UserId(user_id), false).await {
             Ok(_) | Err(crate::sync::connect::ConnectError::NotConnected) => {}
             Err(e) => tracing::warn!(%user_id, error = %e, "disconnecting before deletion failed; deleting anyway"),

@@ -204,9 +204,9 @@ impl WebhooksApi {
         state: Data<&AppState>,
         _admin: AdminAuth,
         /// The user's id.
-        user_id: Path<Uuid>,
+        user_id: Path<super::path_id::PathUuid>,
     ) -> Result<Json<NotificationChannel>, Fails<{ BAD_REQUEST | NOT_FOUND | CONFLICT | UNAVAILABLE | AUTHENTICATED }>> {
-        let user = crate::domain::UserId(user_id.0);
+        let user = crate::domain::UserId(user_id.0.parse("user_id")?);
         store::users::find(&state.db, user.0)
             .await?
             .ok_or_else(|| ApiError::not_found("user"))?;

@@ -7,6 +7,7 @@ mod cli;
 mod convergence;
 mod demo;
 mod fairness;
+mod generated_client;
 mod google_connect;
 mod google_tokens;
 mod group_commit;

@@ -128,7 +128,7 @@ async fn deleting_a_user_removes_their_slots_and_their_token() {
 async fn deleting_a_user_with_a_bad_uuid_is_a_bad_request() {
     let app = spawn_app().await;
     let resp = app.admin_delete("/auth/users/not-a-uuid").await;
-    let body = assert_error(resp, 400, "invalid_parameter").await;
+    let body = assert_error(resp, 400, "invalid_field").await;
     assert_eq!(body["field"], "user_id");
 }
 
