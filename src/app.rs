@@ -239,6 +239,17 @@ pub fn routes(state: AppState) -> impl Endpoint {
     }
     .with(limit)
     .catch_all_error(render_any_error)
+    .around(|ep, req| async move {
+        let path = req.uri().path().to_owned();
+        let mut resp = ep.get_response(req).await;
+        if resp.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED {
+            if let Some(allow) = api::allow::allowed_methods(&path) {
+                resp.headers_mut()
+                    .insert(poem::http::header::ALLOW, poem::http::HeaderValue::from_static(allow));
+            }
+        }
+        Ok(resp)
+    })
     .with(RequestTrace)
     .data(state)
 }

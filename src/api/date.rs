@@ -30,10 +30,7 @@ impl Type for Date {
     }
 
     fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Inline(Box::new(MetaSchema {
-            example: Some(Value::String("2026-12-24".into())),
-            ..MetaSchema::new_with_format("string", "date")
-        }))
+        MetaSchemaRef::Inline(Box::new(MetaSchema::new_with_format("string", "date")))
     }
 
     fn as_raw_value(&self) -> Option<&Self::RawValueType> {

@@ -232,8 +232,7 @@ impl<const S: u32> Fails<S> {
 impl<const S: u32> ApiResponse for Fails<S> {
     fn meta() -> MetaResponses {
         let mut meta = ApiError::meta();
-        meta.responses
-            .retain(|r| r.status.is_some_and(Self::documents));
+        meta.responses.retain(|r| r.status.is_some_and(Self::documents));
         meta
     }
 

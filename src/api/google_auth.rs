@@ -323,7 +323,11 @@ impl GoogleAuthApi {
     /// A consent link for a user (admin)
     ///
     /// The consent URL for a user (admin), for a backend that sends the link itself.
-    #[oai(path = "/auth/users/:user_id/authorize-link", method = "post", operation_id = "create_authorize_link")]
+    #[oai(
+        path = "/auth/users/:user_id/authorize-link",
+        method = "post",
+        operation_id = "create_authorize_link"
+    )]
     async fn authorize_link(
         &self,
         state: Data<&AppState>,
@@ -384,14 +388,19 @@ impl GoogleAuthApi {
     /// Run sync initialisation again (admin)
     ///
     /// Run sync initialisation again for a connected user (admin).
-    #[oai(path = "/auth/initialize/:user_id", method = "post", operation_id = "initialize_user")]
+    #[oai(
+        path = "/auth/initialize/:user_id",
+        method = "post",
+        operation_id = "initialize_user"
+    )]
     async fn initialize(
         &self,
         state: Data<&AppState>,
         _admin: AdminAuth,
         /// The user's id.
         user_id: Path<super::path_id::PathUuid>,
-    ) -> Result<Json<ConnectionStatus>, Fails<{ BAD_REQUEST | NOT_FOUND | CONFLICT | UNAVAILABLE | AUTHENTICATED }>> {
+    ) -> Result<Json<ConnectionStatus>, Fails<{ BAD_REQUEST | NOT_FOUND | CONFLICT | UNAVAILABLE | AUTHENTICATED }>>
+    {
         let user = UserId(user_id.0.parse("user_id")?);
         connect::initialize_sync(&state, user).await?;
         let row = connections::find(&state.db, user.0).await?;
@@ -421,7 +430,11 @@ impl GoogleAuthApi {
     ///
     /// The caller's Google connection.
     #[oai(path = "/auth/google/connection", method = "get", operation_id = "get_connection")]
-    async fn connection(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<ConnectionStatus>, Fails<{ AUTHENTICATED }>> {
+    async fn connection(
+        &self,
+        state: Data<&AppState>,
+        auth: UserAuth,
+    ) -> Result<Json<ConnectionStatus>, Fails<{ AUTHENTICATED }>> {
         let row = connections::find(&state.db, auth.0.id).await?;
         Ok(Json(ConnectionStatus::from_row(row)))
     }
@@ -460,7 +473,11 @@ impl GoogleAuthApi {
     /// The caller's connection events (connect, rehome, disconnect, needs_reauth,
     /// missing_scopes, calendar_missing, deletions held/applied/discarded), newest first.
     #[oai(path = "/auth/audit", method = "get", operation_id = "list_audit_events")]
-    async fn audit(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<Vec<AuditEvent>>, Fails<{ AUTHENTICATED }>> {
+    async fn audit(
+        &self,
+        state: Data<&AppState>,
+        auth: UserAuth,
+    ) -> Result<Json<Vec<AuditEvent>>, Fails<{ AUTHENTICATED }>> {
         let rows = store::audit::list(&state.db, auth.0.id, AUDIT_KINDS, 200).await?;
         Ok(Json(
             rows.into_iter()

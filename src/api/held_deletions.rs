@@ -64,7 +64,11 @@ impl HeldDeletionsApi {
     /// than `MASS_DELETE_MIN` or `MASS_DELETE_PERCENT` % of the caller's linked slots
     /// allow, so it deleted no slot. Apply or discard them.
     #[oai(path = "/sync/held-deletions", method = "get", operation_id = "list_held_deletions")]
-    async fn list(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<Vec<HeldDeletion>>, Fails<{ AUTHENTICATED }>> {
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: UserAuth,
+    ) -> Result<Json<Vec<HeldDeletion>>, Fails<{ AUTHENTICATED }>> {
         let rows = held::list(&state.db, auth.user_id()).await?;
         Ok(Json(
             rows.into_iter()
@@ -81,7 +85,11 @@ impl HeldDeletionsApi {
     /// Apply held deletions
     ///
     /// Apply held deletions: the slots are deleted, as they were in Google.
-    #[oai(path = "/sync/held-deletions/apply", method = "post", operation_id = "apply_held_deletions")]
+    #[oai(
+        path = "/sync/held-deletions/apply",
+        method = "post",
+        operation_id = "apply_held_deletions"
+    )]
     async fn apply(
         &self,
         state: Data<&AppState>,
@@ -101,7 +109,11 @@ impl HeldDeletionsApi {
     ///
     /// Discard held deletions: the slots stay and are pushed to Google again, each as one
     /// new event.
-    #[oai(path = "/sync/held-deletions/discard", method = "post", operation_id = "discard_held_deletions")]
+    #[oai(
+        path = "/sync/held-deletions/discard",
+        method = "post",
+        operation_id = "discard_held_deletions"
+    )]
     async fn discard(
         &self,
         state: Data<&AppState>,

@@ -52,7 +52,11 @@ impl MetricsApi {
     /// and Google calls. Needs `Authorization: Bearer <METRICS_TOKEN>` when `METRICS_TOKEN`
     /// is set; open otherwise (then expose it to your scraper only).
     #[oai(path = "/metrics", method = "get", operation_id = "get_metrics")]
-    async fn metrics(&self, state: Data<&AppState>, auth: MetricsAuth) -> Result<PlainText<String>, Fails<{ UNAUTHORIZED | INTERNAL }>> {
+    async fn metrics(
+        &self,
+        state: Data<&AppState>,
+        auth: MetricsAuth,
+    ) -> Result<PlainText<String>, Fails<{ UNAUTHORIZED | INTERNAL }>> {
         authorize(&state, &auth)?;
         let every = Duration::from_secs(state.settings.metrics_cache_secs);
         let depth = state

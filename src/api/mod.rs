@@ -2,6 +2,7 @@
 //! function and map the result.
 
 pub mod admin;
+pub mod allow;
 pub mod auth;
 pub mod body;
 pub mod date;

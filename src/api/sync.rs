@@ -322,7 +322,11 @@ impl SyncApi {
     /// Push again every slot that is not in sync (pending, failed or paused), and close
     /// the caller's breaker. Answers at once; the pushes run in the background.
     #[oai(path = "/sync/push-all", method = "post", operation_id = "push_all")]
-    async fn push_all(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<PushAllResult>, Fails<{ CONFLICT | AUTHENTICATED }>> {
+    async fn push_all(
+        &self,
+        state: Data<&AppState>,
+        auth: UserAuth,
+    ) -> Result<Json<PushAllResult>, Fails<{ CONFLICT | AUTHENTICATED }>> {
         let queued = status::push_all(&state.db, &state.push_waker, auth.user_id()).await?;
         Ok(Json(PushAllResult { queued }))
     }
@@ -352,7 +356,11 @@ impl SyncApi {
     /// Stop syncing: stop the notification channels, pause pushes, make no Google call.
     /// Slots keep being editable; `POST /sync/resume` catches up.
     #[oai(path = "/sync", method = "delete", operation_id = "stop_sync")]
-    async fn stop(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<StopResult>, Fails<{ CONFLICT | AUTHENTICATED }>> {
+    async fn stop(
+        &self,
+        state: Data<&AppState>,
+        auth: UserAuth,
+    ) -> Result<Json<StopResult>, Fails<{ CONFLICT | AUTHENTICATED }>> {
         let stopped = control::stop(&state, auth.user_id()).await?;
         Ok(Json(StopResult {
             channels_stopped: stopped.channels_stopped,
@@ -365,7 +373,11 @@ impl SyncApi {
     /// Resume syncing after `DELETE /sync`: pending changes are pushed, a channel is
     /// created and Google's changes are pulled.
     #[oai(path = "/sync/resume", method = "post", operation_id = "resume_sync")]
-    async fn resume(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<SyncStatus>, Fails<{ CONFLICT | UNAVAILABLE | AUTHENTICATED }>> {
+    async fn resume(
+        &self,
+        state: Data<&AppState>,
+        auth: UserAuth,
+    ) -> Result<Json<SyncStatus>, Fails<{ CONFLICT | UNAVAILABLE | AUTHENTICATED }>> {
         control::resume(&state, auth.user_id()).await?;
         Ok(Json(status::overview(&state.db, auth.user_id()).await?.into()))
     }
@@ -391,7 +403,11 @@ impl SyncApi {
     ///
     /// The caller's most recent conflicts (newest first, at most 200) and how each was resolved.
     #[oai(path = "/sync/conflicts", method = "get", operation_id = "list_conflicts")]
-    async fn conflicts(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<Vec<Conflict>>, Fails<{ AUTHENTICATED }>> {
+    async fn conflicts(
+        &self,
+        state: Data<&AppState>,
+        auth: UserAuth,
+    ) -> Result<Json<Vec<Conflict>>, Fails<{ AUTHENTICATED }>> {
         let rows = store::audit::list(&state.db, auth.0.id, &["conflict"], CONFLICTS_LISTED).await?;
         Ok(Json(
             rows.into_iter()
@@ -415,7 +431,11 @@ impl SyncApi {
     ///
     /// The caller's sync status: connection, outbox depth, last push error, breaker.
     #[oai(path = "/sync/status", method = "get", operation_id = "get_sync_status")]
-    async fn status(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<SyncStatus>, Fails<{ AUTHENTICATED }>> {
+    async fn status(
+        &self,
+        state: Data<&AppState>,
+        auth: UserAuth,
+    ) -> Result<Json<SyncStatus>, Fails<{ AUTHENTICATED }>> {
         let status = status::overview(&state.db, auth.user_id()).await?;
         Ok(Json(status.into()))
     }

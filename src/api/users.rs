@@ -214,7 +214,11 @@ impl UsersApi {
     /// Replace the caller's API token: the answer carries the new one; the old one stops
     /// working at once.
     #[oai(path = "/auth/users/me/token", method = "post", operation_id = "rotate_own_token")]
-    async fn rotate_own_token(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<RotatedToken>, Fails<{ NOT_FOUND | AUTHENTICATED }>> {
+    async fn rotate_own_token(
+        &self,
+        state: Data<&AppState>,
+        auth: UserAuth,
+    ) -> Result<Json<RotatedToken>, Fails<{ NOT_FOUND | AUTHENTICATED }>> {
         Ok(rotate(&state, auth.0.id).await?)
     }
 
@@ -222,7 +226,11 @@ impl UsersApi {
     ///
     /// Replace a user's API token (admin), e.g. after it leaked: the answer carries the
     /// new one; the old one stops working at once.
-    #[oai(path = "/auth/users/:user_id/token", method = "post", operation_id = "rotate_user_token")]
+    #[oai(
+        path = "/auth/users/:user_id/token",
+        method = "post",
+        operation_id = "rotate_user_token"
+    )]
     async fn rotate_token(
         &self,
         state: Data<&AppState>,

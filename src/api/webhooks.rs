@@ -160,7 +160,11 @@ impl WebhooksApi {
     /// pull of the user's calendar; the `sync` handshake and redeliveries are only
     /// acknowledged. Forged, unknown, stopped or expired channels are refused with a 4xx,
     /// without calling Google.
-    #[oai(path = "/webhooks/google-calendar", method = "post", operation_id = "receive_google_notification")]
+    #[oai(
+        path = "/webhooks/google-calendar",
+        method = "post",
+        operation_id = "receive_google_notification"
+    )]
     #[allow(clippy::too_many_arguments)] // one parameter per header Google sends
     async fn google_calendar(
         &self,
@@ -198,14 +202,19 @@ impl WebhooksApi {
     ///
     /// Re-create a user's notification channel (admin): a new channel is created first,
     /// then the older ones are stopped.
-    #[oai(path = "/webhooks/setup/:user_id", method = "post", operation_id = "setup_user_channel")]
+    #[oai(
+        path = "/webhooks/setup/:user_id",
+        method = "post",
+        operation_id = "setup_user_channel"
+    )]
     async fn setup(
         &self,
         state: Data<&AppState>,
         _admin: AdminAuth,
         /// The user's id.
         user_id: Path<super::path_id::PathUuid>,
-    ) -> Result<Json<NotificationChannel>, Fails<{ BAD_REQUEST | NOT_FOUND | CONFLICT | UNAVAILABLE | AUTHENTICATED }>> {
+    ) -> Result<Json<NotificationChannel>, Fails<{ BAD_REQUEST | NOT_FOUND | CONFLICT | UNAVAILABLE | AUTHENTICATED }>>
+    {
         let user = crate::domain::UserId(user_id.0.parse("user_id")?);
         store::users::find(&state.db, user.0)
             .await?
@@ -224,7 +233,11 @@ impl ChannelApi {
     /// Re-create the caller's notification channel: a new channel is created first, then
     /// the older ones are stopped. Useful when notifications seem to have stopped.
     #[oai(path = "/sync/channel", method = "post", operation_id = "recreate_channel")]
-    async fn recreate(&self, state: Data<&AppState>, auth: UserAuth) -> Result<Json<NotificationChannel>, Fails<{ CONFLICT | UNAVAILABLE | AUTHENTICATED }>> {
+    async fn recreate(
+        &self,
+        state: Data<&AppState>,
+        auth: UserAuth,
+    ) -> Result<Json<NotificationChannel>, Fails<{ CONFLICT | UNAVAILABLE | AUTHENTICATED }>> {
         Ok(Json(channels::recreate(&state, auth.user_id()).await?.into()))
     }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{slot_body, spawn_app};
+use crate::helpers::{assert_error, slot_body, spawn_app};
 
 /// (what, body as raw text, expected field or None for body-level errors)
 fn bad_slot_bodies() -> Vec<(&'static str, String, Option<&'static str>)> {
@@ -219,4 +219,21 @@ async fn bad_parameters_and_headers_name_their_field() {
     let now: Value = app.get_json(&user, &format!("/slots/{id}")).await;
     assert_eq!(now, slot);
     assert_eq!(app.list_slot_ids(&user, "").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_method_a_route_does_not_have_is_a_405_listing_the_ones_it_has() {
+    let app = spawn_app().await;
+    let user = app.create_user("allow@example.com").await;
+    let resp = app.user_send(&user, reqwest::Method::PATCH, "/slots").await;
+    assert_eq!(resp.status(), 405);
+    assert_eq!(resp.headers()["allow"], "GET, POST");
+    let id = uuid::Uuid::new_v4();
+    let resp = app
+        .user_send(&user, reqwest::Method::POST, &format!("/slots/{id}"))
+        .await;
+    assert_eq!(resp.status(), 405);
+    assert_eq!(resp.headers()["allow"], "DELETE, GET, PUT");
+    let body = assert_error(resp, 405, "method_not_allowed").await;
+    assert!(body["message"].as_str().unwrap().contains("not allowed"));
 }
