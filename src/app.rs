@@ -27,12 +27,10 @@ use crate::state::{AppParts, AppState};
 use crate::store::{self, GroupCommit};
 use crate::sync::channel_directory::ChannelDirectory;
 use crate::sync::coalesce::PullCoordinator;
+use crate::sync::context::{SyncContext, SyncParts};
 use crate::sync::pull::{PullConfig, Puller};
 use crate::sync::push::{PushConfig, Pusher};
 use crate::sync::PushWaker;
-
-/// How many authorizations a user may start per minute.
-pub const AUTHORIZE_PER_MINUTE: u32 = 10;
 
 /// A built, bound, not yet running service.
 pub struct Application {
@@ -86,7 +84,7 @@ impl Application {
         }
         let vault = Arc::new(TokenVault::new(db.clone(), keys.clone(), oauth.clone()));
         let authorize_limiter = Arc::new(RateLimiter::keyed(Quota::per_minute(
-            NonZeroU32::new(AUTHORIZE_PER_MINUTE).expect("non-zero"),
+            NonZeroU32::new(api::google_auth::AUTHORIZE_PER_MINUTE).expect("non-zero"),
         )));
         let limits = GoogleLimits::new(
             NonZeroU32::new(settings.google_user_calls_per_minute).expect("validated"),
@@ -107,18 +105,20 @@ impl Application {
         ));
         let pulls = PullCoordinator::new(puller, Duration::from_millis(settings.pull_debounce_ms));
         let state = AppState::new(AppParts {
-            db,
-            writes,
-            settings: Arc::new(settings),
-            push_waker: PushWaker::default(),
-            keys,
-            endpoints,
-            oauth,
-            vault,
-            gateway,
-            pusher,
-            pulls,
-            channel_directory: ChannelDirectory::default(),
+            sync: SyncContext::new(SyncParts {
+                db,
+                writes,
+                settings: Arc::new(settings),
+                push_waker: PushWaker::default(),
+                keys,
+                endpoints,
+                oauth,
+                vault,
+                gateway,
+                pusher,
+                pulls,
+                channel_directory: ChannelDirectory::default(),
+            }),
             metrics: crate::observe::handle(),
             outbox_depth: Default::default(),
             authorize_limiter,
@@ -147,7 +147,7 @@ impl Application {
         let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(Arc::clone(&self.state.pusher).run(self.state.push_waker.clone(), worker_stop));
         // A disconnect that was deleting slotsync's events when a process stopped goes on.
-        match crate::sync::disconnect::resume_unfinished(&self.state).await {
+        match crate::sync::disconnect::resume_unfinished(&self.state.sync).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(users = n, "resumed unfinished disconnects"),
             Err(e) => tracing::warn!(error = %e, "could not look for unfinished disconnects"),

@@ -3,20 +3,10 @@
 use std::sync::Arc;
 
 use governor::DefaultKeyedRateLimiter;
-use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use crate::api::rate_limit::InboundRateLimit;
-use crate::config::Settings;
-use crate::crypto::Keys;
-use crate::google::oauth::OAuthClient;
-use crate::google::vault::TokenVault;
-use crate::google::{CalendarGateway, GoogleEndpoints};
-use crate::store::GroupCommit;
-use crate::sync::channel_directory::ChannelDirectory;
-use crate::sync::coalesce::PullCoordinator;
-use crate::sync::push::Pusher;
-use crate::sync::PushWaker;
+use crate::sync::context::{SyncContext, SyncParts};
 
 /// Shared application context: one reference-counted allocation, so the clone poem makes
 /// for every request (`.data(state)`) is one counter increment. Its parts are reached
@@ -39,32 +29,12 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// What every request handler and background worker shares, behind [`AppState`].
+/// What every request handler and background worker shares, behind [`AppState`]: the
+/// engine's context, and what only the API uses. The engine's parts are reached through
+/// `Deref` (`state.db`), the context itself as `state.sync`.
 pub struct AppParts {
-    /// The connection pool.
-    pub db: DatabaseConnection,
-    /// Hot writes (slot changes, push bookkeeping) go through here: batched on SQLite.
-    pub writes: Arc<GroupCommit>,
-    /// Validated settings.
-    pub settings: Arc<Settings>,
-    /// Wakes the push worker after a local change commits.
-    pub push_waker: PushWaker,
-    /// Keys derived from `SECRET_KEY`.
-    pub keys: Keys,
-    /// Google's endpoints (or the emulator's).
-    pub endpoints: GoogleEndpoints,
-    /// The OAuth client, or the name of the setting that is missing.
-    pub oauth: Result<OAuthClient, &'static str>,
-    /// Users' Google tokens.
-    pub vault: Arc<TokenVault>,
-    /// Google Calendar, rate-limited and classified.
-    pub gateway: Arc<dyn CalendarGateway>,
-    /// Pushes outbox slots to Google (the worker runs it; jobs and tests may drain it).
-    pub pusher: Arc<Pusher>,
-    /// Requests coalesced pulls (webhook, triggers, jobs).
-    pub pulls: PullCoordinator,
-    /// The channels this app knows, and their message marks (the webhook's checks).
-    pub channel_directory: ChannelDirectory,
+    /// What the sync engine needs.
+    pub sync: SyncContext,
     /// The metrics recorder (shared by the process).
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// The outbox depth `GET /metrics` reports, read at most every `METRICS_CACHE_SECS`.
@@ -74,4 +44,12 @@ pub struct AppParts {
     /// The inbound rate limit, and what it remembers about API tokens (the user scheme
     /// shares its caches).
     pub inbound_limit: InboundRateLimit,
+}
+
+impl std::ops::Deref for AppParts {
+    type Target = SyncParts;
+
+    fn deref(&self) -> &SyncParts {
+        &self.sync
+    }
 }

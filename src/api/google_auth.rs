@@ -265,6 +265,9 @@ impl From<ConnectError> for ApiError {
     }
 }
 
+/// How many authorizations a user may start per minute.
+pub const AUTHORIZE_PER_MINUTE: u32 = 10;
+
 /// Checks `return_to`: a path on this service, or a URL on a configured origin.
 fn check_return_to(state: &AppState, return_to: Option<String>) -> Result<Option<String>, ApiError> {
     match return_to {
@@ -287,13 +290,11 @@ async fn authorize_for(
     expected_email: Option<String>,
 ) -> Result<Json<AuthorizeUrl>, ApiError> {
     if state.authorize_limiter.check_key(&user.0).is_err() {
-        return Err(ApiError::too_many_requests(
-            60 / u64::from(crate::app::AUTHORIZE_PER_MINUTE),
-        ));
+        return Err(ApiError::too_many_requests(60 / u64::from(AUTHORIZE_PER_MINUTE)));
     }
     let return_to = check_return_to(state, return_to)?;
     let mode = calendar.map_or(CalendarMode::Primary, CalendarMode::from);
-    let url = connect::start_authorization(state, user, return_to, mode, login_hint, expected_email).await?;
+    let url = connect::start_authorization(&state.sync, user, return_to, mode, login_hint, expected_email).await?;
     Ok(Json(AuthorizeUrl { url }))
 }
 
@@ -372,7 +373,7 @@ impl GoogleAuthApi {
         /// `access_denied` when the user declined.
         error: Query<Option<String>>,
     ) -> Result<CallbackResponse, Fails<{ BAD_REQUEST | CONFLICT | TOO_MANY_REQUESTS | INTERNAL | UNAVAILABLE }>> {
-        let done = connect::complete_authorization(&state, code.0, signed_state.0, error.0).await?;
+        let done = connect::complete_authorization(&state.sync, code.0, signed_state.0, error.0).await?;
         match done.return_to {
             Some(to) => {
                 let sep = if to.contains('?') { '&' } else { '?' };
@@ -402,7 +403,7 @@ impl GoogleAuthApi {
     ) -> Result<Json<ConnectionStatus>, Fails<{ BAD_REQUEST | NOT_FOUND | CONFLICT | UNAVAILABLE | AUTHENTICATED }>>
     {
         let user = UserId(user_id.0.parse("user_id")?);
-        connect::initialize_sync(&state, user).await?;
+        connect::initialize_sync(&state.sync, user).await?;
         let row = connections::find(&state.db, user.0).await?;
         Ok(Json(ConnectionStatus::from_row(row)))
     }
@@ -422,7 +423,7 @@ impl GoogleAuthApi {
         calendar: Query<CalendarChoice>,
     ) -> Result<Json<ConnectResult>, Fails<{ BAD_REQUEST | NOT_FOUND | CONFLICT | UNAVAILABLE | AUTHENTICATED }>> {
         let (connection, outcome) =
-            crate::sync::lifecycle::pick_calendar(&state, auth.user_id(), calendar.0.into()).await?;
+            crate::sync::lifecycle::pick_calendar(&state.sync, auth.user_id(), calendar.0.into()).await?;
         Ok(Json(ConnectResult::new(connection, outcome)))
     }
 
@@ -496,7 +497,7 @@ async fn do_disconnect(
     user: UserId,
     delete_events: bool,
 ) -> Result<Json<DisconnectSummary>, ApiError> {
-    let d = crate::sync::disconnect::disconnect(state, user, delete_events).await?;
+    let d = crate::sync::disconnect::disconnect(&state.sync, user, delete_events).await?;
     Ok(Json(DisconnectSummary {
         channels_stopped: d.channels_stopped,
         events_deleted: d.events_deleted,

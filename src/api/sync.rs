@@ -348,7 +348,9 @@ impl SyncApi {
             Some(TriggerMode::Full) => PullMode::Full,
             _ => PullMode::Incremental,
         };
-        Ok(Json(control::trigger_pull(&state, auth.user_id(), mode).await?.into()))
+        Ok(Json(
+            control::trigger_pull(&state.sync, auth.user_id(), mode).await?.into(),
+        ))
     }
 
     /// Stop syncing
@@ -361,7 +363,7 @@ impl SyncApi {
         state: Data<&AppState>,
         auth: UserAuth,
     ) -> Result<Json<StopResult>, Fails<{ CONFLICT | AUTHENTICATED }>> {
-        let stopped = control::stop(&state, auth.user_id()).await?;
+        let stopped = control::stop(&state.sync, auth.user_id()).await?;
         Ok(Json(StopResult {
             channels_stopped: stopped.channels_stopped,
             slots_paused: stopped.slots_paused,
@@ -378,7 +380,7 @@ impl SyncApi {
         state: Data<&AppState>,
         auth: UserAuth,
     ) -> Result<Json<SyncStatus>, Fails<{ CONFLICT | UNAVAILABLE | AUTHENTICATED }>> {
-        control::resume(&state, auth.user_id()).await?;
+        control::resume(&state.sync, auth.user_id()).await?;
         Ok(Json(status::overview(&state.db, auth.user_id()).await?.into()))
     }
 
@@ -393,7 +395,7 @@ impl SyncApi {
         state: Data<&AppState>,
         auth: UserAuth,
     ) -> Result<Json<BreakerResetResult>, Fails<{ CONFLICT | AUTHENTICATED }>> {
-        let reset = control::reset_breakers(&state, auth.user_id()).await?;
+        let reset = control::reset_breakers(&state.sync, auth.user_id()).await?;
         Ok(Json(BreakerResetResult {
             slots_resumed: reset.slots_resumed,
         }))

@@ -255,7 +255,7 @@ impl UsersApi {
         user_id: Path<super::path_id::PathUuid>,
     ) -> Result<DeleteUserResponse, Fails<{ BAD_REQUEST | NOT_FOUND | AUTHENTICATED }>> {
         let user_id = user_id.0.parse("user_id")?;
-        match crate::sync::disconnect::disconnect(&state, crate::domain::UserId(user_id), false).await {
+        match crate::sync::disconnect::disconnect(&state.sync, crate::domain::UserId(user_id), false).await {
             Ok(_) | Err(crate::sync::connect::ConnectError::NotConnected) => {}
             Err(e) => tracing::warn!(%user_id, error = %e, "disconnecting before deletion failed; deleting anyway"),
         }

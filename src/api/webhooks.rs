@@ -219,7 +219,7 @@ impl WebhooksApi {
         store::users::find(&state.db, user.0)
             .await?
             .ok_or_else(|| ApiError::not_found("user"))?;
-        Ok(Json(channels::recreate(&state, user).await?.into()))
+        Ok(Json(channels::recreate(&state.sync, user).await?.into()))
     }
 }
 
@@ -238,7 +238,7 @@ impl ChannelApi {
         state: Data<&AppState>,
         auth: UserAuth,
     ) -> Result<Json<NotificationChannel>, Fails<{ CONFLICT | UNAVAILABLE | AUTHENTICATED }>> {
-        Ok(Json(channels::recreate(&state, auth.user_id()).await?.into()))
+        Ok(Json(channels::recreate(&state.sync, auth.user_id()).await?.into()))
     }
 }
 
@@ -264,7 +264,7 @@ async fn notification(state: &AppState, headers: [Option<String>; 5]) -> Result<
         state: state_value,
         message_number,
     };
-    channels::receive(state, &notification).await.map_err(|refused| {
+    channels::receive(&state.sync, &notification).await.map_err(|refused| {
         tracing::debug!(%channel_id, reason = %refused, "notification refused");
         refused.into()
     })

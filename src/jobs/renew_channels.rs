@@ -11,7 +11,7 @@ use crate::sync::channels;
 /// Runs once.
 #[tracing::instrument(skip_all, err)]
 pub async fn run_once(state: &AppState) -> Result<Outcome, JobError> {
-    let r = channels::renew_expiring(state).await?;
+    let r = channels::renew_expiring(&state.sync).await?;
     Ok(
         json!({ "channels_off": r.off, "renewed": r.renewed, "retired": r.retired,
                "skipped": r.skipped, "failed": r.failed }),

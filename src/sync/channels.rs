@@ -14,11 +14,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::context::SyncContext;
 use crate::config::Settings;
 use crate::domain::UserId;
 use crate::google::error::GoneKind;
 use crate::google::GoogleError;
-use crate::state::AppState;
 use crate::store::channels::{self, ChannelRow};
 use crate::store::{connections, StoreError};
 use crate::sync::channel_directory::KnownChannel;
@@ -83,7 +83,7 @@ fn chrono_duration(d: Duration) -> chrono::Duration {
 /// fails in a way worth retrying, the row is left expired so the renewal job tries again;
 /// any other refusal stops it.
 #[tracing::instrument(skip_all, fields(user_id = %user), err(level = "debug"))]
-pub async fn create_channel(state: &AppState, user: UserId) -> Result<ChannelRow, ChannelError> {
+pub async fn create_channel(state: &SyncContext, user: UserId) -> Result<ChannelRow, ChannelError> {
     let Some(address) = webhook_address(&state.settings) else {
         warn_if_off(&state.settings);
         return Err(ChannelError::Off);
@@ -136,7 +136,7 @@ pub async fn create_channel(state: &AppState, user: UserId) -> Result<ChannelRow
 /// Stops a channel at Google when it may still be live there. `Ok(true)`: it no longer is
 /// (stopped now, already gone, or expired); a channel whose creation never completed has
 /// nothing to stop (`Ok(false)`).
-async fn stop_at_google(state: &AppState, channel: &ChannelRow) -> Result<bool, GoogleError> {
+async fn stop_at_google(state: &SyncContext, channel: &ChannelRow) -> Result<bool, GoogleError> {
     let Some(resource_id) = channel.resource_id.as_deref() else {
         return Ok(false);
     };
@@ -154,7 +154,7 @@ async fn stop_at_google(state: &AppState, channel: &ChannelRow) -> Result<bool, 
 }
 
 /// Stops a channel at Google (best effort) and marks it stopped, replaced by `replaced_by`.
-async fn retire(state: &AppState, channel: &ChannelRow, replaced_by: Option<Uuid>) -> Result<(), ChannelError> {
+async fn retire(state: &SyncContext, channel: &ChannelRow, replaced_by: Option<Uuid>) -> Result<(), ChannelError> {
     if let Err(e) = stop_at_google(state, channel).await {
         // It expires by itself; meanwhile its notifications are refused as stopped.
         tracing::warn!(channel_id = %channel.id, error = %e, "could not stop a replaced channel at Google");
@@ -165,7 +165,7 @@ async fn retire(state: &AppState, channel: &ChannelRow, replaced_by: Option<Uuid
 
 /// Marks a channel stopped in the store and forgets it in the directory, so this instance
 /// refuses its notifications from the moment this returns.
-async fn mark_stopped(state: &AppState, id: Uuid, replaced_by: Option<Uuid>) -> Result<bool, StoreError> {
+async fn mark_stopped(state: &SyncContext, id: Uuid, replaced_by: Option<Uuid>) -> Result<bool, StoreError> {
     let stopped = channels::mark_stopped(&state.db, id, replaced_by, Utc::now()).await;
     state.channel_directory.forget(id);
     stopped
@@ -174,7 +174,7 @@ async fn mark_stopped(state: &AppState, id: Uuid, replaced_by: Option<Uuid>) -> 
 /// Creates a new channel for the user, then retires every live channel created before it.
 /// When the creation fails, the old channels are left as they are.
 #[tracing::instrument(skip_all, fields(user_id = %user), err(level = "debug"))]
-pub async fn recreate(state: &AppState, user: UserId) -> Result<ChannelRow, ChannelError> {
+pub async fn recreate(state: &SyncContext, user: UserId) -> Result<ChannelRow, ChannelError> {
     let new = create_channel(state, user).await?;
     for old in channels::live(&state.db, user.0).await? {
         // Only older ones: two concurrent re-creations then leave the newest channel live.
@@ -197,7 +197,7 @@ pub struct StopReport {
 /// Stops every live channel of the user: best effort at Google, always marked stopped
 /// locally (so their notifications are refused from now on).
 #[tracing::instrument(skip_all, fields(user_id = %user), err)]
-pub async fn stop_all(state: &AppState, user: UserId) -> Result<StopReport, StoreError> {
+pub async fn stop_all(state: &SyncContext, user: UserId) -> Result<StopReport, StoreError> {
     let mut report = StopReport::default();
     for channel in channels::live(&state.db, user.0).await? {
         match stop_at_google(state, &channel).await {
@@ -236,7 +236,7 @@ enum Renewal {
 /// expired). Each is claimed with a lease first, so concurrent runs, in this instance or
 /// others, renew every channel once.
 #[tracing::instrument(skip_all, err)]
-pub async fn renew_expiring(state: &AppState) -> Result<RenewReport, StoreError> {
+pub async fn renew_expiring(state: &SyncContext) -> Result<RenewReport, StoreError> {
     let mut report = RenewReport::default();
     if webhook_address(&state.settings).is_none() {
         warn_if_off(&state.settings);
@@ -272,7 +272,7 @@ pub async fn renew_expiring(state: &AppState) -> Result<RenewReport, StoreError>
     Ok(report)
 }
 
-async fn renew_one(state: &AppState, channel: &ChannelRow, horizon: DateTime<Utc>) -> Result<Renewal, ChannelError> {
+async fn renew_one(state: &SyncContext, channel: &ChannelRow, horizon: DateTime<Utc>) -> Result<Renewal, ChannelError> {
     let user = UserId(channel.user_id);
     let active = connections::find(&state.db, user.0)
         .await?
@@ -377,7 +377,7 @@ pub enum Refused {
 /// then what the app's [channel directory](super::channel_directory) knows of the channel
 /// (one primary-key read when it knows nothing yet, or only for longer than its TTL);
 /// `exists`/`not_exists` request a pull, which runs later, debounced and coalesced.
-pub async fn receive(state: &AppState, n: &Notification) -> Result<Received, Refused> {
+pub async fn receive(state: &SyncContext, n: &Notification) -> Result<Received, Refused> {
     let mut id = Uuid::encode_buffer();
     if !state
         .keys

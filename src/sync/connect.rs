@@ -7,11 +7,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::context::SyncContext;
 use crate::crypto::{random_token, Secret};
 use crate::domain::UserId;
 use crate::google::missing_scopes;
 use crate::google::oauth::{OAuthClient, OAuthError};
-use crate::state::AppState;
 use crate::store::{self, connections, StoreError};
 use crate::sync::channels::{self, ChannelError};
 use crate::sync::home::Home;
@@ -98,14 +98,14 @@ struct StatePayload {
     e: i64,
 }
 
-pub(super) fn oauth(state: &AppState) -> Result<&OAuthClient, ConnectError> {
+pub(super) fn oauth(state: &SyncContext) -> Result<&OAuthClient, ConnectError> {
     state.oauth.as_ref().map_err(|var| ConnectError::NotConfigured(var))
 }
 
 /// Starts an authorization for `user` and returns the Google URL to send the browser to.
 #[tracing::instrument(skip_all, fields(user_id = %user), err)]
 pub async fn start_authorization(
-    state: &AppState,
+    state: &SyncContext,
     user: UserId,
     return_to: Option<String>,
     mode: CalendarMode,
@@ -171,7 +171,7 @@ pub struct Connected {
 /// account or calendar ([`ConnectOutcome`]); then initialises sync.
 #[tracing::instrument(skip_all, err)]
 pub async fn complete_authorization(
-    state: &AppState,
+    state: &SyncContext,
     code: Option<String>,
     signed_state: Option<String>,
     error: Option<String>,
@@ -261,7 +261,7 @@ pub async fn complete_authorization(
 /// slots back in the outbox, wakes the push worker, (re)creates the user's notification
 /// channel, and requests a pull (the first one is a full sync: it imports the calendar).
 #[tracing::instrument(skip_all, fields(user_id = %user), err)]
-pub async fn initialize_sync(state: &AppState, user: UserId) -> Result<(), ConnectError> {
+pub async fn initialize_sync(state: &SyncContext, user: UserId) -> Result<(), ConnectError> {
     let conn = connections::find(&state.db, user.0)
         .await?
         .ok_or(ConnectError::NotConnected)?;
@@ -279,7 +279,7 @@ pub async fn initialize_sync(state: &AppState, user: UserId) -> Result<(), Conne
 /// Creates the user's notification channel, retiring older ones. Never fails the caller:
 /// without a channel, changes made in Google still arrive with the fallback sync, and the
 /// renewal job retries a creation that failed for a passing reason.
-pub(super) async fn start_channel(state: &AppState, user: UserId) {
+pub(super) async fn start_channel(state: &SyncContext, user: UserId) {
     let problem = match channels::recreate(state, user).await {
         Ok(_) | Err(ChannelError::Off) => return,
         Err(e) => e.to_string(),

@@ -4,11 +4,11 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::connect::ConnectError;
+use super::context::SyncContext;
 use super::pull::{PullError, PullMode, PullReport};
 use super::status::NotSyncing;
 use super::SyncError;
 use crate::domain::UserId;
-use crate::state::AppState;
 use crate::store::{self, connections, outbox, sync_states};
 
 /// Why a triggered pull did not run.
@@ -28,7 +28,7 @@ pub enum TriggerError {
     Sync(#[from] SyncError),
 }
 
-async fn active(state: &AppState, user: UserId) -> Result<(), SyncError> {
+async fn active(state: &SyncContext, user: UserId) -> Result<(), SyncError> {
     match connections::find(&state.db, user.0).await? {
         None => Err(NotSyncing::NotConnected.into()),
         Some(c) if c.status != connections::ACTIVE => Err(NotSyncing::Unusable(c.status).into()),
@@ -38,7 +38,7 @@ async fn active(state: &AppState, user: UserId) -> Result<(), SyncError> {
 
 /// Pulls `user`'s calendar now and reports what changed.
 #[tracing::instrument(skip_all, fields(user_id = %user), err)]
-pub async fn trigger_pull(state: &AppState, user: UserId, mode: PullMode) -> Result<PullReport, TriggerError> {
+pub async fn trigger_pull(state: &SyncContext, user: UserId, mode: PullMode) -> Result<PullReport, TriggerError> {
     active(state, user).await?;
     match state.pulls.puller().pull(user, mode).await {
         Ok(report) => Ok(report),
@@ -61,7 +61,7 @@ pub struct Stopped {
 /// Stops syncing: the connection becomes `stopped` (no Google call is made for the user,
 /// tokens are kept), its channels are stopped, pending pushes are paused.
 #[tracing::instrument(skip_all, fields(user_id = %user), err)]
-pub async fn stop(state: &AppState, user: UserId) -> Result<Stopped, SyncError> {
+pub async fn stop(state: &SyncContext, user: UserId) -> Result<Stopped, SyncError> {
     active(state, user).await?;
     let channels = super::channels::stop_all(state, user).await?;
     connections::set_status(&state.db, user.0, connections::STOPPED, None).await?;
@@ -84,7 +84,7 @@ pub async fn stop(state: &AppState, user: UserId) -> Result<Stopped, SyncError> 
 /// Resumes syncing after [`stop`]: the connection is active again, paused slots go back in
 /// the outbox, a channel is created and a pull requested.
 #[tracing::instrument(skip_all, fields(user_id = %user), err)]
-pub async fn resume(state: &AppState, user: UserId) -> Result<(), SyncError> {
+pub async fn resume(state: &SyncContext, user: UserId) -> Result<(), SyncError> {
     match connections::find(&state.db, user.0).await? {
         None => return Err(NotSyncing::NotConnected.into()),
         Some(c) if c.status == connections::STOPPED => {
@@ -113,7 +113,7 @@ pub struct BreakersReset {
 
 /// Closes the user's breaker and every slot breaker of the user, and wakes the worker.
 #[tracing::instrument(skip_all, fields(user_id = %user), err)]
-pub async fn reset_breakers(state: &AppState, user: UserId) -> Result<BreakersReset, SyncError> {
+pub async fn reset_breakers(state: &SyncContext, user: UserId) -> Result<BreakersReset, SyncError> {
     sync_states::close_breaker(&state.db, user).await?;
     let slots_resumed = outbox::reset_slot_breakers(&state.db, user, Utc::now()).await?;
     store::audit::record(

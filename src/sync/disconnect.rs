@@ -13,10 +13,10 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::connect::{oauth, ConnectError};
+use super::context::SyncContext;
 use crate::crypto::Secret;
 use crate::domain::UserId;
 use crate::google::GoogleError;
-use crate::state::AppState;
 use crate::store::sync_states::Cleanup;
 use crate::store::{self, audit, connections, sync_states};
 use crate::sync::channels;
@@ -43,7 +43,7 @@ pub struct Disconnected {
 /// Disconnects `user` (see the module docs). Google-side steps are best effort (a user
 /// must be able to leave even if Google is unreachable); what failed is in the audit log.
 #[tracing::instrument(skip_all, fields(user_id = %user), err)]
-pub async fn disconnect(state: &AppState, user: UserId, delete_events: bool) -> Result<Disconnected, ConnectError> {
+pub async fn disconnect(state: &SyncContext, user: UserId, delete_events: bool) -> Result<Disconnected, ConnectError> {
     connections::find(&state.db, user.0)
         .await?
         .ok_or(ConnectError::NotConnected)?;
@@ -109,7 +109,7 @@ pub async fn disconnect(state: &AppState, user: UserId, delete_events: bool) -> 
 }
 
 /// Resumes the event deletion of every disconnect a stopped process left unfinished.
-pub async fn resume_unfinished(state: &AppState) -> Result<usize, store::StoreError> {
+pub async fn resume_unfinished(state: &SyncContext) -> Result<usize, store::StoreError> {
     let users = connections::disconnecting_users(&state.db).await?;
     for user in &users {
         tokio::spawn(finish_in_background(state.clone(), UserId(*user)));
@@ -117,7 +117,7 @@ pub async fn resume_unfinished(state: &AppState) -> Result<usize, store::StoreEr
     Ok(users.len())
 }
 
-async fn finish_in_background(state: AppState, user: UserId) {
+async fn finish_in_background(state: SyncContext, user: UserId) {
     if let Err(e) = finish(&state, user).await {
         tracing::warn!(user_id = %user, error = %e, "the disconnect's event deletion stopped; it resumes at the next start");
     }
@@ -125,7 +125,7 @@ async fn finish_in_background(state: AppState, user: UserId) {
 
 /// Deletes the remaining events slotsync created, then revokes and erases the tokens.
 #[tracing::instrument(skip_all, fields(user_id = %user), err)]
-async fn finish(state: &AppState, user: UserId) -> Result<(), ConnectError> {
+async fn finish(state: &SyncContext, user: UserId) -> Result<(), ConnectError> {
     let Some(conn) = connections::find(&state.db, user.0).await? else {
         return Ok(());
     };
@@ -172,7 +172,7 @@ async fn finish(state: &AppState, user: UserId) -> Result<(), ConnectError> {
     Ok(())
 }
 
-async fn still_disconnecting(state: &AppState, user: UserId) -> Result<bool, ConnectError> {
+async fn still_disconnecting(state: &SyncContext, user: UserId) -> Result<bool, ConnectError> {
     Ok(connections::find(&state.db, user.0)
         .await?
         .is_some_and(|c| c.status == connections::DISCONNECTING))
@@ -181,7 +181,7 @@ async fn still_disconnecting(state: &AppState, user: UserId) -> Result<bool, Con
 /// Deletes one event; an event already gone counts as deleted; passing failures are
 /// retried with backoff (the gateway already waits for the rate limits).
 async fn delete_with_retries(
-    state: &AppState,
+    state: &SyncContext,
     user: UserId,
     calendar: &str,
     event_id: &str,
@@ -203,7 +203,7 @@ async fn delete_with_retries(
 /// erases the tokens — only if the connection is still in `only_from` when given (a
 /// reconnect during a background deletion must keep its new tokens).
 async fn revoke_and_erase(
-    state: &AppState,
+    state: &SyncContext,
     user: UserId,
     only_from: Option<&str>,
 ) -> Result<Result<(), String>, ConnectError> {

@@ -17,12 +17,12 @@ use google_calendar3::api::Calendar;
 use serde_json::json;
 
 use super::connect::{initialize_sync, CalendarMode, ConnectError, ConnectOutcome, DEDICATED_CALENDAR_SUMMARY};
+use super::context::SyncContext;
 use super::home::{Home, MISSING_SCOPES_HINT};
 use crate::crypto::Secret;
 use crate::domain::UserId;
 use crate::google::hub::calendar_hub;
 use crate::google::oauth::GoogleAccount;
-use crate::state::AppState;
 use crate::store::{self, audit, connections, held_deletions, sync_states};
 use crate::sync::channels;
 
@@ -30,7 +30,7 @@ use crate::sync::channels;
 /// calendar in that account — the remembered one if `calendars.get` still finds it,
 /// otherwise a new one (remembered for next time).
 pub async fn calendar_for(
-    state: &AppState,
+    state: &SyncContext,
     user: UserId,
     account: &GoogleAccount,
     mode: CalendarMode,
@@ -77,7 +77,7 @@ pub async fn calendar_for(
 /// Stores the connection for `home` (granted `scopes`) and continues or re-homes as the
 /// identity says; then initialises sync.
 pub async fn settle_home(
-    state: &AppState,
+    state: &SyncContext,
     new: connections::NewConnection,
     existing: Option<&connections::Connection>,
     home: &Home,
@@ -124,7 +124,7 @@ pub async fn settle_home(
 /// Moves the user's slots from `from` to `to` (see the module docs). Returns how many live
 /// slots are queued for the new calendar.
 async fn rehome(
-    state: &AppState,
+    state: &SyncContext,
     new: connections::NewConnection,
     from: &Home,
     to: &Home,
@@ -167,7 +167,7 @@ async fn rehome(
 /// Records a grant lacking the calendar scope: tokens kept, connection `missing_scopes`,
 /// live slots paused with the reason, channels stopped, logged.
 pub async fn record_missing_scopes(
-    state: &AppState,
+    state: &SyncContext,
     new: connections::NewConnection,
     missing: &[String],
 ) -> Result<connections::Connection, ConnectError> {
@@ -195,7 +195,7 @@ pub async fn record_missing_scopes(
 /// connected account with the tokens already held (after the calendar was deleted in
 /// Google, or to switch between the primary and a dedicated calendar).
 pub async fn pick_calendar(
-    state: &AppState,
+    state: &SyncContext,
     user: UserId,
     mode: CalendarMode,
 ) -> Result<(connections::Connection, ConnectOutcome), ConnectError> {

@@ -6,6 +6,7 @@ pub mod channel_directory;
 pub mod channels;
 pub mod coalesce;
 pub mod connect;
+pub mod context;
 pub mod control;
 pub mod disconnect;
 pub mod held;

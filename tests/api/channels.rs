@@ -84,7 +84,7 @@ async fn connecting_without_a_public_base_url_works_and_creates_no_channel() {
     let resp = ctx.app.user_send(&user, reqwest::Method::POST, "/sync/channel").await;
     let body = assert_error(resp, 503, "channels_off").await;
     assert!(body["message"].as_str().unwrap().contains("PUBLIC_BASE_URL"), "{body}");
-    let report = renew_expiring(&ctx.app.state).await.unwrap();
+    let report = renew_expiring(&ctx.app.state.sync).await.unwrap();
     assert_eq!(
         report,
         RenewReport {
@@ -104,9 +104,9 @@ async fn a_channel_near_expiry_is_renewed_new_one_first_and_notifications_follow
     ctx.wait_for_notifications(1).await;
 
     // Outside the renewal window nothing happens.
-    assert_eq!(renew_expiring(&ctx.app.state).await.unwrap(), RenewReport::default());
+    assert_eq!(renew_expiring(&ctx.app.state.sync).await.unwrap(), RenewReport::default());
     make_channels_expire_soon(&ctx.app).await;
-    let report = renew_expiring(&ctx.app.state).await.unwrap();
+    let report = renew_expiring(&ctx.app.state.sync).await.unwrap();
     assert_eq!(report.renewed, 1, "{report:?}");
 
     let stats = ctx.stats().await;
@@ -160,7 +160,7 @@ async fn a_channel_near_expiry_is_renewed_new_one_first_and_notifications_follow
     );
 
     // Renewed channels are not renewed again.
-    assert_eq!(renew_expiring(&ctx.app.state).await.unwrap(), RenewReport::default());
+    assert_eq!(renew_expiring(&ctx.app.state.sync).await.unwrap(), RenewReport::default());
 }
 
 #[tokio::test]
@@ -177,7 +177,7 @@ async fn two_instances_renewing_at_once_renew_each_channel_exactly_once() {
     make_channels_expire_soon(&ctx.app).await;
     let mut other = start_another_instance(&ctx.app, |_| {}).await;
 
-    let (a, b) = tokio::join!(renew_expiring(&ctx.app.state), renew_expiring(&other.state));
+    let (a, b) = tokio::join!(renew_expiring(&ctx.app.state.sync), renew_expiring(&other.state.sync));
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.renewed + b.renewed, 4, "{a:?} {b:?}");
     assert_eq!(a.failed + b.failed + a.retired + b.retired, 0, "{a:?} {b:?}");
@@ -225,7 +225,7 @@ async fn a_channel_google_failed_to_create_at_connection_is_created_by_the_next_
     assert_eq!(failed.len(), 1);
 
     ctx.faults(Value::Null).await;
-    let report = renew_expiring(&ctx.app.state).await.unwrap();
+    let report = renew_expiring(&ctx.app.state.sync).await.unwrap();
     assert_eq!(report.renewed, 1, "{report:?}");
     let live = ctx.app.live_channels(&user).await;
     assert_eq!(live.len(), 1);
@@ -307,7 +307,7 @@ async fn disconnect_stops_every_live_channel_of_the_user() {
     let bystander = connected(&ctx, "bob@example.com").await;
     // A second live channel, as during a renewal overlap.
     let user_id = slotsync::domain::UserId(uuid::Uuid::parse_str(&user.id).unwrap());
-    slotsync::sync::channels::create_channel(&ctx.app.state, user_id)
+    slotsync::sync::channels::create_channel(&ctx.app.state.sync, user_id)
         .await
         .unwrap();
     assert_eq!(ctx.app.live_channels(&user).await.len(), 2);

@@ -286,7 +286,7 @@ async fn an_admin_gets_an_authorize_link_and_can_rerun_initialisation() {
 async fn starting_authorizations_is_rate_limited_per_user() {
     let ctx = spawn_app_with_google().await;
     let user = ctx.app.create_user("ada@example.com").await;
-    for _ in 0..slotsync::app::AUTHORIZE_PER_MINUTE {
+    for _ in 0..slotsync::api::google_auth::AUTHORIZE_PER_MINUTE {
         assert_eq!(ctx.app.get(&user, "/auth/google/authorize").await.status(), 200);
     }
     let resp = ctx.app.get(&user, "/auth/google/authorize").await;

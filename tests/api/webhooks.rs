@@ -274,7 +274,7 @@ async fn channels_replaced_by_a_re_creation_or_a_renewal_are_refused_right_after
         .exec(&ctx.app.state.db)
         .await
         .unwrap();
-    let report = slotsync::sync::channels::renew_expiring(&ctx.app.state).await.unwrap();
+    let report = slotsync::sync::channels::renew_expiring(&ctx.app.state.sync).await.unwrap();
     assert_eq!(report.renewed, 1, "{report:?}");
     let third = ctx.app.live_channels(&user).await.remove(0);
     assert_ne!(third.id, second.id);

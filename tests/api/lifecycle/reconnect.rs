@@ -357,7 +357,7 @@ async fn a_disconnect_left_half_done_by_a_stopped_process_is_finished_at_the_nex
     assert_eq!(live_events(&ctx, ADA).await.len(), 2);
 
     // The start of a process resumes it (what Application::run does first).
-    let resumed = slotsync::sync::disconnect::resume_unfinished(&ctx.app.state)
+    let resumed = slotsync::sync::disconnect::resume_unfinished(&ctx.app.state.sync)
         .await
         .unwrap();
     assert_eq!(resumed, 1);
