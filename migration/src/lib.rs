@@ -10,6 +10,7 @@ mod m20261121_000004_pull_and_channels;
 mod m20261121_000005_live_slots_index;
 mod m20261130_000006_connection_lifecycle;
 mod m20261130_000007_retention_indexes;
+mod m20261130_000008_idempotency_slot_id;
 
 /// Every migration of the schema, in order.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000005_live_slots_index::Migration),
             Box::new(m20261130_000006_connection_lifecycle::Migration),
             Box::new(m20261130_000007_retention_indexes::Migration),
+            Box::new(m20261130_000008_idempotency_slot_id::Migration),
         ]
     }
 }

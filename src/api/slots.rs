@@ -5,7 +5,6 @@ use chrono::{DateTime, FixedOffset, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::types::ToJSON;
 use poem_openapi::{ApiResponse, OpenApi};
 use uuid::Uuid;
 
@@ -130,21 +129,16 @@ impl SlotsApi {
             }
             None => None,
         };
-        let render = |row: &store::slots::SlotRow| Slot::from(row).to_json().map(|v| v.to_string()).unwrap_or_default();
         let slot = match local::create_slot(
             &state.writes,
             &state.push_waker,
             auth.user_id(),
             body.value.into(),
             idempotency,
-            render,
         )
         .await?
         {
-            CreateOutcome::Created(row) => Slot::from(row.as_ref()),
-            CreateOutcome::Replayed { body, .. } => {
-                serde_json::from_str::<Slot>(&body).map_err(|e| ApiError::internal(&e))?
-            }
+            CreateOutcome::Created(row) | CreateOutcome::Replayed(row) => Slot::from(row.as_ref()),
         };
         let etag = slot.etag();
         let location = format!("/slots/{}", slot.id);

@@ -1,4 +1,5 @@
-//! Idempotency keys for `POST /slots`: the first response is kept and replayed.
+//! Idempotency keys for `POST /slots`: the slot the first request created is kept, and
+//! a retry with the same key and body answers that slot again.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
@@ -8,31 +9,29 @@ use uuid::Uuid;
 use super::entities::idempotency_keys;
 use super::StoreError;
 
-pub use idempotency_keys::Model as StoredResponse;
+pub use idempotency_keys::Model as StoredKey;
 
-/// The stored response for `(user, key)`, if any.
-pub async fn find(db: &impl ConnectionTrait, user_id: Uuid, key: &str) -> Result<Option<StoredResponse>, StoreError> {
+/// What `(user, key)` created, if the key was used.
+pub async fn find(db: &impl ConnectionTrait, user_id: Uuid, key: &str) -> Result<Option<StoredKey>, StoreError> {
     Ok(idempotency_keys::Entity::find_by_id((user_id, key.to_owned()))
         .one(db)
         .await?)
 }
 
-/// Records the response to `(user, key)`; a concurrent first use of the same key is
+/// Records that `(user, key)` created `slot_id`; a concurrent first use of the same key is
 /// [`StoreError::Duplicate`] (the caller's transaction then rolls back and replays).
 pub async fn save(
     db: &impl ConnectionTrait,
     user_id: Uuid,
     key: &str,
     request_hash: &str,
-    status: u16,
-    body: &str,
+    slot_id: Uuid,
 ) -> Result<(), StoreError> {
     idempotency_keys::ActiveModel {
         user_id: Set(user_id),
         key: Set(key.to_owned()),
         request_hash: Set(request_hash.to_owned()),
-        response_status: Set(i32::from(status)),
-        response_body: Set(body.to_owned()),
+        slot_id: Set(slot_id),
         created_at: Set(Utc::now()),
     }
     .insert(db)

@@ -119,6 +119,14 @@ pub async fn find_live(db: &impl ConnectionTrait, user: UserId, id: SlotId) -> R
         .await?)
 }
 
+/// A slot of `user`, deleted or not.
+pub async fn find_any(db: &impl ConnectionTrait, user: UserId, id: SlotId) -> Result<Option<SlotRow>, StoreError> {
+    Ok(slots::Entity::find_by_id(id.0)
+        .filter(slots::Column::UserId.eq(user.0))
+        .one(db)
+        .await?)
+}
+
 /// A page of `user`'s slots ordered by `(start_at, id)`.
 pub async fn list(db: &impl ConnectionTrait, user: UserId, q: &SlotQuery) -> Result<Vec<SlotRow>, StoreError> {
     let mut select = slots::Entity::find()

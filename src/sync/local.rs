@@ -21,12 +21,12 @@ pub struct IdempotentRequest {
 pub enum CreateOutcome {
     /// A new slot.
     Created(Box<SlotRow>),
-    /// The same request was seen before: its first response, as stored.
-    Replayed { status: u16, body: String },
+    /// The same request was seen before: the slot it created, as it is now.
+    Replayed(Box<SlotRow>),
 }
 
-/// Creates a slot. With an idempotency key, the first response (`render`ed from the new
-/// row) is stored in the same transaction and replayed for the same key and body.
+/// Creates a slot. With an idempotency key, the key and the new slot's id are stored in
+/// the same transaction; the same key and body later answer that slot again.
 #[tracing::instrument(skip_all, fields(user_id = %user), err)]
 pub async fn create_slot(
     writes: &GroupCommit,
@@ -34,7 +34,6 @@ pub async fn create_slot(
     user: UserId,
     fields: SlotFields,
     idempotency: Option<IdempotentRequest>,
-    render: impl FnOnce(&SlotRow) -> String + Send + 'static,
 ) -> Result<CreateOutcome, SyncError> {
     let draft = SlotDraft::validate(fields)?;
     if let Some(idem) = &idempotency {
@@ -48,8 +47,7 @@ pub async fn create_slot(
             Box::pin(async move {
                 let row = store::slots::insert_new(txn, user, SlotId::new(), &draft, Utc::now()).await?;
                 if let Some(idem) = &key {
-                    let body = render(&row);
-                    store::idempotency::save(txn, user.0, &idem.key, &idem.request_hash, 201, &body).await?;
+                    store::idempotency::save(txn, user.0, &idem.key, &idem.request_hash, row.id).await?;
                 }
                 Ok(row)
             })
@@ -74,10 +72,13 @@ async fn replay(
     idem: &IdempotentRequest,
 ) -> Result<Option<CreateOutcome>, SyncError> {
     match store::idempotency::find(db, user.0, &idem.key).await? {
-        Some(stored) if stored.request_hash == idem.request_hash => Ok(Some(CreateOutcome::Replayed {
-            status: u16::try_from(stored.response_status).unwrap_or(201),
-            body: stored.response_body,
-        })),
+        Some(stored) if stored.request_hash == idem.request_hash => {
+            // The user's slots go with the user, keys included: the slot is there.
+            let slot = store::slots::find_any(db, user, SlotId(stored.slot_id))
+                .await?
+                .ok_or(SyncError::Store(StoreError::NotFound))?;
+            Ok(Some(CreateOutcome::Replayed(Box::new(slot))))
+        }
         Some(_) => Err(SyncError::IdempotencyMismatch),
         None => Ok(None),
     }

@@ -23,8 +23,7 @@ async fn idempotency_key(app: &TestApp, user: Uuid, key: &str, created_at: DateT
         user_id: Set(user),
         key: Set(key.to_owned()),
         request_hash: Set("hash".into()),
-        response_status: Set(201),
-        response_body: Set("{}".into()),
+        slot_id: Set(Uuid::new_v4()),
         created_at: Set(created_at),
     }
     .insert(&app.state.db)

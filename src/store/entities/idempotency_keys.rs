@@ -1,4 +1,4 @@
-//! `idempotency_keys`: the first response to each `Idempotency-Key`, replayed on retries.
+//! `idempotency_keys`: the slot each `Idempotency-Key` created, replayed on retries.
 
 use sea_orm::entity::prelude::*;
 
@@ -10,9 +10,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub key: String,
     pub request_hash: String,
-    pub response_status: i32,
-    #[sea_orm(column_type = "Text")]
-    pub response_body: String,
+    /// The slot the first request created.
+    pub slot_id: Uuid,
     pub created_at: DateTimeUtc,
 }
 
