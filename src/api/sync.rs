@@ -10,6 +10,7 @@ use poem_openapi::{Enum, Object, OpenApi};
 use super::auth::UserAuth;
 use super::error::{answers::*, ApiError, Fails};
 use super::ApiTags;
+use crate::domain::ConflictRecord;
 use crate::state::AppState;
 use crate::store;
 use crate::sync::control::{self, TriggerError};
@@ -415,12 +416,18 @@ impl SyncApi {
             rows.into_iter()
                 .map(|r| {
                     let detail: serde_json::Value = serde_json::from_str(&r.detail).unwrap_or_default();
-                    let text = |k: &str| detail[k].as_str().unwrap_or_default().to_owned();
+                    let record = serde_json::from_value::<ConflictRecord>(detail.clone()).ok();
                     Conflict {
                         slot_id: r.slot_id,
-                        kind: text("kind"),
-                        policy: text("policy"),
-                        winner: text("winner"),
+                        kind: record.as_ref().map(|c| c.kind.as_str().to_owned()).unwrap_or_default(),
+                        policy: record
+                            .as_ref()
+                            .map(|c| c.policy.as_str().to_owned())
+                            .unwrap_or_default(),
+                        winner: record
+                            .as_ref()
+                            .map(|c| c.winner.as_str().to_owned())
+                            .unwrap_or_default(),
                         detail,
                         at: r.at,
                     }

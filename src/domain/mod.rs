@@ -2,6 +2,7 @@
 
 pub mod backoff;
 pub mod breaker;
+pub mod conflict;
 pub mod fingerprint;
 pub mod ids;
 pub mod slot;
@@ -9,6 +10,7 @@ pub mod states;
 
 pub use backoff::Backoff;
 pub use breaker::{BreakerRule, Side, SlotBreaker};
+pub use conflict::{ConflictCase, ConflictRecord, DetectedBy};
 pub use fingerprint::Fingerprint;
 pub use ids::{EventId, SlotId, UserId};
 pub use slot::{SlotDraft, SlotFields, SlotTiming, ValidationError};

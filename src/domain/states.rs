@@ -82,6 +82,17 @@ macro_rules! string_enum {
                 }
             }
         }
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
     };
 }
 
@@ -93,6 +104,7 @@ string_enum!(
     PushState::Failed => "failed",
     PushState::Paused => "paused",
 );
+string_enum!(Winner, Winner::App => "app", Winner::Google => "google");
 string_enum!(
     ConflictPolicy,
     ConflictPolicy::LatestWins => "latest_wins",

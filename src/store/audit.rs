@@ -10,6 +10,17 @@ use super::StoreError;
 
 pub use sync_events::Model as SyncEvent;
 
+/// Logs a resolved conflict (kind `conflict`), in its one typed shape.
+pub async fn record_conflict(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    slot_id: Uuid,
+    conflict: &crate::domain::ConflictRecord,
+) -> Result<(), StoreError> {
+    let detail = serde_json::to_value(conflict).map_err(|e| StoreError::Db(sea_orm::DbErr::Json(e.to_string())))?;
+    record(db, user_id, Some(slot_id), "conflict", detail).await
+}
+
 /// Appends an event for `user_id` with a JSON `detail`.
 pub async fn record(
     db: &impl ConnectionTrait,

@@ -25,8 +25,9 @@ use uuid::Uuid;
 use super::held::DeletionGuard;
 use super::home;
 use super::plan::{plan, Action, ConflictNote, LocalSlot, PlanRules, SkipReason};
-use super::push::winner_label;
-use crate::domain::{BreakerRule, ConflictPolicy, Fingerprint, Side, SlotBreaker, UserId};
+use crate::domain::{
+    BreakerRule, ConflictCase, ConflictPolicy, ConflictRecord, DetectedBy, Fingerprint, Side, SlotBreaker, UserId,
+};
 use crate::google::mapping::event_slot;
 use crate::google::{CalendarGateway, GoneKind, GoogleError, ListFrom};
 use crate::observe;
@@ -579,23 +580,21 @@ impl Puller {
     ) -> Result<(), PullError> {
         run.report.conflicts += 1;
         tracing::info!(slot_id = %slot, winner = ?conflict.winner, "conflict resolved");
-        observe::conflict(winner_label(conflict.winner), "pull");
-        audit::record(
-            txn,
-            run.user.0,
-            Some(slot),
-            "conflict",
-            json!({
-                "kind": if conflict.deleted_in_google { "deleted_in_google" } else { "both_changed" },
-                "policy": self.config.policy.as_str(),
-                "winner": winner_label(conflict.winner),
-                "slot_version": version,
-                "slot_updated_at": slot_updated,
-                "google_updated_at": google_updated,
-                "detected_by": "pull",
-            }),
-        )
-        .await?;
+        observe::conflict(conflict.winner.as_str(), DetectedBy::Pull.as_str());
+        let record = ConflictRecord {
+            kind: if conflict.deleted_in_google {
+                ConflictCase::DeletedInGoogle
+            } else {
+                ConflictCase::BothChanged
+            },
+            policy: self.config.policy,
+            winner: conflict.winner,
+            slot_version: version,
+            slot_updated_at: slot_updated,
+            google_updated_at: google_updated,
+            detected_by: DetectedBy::Pull,
+        };
+        audit::record_conflict(txn, run.user.0, slot, &record).await?;
         Ok(())
     }
 }

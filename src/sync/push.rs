@@ -11,7 +11,10 @@ use google_calendar3::api::Event;
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 
-use crate::domain::{Backoff, ConflictPolicy, EventId, Fingerprint, SlotBreaker, SlotId, UserId, Winner};
+use crate::domain::{
+    Backoff, ConflictCase, ConflictPolicy, ConflictRecord, DetectedBy, EventId, Fingerprint, SlotBreaker, SlotId,
+    UserId, Winner,
+};
 use crate::google::mapping::{event_fingerprint, event_to_draft, EventContent};
 use crate::google::{CalendarGateway, ConflictKind, GoneKind, GoogleError};
 use crate::observe;
@@ -410,7 +413,8 @@ impl Pusher {
             (Winner::Google, Err(_)) => Winner::App,
             _ => winner,
         };
-        self.log_conflict(job, winner, "both_changed", current.updated).await?;
+        self.log_conflict(job, winner, ConflictCase::BothChanged, current.updated)
+            .await?;
         match (winner, draft, theirs) {
             (Winner::Google, Ok(draft), Some(fp)) => {
                 let pushed = Pushed {
@@ -456,7 +460,8 @@ impl Pusher {
             ConflictPolicy::GoogleWins => Winner::Google,
             _ => Winner::App,
         };
-        self.log_conflict(job, winner, "deleted_in_google", None).await?;
+        self.log_conflict(job, winner, ConflictCase::DeletedInGoogle, None)
+            .await?;
         match winner {
             Winner::Google => {
                 if !outbox::delete_as_remote(&self.db, job.row.id, job.row.version, job.home, Utc::now()).await? {
@@ -498,27 +503,21 @@ impl Pusher {
         &self,
         job: &Job<'_>,
         winner: Winner,
-        kind: &str,
+        kind: ConflictCase,
         google_updated: Option<chrono::DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        tracing::info!(slot_id = %job.row.id, ?winner, kind, "conflict resolved");
-        observe::conflict(winner_label(winner), "push");
-        audit::record(
-            &self.db,
-            job.user.0,
-            Some(job.row.id),
-            "conflict",
-            json!({
-                "kind": kind,
-                "policy": self.config.policy.as_str(),
-                "winner": winner_label(winner),
-                "slot_version": job.row.version,
-                "slot_updated_at": job.row.updated_at,
-                "google_updated_at": google_updated,
-                "detected_by": "push",
-            }),
-        )
-        .await
+        tracing::info!(slot_id = %job.row.id, ?winner, ?kind, "conflict resolved");
+        observe::conflict(winner.as_str(), DetectedBy::Push.as_str());
+        let record = ConflictRecord {
+            kind,
+            policy: self.config.policy,
+            winner,
+            slot_version: job.row.version,
+            slot_updated_at: job.row.updated_at,
+            google_updated_at: google_updated,
+            detected_by: DetectedBy::Push,
+        };
+        audit::record_conflict(&self.db, job.user.0, job.row.id, &record).await
     }
 }
 
@@ -530,13 +529,6 @@ fn ours(event_id: &str, event: &Event) -> Settled {
 }
 
 /// The spelling of a winner in logs and metrics.
-pub fn winner_label(winner: Winner) -> &'static str {
-    match winner {
-        Winner::App => "app",
-        Winner::Google => "google",
-    }
-}
-
 fn is_cancelled(event: &Event) -> bool {
     event.status.as_deref() == Some("cancelled")
 }
