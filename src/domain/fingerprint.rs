@@ -22,11 +22,20 @@ impl Fingerprint {
             h.update((value.len() as u64).to_be_bytes());
             h.update(value.as_bytes());
         };
-        field("title", &draft.title);
-        field("description", draft.description.as_deref().unwrap_or(""));
-        field("location", draft.location.as_deref().unwrap_or(""));
-        field("timezone", draft.timezone.name());
-        match &draft.timing {
+        // Destructured whole: a field added to the draft does not compile until it is
+        // hashed here (or said not to be synced).
+        let SlotDraft {
+            title,
+            description,
+            location,
+            timezone,
+            timing,
+        } = draft;
+        field("title", title);
+        field("description", description.as_deref().unwrap_or(""));
+        field("location", location.as_deref().unwrap_or(""));
+        field("timezone", timezone.name());
+        match timing {
             SlotTiming::Timed { start, end } => {
                 field("start", &start.timestamp().to_string());
                 field("end", &end.timestamp().to_string());

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use chrono_tz::Tz;
-use google_calendar3::api::{Event, EventDateTime, EventExtendedProperties};
+use google_calendar3::api::{Event, EventDateTime};
 use serde_json::Value;
 
 use crate::domain::{Fingerprint, SlotDraft, SlotFields, SlotId, SlotTiming, ValidationError};
@@ -32,10 +32,20 @@ impl EventContent<'_> {
         Fingerprint::of(self.draft, self.recurrence, false)
     }
 
-    /// The event to insert (with `id` set by the caller).
-    pub fn to_event(&self) -> Event {
-        let zone = Some(self.draft.timezone.name().to_owned());
-        let (start, end) = match &self.draft.timing {
+    /// The event fields slotsync owns, each with its value or `None` for "the slot has
+    /// none". Built by destructuring the draft whole, so a field added to it does not
+    /// compile until it is mapped here; the insert and the patch both come from this list
+    /// (the patch clears the `None`s), so neither can forget a field.
+    fn owned_fields(&self) -> [(&'static str, Option<Value>); 7] {
+        let SlotDraft {
+            title,
+            description,
+            location,
+            timezone,
+            timing,
+        } = self.draft;
+        let zone = Some(timezone.name().to_owned());
+        let (start, end) = match timing {
             SlotTiming::Timed { start, end } => (
                 EventDateTime {
                     date_time: Some(*start),
@@ -61,42 +71,60 @@ impl EventContent<'_> {
                 },
             ),
         };
-        let private = HashMap::from([
+        [
+            ("summary", json(title)),
+            ("description", description.as_ref().and_then(|d| json(d))),
+            ("location", location.as_ref().and_then(|l| json(l))),
+            ("start", json(&start)),
+            ("end", json(&end)),
+            (
+                "recurrence",
+                (!self.recurrence.is_empty()).then(|| json(self.recurrence)).flatten(),
+            ),
+            ("status", json("confirmed")),
+        ]
+    }
+
+    /// `extendedProperties.private`: the slot, the writer and the fingerprint.
+    fn private_properties(&self) -> HashMap<String, String> {
+        HashMap::from([
             (PROP_SLOT.to_owned(), self.slot.0.to_string()),
             (PROP_ORIGIN.to_owned(), self.origin.to_owned()),
             (PROP_FINGERPRINT.to_owned(), self.fingerprint().as_str().to_owned()),
-        ]);
-        Event {
-            summary: Some(self.draft.title.clone()),
-            description: self.draft.description.clone(),
-            location: self.draft.location.clone(),
-            start: Some(start),
-            end: Some(end),
-            recurrence: (!self.recurrence.is_empty()).then(|| self.recurrence.to_vec()),
-            status: Some("confirmed".to_owned()),
-            extended_properties: Some(EventExtendedProperties {
-                private: Some(private),
-                shared: None,
-            }),
-            ..Default::default()
-        }
+        ])
+    }
+
+    /// The event to insert (with `id` set by the caller).
+    pub fn to_event(&self) -> Event {
+        serde_json::from_value(self.to_json()).expect("the owned fields make an event")
     }
 
     /// The insert body as JSON, as google-calendar3 sends it (absent fields left out).
     pub fn to_json(&self) -> Value {
-        let mut body = serde_json::to_value(self.to_event()).expect("an event serialises");
+        let mut body = serde_json::Map::new();
+        for (key, value) in self.owned_fields() {
+            if let Some(v) = value {
+                body.insert(key.to_owned(), v);
+            }
+        }
+        body.insert(
+            "extendedProperties".to_owned(),
+            serde_json::json!({ "private": self.private_properties() }),
+        );
+        let mut body = Value::Object(body);
         google_calendar3::common::remove_json_null_values(&mut body);
         body
     }
 
     /// The body of an `events.patch` that makes the event hold exactly this content: the
-    /// insert body plus explicit `null`s for what the slot lacks (patch keeps omitted
-    /// fields), and the other half of `start`/`end` cleared when a slot changes between
-    /// timed and all-day. Other fields a user set in Google (attendees, reminders…) stay.
+    /// insert body plus explicit `null`s for the owned fields the slot lacks (patch keeps
+    /// omitted fields), and the other half of `start`/`end` cleared when a slot changes
+    /// between timed and all-day. Other fields a user set in Google (attendees,
+    /// reminders…) stay.
     pub fn to_patch(&self) -> Value {
         let mut body = self.to_json();
         let map = body.as_object_mut().expect("an event is an object");
-        for key in ["description", "location", "recurrence"] {
+        for (key, _) in self.owned_fields() {
             map.entry(key).or_insert(Value::Null);
         }
         for key in ["start", "end"] {
@@ -107,6 +135,11 @@ impl EventContent<'_> {
         }
         body
     }
+}
+
+/// `value` as JSON.
+fn json<T: serde::Serialize + ?Sized>(value: &T) -> Option<Value> {
+    Some(serde_json::to_value(value).expect("event fields serialise"))
 }
 
 /// Why an event cannot be represented as a slot.

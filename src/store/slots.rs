@@ -29,11 +29,98 @@ pub struct SlotQuery {
     pub limit: u64,
 }
 
-/// The `start_date`/`end_date` columns of a draft (set for all-day slots only).
-fn timing_columns(draft: &SlotDraft) -> (Option<chrono::NaiveDate>, Option<chrono::NaiveDate>) {
-    match draft.timing {
-        SlotTiming::AllDay { start_date, end_date } => (Some(start_date), Some(end_date)),
-        SlotTiming::Timed { .. } => (None, None),
+/// A draft's content columns. Built by destructuring [`SlotDraft`] whole, so a field added
+/// to the draft does not compile until it has its columns here; the two inserts and the
+/// update of content all write through [`ContentColumns::active`] and
+/// [`ContentColumns::update`].
+struct ContentColumns {
+    title: String,
+    description: Option<String>,
+    location: Option<String>,
+    start_at: DateTime<Utc>,
+    end_at: DateTime<Utc>,
+    timezone: String,
+    all_day: bool,
+    start_date: Option<chrono::NaiveDate>,
+    end_date: Option<chrono::NaiveDate>,
+}
+
+impl ContentColumns {
+    fn of(draft: &SlotDraft) -> Self {
+        let SlotDraft {
+            title,
+            description,
+            location,
+            timezone,
+            timing,
+        } = draft;
+        let (start_date, end_date) = match *timing {
+            SlotTiming::AllDay { start_date, end_date } => (Some(start_date), Some(end_date)),
+            SlotTiming::Timed { .. } => (None, None),
+        };
+        ContentColumns {
+            title: title.clone(),
+            description: description.clone(),
+            location: location.clone(),
+            start_at: draft.start_at(),
+            end_at: draft.end_at(),
+            timezone: timezone.name().to_owned(),
+            all_day: draft.all_day(),
+            start_date,
+            end_date,
+        }
+    }
+
+    /// The content columns set on `row` (the other columns as they were).
+    fn active(self, row: slots::ActiveModel) -> slots::ActiveModel {
+        let ContentColumns {
+            title,
+            description,
+            location,
+            start_at,
+            end_at,
+            timezone,
+            all_day,
+            start_date,
+            end_date,
+        } = self;
+        slots::ActiveModel {
+            title: Set(title),
+            description: Set(description),
+            location: Set(location),
+            start_at: Set(start_at),
+            end_at: Set(end_at),
+            timezone: Set(timezone),
+            all_day: Set(all_day),
+            start_date: Set(start_date),
+            end_date: Set(end_date),
+            ..row
+        }
+    }
+
+    /// `update` setting every content column.
+    fn update(self, update: sea_orm::UpdateMany<slots::Entity>) -> sea_orm::UpdateMany<slots::Entity> {
+        let ContentColumns {
+            title,
+            description,
+            location,
+            start_at,
+            end_at,
+            timezone,
+            all_day,
+            start_date,
+            end_date,
+        } = self;
+        update
+            .col_expr(slots::Column::Title, Expr::value(title))
+            .col_expr(slots::Column::Description, Expr::value(description))
+            .col_expr(slots::Column::Location, Expr::value(location))
+            .col_expr(slots::Column::StartAt, Expr::value(start_at))
+            .col_expr(slots::Column::EndAt, Expr::value(end_at))
+            .col_expr(slots::Column::Timezone, Expr::value(timezone))
+            .col_expr(slots::Column::AllDay, Expr::value(all_day))
+            .col_expr(slots::Column::StartDate, Expr::value(start_date))
+            .col_expr(slots::Column::EndDate, Expr::value(end_date))
     }
 }
 
@@ -72,19 +159,9 @@ pub async fn insert_new(
     draft: &SlotDraft,
     now: DateTime<Utc>,
 ) -> Result<SlotRow, StoreError> {
-    let (start_date, end_date) = timing_columns(draft);
     let row = slots::ActiveModel {
         id: Set(id.0),
         user_id: Set(user.0),
-        title: Set(draft.title.clone()),
-        description: Set(draft.description.clone()),
-        location: Set(draft.location.clone()),
-        start_at: Set(draft.start_at()),
-        end_at: Set(draft.end_at()),
-        timezone: Set(draft.timezone.name().to_owned()),
-        all_day: Set(draft.all_day()),
-        start_date: Set(start_date),
-        end_date: Set(end_date),
         recurrence: Set(None),
         source: Set(Source::App.as_str().to_owned()),
         version: Set(1),
@@ -106,8 +183,9 @@ pub async fn insert_new(
         breaker_window_start: Set(None),
         // Not linked yet: the first push records the generation it was made for.
         home_generation: Set(0),
+        ..Default::default()
     };
-    Ok(row.insert(db).await?)
+    Ok(ContentColumns::of(draft).active(row).insert(db).await?)
 }
 
 /// A slot of `user` that is not deleted.
@@ -167,17 +245,7 @@ pub(crate) fn set_content(
     update: sea_orm::UpdateMany<slots::Entity>,
     draft: &SlotDraft,
 ) -> sea_orm::UpdateMany<slots::Entity> {
-    let (start_date, end_date) = timing_columns(draft);
-    update
-        .col_expr(slots::Column::Title, Expr::value(draft.title.clone()))
-        .col_expr(slots::Column::Description, Expr::value(draft.description.clone()))
-        .col_expr(slots::Column::Location, Expr::value(draft.location.clone()))
-        .col_expr(slots::Column::StartAt, Expr::value(draft.start_at()))
-        .col_expr(slots::Column::EndAt, Expr::value(draft.end_at()))
-        .col_expr(slots::Column::Timezone, Expr::value(draft.timezone.name()))
-        .col_expr(slots::Column::AllDay, Expr::value(draft.all_day()))
-        .col_expr(slots::Column::StartDate, Expr::value(start_date))
-        .col_expr(slots::Column::EndDate, Expr::value(end_date))
+    ContentColumns::of(draft).update(update)
 }
 
 /// Replaces a live slot's fields, bumps its version and marks it dirty. With
@@ -260,19 +328,9 @@ pub async fn insert_imported(
     home: i64,
     now: DateTime<Utc>,
 ) -> Result<SlotRow, StoreError> {
-    let (start_date, end_date) = timing_columns(draft);
     let row = slots::ActiveModel {
         id: Set(SlotId::new().0),
         user_id: Set(user.0),
-        title: Set(draft.title.clone()),
-        description: Set(draft.description.clone()),
-        location: Set(draft.location.clone()),
-        start_at: Set(draft.start_at()),
-        end_at: Set(draft.end_at()),
-        timezone: Set(draft.timezone.name().to_owned()),
-        all_day: Set(draft.all_day()),
-        start_date: Set(start_date),
-        end_date: Set(end_date),
         recurrence: Set((!recurrence.is_empty()).then(|| serde_json::to_string(recurrence).expect("JSON"))),
         source: Set(Source::Google.as_str().to_owned()),
         version: Set(1),
@@ -293,8 +351,9 @@ pub async fn insert_imported(
         breaker_alternations: Set(0),
         breaker_window_start: Set(None),
         home_generation: Set(home),
+        ..Default::default()
     };
-    Ok(row.insert(db).await?)
+    Ok(ContentColumns::of(draft).active(row).insert(db).await?)
 }
 
 /// `user`'s slots (deleted ones too) linked to one of `event_ids`, or whose id is one of
