@@ -35,7 +35,8 @@ use uuid::Uuid;
 
 mod common;
 
-use common::{calendar_calls, env_latency, env_usize, BenchDb, Control, Latencies, Service};
+use common::{env_latency, env_usize, Latencies};
+use slotsync_testkit::{free_port, Google, RunningApp as Service};
 
 /// Give up waiting for the small user's slots after this long.
 const SMALL_TIMEOUT: Duration = Duration::from_secs(120);
@@ -142,20 +143,24 @@ fn sample_in_flight(service: &Service, user: Uuid, stop: Arc<AtomicBool>) -> tok
 /// One cap, on a fresh database and emulator.
 async fn run_cap(work: &Workload, cap: usize, http: &reqwest::Client) -> anyhow::Result<Measured> {
     let google = Emulator::start(EmulatorConfig::for_tests()).await?;
-    let control = Control::new(http, &google);
-    let (database_url, db) = BenchDb::from_env().await?;
-    let port = common::free_port()?;
-    common::register_oauth_client(http, &google, port).await?;
-    let mut settings = common::settings_with_google(&google.base_url(), &database_url, port)?;
+    let control = Google::at(&google.base_url());
+    let (database_url, db) = common::bench_database().await;
+    let port = free_port();
+    control.register_client(&[slotsync_testkit::callback_url(port)]).await;
+    let mut settings = common::settings_with_google(&google.base_url(), &database_url, port);
     settings.push_per_user_in_flight = cap;
 
     // Setup, not timed: both users connected, the backlog created with no worker running.
-    let service = Service::start(settings.clone()).await?;
-    let (big, big_token) = service.connected_user(http, "big@example.com").await?;
-    let (small, small_token) = service.connected_user(http, "small@example.com").await?;
-    control.wait_quiet().await?;
-    service.stop().await?;
-    let api = Service::start_api_only(settings.clone()).await?;
+    let mut service = Service::start(settings.clone()).await;
+    let (big_user, small_user) = (
+        service.connected_user("big@example.com").await,
+        service.connected_user("small@example.com").await,
+    );
+    let (big, big_token) = (big_user.user_id().0, big_user.token);
+    let (small, small_token) = (small_user.user_id().0, small_user.token);
+    common::wait_quiet(&control).await?;
+    service.stop().await;
+    let mut api = Service::start_api_only(settings.clone()).await;
     let created: Vec<_> = stream::iter(0..work.big_slots)
         .map(|k| {
             let (api, token) = (&api, &big_token);
@@ -167,14 +172,14 @@ async fn run_cap(work: &Workload, cap: usize, http: &reqwest::Client) -> anyhow:
     for c in created {
         c?;
     }
-    api.stop().await?;
-    control.latency(work.google_latency_ms).await?;
-    control.clear_stats().await?;
+    api.stop().await;
+    common::set_latency(&control, work.google_latency_ms).await;
+    control.clear_stats().await;
 
     // The service with its worker: the backlog drains; after the warm-up the small user's
     // slots arrive one every `small_every`.
     settings.bind_addr = "127.0.0.1:0".parse()?;
-    let service = Service::start(settings).await?;
+    let mut service = Service::start(settings).await;
     let stop_sampling = Arc::new(AtomicBool::new(false));
     let sampler = sample_in_flight(&service, big, Arc::clone(&stop_sampling));
     tokio::time::sleep(work.warmup).await;
@@ -228,8 +233,8 @@ async fn run_cap(work: &Workload, cap: usize, http: &reqwest::Client) -> anyhow:
     };
     let big_rate = big_clean.len() as f64 / (big_end - window_start).to_std().unwrap_or(window).as_secs_f64();
     let pushed = clean_count(&service, big).await? + latencies.len() as u64;
-    let google_calls_per_slot = calendar_calls(&control.stats().await?) as f64 / pushed.max(1) as f64;
-    service.stop().await?;
+    let google_calls_per_slot = control.stats().await.calendar_calls() as f64 / pushed.max(1) as f64;
+    service.stop().await;
     google.shutdown().await;
     db.remove().await;
     let small_not_clean = small_slots.len() - latencies.len();
@@ -272,12 +277,12 @@ fn workload() -> anyhow::Result<Workload> {
 }
 
 fn main() -> anyhow::Result<()> {
-    common::init_logs();
+    slotsync_testkit::init_logs();
     let work = workload()?;
-    let settings = common::settings("sqlite::memory:", 0)?;
+    let settings = common::settings("sqlite::memory:", 0);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let http = reqwest::Client::new();
-    let database = if common::postgres_from_env(&["BENCH_DATABASE_URL"]).is_some() {
+    let database = if slotsync_testkit::db::url_from_env(&["BENCH_DATABASE_URL"]).is_some() {
         "PostgreSQL"
     } else {
         "SQLite"

@@ -30,10 +30,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use common::{ms, BenchDb, Latencies, Service};
+use common::{ms, Latencies};
 use futures::stream::{self, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use slotsync_testkit::{RunningApp as Service, ServiceClient, TestDb};
 
 #[derive(Debug, Clone, Copy)]
 struct Workload {
@@ -252,8 +253,8 @@ impl Run {
 
 async fn one_run(work: Workload, postgres: Option<&str>, with_worker: bool) -> anyhow::Result<Run> {
     let (database_url, db) = match postgres {
-        Some(url) => BenchDb::postgres(url).await?,
-        None => BenchDb::sqlite()?,
+        Some(url) => TestDb::postgres(url, "slotsync_bench").await,
+        None => TestDb::sqlite(),
     };
     let name = format!(
         "{}, {}",
@@ -265,28 +266,24 @@ async fn one_run(work: Workload, postgres: Option<&str>, with_worker: bool) -> a
         }
     );
     let result = async {
-        let settings = common::settings(&database_url, 0)?;
-        let service = if with_worker {
-            Service::start(settings).await?
+        let settings = common::settings(&database_url, 0);
+        let mut service = if with_worker {
+            Service::start(settings).await
         } else {
-            Service::start_api_only(settings).await?
+            Service::start_api_only(settings).await
         };
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(work.clients)
             .build()?;
+        let api = ServiceClient::new(service.address.clone(), http.clone());
         let tokens: Vec<Arc<str>> = stream::iter(0..work.users)
             .map(|u| {
-                let (service, http) = (&service, &http);
-                async move {
-                    let (_, token) = service.create_user(http, &format!("load-{u}@example.com")).await?;
-                    anyhow::Ok(Arc::from(token))
-                }
+                let api = &api;
+                async move { Arc::from(api.create_user(&format!("load-{u}@example.com")).await.token) }
             })
             .buffered(8)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<anyhow::Result<_>>()?;
+            .collect()
+            .await;
         drive(&http, &service.address, &tokens, work.clients, work.warm_up).await?;
         let cpu_before = common::process_cpu();
         let (seen, wall) = drive(&http, &service.address, &tokens, work.clients, work.duration).await?;
@@ -297,7 +294,7 @@ async fn one_run(work: Workload, postgres: Option<&str>, with_worker: bool) -> a
                 .count(&service.state.db)
                 .await?
         };
-        service.stop().await?;
+        service.stop().await;
         anyhow::Ok(Run {
             name: name.clone(),
             wall,
@@ -313,14 +310,14 @@ async fn one_run(work: Workload, postgres: Option<&str>, with_worker: bool) -> a
 
 fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench`; there is one benchmark, so arguments are ignored.
-    common::init_logs();
+    slotsync_testkit::init_logs();
     let work = Workload {
         clients: common::env_usize("BENCH_CLIENTS", 200)?,
         users: common::env_usize("BENCH_USERS", 50)?,
         duration: Duration::from_secs(common::env_usize("BENCH_DURATION_SECS", 20)? as u64),
         warm_up: Duration::from_secs(common::env_usize("BENCH_WARMUP_SECS", 2)? as u64),
     };
-    let postgres = common::postgres_from_env(&["BENCH_DATABASE_URL", "TEST_DATABASE_URL"]);
+    let postgres = slotsync_testkit::db::url_from_env(&["BENCH_DATABASE_URL", "TEST_DATABASE_URL"]);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let runs = runtime.block_on(async {
         let mut databases = vec![None];

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use chrono::{DateTime, Duration as Span, DurationRound, Utc};
-use common::{ms, Control, Service};
+use common::ms;
 use futures::stream::{self, StreamExt};
 use google_calendar3::api::{Event, EventDateTime};
 use serde_json::{json, Value};
@@ -40,6 +40,7 @@ use slotsync::emulator::{Emulator, EmulatorConfig};
 use slotsync::google::hub::{calendar_hub, Hub};
 use slotsync::google::GoogleEndpoints;
 use slotsync::sync::pull::PullMode;
+use slotsync_testkit::{free_port, Google, RunningApp as Service};
 
 /// The environment variable that makes this executable a child running one step.
 const CHILD: &str = "SLOTSYNC_BENCH_PULL_STEP";
@@ -73,7 +74,7 @@ async fn child_step(step: Value) -> anyhow::Result<Value> {
     };
     match str_of("role")?.as_str() {
         "pull" => {
-            let mut settings = common::settings_with_google(&str_of("google")?, &str_of("database_url")?, 0)?;
+            let mut settings = common::settings_with_google(&str_of("google")?, &str_of("database_url")?, 0);
             settings.public_base_url = None;
             let state = Application::build(settings).await?.state().clone();
             let user = UserId(str_of("user")?.parse()?);
@@ -329,22 +330,21 @@ struct Results {
 }
 
 async fn run(events: usize, changes: usize) -> anyhow::Result<Results> {
-    let http = reqwest::Client::new();
     let google = Emulator::start(EmulatorConfig::for_tests()).await?;
-    let control = Control::new(&http, &google);
-    let (database_url, db) = common::BenchDb::from_env().await?;
+    let control = Google::at(&google.base_url());
+    let (database_url, db) = common::bench_database().await;
     let database = db.describe();
     let result = async {
-        let port = common::free_port()?;
-        common::register_oauth_client(&http, &google, port).await?;
-        let settings = common::settings_with_google(&google.base_url(), &database_url, port)?;
-        let service = Service::start(settings).await?;
-        let (user, _) = service.connected_user(&http, EMAIL).await?;
-        service.stop().await?;
+        let port = free_port();
+        control.register_client(&[slotsync_testkit::callback_url(port)]).await;
+        let settings = common::settings_with_google(&google.base_url(), &database_url, port);
+        let mut service = Service::start(settings).await;
+        let user = service.connected_user(EMAIL).await.user_id().0;
+        service.stop().await;
 
         let hub = Arc::new(calendar_hub(
             &GoogleEndpoints::emulator(&google.base_url()),
-            control.user_token(EMAIL).await?,
+            control.user_token(EMAIL).await,
         ));
         let from = (Utc::now() + Span::days(1)).duration_trunc(Span::hours(1))?;
         let seeding = Instant::now();
@@ -357,9 +357,9 @@ async fn run(events: usize, changes: usize) -> anyhow::Result<Results> {
                    "user": user.to_string(), "mode": mode})
         };
         let mut step = async |name: String, spec: Value| -> anyhow::Result<()> {
-            control.clear_stats().await?;
+            control.clear_stats().await;
             let reported = in_child(spec).await?;
-            let lists = common::op_count(&control.stats().await?, "events.list");
+            let lists = control.stats().await.op_total("events.list");
             steps.push(Step { name, reported, lists });
             Ok(())
         };
@@ -368,10 +368,10 @@ async fn run(events: usize, changes: usize) -> anyhow::Result<Results> {
             pull("full"),
         )
         .await?;
-        let time_min = Utc::now() - Span::days(i64::from(common::settings(&database_url, 0)?.full_sync_window_days));
+        let time_min = Utc::now() - Span::days(i64::from(common::settings(&database_url, 0).full_sync_window_days));
         step(
             "google-calendar3 alone, the same listing".to_owned(),
-            json!({"role": "bare", "google": google.base_url(), "access_token": control.user_token(EMAIL).await?,
+            json!({"role": "bare", "google": google.base_url(), "access_token": control.user_token(EMAIL).await,
                    "time_min": time_min.to_rfc3339()}),
         )
         .await?;
@@ -405,7 +405,7 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     // `cargo bench` passes `--bench`; there is one benchmark, so arguments are ignored.
-    common::init_logs();
+    slotsync_testkit::init_logs();
     let events = common::env_usize("BENCH_EVENTS", 10_000)?;
     let changes = common::env_usize("BENCH_CHANGES", 100)?;
     let r = runtime.block_on(run(events, changes))?;

@@ -41,7 +41,8 @@ use uuid::Uuid;
 
 mod common;
 
-use common::{env_latency, env_usize, BenchDb, Control, Latencies, Service};
+use common::{env_latency, env_usize, Latencies};
+use slotsync_testkit::{free_port, Google, RunningApp as Service, Stats};
 
 const TIMEZONE: &str = "Europe/Paris";
 /// How often the database is polled for the number of clean slots.
@@ -84,19 +85,13 @@ fn millis(d: chrono::Duration) -> f64 {
 
 /// Google requests counted by the emulator: the total of the `events.*` ones, and a
 /// `op status: n` line for every operation.
-fn google_calls(stats: &Value) -> (u64, Vec<String>) {
-    let mut events = 0;
-    let mut detail = Vec::new();
-    for (op, statuses) in stats["requests"].as_object().into_iter().flatten() {
-        for (status, n) in statuses.as_object().into_iter().flatten() {
-            let n = n.as_u64().unwrap_or(0);
-            if op.starts_with("events.") {
-                events += n;
-            }
-            detail.push(format!("{op} {status}: {n}"));
-        }
-    }
-    (events, detail)
+fn google_calls(stats: &Stats) -> (u64, Vec<String>) {
+    let detail = stats
+        .requests
+        .iter()
+        .flat_map(|(op, statuses)| statuses.iter().map(move |(status, n)| format!("{op} {status}: {n}")))
+        .collect();
+    (stats.calendar_calls(), detail)
 }
 
 /// What one timed phase measured.
@@ -246,12 +241,12 @@ async fn bench_slotsync(
     database_url: &str,
     http: &reqwest::Client,
 ) -> anyhow::Result<(Measured, Measured, Measured)> {
-    let control = Control::new(http, google);
+    let control = Google::at(&google.base_url());
     // The OAuth callback must be registered before the service starts: pick its port first.
-    let port = common::free_port()?;
-    common::register_oauth_client(http, google, port).await?;
-    let settings = common::settings_with_google(&google.base_url(), database_url, port)?;
-    let service = Service::start(settings.clone()).await?;
+    let port = free_port();
+    control.register_client(&[slotsync_testkit::callback_url(port)]).await;
+    let settings = common::settings_with_google(&google.base_url(), database_url, port);
+    let mut service = Service::start(settings.clone()).await;
 
     // Setup, not timed: users, their Google connections and the first pull each connection
     // starts.
@@ -259,20 +254,16 @@ async fn bench_slotsync(
         .map(|u| {
             let service = &service;
             async move {
-                let (_, token) = service
-                    .connected_user(http, &format!("bench-user-{u}@example.com"))
-                    .await?;
-                anyhow::Ok(token)
+                let user = service.connected_user(&format!("bench-user-{u}@example.com")).await;
+                user.token
             }
         })
         .buffered(8)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<anyhow::Result<_>>()?;
-    control.wait_quiet().await?;
-    control.latency(work.google_latency_ms).await?;
-    control.clear_stats().await?;
+        .collect()
+        .await;
+    common::wait_quiet(&control).await?;
+    common::set_latency(&control, work.google_latency_ms).await;
+    control.clear_stats().await;
 
     // Phase 1, timed: from the first POST until the last slot is clean.
     let started_at = Utc::now();
@@ -289,8 +280,8 @@ async fn bench_slotsync(
         latencies.push(millis(clean_at - c.answered_at));
     }
     let wall = (last_clean - started_at).to_std().unwrap_or(polled);
-    let (calls, detail) = google_calls(&control.stats().await?);
-    service.stop().await?;
+    let (calls, detail) = google_calls(&control.stats().await);
+    service.stop().await;
     let end_to_end = Measured {
         slots: work.slots,
         wall,
@@ -312,7 +303,7 @@ async fn bench_slotsync(
 
     // Phase 3: same database and users; the API with no worker running, then the worker
     // alone on the outbox that left.
-    let service = Service::start_api_only(settings).await?;
+    let mut service = Service::start_api_only(settings).await;
     let started = Instant::now();
     let created = create_slots(&service, http, work, &tokens).await?;
     let api_wall = started.elapsed();
@@ -323,7 +314,7 @@ async fn bench_slotsync(
         google_calls: None,
         notes: Vec::new(),
     };
-    control.clear_stats().await?;
+    control.clear_stats().await;
     let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
     let worker_started_at = Utc::now();
     let worker_started = Instant::now();
@@ -332,10 +323,10 @@ async fn bench_slotsync(
     let (synced, oddities) = synced_rows(&service, created.iter().map(|c| c.id)).await?;
     let last_clean = synced.values().copied().max().unwrap_or(worker_started_at);
     let latencies = synced.values().map(|t| millis(*t - worker_started_at)).collect();
-    let (calls, detail) = google_calls(&control.stats().await?);
+    let (calls, detail) = google_calls(&control.stats().await);
     let _ = stop_worker.send(true);
     worker.await?;
-    service.stop().await?;
+    service.stop().await;
     let push_only = Measured {
         slots: work.slots,
         wall: (last_clean - worker_started_at).to_std().unwrap_or(polled),
@@ -348,27 +339,17 @@ async fn bench_slotsync(
 
 /// Phase 2: the same events inserted straight into the emulator by google-calendar3 hubs
 /// (one per user, over one shared connection pool, as the service's gateway does).
-async fn bench_bare(work: Workload, google: &EmulatorHandle, http: &reqwest::Client) -> anyhow::Result<Measured> {
-    let control = Control::new(http, google);
+async fn bench_bare(work: Workload, google: &EmulatorHandle) -> anyhow::Result<Measured> {
+    let control = Google::at(&google.base_url());
     let endpoints = GoogleEndpoints::emulator(&google.base_url());
     let client = http_client();
     let mut hubs = Vec::with_capacity(work.users);
     for u in 0..work.users {
-        let token: Value = http
-            .post(format!(
-                "{}/_emulator/users/bare-user-{u}@example.com/token",
-                google.base_url()
-            ))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let token = token["access_token"].as_str().context("an access token")?.to_owned();
+        let token = control.user_token(&format!("bare-user-{u}@example.com")).await;
         hubs.push(Arc::new(hub_with(client.clone(), &endpoints, token)));
     }
-    control.latency(work.google_latency_ms).await?;
-    control.clear_stats().await?;
+    common::set_latency(&control, work.google_latency_ms).await;
+    control.clear_stats().await;
 
     let started = Instant::now();
     let latencies: Vec<f64> = stream::iter(0..work.slots)
@@ -414,7 +395,7 @@ async fn bench_bare(work: Workload, google: &EmulatorHandle, http: &reqwest::Cli
         .into_iter()
         .collect::<anyhow::Result<_>>()?;
     let wall = started.elapsed();
-    let (calls, detail) = google_calls(&control.stats().await?);
+    let (calls, detail) = google_calls(&control.stats().await);
     Ok(Measured {
         slots: work.slots,
         wall,
@@ -435,7 +416,7 @@ async fn run(work: Workload, database_url: &str) -> anyhow::Result<Results> {
     let http = reqwest::Client::new();
     let google = Emulator::start(EmulatorConfig::for_tests()).await?;
     let (end_to_end, api_only, push_only) = bench_slotsync(work, &google, database_url, &http).await?;
-    let bare = bench_bare(work, &google, &http).await?;
+    let bare = bench_bare(work, &google).await?;
     google.shutdown().await;
     Ok(Results {
         end_to_end,
@@ -448,10 +429,8 @@ async fn run(work: Workload, database_url: &str) -> anyhow::Result<Results> {
 fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench` (and perhaps a filter): there is one benchmark, so
     // arguments are ignored.
-    if std::env::var_os("RUST_LOG").is_some() {
-        slotsync::telemetry::init("pretty");
-    }
-    let concurrency = common::settings("sqlite::memory:", 0)?.push_concurrency.max(1);
+    slotsync_testkit::init_logs();
+    let concurrency = common::settings("sqlite::memory:", 0).push_concurrency.max(1);
     let work = Workload {
         slots: env_usize("BENCH_SLOTS", 1000)?,
         users: env_usize("BENCH_USERS", 100)?,
@@ -460,7 +439,7 @@ fn main() -> anyhow::Result<()> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let (database_url, db) = BenchDb::from_env().await?;
+        let (database_url, db) = common::bench_database().await;
         let database = db.describe();
         let result = run(work, &database_url).await;
         db.remove().await;

@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use chrono::Utc;
-use common::{ms, Control, Latencies, Service};
+use common::{ms, Latencies};
 use futures::StreamExt;
 use poem::http::StatusCode;
 use poem::listener::TcpAcceptor;
@@ -53,6 +53,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use slotsync::domain::UserId;
 use slotsync::emulator::{Emulator, EmulatorConfig};
 use slotsync::state::AppState;
+use slotsync_testkit::{free_port, Google, RunningApp as Service};
 use uuid::Uuid;
 
 /// Notifications sent to every target before timing (connections, caches, allocator).
@@ -357,17 +358,17 @@ struct Results {
 async fn run(n: usize, concurrency: usize, rounds: usize) -> anyhow::Result<Results> {
     let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
     let google = Emulator::start(EmulatorConfig::for_tests()).await?;
-    let control = Control::new(&http, &google);
-    let port = common::free_port()?;
-    common::register_oauth_client(&http, &google, port).await?;
-    let (database_url, db) = common::BenchDb::from_env().await?;
+    let control = Google::at(&google.base_url());
+    let port = free_port();
+    control.register_client(&[slotsync_testkit::callback_url(port)]).await;
+    let (database_url, db) = common::bench_database().await;
     let database = db.describe();
-    let mut settings = common::settings_with_google(&google.base_url(), &database_url, port)?;
+    let mut settings = common::settings_with_google(&google.base_url(), &database_url, port);
     settings.public_base_url = Some(format!("http://127.0.0.1:{port}"));
-    let service = Service::start(settings).await?;
+    let mut service = Service::start(settings).await;
 
     let result = async {
-        let (user_id, _) = service.connected_user(&http, "webhook-bench@example.com").await?;
+        let user_id = service.connected_user("webhook-bench@example.com").await.user_id().0;
         let user = UserId(user_id);
         let live = slotsync::store::channels::live(&service.state.db, user_id).await?;
         let row = live
@@ -436,21 +437,21 @@ async fn run(n: usize, concurrency: usize, rounds: usize) -> anyhow::Result<Resu
         for _ in 0..rounds {
             bare.absorb(load(bare.name, &bare_target, per_round, number_at(offset)).await?);
 
-            control.clear_stats().await?;
+            control.clear_stats().await;
             let before = Accepted::now(&service.state);
             exists.absorb(load(exists.name, &exists_target, per_round, number_at(offset)).await?);
             settle = settle.max(pulls_settled(&service.state, user).await?);
             exists_counts = exists_counts.plus(Accepted::now(&service.state).since(before));
-            exists_lists += common::op_count(&control.stats().await?, "events.list");
+            exists_lists += control.stats().await.op_total("events.list");
             offset += per_round;
 
-            control.clear_stats().await?;
+            control.clear_stats().await;
             let before = Accepted::now(&service.state);
             // The handshake's number: below the mark of the live channel.
             duplicate.absorb(load(duplicate.name, &duplicate_target, per_round, Numbers::Always(1)).await?);
             pulls_settled(&service.state, user).await?;
             duplicate_counts = duplicate_counts.plus(Accepted::now(&service.state).since(before));
-            duplicate_lists += common::op_count(&control.stats().await?, "events.list");
+            duplicate_lists += control.stats().await.op_total("events.list");
 
             let round = load(refused.name, &refused_target, per_round, Numbers::Always(2)).await?;
             refused.absorb(round);
@@ -483,7 +484,7 @@ async fn run(n: usize, concurrency: usize, rounds: usize) -> anyhow::Result<Resu
         })
     }
     .await;
-    service.stop().await?;
+    service.stop().await;
     db.remove().await;
     google.shutdown().await;
     result
@@ -491,7 +492,7 @@ async fn run(n: usize, concurrency: usize, rounds: usize) -> anyhow::Result<Resu
 
 fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench`; there is one benchmark, so arguments are ignored.
-    common::init_logs();
+    slotsync_testkit::init_logs();
     let n = common::env_usize("BENCH_NOTIFICATIONS", 20_000)?;
     let concurrency = common::env_usize("BENCH_CONCURRENCY", 32)?;
     let rounds = common::env_usize("BENCH_ROUNDS", 4)?.min(n);

@@ -73,8 +73,8 @@ impl EventContent<'_> {
         };
         [
             ("summary", json(title)),
-            ("description", description.as_ref().and_then(|d| json(d))),
-            ("location", location.as_ref().and_then(|l| json(l))),
+            ("description", description.as_deref().and_then(json)),
+            ("location", location.as_deref().and_then(json)),
             ("start", json(&start)),
             ("end", json(&end)),
             (

@@ -12,8 +12,8 @@ use slotsync::store::entities::channels;
 use slotsync::sync::channels::{renew_expiring, RenewReport};
 
 use crate::helpers::{
-    assert_error, op_count, spawn_app_with_channels_and, spawn_app_with_google, start_another_instance, wait_until,
-    ConnectedApp, TestApp, TestUser, ADMIN_TOKEN,
+    assert_error, spawn_app_with_channels_and, spawn_app_with_google, start_another_instance, wait_until, ConnectedApp,
+    TestApp, TestUser, ADMIN_TOKEN,
 };
 
 async fn channels_app() -> ConnectedApp {
@@ -22,7 +22,7 @@ async fn channels_app() -> ConnectedApp {
 
 async fn connected(ctx: &ConnectedApp, email: &str) -> TestUser {
     let user = ctx.app.create_user(email).await;
-    ctx.connect(&user).await;
+    ctx.app.connect(&user).await;
     user
 }
 
@@ -51,12 +51,12 @@ async fn connecting_creates_a_channel_whose_first_notification_is_accepted() {
     let ctx = channels_app().await;
     let user = connected(&ctx, "ada@example.com").await;
 
-    let stats = ctx.stats().await;
-    assert_eq!(op_count(&stats, "events.watch", "200"), 1, "{stats}");
+    let stats = ctx.google.stats().await;
+    assert_eq!(stats.op_count("events.watch", "200"), 1, "{stats}");
     let rows = ctx.app.live_channels(&user).await;
     assert_eq!(rows.len(), 1);
     let row = &rows[0];
-    let at_google = ctx.google_channels().await;
+    let at_google = ctx.google.channels().await;
     let channel = google_channel(&at_google, row.id);
     assert_eq!(channel["live"], true);
     assert_eq!(channel["address"], ctx.app.url("/webhooks/google-calendar"));
@@ -75,8 +75,8 @@ async fn connecting_without_a_public_base_url_works_and_creates_no_channel() {
     let ctx = spawn_app_with_google().await;
     let user = connected(&ctx, "ada@example.com").await;
 
-    assert_eq!(op_count(&ctx.stats().await, "events.watch", "200"), 0);
-    assert!(ctx.google_channels().await.is_empty());
+    assert_eq!(ctx.google.stats().await.op_count("events.watch", "200"), 0);
+    assert!(ctx.google.channels().await.is_empty());
     assert!(ctx.app.live_channels(&user).await.is_empty());
     let audit: Value = ctx.app.get_json(&user, "/auth/audit").await;
     assert_eq!(audit[0]["kind"], "connect", "no failure is recorded: {audit}");
@@ -104,14 +104,17 @@ async fn a_channel_near_expiry_is_renewed_new_one_first_and_notifications_follow
     ctx.wait_for_notifications(1).await;
 
     // Outside the renewal window nothing happens.
-    assert_eq!(renew_expiring(&ctx.app.state.sync).await.unwrap(), RenewReport::default());
+    assert_eq!(
+        renew_expiring(&ctx.app.state.sync).await.unwrap(),
+        RenewReport::default()
+    );
     make_channels_expire_soon(&ctx.app).await;
     let report = renew_expiring(&ctx.app.state.sync).await.unwrap();
     assert_eq!(report.renewed, 1, "{report:?}");
 
-    let stats = ctx.stats().await;
-    assert_eq!(op_count(&stats, "events.watch", "200"), 2, "{stats}");
-    assert_eq!(op_count(&stats, "channels.stop", "204"), 1, "{stats}");
+    let stats = ctx.google.stats().await;
+    assert_eq!(stats.op_count("events.watch", "200"), 2, "{stats}");
+    assert_eq!(stats.op_count("channels.stop", "204"), 1, "{stats}");
     let live = ctx.app.live_channels(&user).await;
     assert_eq!(live.len(), 1);
     let new = &live[0];
@@ -126,13 +129,13 @@ async fn a_channel_near_expiry_is_renewed_new_one_first_and_notifications_follow
         new.created_at <= old_now.stopped_at.unwrap(),
         "the new channel exists before the old one stops"
     );
-    let at_google = ctx.google_channels().await;
+    let at_google = ctx.google.channels().await;
     assert_eq!(google_channel(&at_google, old.id)["live"], false);
     assert_eq!(google_channel(&at_google, new.id)["live"], true);
 
     // A change in Google right after the renewal is announced on the new channel.
     ctx.wait_for_notifications(2).await;
-    let hub = ctx.google_user("ada@example.com").await;
+    let hub = ctx.google.user_hub("ada@example.com").await;
     let event = google_calendar3::api::Event {
         summary: Some("made in Google".into()),
         start: Some(google_calendar3::api::EventDateTime {
@@ -149,18 +152,21 @@ async fn a_channel_near_expiry_is_renewed_new_one_first_and_notifications_follow
     wait_until(
         "the change is announced on the new channel",
         Duration::from_secs(30),
-        || async { google_channel(&ctx.google_channels().await, new.id)["message_number"].as_u64() >= Some(2) },
+        || async { google_channel(&ctx.google.channels().await, new.id)["message_number"].as_u64() >= Some(2) },
     )
     .await;
     ctx.wait_for_notifications(3).await;
     assert_eq!(
-        google_channel(&ctx.google_channels().await, old.id)["message_number"],
+        google_channel(&ctx.google.channels().await, old.id)["message_number"],
         1,
         "nothing more went to the old channel"
     );
 
     // Renewed channels are not renewed again.
-    assert_eq!(renew_expiring(&ctx.app.state.sync).await.unwrap(), RenewReport::default());
+    assert_eq!(
+        renew_expiring(&ctx.app.state.sync).await.unwrap(),
+        RenewReport::default()
+    );
 }
 
 #[tokio::test]
@@ -182,14 +188,14 @@ async fn two_instances_renewing_at_once_renew_each_channel_exactly_once() {
     assert_eq!(a.renewed + b.renewed, 4, "{a:?} {b:?}");
     assert_eq!(a.failed + b.failed + a.retired + b.retired, 0, "{a:?} {b:?}");
 
-    let stats = ctx.stats().await;
+    let stats = ctx.google.stats().await;
     assert_eq!(
-        op_count(&stats, "events.watch", "200"),
+        stats.op_count("events.watch", "200"),
         8,
         "one new channel per user: {stats}"
     );
-    assert_eq!(op_count(&stats, "channels.stop", "204"), 4, "{stats}");
-    assert_eq!(op_count(&stats, "channels.stop", "404"), 0, "{stats}");
+    assert_eq!(stats.op_count("channels.stop", "204"), 4, "{stats}");
+    assert_eq!(stats.op_count("channels.stop", "404"), 0, "{stats}");
     for (user, old) in users.iter().zip(&old) {
         let live = ctx.app.live_channels(user).await;
         assert_eq!(live.len(), 1, "{live:?}");
@@ -207,7 +213,8 @@ async fn two_instances_renewing_at_once_renew_each_channel_exactly_once() {
 #[tokio::test]
 async fn a_channel_google_failed_to_create_at_connection_is_created_by_the_next_renewal() {
     let ctx = channels_app().await;
-    ctx.faults(serde_json::json!({"ops": {"events.watch": {"503": 1.0}}}))
+    ctx.google
+        .faults(serde_json::json!({"ops": {"events.watch": {"503": 1.0}}}))
         .await;
     let user = connected(&ctx, "ada@example.com").await;
     assert!(
@@ -224,13 +231,13 @@ async fn a_channel_google_failed_to_create_at_connection_is_created_by_the_next_
     .unwrap();
     assert_eq!(failed.len(), 1);
 
-    ctx.faults(Value::Null).await;
+    ctx.google.faults(Value::Null).await;
     let report = renew_expiring(&ctx.app.state.sync).await.unwrap();
     assert_eq!(report.renewed, 1, "{report:?}");
     let live = ctx.app.live_channels(&user).await;
     assert_eq!(live.len(), 1);
     assert!(live[0].resource_id.is_some() && live[0].expires_at > Utc::now());
-    let at_google = ctx.google_channels().await;
+    let at_google = ctx.google.channels().await;
     assert_eq!(
         at_google.iter().filter(|c| c["live"] == true).count(),
         1,
@@ -259,10 +266,10 @@ async fn a_channel_can_be_recreated_by_its_user_or_an_admin() {
     let live = ctx.app.live_channels(&user).await;
     assert_eq!(live.len(), 1, "each re-creation stops the older channels");
     assert_eq!(live[0].id.to_string(), by_admin["id"].as_str().unwrap());
-    let stats = ctx.stats().await;
-    assert_eq!(op_count(&stats, "events.watch", "200"), 3, "{stats}");
-    assert_eq!(op_count(&stats, "channels.stop", "204"), 2, "{stats}");
-    let at_google = ctx.google_channels().await;
+    let stats = ctx.google.stats().await;
+    assert_eq!(stats.op_count("events.watch", "200"), 3, "{stats}");
+    assert_eq!(stats.op_count("channels.stop", "204"), 2, "{stats}");
+    let at_google = ctx.google.channels().await;
     assert_eq!(at_google.iter().filter(|c| c["live"] == true).count(), 1);
 
     // Refusals: unknown user, bad id, no admin token, no connection.
@@ -319,9 +326,9 @@ async fn disconnect_stops_every_live_channel_of_the_user() {
     assert_eq!(resp.status(), 200);
     let summary: Value = resp.json().await.unwrap();
     assert_eq!(summary["channels_stopped"], 2, "{summary}");
-    assert_eq!(op_count(&ctx.stats().await, "channels.stop", "204"), 2);
+    assert_eq!(ctx.google.stats().await.op_count("channels.stop", "204"), 2);
     assert!(ctx.app.live_channels(&user).await.is_empty());
-    let at_google = ctx.google_channels().await;
+    let at_google = ctx.google.channels().await;
     let live: Vec<&Value> = at_google.iter().filter(|c| c["live"] == true).collect();
     let bystanders = ctx.app.live_channels(&bystander).await;
     assert_eq!(live.len(), 1, "only the other user's channel is left: {at_google:?}");

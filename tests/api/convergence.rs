@@ -129,10 +129,10 @@ async fn run_case(ops: Vec<Op>, faults: Faults) -> Result<(), TestCaseError> {
     let mut users = Vec::new();
     for email in USERS {
         let user = ctx.app.create_user(email).await;
-        ctx.connect_and_settle(&user).await;
+        ctx.app.connect_and_settle(&user).await;
         users.push(user);
     }
-    ctx.faults(json!({
+    ctx.google.faults(json!({
         "ops": {"*": {"503": faults.error_rate / 2.0, "429": faults.error_rate / 2.0, "lost_response": faults.lost_rate}},
         "notifications": {"drop_rate": faults.drop_rate, "duplicate_rate": faults.duplicate_rate,
                           "delay_ms": [0, faults.delay_ms]}
@@ -145,7 +145,7 @@ async fn run_case(ops: Vec<Op>, faults: Faults) -> Result<(), TestCaseError> {
         apply(&ctx, &users, &mut journal, op).await;
     }
 
-    ctx.faults(Value::Null).await;
+    ctx.google.faults(Value::Null).await;
     settle(&ctx, &users).await;
     check(&ctx, &users, &journal).await
 }
@@ -257,20 +257,10 @@ async fn apply(ctx: &ConnectedApp, users: &[TestUser], j: &mut Journal, op: &Op)
             }
         }
         Op::InvalidateSyncTokens => {
-            reqwest::Client::new()
-                .post(format!("{}/_emulator/sync-tokens/invalidate", ctx.google.base_url()))
-                .json(&json!({}))
-                .send()
-                .await
-                .unwrap();
+            ctx.google.invalidate_sync_tokens().await;
         }
         Op::ExpireAccessTokens => {
-            reqwest::Client::new()
-                .post(format!("{}/_emulator/tokens/expire", ctx.google.base_url()))
-                .json(&json!({}))
-                .send()
-                .await
-                .unwrap();
+            ctx.google.expire_access_tokens().await;
         }
         Op::RequestPull { user } => app.state.pulls.request(user_id(&users[user])),
     }
@@ -312,6 +302,7 @@ async fn known_slot(
 /// The `n`-th live event (modulo) of a user's calendar, as Google holds it now.
 async fn live_event(ctx: &ConnectedApp, user: usize, n: usize) -> Option<String> {
     let live: Vec<Value> = ctx
+        .google
         .events(USERS[user])
         .await
         .into_iter()
@@ -340,7 +331,7 @@ where
     Fut: std::future::Future<Output = Result<bool, ()>>,
 {
     for _ in 0..50 {
-        let hub = ctx.google_user(USERS[user]).await;
+        let hub = ctx.google.user_hub(USERS[user]).await;
         if let Ok(done) = call(hub).await {
             return done;
         }
@@ -431,6 +422,7 @@ async fn check(ctx: &ConnectedApp, users: &[TestUser], j: &Journal) -> Result<()
     }
     for (u, user) in users.iter().enumerate() {
         let live_events: Vec<Value> = ctx
+            .google
             .events(USERS[u])
             .await
             .into_iter()

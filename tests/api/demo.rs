@@ -280,12 +280,7 @@ async fn following_the_demos_printed_commands_shows_a_slot_reach_google_and_a_go
     );
     // Nothing was written back to Google: one insert (ours), one patch (the Google-side edit).
     let emulator = dump[2].split("/_emulator/").next().unwrap();
-    let stats: Value = reqwest::get(format!("{emulator}/_emulator/stats"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = slotsync_testkit::Google::at(emulator).stats().await;
     assert_eq!(stats["requests"]["events.insert"]["200"], 1, "{stats}");
     assert_eq!(stats["requests"]["events.patch"]["200"], 1, "{stats}");
 

@@ -9,10 +9,12 @@ use chrono::Utc;
 use futures::stream::{self, StreamExt};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseBackend, EntityTrait, QueryFilter};
+use slotsync::config::Settings;
 use slotsync::domain::UserId;
 use slotsync::store::entities::sync_states;
 use slotsync::store::slots::SlotRow;
 use slotsync::store::{self, outbox};
+use slotsync_testkit::TestSettings;
 use uuid::Uuid;
 
 use crate::helpers::{slot_body, spawn_app_with_google, spawn_app_with_google_and, ConnectedApp, TestUser};
@@ -48,8 +50,8 @@ async fn a_small_users_slot_is_pushed_while_a_big_users_backlog_still_drains() {
         s.push_per_user_in_flight = CAP as usize;
     })
     .await;
-    let big = ctx.connected_user("big@example.com").await;
-    let small = ctx.connected_user("small@example.com").await;
+    let big = ctx.app.connected_user("big@example.com").await;
+    let small = ctx.app.connected_user("small@example.com").await;
     create_slots(&ctx, &big, 300).await;
 
     let slot = ctx
@@ -89,7 +91,7 @@ async fn a_small_users_slot_is_pushed_while_a_big_users_backlog_still_drains() {
         most_in_flight.max(big_depth.in_flight) <= CAP,
         "at most {CAP} of the big user's slots were claimed at once (seen {most_in_flight})"
     );
-    assert_eq!(ctx.events("small@example.com").await.len(), 1);
+    assert_eq!(ctx.google.events("small@example.com").await.len(), 1);
 }
 
 /// Opens the user's breaker for an hour, so the running worker leaves the user's slots
@@ -124,9 +126,9 @@ fn ids(rows: &[SlotRow]) -> Vec<String> {
 async fn claims_take_users_in_turn_and_count_the_slots_already_in_flight() {
     let ctx = spawn_app_with_google().await;
     let (a, b, c) = (
-        ctx.connected_user("a@example.com").await,
-        ctx.connected_user("b@example.com").await,
-        ctx.connected_user("c@example.com").await,
+        ctx.app.connected_user("a@example.com").await,
+        ctx.app.connected_user("b@example.com").await,
+        ctx.app.connected_user("c@example.com").await,
     );
     for user in [&a, &b, &c] {
         hold_off_the_worker(&ctx, user).await;
@@ -180,7 +182,7 @@ async fn two_claims_at_once_never_share_a_slot_nor_pass_the_per_user_cap() {
     let ctx = spawn_app_with_google().await;
     let mut users = Vec::new();
     for email in ["a@example.com", "b@example.com", "c@example.com"] {
-        let user = ctx.connected_user(email).await;
+        let user = ctx.app.connected_user(email).await;
         hold_off_the_worker(&ctx, &user).await;
         create_slots(&ctx, &user, 3).await;
         users.push(user);
@@ -222,7 +224,7 @@ async fn two_claims_at_once_never_share_a_slot_nor_pass_the_per_user_cap() {
 #[tokio::test]
 async fn a_per_user_cap_of_zero_is_refused_at_startup() {
     let (url, _db) = crate::helpers::test_database().await;
-    let mut settings = crate::helpers::test_settings(&url);
+    let mut settings = Settings::for_tests(&url);
     settings.push_per_user_in_flight = 0;
     let err = slotsync::app::Application::build(settings)
         .await

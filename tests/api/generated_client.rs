@@ -121,6 +121,7 @@ async fn create_user(admin: &api::Client, email: &str) -> TestUser {
     let created = created.into_inner();
     TestUser {
         id: created.user.id.to_string(),
+        email: email.to_owned(),
         token: created.api_token,
     }
 }
@@ -359,7 +360,7 @@ async fn connection_and_sync_status_before_and_after_connecting_through_the_gene
     assert_eq!(status.outbox.pending, 0);
     assert_eq!(status.held_deletions, 0);
 
-    ctx.connect_and_settle(&user).await;
+    ctx.app.connect_and_settle(&user).await;
 
     let connection = api.get_connection().send().await.unwrap().into_inner();
     assert!(connection.connected);

@@ -1,35 +1,21 @@
 //! Connecting a Google account the way a browser does it, against the emulator.
 
-use reqwest::{Client, Response};
 use serde_json::{json, Value};
 use slotsync::crypto::Secret;
 
+use slotsync_testkit::browser::{consent, follow};
+
 use crate::helpers::{
-    assert_error, browser, google_stats, op_count as count, slot_body, spawn_app_with_channels_and,
-    spawn_app_with_google, ConnectedApp, TestUser,
+    assert_error, slot_body, spawn_app_with_channels_and, spawn_app_with_google, ConnectedApp, TestUser,
 };
 
 async fn authorize_url(ctx: &ConnectedApp, user: &TestUser, query: &str) -> String {
-    let resp = ctx.app.get(user, &format!("/auth/google/authorize{query}")).await;
-    assert_eq!(resp.status(), 200);
-    let body: Value = resp.json().await.unwrap();
-    body["url"].as_str().unwrap().to_owned()
-}
-
-/// Opens the consent URL; returns where Google sends the browser back (our callback).
-async fn consent(url: &str) -> String {
-    let resp = browser().get(url).send().await.unwrap();
-    assert!(resp.status().is_redirection(), "consent answered {}", resp.status());
-    resp.headers()["location"].to_str().unwrap().to_owned()
-}
-
-async fn follow(callback: &str) -> Response {
-    browser().get(callback).send().await.unwrap()
+    ctx.app.api().authorize_url(user, query).await
 }
 
 /// Connects `user` end to end and returns the callback URL that was used.
 async fn connect(ctx: &ConnectedApp, user: &TestUser) -> String {
-    ctx.connect(user).await
+    ctx.app.connect(user).await
 }
 
 #[tokio::test]
@@ -132,13 +118,7 @@ async fn a_replayed_tampered_or_expired_state_is_refused_and_stores_nothing() {
 async fn a_declined_consent_is_a_clean_400_and_nothing_is_stored() {
     let ctx = spawn_app_with_google().await;
     let user = ctx.app.create_user("ada@example.com").await;
-    let resp = Client::new()
-        .put(format!("{}/_emulator/consent", ctx.google.base_url()))
-        .json(&json!({"decision": "deny"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success());
+    ctx.google.consent(json!({"decision": "deny"})).await;
     let callback = consent(&authorize_url(&ctx, &user, "").await).await;
     assert!(callback.contains("error=access_denied"), "{callback}");
     let body = assert_error(follow(&callback).await, 400, "access_denied").await;
@@ -181,10 +161,7 @@ async fn return_to_redirects_after_connecting_and_foreign_origins_are_refused() 
     let status: Value = ctx.app.get_json(&user, "/auth/google/connection").await;
     let calendar = status["calendar_id"].as_str().unwrap();
     assert_ne!(calendar, "primary", "a dedicated calendar was created");
-    assert_eq!(
-        count(&google_stats(&ctx.google.base_url()).await, "calendars.insert", "200"),
-        1
-    );
+    assert_eq!(ctx.google.stats().await.op_count("calendars.insert", "200"), 1);
 }
 
 #[tokio::test]
@@ -198,7 +175,7 @@ async fn disconnecting_revokes_at_google_erases_tokens_and_pauses_slots() {
     connect(&ctx, &user).await;
     // Connecting pushes the waiting slot; let that finish so the pause below is the last word.
     ctx.app.wait_until_pushed(slot["id"].as_str().unwrap()).await;
-    let revokes_before = count(&google_stats(&ctx.google.base_url()).await, "oauth.revoke", "200");
+    let revokes_before = ctx.google.stats().await.op_count("oauth.revoke", "200");
 
     let resp = ctx
         .app
@@ -210,7 +187,7 @@ async fn disconnecting_revokes_at_google_erases_tokens_and_pauses_slots() {
     assert_eq!(summary["revoked_at_google"], true, "{audit}");
     assert_eq!(summary["slots_paused"], 1);
     assert_eq!(
-        count(&google_stats(&ctx.google.base_url()).await, "oauth.revoke", "200"),
+        ctx.google.stats().await.op_count("oauth.revoke", "200"),
         revokes_before + 1
     );
 
@@ -348,7 +325,7 @@ async fn disconnect_with_delete_events_removes_the_events_slotsync_created_then_
     assert_eq!(finished["detail"]["revoked_at_google"], true, "{finished}");
     assert_eq!(finished["detail"]["events_deleted"], 1, "{finished}");
 
-    let events = ctx.events("ada@example.com").await;
+    let events = ctx.google.events("ada@example.com").await;
     let ours = events
         .iter()
         .find(|e| e["id"] == event_id.as_str())
@@ -370,8 +347,8 @@ async fn disconnect_stops_the_users_live_channels_at_google() {
         .await;
     let summary: Value = resp.json().await.unwrap();
     assert_eq!(summary["channels_stopped"], 1, "{summary}");
-    let stats = google_stats(&ctx.google.base_url()).await;
-    assert_eq!(count(&stats, "channels.stop", "204"), 1, "{stats}");
+    let stats = ctx.google.stats().await;
+    assert_eq!(stats.op_count("channels.stop", "204"), 1, "{stats}");
     assert!(ctx.app.live_channels(&user).await.is_empty());
-    assert!(ctx.google_channels().await.iter().all(|c| c["live"] == false));
+    assert!(ctx.google.channels().await.iter().all(|c| c["live"] == false));
 }

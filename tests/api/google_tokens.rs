@@ -5,17 +5,18 @@
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use serde_json::json;
 use slotsync::crypto::{Keys, Secret};
 use slotsync::domain::UserId;
-use slotsync::emulator::{Emulator, EmulatorConfig, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URIS};
+use slotsync::emulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URIS};
 use slotsync::google::hub::calendar_hub;
 use slotsync::google::oauth::{OAuthClient, OAuthError, TokenSet};
 use slotsync::google::vault::{TokenVault, VaultError};
 use slotsync::google::{missing_scopes, GoogleEndpoints};
 use slotsync::store::connections::{self, NewConnection};
 
-use crate::helpers::{google_stats, op_count as count, spawn_app};
+use slotsync_testkit::{browser, Google, SECRET_KEY};
+
+use crate::helpers::spawn_app;
 
 fn oauth_client(endpoints: &GoogleEndpoints) -> OAuthClient {
     OAuthClient::new(
@@ -30,13 +31,7 @@ fn oauth_client(endpoints: &GoogleEndpoints) -> OAuthClient {
 /// Follows the authorize URL like a browser would and returns the `code` and `state`
 /// the emulator redirects back with.
 async fn authorize(url: &str) -> (String, String) {
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let resp = browser.get(url).send().await.unwrap();
-    assert!(resp.status().is_redirection(), "authorize answered {}", resp.status());
-    let location = url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
+    let location = url::Url::parse(&browser::consent(url).await).unwrap();
     assert!(location.as_str().starts_with(DEFAULT_REDIRECT_URIS[0]));
     let get = |k: &str| {
         location
@@ -49,7 +44,7 @@ async fn authorize(url: &str) -> (String, String) {
 
 #[tokio::test]
 async fn the_code_flow_with_pkce_yields_tokens_and_a_wrong_verifier_is_refused() {
-    let google = Emulator::start(EmulatorConfig::for_tests()).await.unwrap();
+    let google = Google::start().await;
     let endpoints = GoogleEndpoints::emulator(&google.base_url());
     let oauth = oauth_client(&endpoints);
 
@@ -96,7 +91,7 @@ async fn an_expiring_token_is_refreshed_once_under_20_concurrent_calls_and_a_rev
     let app = spawn_app().await;
     let user = app.create_user("ada@example.com").await;
     let user_id = UserId(uuid::Uuid::parse_str(&user.id).unwrap());
-    let google = Emulator::start(EmulatorConfig::for_tests()).await.unwrap();
+    let google = Google::start().await;
     let base = google.base_url();
     let endpoints = GoogleEndpoints::emulator(&base);
     let oauth = oauth_client(&endpoints);
@@ -106,7 +101,7 @@ async fn an_expiring_token_is_refreshed_once_under_20_concurrent_calls_and_a_rev
     let tokens = oauth.exchange_code(&code, verifier.secret().clone()).await.unwrap();
     let refresh_token = tokens.refresh_token.clone().unwrap();
 
-    let keys = Keys::derive(b"test-secret-key-0123456789abcdefghijklmnop");
+    let keys = Keys::derive(SECRET_KEY.as_bytes());
     // Stored with 30 s left: inside the vault's 60 s margin, so the next use refreshes.
     connections::upsert(
         &app.state.db,
@@ -143,7 +138,7 @@ async fn an_expiring_token_is_refreshed_once_under_20_concurrent_calls_and_a_rev
     }
 
     let vault = Arc::new(TokenVault::new(app.state.db.clone(), keys.clone(), Ok(oauth.clone())));
-    let before = google_stats(&base).await;
+    let before = google.stats().await;
     let calls = (0..20).map(|_| {
         let hub = calendar_hub(&endpoints, vault.for_user(user_id));
         async move { hub.calendar_list().list().doit().await.map(|(_, list)| list) }
@@ -152,27 +147,21 @@ async fn an_expiring_token_is_refreshed_once_under_20_concurrent_calls_and_a_rev
         let list = result.expect("every concurrent call succeeds");
         assert!(!list.items.unwrap_or_default().is_empty());
     }
-    let after = google_stats(&base).await;
+    let after = google.stats().await;
     assert_eq!(
-        count(&after, "oauth.token.refresh_token", "200") - count(&before, "oauth.token.refresh_token", "200"),
+        after.op_count("oauth.token.refresh_token", "200") - before.op_count("oauth.token.refresh_token", "200"),
         1,
         "exactly one refresh: {after}"
     );
     assert_eq!(
-        count(&after, "calendarList.list", "200") - count(&before, "calendarList.list", "200"),
+        after.op_count("calendarList.list", "200") - before.op_count("calendarList.list", "200"),
         20
     );
     let stored = connections::find(&app.state.db, user_id.0).await.unwrap().unwrap();
     assert!(stored.token_expires_at.unwrap() > Utc::now() + Duration::seconds(3000));
 
     // Revoke the grant at Google, let the access token run out: the vault gives up cleanly.
-    let revoked = reqwest::Client::new()
-        .post(format!("{base}/_emulator/tokens/revoke"))
-        .json(&json!({ "email": "ada@example.com" }))
-        .send()
-        .await
-        .unwrap();
-    assert!(revoked.status().is_success());
+    google.revoke_tokens("ada@example.com").await;
     connections::save_refreshed_token(
         &app.state.db,
         user_id.0,
@@ -195,13 +184,13 @@ async fn an_expiring_token_is_refreshed_once_under_20_concurrent_calls_and_a_rev
     assert_eq!(events.len(), 1);
 
     // And it stays paused: no further refresh attempts at Google.
-    let refreshes = count(&google_stats(&base).await, "oauth.token.refresh_token", "400");
+    let refreshes = google.stats().await.op_count("oauth.token.refresh_token", "400");
     assert!(matches!(
         vault.access_token(user_id).await,
         Err(VaultError::NeedsReauth)
     ));
     assert_eq!(
-        count(&google_stats(&base).await, "oauth.token.refresh_token", "400"),
+        google.stats().await.op_count("oauth.token.refresh_token", "400"),
         refreshes
     );
 }
@@ -210,7 +199,7 @@ async fn an_expiring_token_is_refreshed_once_under_20_concurrent_calls_and_a_rev
 async fn tokens_stored_before_the_binding_are_sealed_again_at_the_next_start_and_keep_working() {
     use slotsync::store::connections;
     let ctx = crate::helpers::spawn_app_with_google().await;
-    let user = ctx.connected_user("ada@example.com").await;
+    let user = ctx.app.connected_user("ada@example.com").await;
     let id = uuid::Uuid::parse_str(&user.id).unwrap();
     let keys = &ctx.app.state.keys;
     let conn = connections::find(&ctx.app.state.db, id).await.unwrap().unwrap();

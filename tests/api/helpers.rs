@@ -1,109 +1,37 @@
-//! `spawn_app()` and typed helpers shared by the tests.
+//! `spawn_app()` and what only the API tests use, on the shared test kit
+//! (`slotsync-testkit`, in `testkit/`): the kit makes the database, the settings, the
+//! emulator and its control client, the browser OAuth flow and the running service; this
+//! file adds the API calls and assertions of these tests.
 
-use clap::Parser;
-use reqwest::{Client, Response};
-use sea_orm::{ConnectionTrait, Database};
+use std::ops::{Deref, DerefMut};
+
+use reqwest::Response;
 use serde_json::{json, Value};
-use slotsync::app::Application;
 use slotsync::config::Settings;
-use slotsync::state::AppState;
+use slotsync_testkit::{Google, RunningApp, TestDb, TestSettings};
 
-pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
-const SECRET_KEY: &str = "test-secret-key-0123456789abcdefghijklmnop";
+pub use slotsync_testkit::{browser, test_database, wait_until, TestUser, ADMIN_TOKEN};
 
-#[derive(Parser)]
-struct SettingsArgs {
-    #[command(flatten)]
-    settings: Settings,
-}
-
-/// A database that exists for one test and is removed afterwards.
-pub enum TestDb {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres {
-        admin_url: String,
-        name: String,
-    },
-    /// Another instance's database: its owner removes it.
-    Shared,
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let TestDb::Postgres { admin_url, name } = self {
-            let (admin_url, name) = (admin_url.clone(), name.clone());
-            // Drop runs inside the test's runtime: do the async cleanup on a thread of its own.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async {
-                    if let Ok(db) = Database::connect(&admin_url).await {
-                        let _ = db
-                            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                            .await;
-                    }
-                });
-            })
-            .join();
-        }
-    }
-}
-
-/// Creates the test's database and returns its URL.
-pub async fn test_database() -> (String, TestDb) {
-    match std::env::var("TEST_DATABASE_URL") {
-        Ok(admin_url) if !admin_url.is_empty() => {
-            let name = format!("slotsync_test_{}", uuid::Uuid::new_v4().simple());
-            let db = Database::connect(&admin_url).await.expect("TEST_DATABASE_URL answers");
-            db.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                .await
-                .expect("can create a test database");
-            let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
-            url.set_path(&format!("/{name}"));
-            (url.to_string(), TestDb::Postgres { admin_url, name })
-        }
-        _ => {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let url = format!("sqlite://{}?mode=rwc", dir.path().join("slotsync.db").display());
-            (url, TestDb::Sqlite(dir))
-        }
-    }
-}
-
-/// Settings for a test: random port, the given database, test secrets.
-pub fn test_settings(database_url: &str) -> Settings {
-    SettingsArgs::try_parse_from([
-        "slotsync",
-        "--database-url",
-        database_url,
-        "--bind-addr",
-        "127.0.0.1:0",
-        "--admin-token",
-        ADMIN_TOKEN,
-        "--secret-key",
-        SECRET_KEY,
-        "--rate-limit-per-minute",
-        "100000",
-        // Jobs run on demand in tests (`run_once`, or `POST /admin/jobs/{name}/run`).
-        "--scheduler-enabled",
-        "false",
-    ])
-    .expect("test settings parse")
-    .settings
-}
-
-/// A running service.
+/// A running service and its database (removed with it). The service's fields and the
+/// calls every harness shares (`address`, `client`, `state`, `create_user`, `connect`,
+/// `sync_status`, `run_job`, `stop`, …) are the kit's [`RunningApp`].
 pub struct TestApp {
-    pub address: String,
-    pub client: Client,
-    pub state: AppState,
-    stop: Option<(
-        tokio::sync::oneshot::Sender<()>,
-        tokio::task::JoinHandle<std::io::Result<()>>,
-    )>,
+    app: RunningApp,
     _db: TestDb,
+}
+
+impl Deref for TestApp {
+    type Target = RunningApp;
+
+    fn deref(&self) -> &RunningApp {
+        &self.app
+    }
+}
+
+impl DerefMut for TestApp {
+    fn deref_mut(&mut self) -> &mut RunningApp {
+        &mut self.app
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -112,9 +40,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the service after `configure` adjusted its settings.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    if std::env::var_os("RUST_LOG").is_some() {
-        slotsync::telemetry::init("pretty");
-    }
+    slotsync_testkit::init_logs();
     spawn_app_on(None, configure).await
 }
 
@@ -122,33 +48,10 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 /// test can take its port between choosing it and the service binding it).
 async fn spawn_app_on(listener: Option<std::net::TcpListener>, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let (url, db) = test_database().await;
-    let mut settings = test_settings(&url);
+    let mut settings = Settings::for_tests(&url);
     configure(&mut settings);
-    start_on(settings, db, listener).await
-}
-
-/// Starts the service with `settings`; `db` is dropped (and removed) with the app.
-pub async fn start(settings: Settings, db: TestDb) -> TestApp {
-    start_on(settings, db, None).await
-}
-
-async fn start_on(settings: Settings, db: TestDb, listener: Option<std::net::TcpListener>) -> TestApp {
-    let app = match listener {
-        Some(listener) => Application::build_on(settings, listener).await,
-        None => Application::build(settings).await,
-    }
-    .expect("the app builds");
-    let address = format!("http://{}", app.addr());
-    let state = app.state().clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(app.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
     TestApp {
-        address,
-        client: Client::new(),
-        state,
-        stop: Some((stop, running)),
+        app: RunningApp::start_on(settings, listener).await,
         _db: db,
     }
 }
@@ -159,29 +62,16 @@ pub async fn start_another_instance(app: &TestApp, configure: impl FnOnce(&mut S
     let mut settings = (*app.state.settings).clone();
     settings.bind_addr = "127.0.0.1:0".parse().unwrap();
     configure(&mut settings);
-    start(settings, TestDb::Shared).await
-}
-
-/// Polls `check` every 25 ms until it holds; panics with `what` after `timeout`.
-pub async fn wait_until<F, Fut>(what: &str, timeout: std::time::Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    TestApp {
+        app: RunningApp::start(settings).await,
+        _db: TestDb::Shared,
     }
 }
 
 /// A service wired to its own Google emulator (OAuth client registered for its callback).
 pub struct ConnectedApp {
     pub app: TestApp,
-    pub google: slotsync::emulator::EmulatorHandle,
+    pub google: Google,
 }
 
 pub async fn spawn_app_with_google() -> ConnectedApp {
@@ -190,29 +80,15 @@ pub async fn spawn_app_with_google() -> ConnectedApp {
 
 /// Like [`spawn_app_with_google`], with settings adjusted by `configure`.
 pub async fn spawn_app_with_google_and(configure: impl FnOnce(&mut Settings)) -> ConnectedApp {
-    use slotsync::emulator::{Emulator, EmulatorConfig};
-    let google = Emulator::start(EmulatorConfig::for_tests())
-        .await
-        .expect("emulator starts");
+    let google = Google::start().await;
     // The callback URL must be registered before the app starts, so bind its port first
     // and hand the listener over (a port only probed could be taken meanwhile).
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let redirect = format!("http://127.0.0.1:{port}/auth/google/callback");
-    let resp = Client::new()
-        .post(format!("{}/_emulator/clients", google.base_url()))
-        .json(&json!({"client_id": "test-client", "client_secret": "test-secret", "redirect_uris": [redirect]}))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "registering the OAuth client");
+    google.register_client(&[slotsync_testkit::callback_url(port)]).await;
     let base = google.base_url();
     let app = spawn_app_on(Some(listener), |s| {
-        s.bind_addr = format!("127.0.0.1:{port}").parse().unwrap();
-        s.google_client_id = Some("test-client".into());
-        s.google_client_secret = Some("test-secret".into());
-        s.oauth_redirect_uri = Some(redirect.clone());
-        s.google_emulator_url = Some(base.clone());
+        s.use_google(&base, port);
         s.return_to_origins = vec!["https://app.example.com".into()];
         // Retries in tests come quickly; the default schedule is tested as a pure rule.
         s.push_retry_base_ms = 50;
@@ -223,110 +99,40 @@ pub async fn spawn_app_with_google_and(configure: impl FnOnce(&mut Settings)) ->
     ConnectedApp { app, google }
 }
 
-/// A client that does not follow redirects, as a test's "browser".
-pub fn browser() -> Client {
-    Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+/// Like [`spawn_app_with_google_and`], with `PUBLIC_BASE_URL` set to the app's own address,
+/// so notification channels are on and the emulator delivers to the app's webhook. The
+/// scheduler is off (tests run jobs on demand), unless `configure` turns it on.
+pub async fn spawn_app_with_channels_and(configure: impl FnOnce(&mut Settings)) -> ConnectedApp {
+    spawn_app_with_google_and(|s| {
+        s.public_base_url = Some(format!("http://{}", s.bind_addr));
+        s.scheduler_enabled = false;
+        configure(s);
+    })
+    .await
 }
 
 impl ConnectedApp {
-    /// Connects `user`'s Google account through the browser flow (consent at the
-    /// emulator, then our callback) and returns the callback URL that was used.
-    pub async fn connect(&self, user: &TestUser) -> String {
-        let resp = self.app.get(user, "/auth/google/authorize").await;
-        assert_eq!(resp.status(), 200);
-        let body: Value = resp.json().await.unwrap();
-        let consent = browser().get(body["url"].as_str().unwrap()).send().await.unwrap();
-        assert!(
-            consent.status().is_redirection(),
-            "consent answered {}",
-            consent.status()
-        );
-        let callback = consent.headers()["location"].to_str().unwrap().to_owned();
-        let resp = browser().get(&callback).send().await.unwrap();
-        assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
-        callback
-    }
-
-    /// Connects `user` and waits until the initial pull that connecting requests is done,
-    /// so the test's own pulls and counters start from a settled state.
-    pub async fn connect_and_settle(&self, user: &TestUser) {
-        self.connect(user).await;
-        let id = slotsync::domain::UserId(uuid::Uuid::parse_str(&user.id).unwrap());
-        wait_until("the initial pull ran", std::time::Duration::from_secs(10), || async {
-            !self.app.state.pulls.in_flight(id)
-                && self.app.sync_status(user).await["pull"]["sync_token_present"] == true
-        })
-        .await;
-    }
-
-    /// Creates a user and connects it (see [`ConnectedApp::connect_and_settle`]).
-    pub async fn connected_user(&self, email: &str) -> TestUser {
-        let user = self.app.create_user(email).await;
-        self.connect_and_settle(&user).await;
-        user
-    }
-
-    /// Every event (cancelled ones included) in the primary calendar of `email`.
-    pub async fn events(&self, email: &str) -> Vec<Value> {
-        let dump: Value = reqwest::get(format!("{}/_emulator/calendars/{email}/events", self.google.base_url()))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        dump["items"]
-            .as_array()
-            .or(dump.as_array())
-            .expect("an event list")
-            .clone()
-    }
-
-    /// Sets the emulator's fault plan (`Value::Null` clears it).
-    pub async fn faults(&self, plan: Value) {
-        let url = format!("{}/_emulator/faults", self.google.base_url());
-        let resp = if plan.is_null() {
-            Client::new().delete(url).send().await.unwrap()
-        } else {
-            Client::new().put(url).json(&plan).send().await.unwrap()
-        };
-        assert!(resp.status().is_success(), "setting faults: {}", resp.status());
-    }
-
-    /// The emulator's counters.
-    pub async fn stats(&self) -> Value {
-        google_stats(&self.google.base_url()).await
-    }
-
-    /// A google-calendar3 hub acting as `email` in Google Calendar (the "other side").
-    pub async fn google_user(&self, email: &str) -> slotsync::google::hub::Hub {
-        let token: Value = Client::new()
-            .post(format!("{}/_emulator/users/{email}/token", self.google.base_url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let endpoints = slotsync::google::GoogleEndpoints::emulator(&self.google.base_url());
-        slotsync::google::hub::calendar_hub(&endpoints, token["access_token"].as_str().unwrap().to_owned())
+    /// Waits until at least `n` notifications were settled (delivered or given up), then
+    /// asserts that the app accepted every one; returns the counters.
+    pub async fn wait_for_notifications(&self, n: u64) -> Value {
+        let settled = |c: &Value| c["sent"].as_u64().unwrap_or(0) + c["failed"].as_u64().unwrap_or(0);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let counters = self.google.stats().await["notifications"].clone();
+            if settled(&counters) >= n {
+                assert_eq!(counters["failed"], 0, "a notification was refused: {counters}");
+                return counters;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {n} notifications: {counters}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
     }
 }
 
 impl TestApp {
-    /// Stops the service gracefully (as on SIGTERM) and waits until it has.
-    pub async fn stop(&mut self) {
-        if let Some((stop, running)) = self.stop.take() {
-            let _ = stop.send(());
-            running
-                .await
-                .expect("the service task")
-                .expect("the service stops cleanly");
-        }
-    }
-
     /// A slot's JSON, as its owner sees it.
     pub async fn slot(&self, user: &TestUser, id: &str) -> Value {
         self.get_json(user, &format!("/slots/{id}")).await
@@ -367,77 +173,30 @@ impl TestApp {
         resp.json().await.unwrap()
     }
 
-    /// Runs a scheduled job once through the admin route and returns its outcome.
-    pub async fn run_job(&self, name: &str) -> Value {
-        let resp = self.admin_post(&format!("/admin/jobs/{name}/run"), &json!({})).await;
-        assert_eq!(resp.status(), 200, "job {name}: {:?}", resp.text().await);
-        let body: Value = resp.json().await.unwrap();
-        body["outcome"].clone()
-    }
-
-    /// The caller's sync status.
-    pub async fn sync_status(&self, user: &TestUser) -> Value {
-        self.get_json(user, "/sync/status").await
-    }
-}
-
-/// A created user: its id and API token.
-pub struct TestUser {
-    pub id: String,
-    pub token: String,
-}
-
-impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.address, path)
+    /// One request with a bearer token and an optional JSON body.
+    async fn send_as(&self, token: &str, method: reqwest::Method, path: &str, body: Option<&Value>) -> Response {
+        let mut req = self.client.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        req.send().await.unwrap()
     }
 
     pub async fn admin_post(&self, path: &str, body: &Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        self.send_as(ADMIN_TOKEN, reqwest::Method::POST, path, Some(body)).await
     }
 
     pub async fn admin_delete(&self, path: &str) -> Response {
-        self.client
-            .delete(self.url(path))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap()
+        self.send_as(ADMIN_TOKEN, reqwest::Method::DELETE, path, None).await
     }
 
     pub async fn admin_get(&self, path: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub async fn create_user(&self, email: &str) -> TestUser {
-        let resp = self.admin_post("/auth/users", &json!({ "email": email })).await;
-        assert_eq!(resp.status(), 201, "creating {email}");
-        let body: Value = resp.json().await.unwrap();
-        TestUser {
-            id: body["user"]["id"].as_str().unwrap().to_owned(),
-            token: body["api_token"].as_str().unwrap().to_owned(),
-        }
+        self.send_as(ADMIN_TOKEN, reqwest::Method::GET, path, None).await
     }
 
     /// Sends a body-less request with the user's token.
     pub async fn user_send(&self, user: &TestUser, method: reqwest::Method, path: &str) -> Response {
-        self.client
-            .request(method, self.url(path))
-            .bearer_auth(&user.token)
-            .send()
-            .await
-            .unwrap()
+        self.send_as(&user.token, method, path, None).await
     }
 
     /// GET as `user` and parse the JSON answer.
@@ -446,22 +205,12 @@ impl TestApp {
     }
 
     pub async fn get(&self, user: &TestUser, path: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(&user.token)
-            .send()
-            .await
-            .unwrap()
+        self.user_send(user, reqwest::Method::GET, path).await
     }
 
     pub async fn post_slot(&self, user: &TestUser, body: &Value) -> Response {
-        self.client
-            .post(self.url("/slots"))
-            .bearer_auth(&user.token)
-            .json(body)
-            .send()
+        self.send_as(&user.token, reqwest::Method::POST, "/slots", Some(body))
             .await
-            .unwrap()
     }
 
     /// Creates a slot and returns its JSON.
@@ -484,34 +233,29 @@ impl TestApp {
     }
 
     pub async fn delete_slot(&self, user: &TestUser, id: &str) -> Response {
-        self.client
-            .delete(self.url(&format!("/slots/{id}")))
-            .bearer_auth(&user.token)
-            .send()
+        self.user_send(user, reqwest::Method::DELETE, &format!("/slots/{id}"))
             .await
-            .unwrap()
     }
 
     /// All of the user's slots (following cursors), ids only.
     pub async fn list_slot_ids(&self, user: &TestUser, query: &str) -> Vec<String> {
-        let mut ids = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut path = format!("/slots?{query}");
-            if let Some(c) = &cursor {
-                path.push_str(&format!("&cursor={c}"));
-            }
-            let resp = self.get(user, &path).await;
-            assert_eq!(resp.status(), 200);
-            let page: Value = resp.json().await.unwrap();
-            for s in page["items"].as_array().unwrap() {
-                ids.push(s["id"].as_str().unwrap().to_owned());
-            }
-            match page["next_cursor"].as_str() {
-                Some(c) => cursor = Some(c.to_owned()),
-                None => return ids,
-            }
+        let slots = self.api().slots(user, query).await;
+        slots.iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect()
+    }
+
+    /// The user's channels not stopped (expired ones included), oldest first.
+    pub async fn live_channels(&self, user: &TestUser) -> Vec<slotsync::store::channels::ChannelRow> {
+        let id = uuid::Uuid::parse_str(&user.id).unwrap();
+        slotsync::store::channels::live(&self.state.db, id).await.unwrap()
+    }
+
+    /// Posts a push notification to the webhook with exactly these headers.
+    pub async fn notify(&self, headers: &[(&str, String)]) -> Response {
+        let mut req = self.client.post(self.url("/webhooks/google-calendar"));
+        for (name, value) in headers {
+            req = req.header(*name, value);
         }
+        req.send().await.unwrap()
     }
 }
 
@@ -535,80 +279,4 @@ pub async fn assert_error(resp: Response, status: u16, code: &str) -> Value {
     assert_eq!(body["code"], code, "{body}");
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
     body
-}
-
-/// The emulator's request and notification counters.
-pub async fn google_stats(base_url: &str) -> Value {
-    reqwest::get(format!("{base_url}/_emulator/stats"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-/// How many `op` requests the emulator answered with `status`.
-pub fn op_count(stats: &Value, op: &str, status: &str) -> u64 {
-    stats["requests"][op][status].as_u64().unwrap_or(0)
-}
-
-/// Like [`spawn_app_with_google_and`], with `PUBLIC_BASE_URL` set to the app's own address,
-/// so notification channels are on and the emulator delivers to the app's webhook. The
-/// scheduler is off (tests run jobs on demand), unless `configure` turns it on.
-pub async fn spawn_app_with_channels_and(configure: impl FnOnce(&mut Settings)) -> ConnectedApp {
-    spawn_app_with_google_and(|s| {
-        s.public_base_url = Some(format!("http://{}", s.bind_addr));
-        s.scheduler_enabled = false;
-        configure(s);
-    })
-    .await
-}
-
-impl ConnectedApp {
-    /// Waits until at least `n` notifications were settled (delivered or given up), then
-    /// asserts that the app accepted every one; returns the counters.
-    pub async fn wait_for_notifications(&self, n: u64) -> Value {
-        let settled = |c: &Value| c["sent"].as_u64().unwrap_or(0) + c["failed"].as_u64().unwrap_or(0);
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
-            let counters = self.stats().await["notifications"].clone();
-            if settled(&counters) >= n {
-                assert_eq!(counters["failed"], 0, "a notification was refused: {counters}");
-                return counters;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {n} notifications: {counters}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
-    }
-
-    /// Every channel the emulator knows (stopped and expired ones too, with `live`).
-    pub async fn google_channels(&self) -> Vec<Value> {
-        let body: Value = reqwest::get(format!("{}/_emulator/channels", self.google.base_url()))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        body["channels"].as_array().expect("a channel list").clone()
-    }
-}
-
-impl TestApp {
-    /// The user's channels not stopped (expired ones included), oldest first.
-    pub async fn live_channels(&self, user: &TestUser) -> Vec<slotsync::store::channels::ChannelRow> {
-        let id = uuid::Uuid::parse_str(&user.id).unwrap();
-        slotsync::store::channels::live(&self.state.db, id).await.unwrap()
-    }
-
-    /// Posts a push notification to the webhook with exactly these headers.
-    pub async fn notify(&self, headers: &[(&str, String)]) -> Response {
-        let mut req = self.client.post(self.url("/webhooks/google-calendar"));
-        for (name, value) in headers {
-            req = req.header(*name, value);
-        }
-        req.send().await.unwrap()
-    }
 }

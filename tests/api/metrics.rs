@@ -3,21 +3,15 @@
 
 use tokio::io::AsyncBufReadExt;
 
-use crate::helpers::{slot_body, spawn_app_with_channels_and};
+use slotsync_testkit::metric_value as value;
 
-/// The value of the first series whose line starts with `prefix` (name and labels).
-fn value(text: &str, prefix: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
+use crate::helpers::{slot_body, spawn_app_with_channels_and};
 
 #[tokio::test]
 async fn metrics_count_pushes_pulls_notifications_google_calls_and_the_outbox() {
     let ctx = spawn_app_with_channels_and(|_| {}).await;
     let user = ctx.app.create_user("ada@example.com").await;
-    ctx.connect_and_settle(&user).await;
+    ctx.app.connect_and_settle(&user).await;
     let slot = ctx
         .app
         .create_slot(&user, &slot_body("m", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"))

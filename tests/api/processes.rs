@@ -24,9 +24,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::test_database;
+use slotsync_testkit::{callback_url, Stats};
 use support::{
-    callback, cancelled, free_port, instant, op_count, open_db, seed, tagged_slot, Api, Google, Service, ServiceSpec,
-    User,
+    all_slots, cancelled, free_port, instant, open_db, seed, tagged_slot, Api, Google, Service, ServiceSpec, User,
 };
 
 const EMAIL: &str = "ada@example.com";
@@ -261,7 +261,7 @@ async fn api_load(api: Api, user: User, ledger: Arc<Mutex<Ledger>>, stop: Arc<At
 /// slot breaker can trip), through google-calendar3.
 async fn google_load(google: Arc<Google>, ledger: Arc<Mutex<Ledger>>, stop: Arc<AtomicBool>, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let hub = google.hub(EMAIL).await;
+    let hub = google.user_hub(EMAIL).await;
     let mut n = 0u32;
     while !stop.load(Ordering::Relaxed) {
         tokio::time::sleep(Duration::from_millis(rng.gen_range(80..250))).await;
@@ -370,8 +370,8 @@ async fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
     let google = Arc::new(Google::start(dir.path()).await);
     let (database_url, _db) = test_database().await;
     let port = free_port();
-    google.register_client(&[callback(port)]).await;
-    let spec = ServiceSpec::new("crash", port, &database_url, &google.base).with(&[
+    google.register_client(&[callback_url(port)]).await;
+    let spec = ServiceSpec::new("crash", port, &database_url, &google.base_url()).with(&[
         ("SCHEDULE_RETRY_PUSHES", "*/1 * * * * *"),
         ("SCHEDULE_FALLBACK_SYNC", "*/2 * * * * *"),
         ("PUSH_LEASE_SECS", &PUSH_LEASE_SECS.to_string()),
@@ -380,8 +380,8 @@ async fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
     let mut service = Service::start(spec, dir.path()).await;
     let api = service.api.clone();
     let user = api.create_user(EMAIL).await;
-    api.connect(&user).await;
-    api.wait_initial_pull(&user).await;
+    api.connect_google(&user).await;
+    api.wait_first_pull(&user, || true).await;
     // Google answers in 5–40 ms, so kills often land while pushes are in flight.
     google.faults(json!({"latency_ms": [5, 40]})).await;
 
@@ -480,7 +480,7 @@ async fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
         );
         let status = api.sync_status(&user).await;
         let outbox = &status["outbox"];
-        let slots = api.all_slots(&user).await;
+        let slots = all_slots(&api, &user).await;
         let events = google.events(EMAIL).await;
         let snapshot: Vec<Value> = slots
             .iter()
@@ -502,7 +502,7 @@ async fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
 
     // Every acknowledged change survived (unless a later change on the other side won).
     let ledger = std::mem::take(&mut *ledger.lock());
-    let slots = api.all_slots(&user).await;
+    let slots = all_slots(&api, &user).await;
     let conflicts = api.must(Method::GET, "/sync/conflicts", &user.token, None).await;
     let events = google.events(EMAIL).await;
     let explain = |id: &str, changes: &[Change]| {
@@ -602,12 +602,12 @@ async fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
         ledger.google_applied,
         ledger.google_refused,
         by_id.len(),
-        op_count(&stats, "events.insert", "200"),
-        op_count(&stats, "events.insert", "409"),
-        op_count(&stats, "events.patch", "200"),
-        op_count(&stats, "events.patch", "412"),
-        op_count(&stats, "events.delete", "204"),
-        op_count(&stats, "events.list", "200"),
+        stats.op_count("events.insert", "200"),
+        stats.op_count("events.insert", "409"),
+        stats.op_count("events.patch", "200"),
+        stats.op_count("events.patch", "412"),
+        stats.op_count("events.delete", "204"),
+        stats.op_count("events.list", "200"),
         stats["notifications"],
     );
     assert!(
@@ -622,8 +622,8 @@ async fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
 // ---------------------------------------------------------------------------------------
 
 /// Counter deltas between two emulator snapshots.
-fn delta(after: &Value, before: &Value, op: &str, status: &str) -> u64 {
-    op_count(after, op, status) - op_count(before, op, status)
+fn delta(after: &Stats, before: &Stats, op: &str, status: &str) -> u64 {
+    after.op_count(op, status) - before.op_count(op, status)
 }
 
 /// A timed slot body `n` hours from now.
@@ -699,7 +699,7 @@ async fn two_instances_share_the_work_without_doubling_it() {
     let google = Google::start(dir.path()).await;
     let (database_url, _db) = test_database().await;
     let ports = [free_port(), free_port()];
-    google.register_client(&ports.map(callback)).await;
+    google.register_client(&ports.map(callback_url)).await;
     // Jobs run only when the test asks, so every Google call can be counted. Channels are
     // made with a 10-minute ttl, so the renewal below (window: a day) finds them all due.
     let common = [
@@ -708,12 +708,12 @@ async fn two_instances_share_the_work_without_doubling_it() {
         ("USER_BREAKER_FAILURES", "1000"),
     ];
     let mut a = Service::start(
-        ServiceSpec::new("instance-a", ports[0], &database_url, &google.base).with(&common),
+        ServiceSpec::new("instance-a", ports[0], &database_url, &google.base_url()).with(&common),
         dir.path(),
     )
     .await;
     let mut b = Service::start(
-        ServiceSpec::new("instance-b", ports[1], &database_url, &google.base).with(&common),
+        ServiceSpec::new("instance-b", ports[1], &database_url, &google.base_url()).with(&common),
         dir.path(),
     )
     .await;
@@ -728,11 +728,11 @@ async fn two_instances_share_the_work_without_doubling_it() {
     {
         let api = &instances[i % 2];
         let user = api.create_user(email).await;
-        api.connect(&user).await;
+        api.connect_google(&user).await;
         users.push(user);
     }
     for user in &users {
-        a.api.wait_initial_pull(user).await;
+        a.api.wait_first_pull(user, || true).await;
     }
 
     // ~100 slots created through both instances: each inserted into Google exactly once.
@@ -777,11 +777,11 @@ async fn two_instances_share_the_work_without_doubling_it() {
     eprintln!(
         "two instances: renew_channels on both at once → A {ra}, B {rb}; events.watch 200={watched} \
          (total {}), channels.stop 204={stopped}",
-        op_count(&after, "events.watch", "200")
+        after.op_count("events.watch", "200")
     );
     assert_eq!(total(&[&ra, &rb], "renewed"), 3, "A {ra}, B {rb}");
     assert_eq!(watched, 3, "{after}");
-    assert_eq!(op_count(&after, "events.watch", "200"), 6, "2 × channels: {after}");
+    assert_eq!(after.op_count("events.watch", "200"), 6, "2 × channels: {after}");
     assert_eq!(stopped, 3, "{after}");
     let live = google
         .channels()
@@ -835,11 +835,11 @@ async fn two_instances_share_the_work_without_doubling_it() {
         delta(&after, &before, "events.insert", "409")
     );
     assert_eq!(inserted, 30, "{after}");
-    assert_eq!(op_count(&after, "events.insert", "409"), 0, "{after}");
+    assert_eq!(after.op_count("events.insert", "409"), 0, "{after}");
 
     // Google holds each slot exactly once.
     for user in &users {
-        let slots = a.api.all_slots(user).await;
+        let slots = all_slots(&a.api, user).await;
         let events = google.events(&user.email).await;
         assert_eq!(slots.len(), 43);
         assert_eq!(events.len(), 43, "{}", user.email);
@@ -863,10 +863,10 @@ async fn sigterm_finishes_in_flight_pushes_and_exits_zero() {
     let google = Google::start(dir.path()).await;
     let (database_url, _db) = test_database().await;
     let port = free_port();
-    google.register_client(&[callback(port)]).await;
+    google.register_client(&[callback_url(port)]).await;
     // Four pushes at a time, the scheduler on (its retry job runs every second), JSON logs
     // so the worker's last words can be read.
-    let spec = ServiceSpec::new("graceful", port, &database_url, &google.base).with(&[
+    let spec = ServiceSpec::new("graceful", port, &database_url, &google.base_url()).with(&[
         ("PUSH_CONCURRENCY", "4"),
         ("SCHEDULE_RETRY_PUSHES", "*/1 * * * * *"),
         ("LOG_FORMAT", "json"),
@@ -874,8 +874,8 @@ async fn sigterm_finishes_in_flight_pushes_and_exits_zero() {
     let mut service = Service::start(spec, dir.path()).await;
     let api = service.api.clone();
     let user = api.create_user(EMAIL).await;
-    api.connect(&user).await;
-    api.wait_initial_pull(&user).await;
+    api.connect_google(&user).await;
+    api.wait_first_pull(&user, || true).await;
 
     // Every Google call takes 300 ms: 40 slots take ~3 s to push, four at a time.
     google.faults(json!({"latency_ms": [300, 300]})).await;
@@ -969,7 +969,7 @@ async fn sigterm_finishes_in_flight_pushes_and_exits_zero() {
              until PULL_LEASE_SECS pass"
         ));
     }
-    let inserted = op_count(&stats, "events.insert", "200");
+    let inserted = stats.op_count("events.insert", "200");
     if inserted != clean {
         problems.push(format!(
             "Google applied {inserted} inserts, {clean} slots are recorded as pushed"
@@ -1001,8 +1001,8 @@ async fn sigterm_finishes_in_flight_pushes_and_exits_zero() {
         "graceful shutdown: converged {:?} after the restart",
         restarted.elapsed()
     );
-    assert_eq!(op_count(&stats, "events.insert", "200"), SLOTS, "{stats}");
-    assert_eq!(op_count(&stats, "events.insert", "409"), 0, "{stats}");
+    assert_eq!(stats.op_count("events.insert", "200"), SLOTS, "{stats}");
+    assert_eq!(stats.op_count("events.insert", "409"), 0, "{stats}");
     let events = google.events(EMAIL).await;
     assert_eq!(events.iter().filter(|e| !cancelled(e)).count() as u64, SLOTS);
 }

@@ -9,8 +9,7 @@ use serde_json::{json, Value};
 use slotsync::domain::UserId;
 
 use crate::helpers::{
-    event_id_of, op_count, slot_body, spawn_app_with_google, spawn_app_with_google_and, wait_until, ConnectedApp,
-    TestUser,
+    event_id_of, slot_body, spawn_app_with_google, spawn_app_with_google_and, wait_until, ConnectedApp, TestUser,
 };
 
 const EMAIL: &str = "ada@example.com";
@@ -26,7 +25,7 @@ async fn pushed_slot(ctx: &ConnectedApp, user: &TestUser, title: &str) -> Value 
 }
 
 async fn rename_in_google(ctx: &ConnectedApp, event_id: &str, title: &str) {
-    let hub = ctx.google_user(EMAIL).await;
+    let hub = ctx.google.user_hub(EMAIL).await;
     let patch = Event {
         summary: Some(title.into()),
         ..Default::default()
@@ -35,14 +34,14 @@ async fn rename_in_google(ctx: &ConnectedApp, event_id: &str, title: &str) {
 }
 
 async fn delete_in_google(ctx: &ConnectedApp, event_id: &str) {
-    let hub = ctx.google_user(EMAIL).await;
+    let hub = ctx.google.user_hub(EMAIL).await;
     hub.events().delete("primary", event_id).doit().await.unwrap();
 }
 
 #[tokio::test]
 async fn an_edit_and_a_deletion_made_in_google_reach_the_slot_and_are_not_pushed_back() {
     let ctx = spawn_app_with_google().await;
-    let user = ctx.connected_user(EMAIL).await;
+    let user = ctx.app.connected_user(EMAIL).await;
     let slot = pushed_slot(&ctx, &user, "mine").await;
     let id = slot["id"].as_str().unwrap();
     ctx.app.pull(&user, "incremental").await;
@@ -66,15 +65,15 @@ async fn an_edit_and_a_deletion_made_in_google_reach_the_slot_and_are_not_pushed
     assert_eq!(report["deleted"], 1, "{report}");
     assert_eq!(ctx.app.get(&user, &format!("/slots/{id}")).await.status(), 404);
 
-    let stats = ctx.stats().await;
-    assert_eq!(op_count(&stats, "events.insert", "200"), 1, "{stats}");
+    let stats = ctx.google.stats().await;
+    assert_eq!(stats.op_count("events.insert", "200"), 1, "{stats}");
     assert_eq!(
-        op_count(&stats, "events.patch", "200"),
+        stats.op_count("events.patch", "200"),
         1,
         "only Google's own edit: {stats}"
     );
     assert_eq!(
-        op_count(&stats, "events.delete", "204"),
+        stats.op_count("events.delete", "204"),
         1,
         "only Google's own deletion: {stats}"
     );
@@ -83,8 +82,8 @@ async fn an_edit_and_a_deletion_made_in_google_reach_the_slot_and_are_not_pushed
 #[tokio::test]
 async fn an_event_created_in_google_becomes_an_imported_slot() {
     let ctx = spawn_app_with_google().await;
-    let user = ctx.connected_user(EMAIL).await;
-    let hub = ctx.google_user(EMAIL).await;
+    let user = ctx.app.connected_user(EMAIL).await;
+    let hub = ctx.google.user_hub(EMAIL).await;
     let at = |s: &str| EventDateTime {
         date_time: Some(chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc()),
         time_zone: Some("America/St_Johns".into()),
@@ -121,7 +120,7 @@ async fn an_event_created_in_google_becomes_an_imported_slot() {
 #[tokio::test]
 async fn our_own_push_coming_back_is_an_echo_and_writes_nothing() {
     let ctx = spawn_app_with_google().await;
-    let user = ctx.connected_user(EMAIL).await;
+    let user = ctx.app.connected_user(EMAIL).await;
     ctx.app.pull(&user, "incremental").await;
     let slot = pushed_slot(&ctx, &user, "echo me").await;
     let report = ctx.app.pull(&user, "incremental").await;
@@ -129,15 +128,15 @@ async fn our_own_push_coming_back_is_an_echo_and_writes_nothing() {
     assert_eq!(report["applied"], 0, "{report}");
     let now = ctx.app.slot(&user, slot["id"].as_str().unwrap()).await;
     assert_eq!(now["version"], 1, "the slot's version is unchanged");
-    let stats = ctx.stats().await;
-    assert_eq!(op_count(&stats, "events.insert", "200"), 1);
-    assert_eq!(op_count(&stats, "events.patch", "200"), 0, "{stats}");
+    let stats = ctx.google.stats().await;
+    assert_eq!(stats.op_count("events.insert", "200"), 1);
+    assert_eq!(stats.op_count("events.patch", "200"), 0, "{stats}");
 }
 
 #[tokio::test]
 async fn an_invalidated_sync_token_leads_to_a_full_sync_that_catches_a_deletion_made_meanwhile() {
     let ctx = spawn_app_with_google().await;
-    let user = ctx.connected_user(EMAIL).await;
+    let user = ctx.app.connected_user(EMAIL).await;
     let keep = pushed_slot(&ctx, &user, "keep").await;
     let gone = pushed_slot(&ctx, &user, "gone").await;
     // Connecting ran the full sync; this pull sees our two pushes come back.
@@ -145,13 +144,7 @@ async fn an_invalidated_sync_token_leads_to_a_full_sync_that_catches_a_deletion_
     assert_eq!(first["mode"], "incremental", "{first}");
     assert_eq!(first["echoes"], 2, "{first}");
 
-    let resp = reqwest::Client::new()
-        .post(format!("{}/_emulator/sync-tokens/invalidate", ctx.google.base_url()))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success());
+    ctx.google.invalidate_sync_tokens().await;
     delete_in_google(&ctx, &event_id_of(&gone)).await;
 
     let report = ctx.app.pull(&user, "incremental").await;
@@ -180,7 +173,7 @@ async fn an_invalidated_sync_token_leads_to_a_full_sync_that_catches_a_deletion_
 async fn a_full_sync_deletes_linked_slots_whose_events_google_no_longer_lists() {
     use sea_orm::{ActiveModelTrait, Set};
     let ctx = spawn_app_with_google().await;
-    let user = ctx.connected_user(EMAIL).await;
+    let user = ctx.app.connected_user(EMAIL).await;
     let purged = pushed_slot(&ctx, &user, "purged").await;
     // Google forgets deleted events after a while: a full listing then has no tombstone.
     // Simulate it by linking the slot to an event Google never had.
@@ -198,9 +191,9 @@ async fn a_full_sync_deletes_linked_slots_whose_events_google_no_longer_lists() 
 #[tokio::test]
 async fn a_burst_of_pull_requests_costs_at_most_two_listings() {
     let ctx = spawn_app_with_google().await;
-    let user = ctx.connected_user(EMAIL).await;
+    let user = ctx.app.connected_user(EMAIL).await;
     ctx.app.pull(&user, "incremental").await;
-    let before = op_count(&ctx.stats().await, "events.list", "200");
+    let before = ctx.google.stats().await.op_count("events.list", "200");
     let id = UserId(uuid::Uuid::parse_str(&user.id).unwrap());
     for _ in 0..200 {
         ctx.app.state.pulls.request(id);
@@ -209,17 +202,17 @@ async fn a_burst_of_pull_requests_costs_at_most_two_listings() {
         !ctx.app.state.pulls.in_flight(id)
     })
     .await;
-    let listings = op_count(&ctx.stats().await, "events.list", "200") - before;
+    let listings = ctx.google.stats().await.op_count("events.list", "200") - before;
     assert!((1..=2).contains(&listings), "{listings} listings for 200 requests");
 }
 
 #[tokio::test]
 async fn with_every_notification_dropped_the_fallback_job_converges() {
     let ctx = spawn_app_with_google().await;
-    let user = ctx.connected_user(EMAIL).await;
+    let user = ctx.app.connected_user(EMAIL).await;
     let slot = pushed_slot(&ctx, &user, "before").await;
     ctx.app.pull(&user, "incremental").await;
-    ctx.faults(json!({"notifications": {"drop_rate": 1.0}})).await;
+    ctx.google.faults(json!({"notifications": {"drop_rate": 1.0}})).await;
     rename_in_google(&ctx, &event_id_of(&slot), "after").await;
 
     let outcome = ctx.app.run_job("fallback_sync").await;
@@ -240,13 +233,13 @@ async fn when_both_sides_changed_the_policy_applies_and_the_conflict_is_listed()
         s.push_retry_max_secs = 600;
     })
     .await;
-    let user = ctx.connected_user(EMAIL).await;
+    let user = ctx.app.connected_user(EMAIL).await;
     let slot = pushed_slot(&ctx, &user, "original").await;
     let id = slot["id"].as_str().unwrap();
     ctx.app.pull(&user, "incremental").await;
     rename_in_google(&ctx, &event_id_of(&slot), "theirs").await;
     // Hold the local change back so the pull sees both sides changed.
-    ctx.faults(json!({"ops": {"events.patch": {"503": 1.0}}})).await;
+    ctx.google.faults(json!({"ops": {"events.patch": {"503": 1.0}}})).await;
     let resp = ctx
         .app
         .put_slot(
@@ -272,13 +265,13 @@ async fn when_both_sides_changed_the_policy_applies_and_the_conflict_is_listed()
     assert_eq!(c["detail"]["detected_by"], "pull");
 
     // The local change then reaches Google without meeting the conflict again.
-    ctx.faults(Value::Null).await;
+    ctx.google.faults(Value::Null).await;
     let resp = ctx.app.user_send(&user, reqwest::Method::POST, "/sync/push-all").await;
     assert_eq!(resp.status(), 200);
     ctx.app.wait_until_pushed(id).await;
-    let events = ctx.events(EMAIL).await;
+    let events = ctx.google.events(EMAIL).await;
     assert_eq!(events[0]["summary"], "mine");
-    assert_eq!(op_count(&ctx.stats().await, "events.patch", "412"), 0);
+    assert_eq!(ctx.google.stats().await.op_count("events.patch", "412"), 0);
     assert_eq!(
         ctx.app
             .get_json(&user, "/sync/conflicts")
@@ -293,7 +286,7 @@ async fn when_both_sides_changed_the_policy_applies_and_the_conflict_is_listed()
 #[tokio::test]
 async fn a_third_party_rewriting_every_write_trips_the_slot_breaker() {
     let ctx = spawn_app_with_google_and(|s| s.slot_breaker_alternations = 4).await;
-    let user = ctx.connected_user(EMAIL).await;
+    let user = ctx.app.connected_user(EMAIL).await;
     let slot = pushed_slot(&ctx, &user, "v0").await;
     let id = slot["id"].as_str().unwrap();
     ctx.app.pull(&user, "incremental").await;
@@ -353,7 +346,7 @@ async fn a_third_party_rewriting_every_write_trips_the_slot_breaker() {
 #[tokio::test]
 async fn stopping_sync_pauses_pushes_and_resuming_catches_up() {
     let ctx = spawn_app_with_google().await;
-    let user = ctx.connected_user(EMAIL).await;
+    let user = ctx.app.connected_user(EMAIL).await;
     let resp = ctx.app.user_send(&user, reqwest::Method::DELETE, "/sync").await;
     assert_eq!(resp.status(), 200);
     let slot = ctx
@@ -372,13 +365,13 @@ async fn stopping_sync_pauses_pushes_and_resuming_catches_up() {
     let resp = ctx.app.user_send(&user, reqwest::Method::POST, "/sync/resume").await;
     assert_eq!(resp.status(), 200);
     ctx.app.wait_until_pushed(slot["id"].as_str().unwrap()).await;
-    assert_eq!(ctx.events(EMAIL).await.len(), 1);
+    assert_eq!(ctx.google.events(EMAIL).await.len(), 1);
 }
 
 #[tokio::test]
 async fn jobs_run_on_demand_and_unknown_jobs_are_named() {
     let ctx = spawn_app_with_google().await;
-    let user = ctx.connected_user(EMAIL).await;
+    let user = ctx.app.connected_user(EMAIL).await;
     ctx.app
         .create_slot(&user, &slot_body("s", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"))
         .await;

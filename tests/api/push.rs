@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use slotsync::domain::{EventId, SlotId};
+use slotsync_testkit::Stats;
 
 use crate::helpers::{
-    event_id_of, op_count, slot_body, spawn_app_with_google, spawn_app_with_google_and, start_another_instance,
-    wait_until, ConnectedApp,
+    event_id_of, slot_body, spawn_app_with_google, spawn_app_with_google_and, start_another_instance, wait_until,
+    ConnectedApp,
 };
 
 const EMAIL: &str = "ada@example.com";
@@ -23,21 +24,14 @@ fn find<'a>(events: &'a [Value], id: &str) -> &'a Value {
 
 /// The sum of every event read or write the emulator answered (not listings, which are
 /// the pull's), whatever the status.
-fn event_calls(stats: &Value) -> u64 {
-    stats["requests"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .filter(|(op, _)| op.starts_with("events.") && *op != "events.list")
-        .flat_map(|(_, by_status)| by_status.as_object().unwrap().values())
-        .map(|n| n.as_u64().unwrap())
-        .sum()
+fn event_calls(stats: &Stats) -> u64 {
+    stats.calendar_calls() - stats.op_total("events.list")
 }
 
 #[tokio::test]
 async fn created_updated_and_deleted_slots_reach_google_with_the_right_fields() {
     let ctx = spawn_app_with_google().await;
-    let user = ctx.connected_user(EMAIL).await;
+    let user = ctx.app.connected_user(EMAIL).await;
 
     // A timed slot in the first zone of the day, and an all-day one at a half-hour offset.
     let timed = ctx
@@ -65,7 +59,7 @@ async fn created_updated_and_deleted_slots_reach_google_with_the_right_fields() 
     assert_eq!(synced["sync"]["state"], "synced");
     assert_eq!(synced["sync"]["google_event_id"], event_id_of(&timed));
 
-    let events = ctx.events(EMAIL).await;
+    let events = ctx.google.events(EMAIL).await;
     assert_eq!(events.len(), 2);
     let e = find(&events, &event_id_of(&timed));
     assert_eq!(e["summary"], "Kiritimati standup");
@@ -106,7 +100,7 @@ async fn created_updated_and_deleted_slots_reach_google_with_the_right_fields() 
         .await;
     assert_eq!(resp.status(), 200);
     ctx.app.wait_until_pushed(timed["id"].as_str().unwrap()).await;
-    let events = ctx.events(EMAIL).await;
+    let events = ctx.google.events(EMAIL).await;
     let e = find(&events, &event_id_of(&timed));
     assert_eq!(e["summary"], "Moved");
     assert!(e.get("description").is_none(), "a removed description is cleared: {e}");
@@ -124,20 +118,21 @@ async fn created_updated_and_deleted_slots_reach_google_with_the_right_fields() 
         204
     );
     ctx.app.wait_until_pushed(all_day["id"].as_str().unwrap()).await;
-    let events = ctx.events(EMAIL).await;
+    let events = ctx.google.events(EMAIL).await;
     assert_eq!(find(&events, &event_id_of(&all_day))["status"], "cancelled");
 
-    let stats = ctx.stats().await;
-    assert_eq!(op_count(&stats, "events.insert", "200"), 2);
-    assert_eq!(op_count(&stats, "events.patch", "200"), 1);
-    assert_eq!(op_count(&stats, "events.delete", "204"), 1);
+    let stats = ctx.google.stats().await;
+    assert_eq!(stats.op_count("events.insert", "200"), 2);
+    assert_eq!(stats.op_count("events.patch", "200"), 1);
+    assert_eq!(stats.op_count("events.delete", "204"), 1);
     assert_eq!(event_calls(&stats), 4, "one call per change: {stats}");
 }
 
 /// Creates a slot whose insert Google applies but whose answer is lost (503), and waits
 /// until that happened. The fault stays on: the caller clears it.
 async fn slot_with_a_lost_insert_answer(ctx: &ConnectedApp, user: &crate::helpers::TestUser, title: &str) -> Value {
-    ctx.faults(json!({"ops": {"events.insert": {"lost_response": 1.0}}}))
+    ctx.google
+        .faults(json!({"ops": {"events.insert": {"lost_response": 1.0}}}))
         .await;
     let slot = ctx
         .app
@@ -146,7 +141,7 @@ async fn slot_with_a_lost_insert_answer(ctx: &ConnectedApp, user: &crate::helper
     wait_until(
         "the insert was applied and its answer lost",
         Duration::from_secs(10),
-        || async { ctx.stats().await["faults"]["events.insert"]["lost_response"].as_u64() >= Some(1) },
+        || async { ctx.google.stats().await["faults"]["events.insert"]["lost_response"].as_u64() >= Some(1) },
     )
     .await;
     slot
@@ -155,26 +150,28 @@ async fn slot_with_a_lost_insert_answer(ctx: &ConnectedApp, user: &crate::helper
 #[tokio::test]
 async fn a_lost_insert_response_still_yields_exactly_one_event() {
     let ctx = spawn_app_with_google().await;
-    let user = ctx.connected_user(EMAIL).await;
+    let user = ctx.app.connected_user(EMAIL).await;
     let slot = slot_with_a_lost_insert_answer(&ctx, &user, "once").await;
-    ctx.faults(Value::Null).await;
+    ctx.google.faults(Value::Null).await;
     let row = ctx.app.wait_until_pushed(slot["id"].as_str().unwrap()).await;
 
-    let events = ctx.events(EMAIL).await;
+    let events = ctx.google.events(EMAIL).await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["id"], event_id_of(&slot));
     assert_eq!(row.google_etag.as_deref(), events[0]["etag"].as_str());
-    let stats = ctx.stats().await;
+    let stats = ctx.google.stats().await;
     // The retried insert met its own event (409) and adopted it without writing again.
-    assert!(op_count(&stats, "events.insert", "409") >= 1, "{stats}");
-    assert_eq!(op_count(&stats, "events.patch", "200"), 0, "{stats}");
+    assert!(stats.op_count("events.insert", "409") >= 1, "{stats}");
+    assert_eq!(stats.op_count("events.patch", "200"), 0, "{stats}");
 }
 
 #[tokio::test]
 async fn with_30_percent_of_calls_failing_200_slots_all_end_clean_without_duplicates() {
     let ctx = spawn_app_with_google_and(|s| s.user_breaker_cooldown_secs = 1).await;
-    let user = ctx.connected_user(EMAIL).await;
-    ctx.faults(json!({"ops": {"*": {"429": 0.15, "503": 0.15}}})).await;
+    let user = ctx.app.connected_user(EMAIL).await;
+    ctx.google
+        .faults(json!({"ops": {"*": {"429": 0.15, "503": 0.15}}}))
+        .await;
     let mut ids = Vec::new();
     for i in 0..200 {
         let minute = format!("2026-12-01T{:02}:{:02}:00Z", 8 + i / 60, i % 60);
@@ -189,14 +186,14 @@ async fn with_30_percent_of_calls_failing_200_slots_all_end_clean_without_duplic
         status["outbox"]["synced"] == 200
     })
     .await;
-    ctx.faults(Value::Null).await;
+    ctx.google.faults(Value::Null).await;
 
-    let stats = ctx.stats().await;
+    let stats = ctx.google.stats().await;
     assert!(
-        op_count(&stats, "events.insert", "429") + op_count(&stats, "events.insert", "503") > 20,
+        stats.op_count("events.insert", "429") + stats.op_count("events.insert", "503") > 20,
         "faults were injected: {stats}"
     );
-    let events = ctx.events(EMAIL).await;
+    let events = ctx.google.events(EMAIL).await;
     assert_eq!(events.len(), 200, "no duplicate and none missing");
     let expected: HashSet<String> = ids
         .iter()
@@ -219,8 +216,8 @@ async fn with_30_percent_of_calls_failing_200_slots_all_end_clean_without_duplic
 async fn the_per_user_limit_holds_and_other_users_are_not_held_up() {
     // 60 calls per minute: a burst of 6, then one call every 60/54 s.
     let ctx = spawn_app_with_google_and(|s| s.google_user_calls_per_minute = 60).await;
-    let slow = ctx.connected_user("slow@example.com").await;
-    let other = ctx.connected_user("other@example.com").await;
+    let slow = ctx.app.connected_user("slow@example.com").await;
+    let other = ctx.app.connected_user("other@example.com").await;
     let started = Instant::now();
     for i in 0..20 {
         ctx.app
@@ -249,7 +246,7 @@ async fn the_per_user_limit_holds_and_other_users_are_not_held_up() {
     let interval = 60.0 / 54.0;
     let mut last = 0;
     while started.elapsed() < Duration::from_secs(5) {
-        let events = ctx.events("slow@example.com").await;
+        let events = ctx.google.events("slow@example.com").await;
         let t = started.elapsed().as_secs_f64();
         // Counted from before the first call, so this bound is generous, never tight.
         let allowed = 6 + (t / interval).floor() as usize + 1;
@@ -269,7 +266,7 @@ async fn the_per_user_limit_holds_and_other_users_are_not_held_up() {
 async fn two_instances_on_one_database_never_insert_the_same_slot_twice() {
     let ctx = spawn_app_with_google().await;
     let second = start_another_instance(&ctx.app, |_| {}).await;
-    let user = ctx.connected_user(EMAIL).await;
+    let user = ctx.app.connected_user(EMAIL).await;
     let mut ids = Vec::new();
     for i in 0..100 {
         // Alternate the instance that accepts the write: both workers are woken.
@@ -285,20 +282,20 @@ async fn two_instances_on_one_database_never_insert_the_same_slot_twice() {
     for id in &ids {
         ctx.app.wait_until_pushed(id).await;
     }
-    let stats = ctx.stats().await;
-    assert_eq!(op_count(&stats, "events.insert", "200"), 100, "{stats}");
+    let stats = ctx.google.stats().await;
+    assert_eq!(stats.op_count("events.insert", "200"), 100, "{stats}");
     assert_eq!(
-        op_count(&stats, "events.insert", "409"),
+        stats.op_count("events.insert", "409"),
         0,
         "no slot was inserted twice: {stats}"
     );
-    assert_eq!(ctx.events(EMAIL).await.len(), 100);
+    assert_eq!(ctx.google.events(EMAIL).await.len(), 100);
 }
 
 #[tokio::test]
 async fn a_revoked_grant_sets_needs_reauth_and_stops_calls_for_that_user() {
     let ctx = spawn_app_with_google().await;
-    let user = ctx.connected_user(EMAIL).await;
+    let user = ctx.app.connected_user(EMAIL).await;
     let first = ctx
         .app
         .create_slot(
@@ -308,13 +305,7 @@ async fn a_revoked_grant_sets_needs_reauth_and_stops_calls_for_that_user() {
         .await;
     ctx.app.wait_until_pushed(first["id"].as_str().unwrap()).await;
 
-    let resp = reqwest::Client::new()
-        .post(format!("{}/_emulator/tokens/revoke", ctx.google.base_url()))
-        .json(&json!({"email": EMAIL}))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success());
+    ctx.google.revoke_tokens(EMAIL).await;
     let second = ctx
         .app
         .create_slot(
@@ -337,7 +328,7 @@ async fn a_revoked_grant_sets_needs_reauth_and_stops_calls_for_that_user() {
 
     // Nothing more reaches Google for this user: new changes wait, and draining the
     // outbox finds nothing to push.
-    let calls_before = ctx.stats().await;
+    let calls_before = ctx.google.stats().await;
     ctx.app
         .create_slot(
             &user,
@@ -346,11 +337,11 @@ async fn a_revoked_grant_sets_needs_reauth_and_stops_calls_for_that_user() {
         .await;
     let report = ctx.app.state.pusher.drain().await.unwrap();
     assert_eq!(report.pushed + report.retrying + report.failed, 0, "{report:?}");
-    let calls_after = ctx.stats().await;
+    let calls_after = ctx.google.stats().await;
     assert_eq!(event_calls(&calls_before), event_calls(&calls_after));
     assert_eq!(
-        op_count(&calls_before, "oauth.token.refresh_token", "400"),
-        op_count(&calls_after, "oauth.token.refresh_token", "400"),
+        calls_before.op_count("oauth.token.refresh_token", "400"),
+        calls_after.op_count("oauth.token.refresh_token", "400"),
         "no further refresh attempts"
     );
     let status = ctx.app.sync_status(&user).await;
@@ -361,7 +352,7 @@ async fn a_revoked_grant_sets_needs_reauth_and_stops_calls_for_that_user() {
 
 /// Edits the slot's event "in Google" as the calendar's owner.
 async fn edit_in_google(ctx: &ConnectedApp, event_id: &str, title: &str) {
-    let hub = ctx.google_user(EMAIL).await;
+    let hub = ctx.google.user_hub(EMAIL).await;
     let patch = google_calendar3::api::Event {
         summary: Some(title.into()),
         ..Default::default()
@@ -372,7 +363,7 @@ async fn edit_in_google(ctx: &ConnectedApp, event_id: &str, title: &str) {
 /// A pushed slot edited first in Google, then here: the push meets a 412. Returns the
 /// slot once its local edit has been settled.
 async fn edited_on_both_sides(ctx: &ConnectedApp) -> (crate::helpers::TestUser, Value) {
-    let user = ctx.connected_user(EMAIL).await;
+    let user = ctx.app.connected_user(EMAIL).await;
     let slot = ctx
         .app
         .create_slot(
@@ -395,11 +386,11 @@ async fn a_412_resolves_by_latest_wins_and_the_conflict_is_logged() {
     // The local edit comes later, so it wins.
     let (user, slot) = edited_on_both_sides(&ctx).await;
     let id = slot["id"].as_str().unwrap();
-    let events = ctx.events(EMAIL).await;
+    let events = ctx.google.events(EMAIL).await;
     assert_eq!(find(&events, &event_id_of(&slot))["summary"], "edited here");
     assert_eq!(ctx.app.slot(&user, id).await["title"], "edited here");
-    let stats = ctx.stats().await;
-    assert_eq!(op_count(&stats, "events.patch", "412"), 1, "{stats}");
+    let stats = ctx.google.stats().await;
+    assert_eq!(stats.op_count("events.patch", "412"), 1, "{stats}");
 
     let conflicts = ctx.app.get_json(&user, "/sync/conflicts").await;
     let conflicts = conflicts.as_array().unwrap();
@@ -418,7 +409,7 @@ async fn under_google_wins_a_412_gives_the_slot_googles_version() {
     let now = ctx.app.slot(&user, id).await;
     assert_eq!(now["title"], "edited in Google");
     assert_eq!(now["version"], 3, "Google's version is a new version of the slot");
-    let events = ctx.events(EMAIL).await;
+    let events = ctx.google.events(EMAIL).await;
     assert_eq!(find(&events, &event_id_of(&slot))["summary"], "edited in Google");
     let conflicts = ctx.app.get_json(&user, "/sync/conflicts").await;
     assert_eq!(conflicts[0]["winner"], "google", "{conflicts}");
@@ -427,8 +418,8 @@ async fn under_google_wins_a_412_gives_the_slot_googles_version() {
 #[tokio::test]
 async fn a_fatal_error_fails_the_slot_with_its_message_and_push_all_retries_it() {
     let ctx = spawn_app_with_google().await;
-    let user = ctx.connected_user(EMAIL).await;
-    ctx.faults(json!({"ops": {"events.insert": {"400": 1.0}}})).await;
+    let user = ctx.app.connected_user(EMAIL).await;
+    ctx.google.faults(json!({"ops": {"events.insert": {"400": 1.0}}})).await;
     let slot = ctx
         .app
         .create_slot(&user, &slot_body("bad", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"))
@@ -450,13 +441,13 @@ async fn a_fatal_error_fails_the_slot_with_its_message_and_push_all_retries_it()
         "a fatal error is not an outage: {status}"
     );
 
-    ctx.faults(Value::Null).await;
+    ctx.google.faults(Value::Null).await;
     let resp = ctx.app.user_send(&user, reqwest::Method::POST, "/sync/push-all").await;
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["queued"], 1);
     ctx.app.wait_until_pushed(id).await;
-    assert_eq!(ctx.events(EMAIL).await.len(), 1);
+    assert_eq!(ctx.google.events(EMAIL).await.len(), 1);
     let status = ctx.app.sync_status(&user).await;
     assert_eq!(status["outbox"]["synced"], 1, "{status}");
     assert_eq!(status["outbox"]["failed"], 0, "{status}");
@@ -486,8 +477,8 @@ async fn create_slots(ctx: &ConnectedApp, user: &crate::helpers::TestUser, n: us
 #[tokio::test]
 async fn slots_left_dirty_by_a_stopped_instance_are_pushed_when_the_next_one_starts() {
     let mut ctx = spawn_app_with_google().await;
-    let user = ctx.connected_user(EMAIL).await;
-    ctx.faults(json!({"ops": {"events.insert": {"503": 1.0}}})).await;
+    let user = ctx.app.connected_user(EMAIL).await;
+    ctx.google.faults(json!({"ops": {"events.insert": {"503": 1.0}}})).await;
     let ids = create_slots(&ctx, &user, 3).await;
     wait_until("every slot has failed once", Duration::from_secs(10), || async {
         let mut all = true;
@@ -498,14 +489,14 @@ async fn slots_left_dirty_by_a_stopped_instance_are_pushed_when_the_next_one_sta
     })
     .await;
     ctx.app.stop().await;
-    ctx.faults(Value::Null).await;
-    assert_eq!(ctx.events(EMAIL).await.len(), 0);
+    ctx.google.faults(Value::Null).await;
+    assert_eq!(ctx.google.events(EMAIL).await.len(), 0);
 
     let next = start_another_instance(&ctx.app, |_| {}).await;
     for id in &ids {
         next.wait_until_pushed(id).await;
     }
-    assert_eq!(ctx.events(EMAIL).await.len(), 3);
+    assert_eq!(ctx.google.events(EMAIL).await.len(), 3);
 }
 
 #[tokio::test]
@@ -515,8 +506,8 @@ async fn repeated_failures_open_the_users_breaker_which_stops_calls_until_its_co
         s.user_breaker_cooldown_secs = 2;
     })
     .await;
-    let user = ctx.connected_user(EMAIL).await;
-    ctx.faults(json!({"ops": {"events.insert": {"503": 1.0}}})).await;
+    let user = ctx.app.connected_user(EMAIL).await;
+    ctx.google.faults(json!({"ops": {"events.insert": {"503": 1.0}}})).await;
     let ids = create_slots(&ctx, &user, 5).await;
     wait_until("the breaker opens", Duration::from_secs(10), || async {
         ctx.app.sync_status(&user).await["breaker"]["open"] == true
@@ -538,21 +529,21 @@ async fn repeated_failures_open_the_users_breaker_which_stops_calls_until_its_co
     })
     .await;
     // While it is open, draining the outbox makes no call for this user.
-    let before = op_count(&ctx.stats().await, "events.insert", "503");
+    let before = ctx.google.stats().await.op_count("events.insert", "503");
     let report = ctx.app.state.pusher.drain().await.unwrap();
     assert_eq!(
         report,
         Default::default(),
         "nothing is claimed while the breaker is open"
     );
-    assert_eq!(op_count(&ctx.stats().await, "events.insert", "503"), before);
+    assert_eq!(ctx.google.stats().await.op_count("events.insert", "503"), before);
 
     // Google recovers; after the cool-down every slot goes through.
-    ctx.faults(Value::Null).await;
+    ctx.google.faults(Value::Null).await;
     for id in &ids {
         ctx.app.wait_until_pushed(id).await;
     }
-    assert_eq!(ctx.events(EMAIL).await.len(), 5);
+    assert_eq!(ctx.google.events(EMAIL).await.len(), 5);
     let trips = slotsync::store::audit::list(
         &ctx.app.state.db,
         uuid::Uuid::parse_str(&user.id).unwrap(),
@@ -567,17 +558,17 @@ async fn repeated_failures_open_the_users_breaker_which_stops_calls_until_its_co
 #[tokio::test]
 async fn an_event_renamed_in_google_after_a_lost_insert_answer_goes_through_the_policy() {
     let ctx = spawn_app_with_google().await;
-    let user = ctx.connected_user(EMAIL).await;
+    let user = ctx.app.connected_user(EMAIL).await;
     let slot = slot_with_a_lost_insert_answer(&ctx, &user, "ours").await;
     // Someone renames the event before slotsync learns it exists.
     edit_in_google(&ctx, &event_id_of(&slot), "renamed in Google").await;
-    ctx.faults(Value::Null).await;
+    ctx.google.faults(Value::Null).await;
     let id = slot["id"].as_str().unwrap();
     ctx.app.wait_until_pushed(id).await;
 
     // The rename is later than the slot's creation: latest_wins keeps it, and says so.
     assert_eq!(ctx.app.slot(&user, id).await["title"], "renamed in Google");
-    let events = ctx.events(EMAIL).await;
+    let events = ctx.google.events(EMAIL).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["summary"], "renamed in Google");
     let conflicts = ctx.app.get_json(&user, "/sync/conflicts").await;
@@ -592,7 +583,7 @@ async fn slot_deleted_in_google(ctx: &ConnectedApp, user: &crate::helpers::TestU
         .create_slot(user, &slot_body("v1", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"))
         .await;
     ctx.app.wait_until_pushed(slot["id"].as_str().unwrap()).await;
-    let hub = ctx.google_user(EMAIL).await;
+    let hub = ctx.google.user_hub(EMAIL).await;
     hub.events()
         .delete("primary", &event_id_of(&slot))
         .doit()
@@ -608,14 +599,14 @@ fn live(events: &[Value]) -> Vec<&Value> {
 #[tokio::test]
 async fn an_event_deleted_in_google_under_a_local_edit_is_created_again() {
     let ctx = spawn_app_with_google().await;
-    let user = ctx.connected_user(EMAIL).await;
+    let user = ctx.app.connected_user(EMAIL).await;
     let slot = slot_deleted_in_google(&ctx, &user).await;
     let id = slot["id"].as_str().unwrap();
     let body = slot_body("v2", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z");
     assert_eq!(ctx.app.put_slot(&user, id, &body, None).await.status(), 200);
     let row = ctx.app.wait_until_pushed(id).await;
 
-    let events = ctx.events(EMAIL).await;
+    let events = ctx.google.events(EMAIL).await;
     let live = live(&events);
     assert_eq!(live.len(), 1, "{events:?}");
     assert_eq!(live[0]["summary"], "v2");
@@ -634,25 +625,26 @@ async fn an_event_deleted_in_google_under_a_local_edit_is_created_again() {
 async fn a_lost_answer_to_a_re_creation_then_another_edit_still_leaves_one_event() {
     // The retry of the lost re-creation comes late, so the next edit is pushed first.
     let ctx = spawn_app_with_google_and(|s| s.push_retry_base_ms = 20_000).await;
-    let user = ctx.connected_user(EMAIL).await;
+    let user = ctx.app.connected_user(EMAIL).await;
     let slot = slot_deleted_in_google(&ctx, &user).await;
     let id = slot["id"].as_str().unwrap();
-    ctx.faults(json!({"ops": {"events.insert": {"lost_response": 1.0}}}))
+    ctx.google
+        .faults(json!({"ops": {"events.insert": {"lost_response": 1.0}}}))
         .await;
     let v2 = slot_body("v2", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z");
     assert_eq!(ctx.app.put_slot(&user, id, &v2, None).await.status(), 200);
     wait_until(
         "the re-creation was applied and its answer lost",
         Duration::from_secs(10),
-        || async { ctx.stats().await["faults"]["events.insert"]["lost_response"].as_u64() >= Some(1) },
+        || async { ctx.google.stats().await["faults"]["events.insert"]["lost_response"].as_u64() >= Some(1) },
     )
     .await;
-    ctx.faults(Value::Null).await;
+    ctx.google.faults(Value::Null).await;
     let v3 = slot_body("v3", "2026-12-01T11:00:00Z", "2026-12-01T12:00:00Z");
     assert_eq!(ctx.app.put_slot(&user, id, &v3, None).await.status(), 200);
     let row = ctx.app.wait_until_pushed(id).await;
 
-    let events = ctx.events(EMAIL).await;
+    let events = ctx.google.events(EMAIL).await;
     let live = live(&events);
     assert_eq!(live.len(), 1, "one slot, one live event: {events:?}");
     assert_eq!(live[0]["summary"], "v3");

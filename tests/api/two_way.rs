@@ -6,14 +6,14 @@ use std::time::Duration;
 use google_calendar3::api::{Event, EventDateTime};
 use slotsync::domain::UserId;
 
-use crate::helpers::{event_id_of, op_count, slot_body, spawn_app_with_channels_and, wait_until};
+use crate::helpers::{event_id_of, slot_body, spawn_app_with_channels_and, wait_until};
 
 const EMAIL: &str = "ada@example.com";
 
 #[tokio::test]
 async fn edits_deletions_and_new_events_made_in_google_arrive_through_the_webhook() {
     let ctx = spawn_app_with_channels_and(|_| {}).await;
-    let user = ctx.connected_user(EMAIL).await;
+    let user = ctx.app.connected_user(EMAIL).await;
     let slot = ctx
         .app
         .create_slot(
@@ -24,7 +24,7 @@ async fn edits_deletions_and_new_events_made_in_google_arrive_through_the_webhoo
     let id = slot["id"].as_str().unwrap().to_owned();
     ctx.app.wait_until_pushed(&id).await;
 
-    let hub = ctx.google_user(EMAIL).await;
+    let hub = ctx.google.user_hub(EMAIL).await;
     let patch = Event {
         summary: Some("renamed in Google".into()),
         ..Default::default()
@@ -67,21 +67,21 @@ async fn edits_deletions_and_new_events_made_in_google_arrive_through_the_webhoo
     let counters = ctx.wait_for_notifications(4).await;
     assert_eq!(counters["failed"], 0, "{counters}");
     // Nothing was written back to Google for any of it.
-    let stats = ctx.stats().await;
+    let stats = ctx.google.stats().await;
     assert_eq!(
-        op_count(&stats, "events.insert", "200"),
+        stats.op_count("events.insert", "200"),
         2,
         "ours and Google's own: {stats}"
     );
-    assert_eq!(op_count(&stats, "events.patch", "200"), 1, "{stats}");
-    assert_eq!(op_count(&stats, "events.delete", "204"), 1, "{stats}");
+    assert_eq!(stats.op_count("events.patch", "200"), 1, "{stats}");
+    assert_eq!(stats.op_count("events.delete", "204"), 1, "{stats}");
 }
 
 #[tokio::test]
 async fn our_own_push_echoes_through_the_webhook_and_causes_no_google_write() {
     let ctx = spawn_app_with_channels_and(|_| {}).await;
-    let user = ctx.connected_user(EMAIL).await;
-    let before = ctx.stats().await;
+    let user = ctx.app.connected_user(EMAIL).await;
+    let before = ctx.google.stats().await;
     let slot = ctx
         .app
         .create_slot(
@@ -95,14 +95,14 @@ async fn our_own_push_echoes_through_the_webhook_and_causes_no_google_write() {
     let notified = before["notifications"]["sent"].as_u64().unwrap_or(0) + 1;
     ctx.wait_for_notifications(notified).await;
     let uid = UserId(uuid::Uuid::parse_str(&user.id).unwrap());
-    let lists_before = op_count(&before, "events.list", "200");
+    let lists_before = before.op_count("events.list", "200");
     wait_until("the echo was pulled", Duration::from_secs(10), || async {
-        op_count(&ctx.stats().await, "events.list", "200") > lists_before && !ctx.app.state.pulls.in_flight(uid)
+        ctx.google.stats().await.op_count("events.list", "200") > lists_before && !ctx.app.state.pulls.in_flight(uid)
     })
     .await;
-    let stats = ctx.stats().await;
-    assert_eq!(op_count(&stats, "events.insert", "200"), 1, "{stats}");
-    assert_eq!(op_count(&stats, "events.patch", "200"), 0, "{stats}");
+    let stats = ctx.google.stats().await;
+    assert_eq!(stats.op_count("events.insert", "200"), 1, "{stats}");
+    assert_eq!(stats.op_count("events.patch", "200"), 0, "{stats}");
     let now = ctx.app.slot(&user, id).await;
     assert_eq!(now["version"], 1, "{now}");
     assert_eq!(now["sync"]["state"], "synced");
@@ -111,10 +111,10 @@ async fn our_own_push_echoes_through_the_webhook_and_causes_no_google_write() {
 #[tokio::test]
 async fn a_burst_of_200_notifications_costs_at_most_two_listings() {
     let ctx = spawn_app_with_channels_and(|_| {}).await;
-    let user = ctx.connected_user(EMAIL).await;
+    let user = ctx.app.connected_user(EMAIL).await;
     let channel = ctx.app.live_channels(&user).await.pop().expect("a channel");
     let token = ctx.app.state.keys.channel_token(&channel.id.to_string());
-    let lists_before = op_count(&ctx.stats().await, "events.list", "200");
+    let lists_before = ctx.google.stats().await.op_count("events.list", "200");
     let mut sends = Vec::new();
     for n in 0..200u64 {
         let headers = vec![
@@ -135,6 +135,6 @@ async fn a_burst_of_200_notifications_costs_at_most_two_listings() {
         !ctx.app.state.pulls.in_flight(uid)
     })
     .await;
-    let listings = op_count(&ctx.stats().await, "events.list", "200") - lists_before;
+    let listings = ctx.google.stats().await.op_count("events.list", "200") - lists_before;
     assert!((1..=2).contains(&listings), "{listings} listings for 200 notifications");
 }

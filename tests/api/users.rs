@@ -150,6 +150,7 @@ async fn a_rotated_api_token_replaces_the_old_one_at_once() {
     );
     let renewed = TestUser {
         id: user.id.clone(),
+        email: user.email.clone(),
         token: new,
     };
     assert_eq!(app.get(&renewed, "/auth/users/me").await.status(), 200);
@@ -163,6 +164,7 @@ async fn a_rotated_api_token_replaces_the_old_one_at_once() {
     assert_eq!(app.get(&renewed, "/auth/users/me").await.status(), 401);
     let latest = TestUser {
         id: user.id.clone(),
+        email: user.email.clone(),
         token: by_admin["api_token"].as_str().unwrap().to_owned(),
     };
     assert_eq!(app.get(&latest, "/auth/users/me").await.status(), 200);

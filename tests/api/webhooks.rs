@@ -11,7 +11,7 @@ use slotsync::domain::UserId;
 use slotsync::store::channels::ChannelRow;
 use slotsync::store::entities::channels;
 
-use crate::helpers::{assert_error, op_count, spawn_app_with_channels_and, wait_until, ConnectedApp, TestUser};
+use crate::helpers::{assert_error, spawn_app_with_channels_and, wait_until, ConnectedApp, TestUser};
 
 const HEADERS: [&str; 5] = [
     "X-Goog-Channel-ID",
@@ -26,7 +26,7 @@ const HEADERS: [&str; 5] = [
 async fn connected_with_channel() -> (ConnectedApp, TestUser, ChannelRow) {
     let ctx = spawn_app_with_channels_and(|_| {}).await;
     let user = ctx.app.create_user("ada@example.com").await;
-    ctx.connect(&user).await;
+    ctx.app.connect(&user).await;
     ctx.wait_for_notifications(1).await;
     wait_until_no_pull(&ctx, &user).await;
     let channel = ctx.app.live_channels(&user).await.remove(0);
@@ -83,7 +83,7 @@ fn without(headers: &[(&'static str, String)], name: &str) -> Vec<(&'static str,
 #[tokio::test]
 async fn forged_and_stale_notifications_are_refused_without_a_pull_or_any_google_call() {
     let (ctx, user, channel) = connected_with_channel().await;
-    let before = ctx.stats().await["requests"].clone();
+    let before = ctx.google.stats().await["requests"].clone();
     let good = genuine(&ctx, &channel, "exists", 50);
     let refused = |resp: reqwest::Response| {
         assert!(!pull_pending(&ctx, &user), "a refused notification requested a pull");
@@ -160,21 +160,21 @@ async fn forged_and_stale_notifications_are_refused_without_a_pull_or_any_google
     ctx.app.state.channel_directory.forget(channel.id);
     assert_error(refused(ctx.app.notify(&good).await), 410, "channel_stopped").await;
 
-    let after = ctx.stats().await["requests"].clone();
+    let after = ctx.google.stats().await["requests"].clone();
     assert_eq!(before, after, "no Google call was caused");
 }
 
 #[tokio::test]
 async fn a_change_notification_requests_a_pull_and_redeliveries_and_late_ones_do_not() {
     let (ctx, user, channel) = connected_with_channel().await;
-    let lists_before = op_count(&ctx.stats().await, "events.list", "200");
+    let lists_before = ctx.google.stats().await.op_count("events.list", "200");
 
     let resp = ctx.app.notify(&genuine(&ctx, &channel, "exists", 7)).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.text().await.unwrap(), "", "no body");
     assert!(pull_pending(&ctx, &user), "`exists` requests a pull");
     wait_until("the pull ran", Duration::from_secs(30), || async {
-        op_count(&ctx.stats().await, "events.list", "200") > lists_before
+        ctx.google.stats().await.op_count("events.list", "200") > lists_before
     })
     .await;
     wait_until_no_pull(&ctx, &user).await;
@@ -195,7 +195,7 @@ async fn a_change_notification_requests_a_pull_and_redeliveries_and_late_ones_do
 async fn a_notification_sent_before_google_answered_the_watch_is_accepted() {
     let ctx = spawn_app_with_channels_and(|_| {}).await;
     let user = ctx.app.create_user("ada@example.com").await;
-    ctx.connect(&user).await;
+    ctx.app.connect(&user).await;
     // A channel being created: stored, but Google's answer (its resource id) not in yet.
     let id = uuid::Uuid::new_v4();
     let pending = slotsync::store::channels::insert_pending(
@@ -274,7 +274,9 @@ async fn channels_replaced_by_a_re_creation_or_a_renewal_are_refused_right_after
         .exec(&ctx.app.state.db)
         .await
         .unwrap();
-    let report = slotsync::sync::channels::renew_expiring(&ctx.app.state.sync).await.unwrap();
+    let report = slotsync::sync::channels::renew_expiring(&ctx.app.state.sync)
+        .await
+        .unwrap();
     assert_eq!(report.renewed, 1, "{report:?}");
     let third = ctx.app.live_channels(&user).await.remove(0);
     assert_ne!(third.id, second.id);

@@ -120,7 +120,7 @@ async fn a_calendar_call_with_a_partially_granted_token_answers_403_insufficient
         .await;
     assert_eq!((write.status, reason(&write)), (403, "insufficientPermissions"));
 
-    let hub = google.hub(c.access());
+    let hub = google.hub_with_token(c.access());
     let err = hub.calendar_list().list().doit().await.unwrap_err();
     let body = google_error_body(&err);
     assert_eq!(body["error"]["code"], 403);

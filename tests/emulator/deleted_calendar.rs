@@ -49,7 +49,7 @@ async fn new_calendar(hub: &slotsync::google::hub::Hub) -> String {
 async fn a_deleted_calendar_answers_404_not_found_to_every_event_operation_and_to_calendars_get() {
     let google = TestGoogle::start().await;
     let token = google.user_token("ann@example.com").await;
-    let hub = google.hub(&token);
+    let hub = google.hub_with_token(&token);
     let cal_id = new_calendar(&hub).await;
     hub.events()
         .insert(event("before", Some(EVENT_ID)), &cal_id)
@@ -131,7 +131,7 @@ async fn a_deleted_calendar_answers_404_not_found_to_every_event_operation_and_t
 async fn a_deleted_calendar_answers_404_over_raw_http_with_the_percent_encoded_id_too() {
     let google = TestGoogle::start().await;
     let token = google.user_token("ann@example.com").await;
-    let hub = google.hub(&token);
+    let hub = google.hub_with_token(&token);
     let cal_id = new_calendar(&hub).await;
     hub.calendars().delete(&cal_id).doit().await.unwrap();
     let encoded = cal_id.replace('@', "%40");

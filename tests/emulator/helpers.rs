@@ -1,5 +1,6 @@
-//! Shared fixtures: an emulator per test, raw HTTP helpers, a google-calendar3 hub, and a
-//! push notification receiver.
+//! The emulator tests' own fixtures, on the shared test kit (`slotsync-testkit`): the kit's
+//! emulator and typed control client, plus raw HTTP for exact wire details and a push
+//! notification receiver.
 
 use parking_lot::Mutex;
 use poem::listener::{Acceptor, Listener, TcpListener};
@@ -8,17 +9,29 @@ use poem::{handler, EndpointExt, Request, Response, Route, Server};
 use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::{json, Value};
-use slotsync::emulator::{Emulator, EmulatorConfig, EmulatorHandle};
+use slotsync::emulator::EmulatorConfig;
+use slotsync_testkit::Google;
 use std::collections::{BTreeMap, VecDeque};
-use std::future::Future;
 use std::net::SocketAddr;
+use std::ops::Deref;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// The emulator under test plus an HTTP client.
+pub use slotsync_testkit::wait_for;
+
+/// The emulator under test (the kit's [`Google`]: its typed control client, `stats`,
+/// `user_token`, `hub_with_token`, …) plus a raw HTTP client that does not follow redirects.
 pub struct TestGoogle {
-    pub handle: EmulatorHandle,
+    google: Google,
     pub http: reqwest::Client,
+}
+
+impl Deref for TestGoogle {
+    type Target = Google;
+
+    fn deref(&self) -> &Google {
+        &self.google
+    }
 }
 
 /// A raw HTTP answer.
@@ -37,17 +50,17 @@ impl TestGoogle {
 
     /// An emulator with a custom configuration.
     pub async fn start_with(config: EmulatorConfig) -> Self {
-        let handle = Emulator::start(config).await.expect("emulator starts");
+        let google = Google::start_with(config).await;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("http client");
-        Self { handle, http }
+        Self { google, http }
     }
 
     /// Absolute URL of a path.
     pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.handle.base_url(), path)
+        format!("{}{}", self.base_url(), path)
     }
 
     /// Sends a request and parses the JSON body (`Null` when empty or not JSON).
@@ -97,26 +110,6 @@ impl TestGoogle {
             .await
     }
 
-    /// A full-scope access token for `email` from the control API.
-    pub async fn user_token(&self, email: &str) -> String {
-        let a = self
-            .send(
-                Method::POST,
-                &format!("/_emulator/users/{email}/token"),
-                None,
-                None,
-                &[],
-            )
-            .await;
-        assert_eq!(a.status, 200, "{:?}", a.body);
-        a.body["access_token"].as_str().expect("token").to_owned()
-    }
-
-    /// `GET /_emulator/stats`.
-    pub async fn stats(&self) -> Value {
-        self.send(Method::GET, "/_emulator/stats", None, None, &[]).await.body
-    }
-
     /// Inserts an event into `calendar` and returns it (asserting 200).
     pub async fn insert(&self, token: &str, calendar: &str, event: Value) -> Value {
         let a = self
@@ -130,12 +123,6 @@ impl TestGoogle {
             .await;
         assert_eq!(a.status, 200, "{:?}", a.body);
         a.body
-    }
-
-    /// A google-calendar3 hub pointed at the emulator, authenticating with `token`.
-    pub fn hub(&self, token: &str) -> slotsync::google::hub::Hub {
-        let endpoints = slotsync::google::GoogleEndpoints::emulator(&self.handle.base_url());
-        slotsync::google::hub::calendar_hub(&endpoints, token.to_owned())
     }
 }
 
@@ -158,22 +145,6 @@ pub fn google_error_body(e: &google_calendar3::Error) -> Value {
     match e {
         google_calendar3::Error::BadRequest(v) => v.clone(),
         other => panic!("expected a Google JSON error, got {other:?}"),
-    }
-}
-
-/// Polls `check` until it returns `Some`, failing after `timeout`.
-pub async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -277,7 +248,7 @@ impl Receiver {
 
     /// Waits until at least `n` notifications arrived and returns them all.
     pub async fn wait_for_count(&self, n: usize) -> Vec<Received> {
-        wait_for(Duration::from_secs(10), &format!("{n} notifications"), || async {
+        wait_for(&format!("{n} notifications"), Duration::from_secs(10), || async {
             let got = self.received();
             (got.len() >= n).then_some(got)
         })

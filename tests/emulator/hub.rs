@@ -41,7 +41,7 @@ fn google_reason(e: &Error) -> (i64, String) {
 async fn google_calendar3_drives_events_calendars_and_channels() {
     let google = TestGoogle::start().await;
     let token = google.user_token("ann@example.com").await;
-    let hub = google.hub(&token);
+    let hub = google.hub_with_token(&token);
 
     let (_, cal) = hub
         .calendars()
@@ -178,7 +178,7 @@ async fn google_calendar3_drives_events_calendars_and_channels() {
 #[tokio::test]
 async fn google_calendar3_sees_a_bad_token_as_a_401_json_error() {
     let google = TestGoogle::start().await;
-    let hub = google.hub("ya29.bogus");
+    let hub = google.hub_with_token("ya29.bogus");
     let err = hub.events().list("primary").doit().await.unwrap_err();
     assert_eq!(google_reason(&err), (401, "authError".to_owned()));
 }

@@ -348,7 +348,7 @@ async fn discovery_names_the_emulators_own_endpoints() {
         .send(Method::GET, "/.well-known/openid-configuration", None, None, &[])
         .await
         .body;
-    let base = google.handle.base_url();
+    let base = google.base_url();
     assert_eq!(d["issuer"], base);
     assert_eq!(d["authorization_endpoint"], format!("{base}/o/oauth2/v2/auth"));
     assert_eq!(d["token_endpoint"], format!("{base}/token"));

@@ -45,7 +45,7 @@ async fn watch_sends_sync_then_exists_for_every_change_with_googles_exact_header
     let resource_uri = w.body["resourceUri"].as_str().unwrap().to_owned();
     assert!(resource_uri.starts_with(&format!(
         "{}/calendar/v3/calendars/ann@example.com/events",
-        google.handle.base_url()
+        google.base_url()
     )));
 
     let sync = receiver.wait_for_count(1).await;
@@ -188,7 +188,7 @@ async fn retryable_answers_are_retried_with_backoff_and_others_are_not() {
     assert_eq!(got.iter().map(|r| r.answered).collect::<Vec<_>>(), vec![503, 500, 200]);
     receiver.answer_next_with(&[404]);
     google.insert(&t, "primary", timed_event("a", 3, 9)).await;
-    let stats = wait_for(Duration::from_secs(5), "a failed notification", || async {
+    let stats = wait_for("a failed notification", Duration::from_secs(5), || async {
         let s = google.stats().await;
         (s["notifications"]["failed"] == 1).then_some(s)
     })

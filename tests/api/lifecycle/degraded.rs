@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{
-    assert_each_slot_once, calls, connect_as, connected_calendar, connected_with_slots, connection, create_slots,
-    live_slots, reconnect, rename, settle, Consent,
+    assert_each_slot_once, connect_as, connected_calendar, connected_with_slots, connection, create_slots, live_slots,
+    reconnect, rename, settle, Consent,
 };
 use crate::helpers::{spawn_app_with_google, wait_until, ConnectedApp, TestUser};
 
@@ -48,9 +48,9 @@ async fn a_grant_without_the_calendar_scope_waits_paused_until_a_full_grant() {
         .all(|s| s["sync"]["last_error"].as_str().unwrap().contains("calendar access")));
     // A slot created now waits in the outbox for an active connection.
     create_slots(&ctx, &user, "later", 1).await;
-    let stats = ctx.stats().await;
-    assert_eq!(calls(&stats, "events.insert"), 0, "{stats}");
-    assert_eq!(calls(&stats, "events.list"), 0, "{stats}");
+    let stats = ctx.google.stats().await;
+    assert_eq!(stats.op_total("events.insert"), 0, "{stats}");
+    assert_eq!(stats.op_total("events.list"), 0, "{stats}");
     let status = ctx.app.sync_status(&user).await;
     assert_eq!(status["connection"], "missing_scopes");
     assert!(
@@ -69,7 +69,8 @@ async fn a_grant_without_the_calendar_scope_waits_paused_until_a_full_grant() {
 /// Deletes the connected calendar in Google, as its owner; returns its id.
 async fn delete_connected_calendar(ctx: &ConnectedApp, user: &TestUser) -> String {
     let calendar = connected_calendar(ctx, user).await;
-    ctx.google_user(ADA)
+    ctx.google
+        .user_hub(ADA)
         .await
         .calendars()
         .delete(&calendar)
@@ -149,13 +150,7 @@ async fn calendar_access_removed_later_pauses_the_slots_instead_of_failing_them(
     let (user, ids) = connected_with_slots(&ctx, ADA, "primary", 2).await;
 
     // Calendar access is removed in the Google account.
-    let resp = reqwest::Client::new()
-        .post(format!("{}/_emulator/tokens/narrow", ctx.google.base_url()))
-        .json(&json!({ "email": ADA, "scopes": ["openid", "email"] }))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success());
+    ctx.google.narrow_tokens(ADA, &["openid", "email"]).await;
     rename(&ctx, &user, &ids[0], "edited").await;
     wait_until("the connection is missing_scopes", Duration::from_secs(10), || async {
         connection(&ctx, &user).await["status"] == "missing_scopes"

@@ -11,7 +11,7 @@ const ADA: &str = "ada@example.com";
 /// A connected user with `n` slots in sync; all their events deleted in Google.
 async fn mass_deleted_in_google(ctx: &ConnectedApp, n: usize) -> (TestUser, Vec<String>) {
     let (user, ids) = connected_with_slots(ctx, ADA, "primary", n).await;
-    let hub = ctx.google_user(ADA).await;
+    let hub = ctx.google.user_hub(ADA).await;
     for event in live_events(ctx, ADA).await {
         hub.events()
             .delete("primary", event["id"].as_str().unwrap())
@@ -108,7 +108,7 @@ async fn a_held_mass_deletion_the_user_discards_puts_every_slot_back_in_google_o
 async fn a_few_deletions_in_google_are_applied_at_once() {
     let ctx = spawn_app_with_google().await;
     let (user, ids) = connected_with_slots(&ctx, ADA, "primary", 12).await;
-    let hub = ctx.google_user(ADA).await;
+    let hub = ctx.google.user_hub(ADA).await;
     for event in live_events(&ctx, ADA)
         .await
         .iter()
@@ -132,7 +132,7 @@ async fn an_event_missing_from_a_full_listing_but_still_in_google_keeps_its_slot
     let (user, ids) = connected_with_slots(&ctx, ADA, "primary", 1).await;
     // Moved in Google to long before the full sync's window: a full listing omits it.
     let event = live_events(&ctx, ADA).await.remove(0);
-    let hub = ctx.google_user(ADA).await;
+    let hub = ctx.google.user_hub(ADA).await;
     let moved = google_calendar3::api::Event {
         start: Some(google_calendar3::api::EventDateTime {
             date_time: Some("2025-01-10T09:00:00Z".parse().unwrap()),

@@ -11,21 +11,16 @@ mod reconnect;
 
 use std::time::Duration;
 
-use reqwest::Client;
 use serde_json::{json, Value};
 
-use crate::helpers::{browser, slot_body, wait_until, ConnectedApp, TestUser};
+use slotsync_testkit::browser;
+
+use crate::helpers::{slot_body, wait_until, ConnectedApp, TestUser};
 
 /// Sets what the emulated consent screen does next (`{"decision": "approve"}` restores
 /// "grant everything asked, as the hinted account").
 pub async fn set_consent(ctx: &ConnectedApp, body: Value) {
-    let resp = Client::new()
-        .put(format!("{}/_emulator/consent", ctx.google.base_url()))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "consent {body}: {}", resp.status());
+    ctx.google.consent(body).await;
 }
 
 /// How the user answers the consent screen.
@@ -48,16 +43,12 @@ pub async fn connect_as(ctx: &ConnectedApp, user: &TestUser, calendar: &str, con
         body["scopes"] = json!(scopes);
     }
     set_consent(ctx, body).await;
-    let resp = ctx
+    let url = ctx
         .app
-        .get(user, &format!("/auth/google/authorize?calendar={calendar}"))
+        .api()
+        .authorize_url(user, &format!("?calendar={calendar}"))
         .await;
-    assert_eq!(resp.status(), 200);
-    let url: Value = resp.json().await.unwrap();
-    let answer = browser().get(url["url"].as_str().unwrap()).send().await.unwrap();
-    assert!(answer.status().is_redirection(), "consent answered {}", answer.status());
-    let callback = answer.headers()["location"].to_str().unwrap().to_owned();
-    let resp = browser().get(&callback).send().await.unwrap();
+    let resp = browser::follow(&browser::consent(&url).await).await;
     let status = resp.status().as_u16();
     let body: Value = resp.json().await.unwrap_or(Value::Null);
     set_consent(ctx, json!({ "decision": "approve" })).await;
@@ -87,16 +78,7 @@ pub async fn connected_calendar(ctx: &ConnectedApp, user: &TestUser) -> String {
 
 /// Every event of a calendar, as Google holds it (cancelled ones too).
 pub async fn all_events(ctx: &ConnectedApp, calendar: &str) -> Vec<Value> {
-    let dump: Value = reqwest::get(format!(
-        "{}/_emulator/calendars/{calendar}/events",
-        ctx.google.base_url()
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    dump["items"].as_array().cloned().unwrap_or_default()
+    ctx.google.events(calendar).await
 }
 
 /// The live (not cancelled) events of a calendar.
@@ -109,9 +91,7 @@ pub async fn live_events(ctx: &ConnectedApp, calendar: &str) -> Vec<Value> {
 }
 
 /// The slot id an event was written for, if slotsync wrote it.
-pub fn tag(event: &Value) -> Option<&str> {
-    event["extendedProperties"]["private"]["slotsync_slot"].as_str()
-}
+pub use slotsync_testkit::google::tagged_slot as tag;
 
 /// The user's live slots.
 pub async fn live_slots(ctx: &ConnectedApp, user: &TestUser) -> Vec<Value> {
@@ -121,7 +101,7 @@ pub async fn live_slots(ctx: &ConnectedApp, user: &TestUser) -> Vec<Value> {
 
 /// Waits until nothing moves: no pull waiting or running, and every live slot in sync.
 pub async fn settle(ctx: &ConnectedApp, user: &TestUser) {
-    let id = user_id(user);
+    let id = user.user_id();
     wait_until(
         "every slot is synced and no pull runs",
         Duration::from_secs(30),
@@ -219,7 +199,7 @@ pub async fn create_slots(ctx: &ConnectedApp, user: &TestUser, prefix: &str, n: 
 /// returns its id.
 pub async fn own_event(ctx: &ConnectedApp, email: &str, calendar: &str, title: &str) -> String {
     use google_calendar3::api::{Event, EventDateTime};
-    let hub = ctx.google_user(email).await;
+    let hub = ctx.google.user_hub(email).await;
     let at = |h: u32| EventDateTime {
         date_time: Some(format!("2026-12-20T{h:02}:00:00Z").parse().unwrap()),
         time_zone: Some("UTC".into()),
@@ -233,17 +213,4 @@ pub async fn own_event(ctx: &ConnectedApp, email: &str, calendar: &str, title: &
     };
     let (_, created) = hub.events().insert(event, calendar).doit().await.unwrap();
     created.id.unwrap()
-}
-
-/// An emulator counter (`op`, any status).
-pub fn calls(stats: &Value, op: &str) -> u64 {
-    stats["requests"][op]
-        .as_object()
-        .map(|by_status| by_status.values().filter_map(Value::as_u64).sum())
-        .unwrap_or(0)
-}
-
-/// The user's id as the engine spells it.
-pub fn user_id(user: &TestUser) -> slotsync::domain::UserId {
-    slotsync::domain::UserId(uuid::Uuid::parse_str(&user.id).unwrap())
 }

@@ -13,7 +13,6 @@
 use std::collections::HashSet;
 
 use proptest::prelude::*;
-use reqwest::Client;
 use serde_json::{json, Value};
 
 use super::{
@@ -87,13 +86,7 @@ impl Model {
 }
 
 async fn revoke(ctx: &ConnectedApp, email: &str) {
-    let resp = Client::new()
-        .post(format!("{}/_emulator/tokens/revoke", ctx.google.base_url()))
-        .json(&json!({ "email": email }))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success());
+    ctx.google.revoke_tokens(email).await;
 }
 
 /// The connected calendar and the account owning it, if the connection is active.
@@ -141,7 +134,8 @@ async fn run(ctx: &ConnectedApp, user: &TestUser, model: &mut Model, step: &Step
             };
             // Faults may refuse it: then it simply did not happen.
             let _ = ctx
-                .google_user(&email)
+                .google
+                .user_hub(&email)
                 .await
                 .events()
                 .patch(patch, &calendar, &event)
@@ -153,7 +147,8 @@ async fn run(ctx: &ConnectedApp, user: &TestUser, model: &mut Model, step: &Step
                 return;
             };
             let _ = ctx
-                .google_user(&email)
+                .google
+                .user_hub(&email)
                 .await
                 .events()
                 .delete(&calendar, &event)
@@ -179,7 +174,15 @@ async fn run(ctx: &ConnectedApp, user: &TestUser, model: &mut Model, step: &Step
                 end: Some(at(*day, 15)),
                 ..Default::default()
             };
-            if let Ok((_, created)) = ctx.google_user(email).await.events().insert(event, email).doit().await {
+            if let Ok((_, created)) = ctx
+                .google
+                .user_hub(email)
+                .await
+                .events()
+                .insert(event, email)
+                .doit()
+                .await
+            {
                 model.own.push((email.to_owned(), created.id.unwrap()));
             }
         }
@@ -219,7 +222,14 @@ async fn run(ctx: &ConnectedApp, user: &TestUser, model: &mut Model, step: &Step
                 return;
             };
             if calendar != email {
-                let _ = ctx.google_user(&email).await.calendars().delete(&calendar).doit().await;
+                let _ = ctx
+                    .google
+                    .user_hub(&email)
+                    .await
+                    .calendars()
+                    .delete(&calendar)
+                    .doit()
+                    .await;
             }
         }
     }
@@ -259,7 +269,8 @@ async fn run_case(steps: Vec<Step>, error_rate: f64) -> Result<(), TestCaseError
     reconnect(&ctx, &user, "primary", Consent::default()).await;
     settle(&ctx, &user).await;
     let mut model = Model::default();
-    ctx.faults(json!({ "ops": { "*": { "503": error_rate, "lost_response": error_rate / 2.0 } } }))
+    ctx.google
+        .faults(json!({ "ops": { "*": { "503": error_rate, "lost_response": error_rate / 2.0 } } }))
         .await;
     for step in &steps {
         run(&ctx, &user, &mut model, step).await;
@@ -267,7 +278,7 @@ async fn run_case(steps: Vec<Step>, error_rate: f64) -> Result<(), TestCaseError
 
     // The faults stop; the user connects again with everything granted (to whichever
     // account and calendar the last connection named) and everything settles.
-    ctx.faults(Value::Null).await;
+    ctx.google.faults(Value::Null).await;
     let last = connection(&ctx, &user).await;
     let account = last["google_email"].as_str().unwrap_or(ACCOUNTS[0]).to_owned();
     wait_for_disconnects(&ctx, &user).await;

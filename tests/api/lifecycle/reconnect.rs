@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::{
-    all_events, assert_each_slot_once, calls, connected_calendar, connected_with_slots, connection, create_slots,
-    live_events, live_slots, own_event, reconnect, rename, settle, tag, Consent,
+    all_events, assert_each_slot_once, connected_calendar, connected_with_slots, connection, create_slots, live_events,
+    live_slots, own_event, reconnect, rename, settle, tag, Consent,
 };
 use crate::helpers::{spawn_app_with_google, wait_until};
 
@@ -18,7 +18,7 @@ const BOB: &str = "bob@example.com";
 async fn reconnecting_the_same_account_and_calendar_pushes_nothing_again() {
     let ctx = spawn_app_with_google().await;
     let (user, _) = connected_with_slots(&ctx, ADA, "primary", 3).await;
-    let before = ctx.stats().await;
+    let before = ctx.google.stats().await;
 
     let again = reconnect(&ctx, &user, "primary", Consent::default()).await;
     assert_eq!(again["outcome"], "continued", "{again}");
@@ -26,9 +26,13 @@ async fn reconnecting_the_same_account_and_calendar_pushes_nothing_again() {
     ctx.app.pull(&user, "full").await;
     settle(&ctx, &user).await;
 
-    let after = ctx.stats().await;
+    let after = ctx.google.stats().await;
     for op in ["events.insert", "events.patch", "events.delete"] {
-        assert_eq!(calls(&before, op), calls(&after, op), "{op}: nothing is written again");
+        assert_eq!(
+            before.op_total(op),
+            after.op_total(op),
+            "{op}: nothing is written again"
+        );
     }
     assert_eq!(live_slots(&ctx, &user).await.len(), 3);
     assert_each_slot_once(&ctx, &user, ADA).await;
@@ -56,7 +60,8 @@ async fn reconnecting_with_a_dedicated_calendar_twice_reuses_it_and_loses_nothin
         assert_each_slot_once(&ctx, &user, &calendar).await;
     }
     let calendars = ctx
-        .google_user(ADA)
+        .google
+        .user_hub(ADA)
         .await
         .calendar_list()
         .list()
@@ -186,14 +191,14 @@ async fn disconnecting_and_reconnecting_resumes_without_pushing_again() {
         .iter()
         .all(|s| s["sync"]["state"] == "paused"));
     assert_eq!(live_events(&ctx, ADA).await.len(), 3, "the events stay");
-    let before = ctx.stats().await;
+    let before = ctx.google.stats().await;
 
     let again = reconnect(&ctx, &user, "primary", Consent::default()).await;
     assert_eq!(again["outcome"], "continued", "{again}");
     settle(&ctx, &user).await;
-    let after = ctx.stats().await;
-    assert_eq!(calls(&before, "events.insert"), calls(&after, "events.insert"));
-    assert_eq!(calls(&before, "events.patch"), calls(&after, "events.patch"));
+    let after = ctx.google.stats().await;
+    assert_eq!(before.op_total("events.insert"), after.op_total("events.insert"));
+    assert_eq!(before.op_total("events.patch"), after.op_total("events.patch"));
     assert_each_slot_once(&ctx, &user, ADA).await;
 }
 
@@ -258,13 +263,7 @@ async fn disconnect_with_delete_events_deletes_only_what_slotsync_created_in_the
 async fn a_revoked_grant_then_a_reconnect_pushes_the_backlog_once() {
     let ctx = spawn_app_with_google().await;
     let (user, ids) = connected_with_slots(&ctx, ADA, "primary", 2).await;
-    let resp = reqwest::Client::new()
-        .post(format!("{}/_emulator/tokens/revoke", ctx.google.base_url()))
-        .json(&json!({ "email": ADA }))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success());
+    ctx.google.revoke_tokens(ADA).await;
     // Changes made meanwhile: a new slot, an edit, a deletion.
     create_slots(&ctx, &user, "backlog", 1).await;
     rename(&ctx, &user, &ids[0], "edited while revoked").await;
@@ -342,7 +341,7 @@ async fn a_disconnect_left_half_done_by_a_stopped_process_is_finished_at_the_nex
     let ctx = spawn_app_with_google().await;
     let (user, _) = connected_with_slots(&ctx, ADA, "primary", 2).await;
     // What a process that died during the background deletion leaves behind.
-    let id = super::user_id(&user);
+    let id = user.user_id();
     connections::set_status(&ctx.app.state.db, id.0, connections::DISCONNECTING, None)
         .await
         .unwrap();

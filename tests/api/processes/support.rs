@@ -4,31 +4,21 @@
 //! a failing test leaks no process; the last lines of its log are printed then.
 
 use std::fs::File;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use reqwest::{Client, Method, Response};
+use reqwest::Client;
 use sea_orm::DatabaseConnection;
-use serde_json::{json, Value};
+use serde_json::Value;
+use slotsync_testkit::{callback_url, ADMIN_TOKEN, CLIENT_ID, CLIENT_SECRET, SECRET_KEY};
 
-pub const ADMIN_TOKEN: &str = "process-admin-token-0123456789";
-const SECRET_KEY: &str = "process-secret-key-0123456789abcdefghijklmnop";
-const CLIENT_ID: &str = "process-test-client";
-const CLIENT_SECRET: &str = "process-test-secret";
+pub use slotsync_testkit::google::{cancelled, tagged_slot};
+pub use slotsync_testkit::{free_port, ServiceClient as Api, TestUser as User};
 
 /// How long a child may take to start answering (a debug build on a busy CI machine).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A port nothing listens on at the moment (the OS picks it; the probe is closed at once).
-/// Services bind ports chosen here because their OAuth callback and webhook addresses
-/// must be known before they start, and a restart must come back on the same port.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
 
 /// The seed of a test's random choices: `PROCESS_TEST_SEED` or `default`, printed so a
 /// failing run can be repeated.
@@ -119,21 +109,10 @@ fn http() -> Client {
         .expect("an HTTP client")
 }
 
-/// A client that does not follow redirects, as the test's "browser".
-fn browser() -> Client {
-    Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("an HTTP client")
-}
-
-/// `slotsync emulator` in a child process.
+/// `slotsync emulator` in a child process, driven through the kit's control client.
 pub struct Google {
     _guard: Guard,
-    /// `http://127.0.0.1:<port>`, as the emulator printed it.
-    pub base: String,
-    http: Client,
+    control: slotsync_testkit::Google,
 }
 
 impl Google {
@@ -158,101 +137,17 @@ impl Google {
         };
         Self {
             _guard: guard,
-            base,
-            http: http(),
+            control: slotsync_testkit::Google::at(&base),
         }
-    }
-
-    fn control(&self, path: &str) -> String {
-        format!("{}/_emulator/{path}", self.base)
-    }
-
-    /// Registers the tests' OAuth client with these redirect URIs.
-    pub async fn register_client(&self, redirect_uris: &[String]) {
-        let resp = self
-            .http
-            .post(self.control("clients"))
-            .json(&json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": redirect_uris}))
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            resp.status().is_success(),
-            "registering the OAuth client: {}",
-            resp.status()
-        );
-    }
-
-    /// Sets the fault plan (`Value::Null` clears it).
-    pub async fn faults(&self, plan: Value) {
-        let req = if plan.is_null() {
-            self.http.delete(self.control("faults"))
-        } else {
-            self.http.put(self.control("faults")).json(&plan)
-        };
-        let resp = req.send().await.unwrap();
-        assert!(resp.status().is_success(), "setting faults: {}", resp.status());
-    }
-
-    /// The request and notification counters.
-    pub async fn stats(&self) -> Value {
-        self.http
-            .get(self.control("stats"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    /// Every event of `email`'s primary calendar, cancelled ones included.
-    pub async fn events(&self, email: &str) -> Vec<Value> {
-        let dump: Value = self
-            .http
-            .get(self.control(&format!("calendars/{email}/events")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        dump["items"].as_array().cloned().unwrap_or_default()
-    }
-
-    /// Every channel, with `live`.
-    pub async fn channels(&self) -> Vec<Value> {
-        let body: Value = self
-            .http
-            .get(self.control("channels"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        body["channels"].as_array().cloned().unwrap_or_default()
-    }
-
-    /// A google-calendar3 hub acting as `email` in Google Calendar.
-    pub async fn hub(&self, email: &str) -> slotsync::google::hub::Hub {
-        let token: Value = self
-            .http
-            .post(self.control(&format!("users/{email}/token")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let endpoints = slotsync::google::GoogleEndpoints::emulator(&self.base);
-        slotsync::google::hub::calendar_hub(&endpoints, token["access_token"].as_str().unwrap().to_owned())
     }
 }
 
-/// How many `op` requests the emulator answered with `status`.
-pub fn op_count(stats: &Value, op: &str, status: &str) -> u64 {
-    stats["requests"][op][status].as_u64().unwrap_or(0)
+impl Deref for Google {
+    type Target = slotsync_testkit::Google;
+
+    fn deref(&self) -> &slotsync_testkit::Google {
+        &self.control
+    }
 }
 
 /// What a service process is started with: everything is an environment variable.
@@ -277,7 +172,7 @@ impl ServiceSpec {
             ("GOOGLE_EMULATOR_URL", google.to_owned()),
             ("GOOGLE_CLIENT_ID", CLIENT_ID.to_owned()),
             ("GOOGLE_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
-            ("OAUTH_REDIRECT_URI", callback(port)),
+            ("OAUTH_REDIRECT_URI", callback_url(port)),
             ("PUBLIC_BASE_URL", address),
             ("PUSH_RETRY_BASE_MS", "50".to_owned()),
             ("PUSH_RETRY_MAX_SECS", "2".to_owned()),
@@ -302,11 +197,6 @@ impl ServiceSpec {
     }
 }
 
-/// The OAuth callback of a service on `port`.
-pub fn callback(port: u16) -> String {
-    format!("http://127.0.0.1:{port}/auth/google/callback")
-}
-
 /// `slotsync serve` in a child process, which the test may kill, stop and start again
 /// (on the same port and database).
 pub struct Service {
@@ -321,10 +211,7 @@ impl Service {
     /// Starts the service and waits until it is ready.
     pub async fn start(spec: ServiceSpec, dir: &Path) -> Self {
         let mut service = Self {
-            api: Api {
-                base: format!("http://127.0.0.1:{}", spec.port),
-                http: http(),
-            },
+            api: Api::new(format!("http://127.0.0.1:{}", spec.port), http()),
             spec,
             dir: dir.to_owned(),
             guard: None,
@@ -430,156 +317,6 @@ impl Service {
     }
 }
 
-/// A created user.
-#[derive(Clone, Debug)]
-pub struct User {
-    pub email: String,
-    pub token: String,
-}
-
-/// HTTP access to one service (clonable into load tasks; it outlives restarts).
-#[derive(Clone)]
-pub struct Api {
-    pub base: String,
-    http: Client,
-}
-
-impl Api {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// One request with a bearer token and an optional JSON body; transport errors are
-    /// the caller's to judge (the process may be down).
-    pub async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        bearer: &str,
-        body: Option<&Value>,
-        headers: &[(&str, &str)],
-    ) -> reqwest::Result<Response> {
-        let mut req = self.http.request(method, self.url(path)).bearer_auth(bearer);
-        if let Some(body) = body {
-            req = req.json(body);
-        }
-        for (name, value) in headers {
-            req = req.header(*name, *value);
-        }
-        req.send().await
-    }
-
-    /// A request that must succeed; answers its JSON (or `null` without a body).
-    pub async fn must(&self, method: Method, path: &str, bearer: &str, body: Option<&Value>) -> Value {
-        let resp = self
-            .send(method.clone(), path, bearer, body, &[])
-            .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        assert!(status.is_success(), "{method} {path} answered {status}: {text}");
-        serde_json::from_str(&text).unwrap_or(Value::Null)
-    }
-
-    /// Runs a scheduled job once (`POST /admin/jobs/{name}/run`) and answers its outcome.
-    pub async fn run_job(&self, name: &str) -> Value {
-        let body = json!({});
-        self.must(
-            Method::POST,
-            &format!("/admin/jobs/{name}/run"),
-            ADMIN_TOKEN,
-            Some(&body),
-        )
-        .await["outcome"]
-            .clone()
-    }
-
-    /// Creates a user (admin) and returns its id and API token.
-    pub async fn create_user(&self, email: &str) -> User {
-        let body = json!({ "email": email });
-        let created = self.must(Method::POST, "/auth/users", ADMIN_TOKEN, Some(&body)).await;
-        User {
-            email: email.to_owned(),
-            token: created["api_token"].as_str().unwrap().to_owned(),
-        }
-    }
-
-    /// Connects `user`'s Google account through the browser flow: our authorize route,
-    /// the emulator's consent (approved at once for the `login_hint`), our callback.
-    pub async fn connect(&self, user: &User) {
-        let authorize = self
-            .must(Method::GET, "/auth/google/authorize", &user.token, None)
-            .await;
-        let consent = browser()
-            .get(authorize["url"].as_str().expect("a consent URL"))
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            consent.status().is_redirection(),
-            "consent answered {}",
-            consent.status()
-        );
-        let callback = consent.headers()["location"].to_str().unwrap().to_owned();
-        let done = browser().get(&callback).send().await.unwrap();
-        assert_eq!(done.status(), 200, "callback: {:?}", done.text().await);
-    }
-
-    /// `GET /sync/status` of `user`.
-    pub async fn sync_status(&self, user: &User) -> Value {
-        self.must(Method::GET, "/sync/status", &user.token, None).await
-    }
-
-    /// Waits until `user`'s first pull (requested by connecting) is done.
-    pub async fn wait_initial_pull(&self, user: &User) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.sync_status(user).await["pull"]["sync_token_present"] != true {
-            assert!(
-                Instant::now() < deadline,
-                "the first pull of {} never ended",
-                user.email
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Every slot of `user` (deleted ones too), following cursors.
-    pub async fn all_slots(&self, user: &User) -> Vec<Value> {
-        let mut slots = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut path = "/slots?include_deleted=true&limit=500".to_owned();
-            if let Some(c) = &cursor {
-                path.push_str(&format!("&cursor={c}"));
-            }
-            let page = self.must(Method::GET, &path, &user.token, None).await;
-            slots.extend(page["items"].as_array().cloned().unwrap_or_default());
-            match page["next_cursor"].as_str() {
-                Some(c) => cursor = Some(c.to_owned()),
-                None => return slots,
-            }
-        }
-    }
-
-    /// The value of the first Prometheus series starting with `prefix` (0 if absent).
-    pub async fn metric(&self, prefix: &str) -> f64 {
-        let text = self
-            .http
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        text.lines()
-            .find(|l| l.starts_with(prefix))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0)
-    }
-}
-
 /// Opens the test's database from the test process (to inspect what a dead process left,
 /// or to let leases run out).
 pub async fn open_db(url: &str) -> DatabaseConnection {
@@ -593,12 +330,7 @@ pub fn instant(v: &Value) -> chrono::DateTime<chrono::Utc> {
         .to_utc()
 }
 
-/// The slot an event was written for (`extendedProperties.private.slotsync_slot`).
-pub fn tagged_slot(event: &Value) -> Option<&str> {
-    event["extendedProperties"]["private"]["slotsync_slot"].as_str()
-}
-
-/// Whether the event is deleted.
-pub fn cancelled(event: &Value) -> bool {
-    event["status"] == "cancelled"
+/// Every slot of `user` (deleted ones too).
+pub async fn all_slots(api: &Api, user: &User) -> Vec<Value> {
+    api.slots(user, "include_deleted=true&limit=500").await
 }
