@@ -165,12 +165,24 @@ impl TestApp {
     }
 
     /// Pulls `user`'s calendar now (`POST /sync/trigger?mode=`) and returns the report.
+    /// A pull already running (a notification's, or the first one after connecting) is
+    /// answered 409 `pull_running`: then this waits and asks again, so the report is of a
+    /// pull that started after the call.
     pub async fn pull(&self, user: &TestUser, mode: &str) -> Value {
-        let resp = self
-            .user_send(user, reqwest::Method::POST, &format!("/sync/trigger?mode={mode}"))
-            .await;
-        assert_eq!(resp.status(), 200, "pull: {:?}", resp.text().await);
-        resp.json().await.unwrap()
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let resp = self
+                .user_send(user, reqwest::Method::POST, &format!("/sync/trigger?mode={mode}"))
+                .await;
+            let status = resp.status();
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            if status == 409 && body["code"] == "pull_running" && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                continue;
+            }
+            assert_eq!(status, 200, "pull: {body}");
+            return body;
+        }
     }
 
     /// One request with a bearer token and an optional JSON body.

@@ -99,14 +99,19 @@ pub async fn live_slots(ctx: &ConnectedApp, user: &TestUser) -> Vec<Value> {
     page["items"].as_array().cloned().unwrap_or_default()
 }
 
-/// Waits until nothing moves: no pull waiting or running, and every live slot in sync.
+/// Waits until nothing moves: no pull waiting or running, nothing in the outbox (a
+/// deleted slot's deletion included: it waits there for a retry after a fault), and every
+/// live slot in sync.
 pub async fn settle(ctx: &ConnectedApp, user: &TestUser) {
     let id = user.user_id();
     wait_until(
-        "every slot is synced and no pull runs",
+        "every slot is synced, no deletion waits and no pull runs",
         Duration::from_secs(30),
         || async {
             if ctx.app.state.pulls.in_flight(id) {
+                return false;
+            }
+            if ctx.app.sync_status(user).await["outbox"]["pending"] != 0 {
                 return false;
             }
             live_slots(ctx, user)
