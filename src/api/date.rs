@@ -2,11 +2,9 @@
 //! (poem-openapi's `NaiveDate` says `naive-date`, which no client generator or Swagger UI
 //! knows).
 
-use std::borrow::Cow;
-
 use chrono::NaiveDate;
-use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
-use poem_openapi::types::{ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type};
+use poem_openapi::registry::MetaSchema;
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON};
 use serde_json::Value;
 
 /// A calendar day, `yyyy-mm-dd` (RFC 3339 `full-date`).
@@ -20,27 +18,7 @@ impl From<NaiveDate> for Date {
     }
 }
 
-impl Type for Date {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
-
-    fn name() -> Cow<'static, str> {
-        "string_date".into()
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Inline(Box::new(MetaSchema::new_with_format("string", "date")))
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(self.as_raw_value().into_iter())
-    }
-}
+super::scalar_type!(Date, "string_date", MetaSchema::new_with_format("string", "date"));
 
 impl ParseFromJSON for Date {
     fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
@@ -65,6 +43,9 @@ impl ToJSON for Date {
 
 #[cfg(test)]
 mod tests {
+    use poem_openapi::registry::MetaSchemaRef;
+    use poem_openapi::types::Type;
+
     use super::*;
 
     #[test]

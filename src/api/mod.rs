@@ -24,6 +24,35 @@ pub mod webhooks;
 
 use poem_openapi::{OpenApiService, Tags};
 
+/// `impl poem_openapi::types::Type` for a scalar shown in the spec as `schema` under
+/// `name` (the parts every hand-written scalar type repeats).
+macro_rules! scalar_type {
+    ($ty:ty, $name:literal, $schema:expr) => {
+        impl poem_openapi::types::Type for $ty {
+            const IS_REQUIRED: bool = true;
+            type RawValueType = Self;
+            type RawElementValueType = Self;
+
+            fn name() -> std::borrow::Cow<'static, str> {
+                $name.into()
+            }
+
+            fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+                poem_openapi::registry::MetaSchemaRef::Inline(Box::new($schema))
+            }
+
+            fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+                Some(self)
+            }
+
+            fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+                Box::new(self.as_raw_value().into_iter())
+            }
+        }
+    };
+}
+pub(crate) use scalar_type;
+
 /// Tags grouping the operations in Swagger UI.
 #[derive(Tags)]
 pub enum ApiTags {

@@ -2,10 +2,8 @@
 //! that a malformed one is a 400 naming its parameter (poem-openapi's own parse error names
 //! path parameters `param0`, `param1`, …).
 
-use std::borrow::Cow;
-
-use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
-use poem_openapi::types::{ParseFromParameter, ParseResult, Type};
+use poem_openapi::registry::MetaSchema;
+use poem_openapi::types::{ParseFromParameter, ParseResult};
 use uuid::Uuid;
 
 use super::error::ApiError;
@@ -21,27 +19,7 @@ impl PathUuid {
     }
 }
 
-impl Type for PathUuid {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
-
-    fn name() -> Cow<'static, str> {
-        "string_uuid".into()
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Inline(Box::new(MetaSchema::new_with_format("string", "uuid")))
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(self.as_raw_value().into_iter())
-    }
-}
+super::scalar_type!(PathUuid, "string_uuid", MetaSchema::new_with_format("string", "uuid"));
 
 impl ParseFromParameter for PathUuid {
     fn parse_from_parameter(value: &str) -> ParseResult<Self> {

@@ -270,30 +270,14 @@ pub enum AllDay {
     True,
 }
 
-impl poem_openapi::types::Type for AllDay {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
-
-    fn name() -> std::borrow::Cow<'static, str> {
-        "boolean_true".into()
+super::scalar_type!(
+    AllDay,
+    "boolean_true",
+    poem_openapi::registry::MetaSchema {
+        enum_items: vec![serde_json::Value::Bool(true)],
+        ..poem_openapi::registry::MetaSchema::new("boolean")
     }
-
-    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
-        poem_openapi::registry::MetaSchemaRef::Inline(Box::new(poem_openapi::registry::MetaSchema {
-            enum_items: vec![serde_json::Value::Bool(true)],
-            ..poem_openapi::registry::MetaSchema::new("boolean")
-        }))
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(self.as_raw_value().into_iter())
-    }
-}
+);
 
 impl poem_openapi::types::ParseFromJSON for AllDay {
     fn parse_from_json(value: Option<serde_json::Value>) -> poem_openapi::types::ParseResult<Self> {
