@@ -514,11 +514,13 @@ pub async fn rehome(
         .filter(slots::Column::DeletedAt.is_not_null())
         .exec(db)
         .await?;
-    restore_links(db, user, to).await?;
+    restore_links(db, user, to, now).await?;
     Ok(live)
 }
 
-/// Remembers the event of each live linked slot of `user` in the home keyed `key`.
+/// Remembers, for the home keyed `key`, the event of each linked slot of `user` that
+/// still owns one there: every live slot, and every deleted slot whose deletion has not
+/// reached Google yet (a return carries the deletion out).
 async fn remember_links(
     db: &impl ConnectionTrait,
     user: UserId,
@@ -534,7 +536,11 @@ async fn remember_links(
         .column(slots::Column::GoogleEtag)
         .column(slots::Column::SyncedFingerprint)
         .filter(slots::Column::UserId.eq(user.0))
-        .filter(slots::Column::DeletedAt.is_null())
+        .filter(
+            Condition::any()
+                .add(slots::Column::DeletedAt.is_null())
+                .add(slots::Column::PushState.ne(PushState::Clean.as_str())),
+        )
         .filter(slots::Column::GoogleEventId.is_not_null())
         .into_tuple()
         .all(db)
@@ -569,21 +575,37 @@ async fn remember_links(
     Ok(())
 }
 
-/// Links `user`'s live slots again to the events they had in the home keyed `key`; those
-/// memories are then spent.
-async fn restore_links(db: &impl ConnectionTrait, user: UserId, key: &str) -> Result<(), StoreError> {
+/// Links `user`'s slots again to the events they had in the home keyed `key`; those
+/// memories are then spent. A live slot is linked (and pushed there if it changed); a slot
+/// deleted while it lived elsewhere goes back in the outbox with its old event, so the
+/// deletion reaches this calendar too: a return never leaves an event of a deleted slot.
+async fn restore_links(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     let links = slot_links::Entity::find()
         .filter(slot_links::Column::UserId.eq(user.0))
         .filter(slot_links::Column::HomeKey.eq(key))
         .all(db)
         .await?;
     for link in &links {
-        slots::Entity::update_many()
+        let relinked = slots::Entity::update_many()
             .col_expr(slots::Column::GoogleEventId, Expr::value(Some(link.event_id.clone())))
             .col_expr(slots::Column::GoogleEtag, Expr::value(link.etag.clone()))
             .col_expr(slots::Column::SyncedFingerprint, Expr::value(link.fingerprint.clone()))
-            .filter(slots::Column::Id.eq(link.slot_id))
+            .filter(slots::Column::Id.eq(link.slot_id));
+        relinked
+            .clone()
             .filter(slots::Column::DeletedAt.is_null())
+            .exec(db)
+            .await?;
+        relinked
+            .col_expr(slots::Column::PushState, Expr::value(PushState::Dirty.as_str()))
+            .col_expr(slots::Column::PushAttempts, Expr::value(0))
+            .col_expr(slots::Column::NextPushAt, Expr::value(Some(now)))
+            .filter(slots::Column::DeletedAt.is_not_null())
             .exec(db)
             .await?;
     }

@@ -132,6 +132,32 @@ async fn primary_to_dedicated_and_back_moves_every_slot_once_and_never_duplicate
     assert_eq!(rehomes, 2, "{audit}");
 }
 
+/// Found by the lifecycle property (seed 1): the slot's event in primary, left in place at
+/// the re-homing, outlived the slot.
+#[tokio::test]
+async fn a_slot_deleted_while_elsewhere_is_deleted_from_the_calendar_it_returns_to() {
+    let ctx = spawn_app_with_google().await;
+    let (user, ids) = connected_with_slots(&ctx, ADA, "primary", 2).await;
+    let moved = reconnect(&ctx, &user, "dedicated", Consent::default()).await;
+    assert_eq!(moved["outcome"], "rehomed", "{moved}");
+    settle(&ctx, &user).await;
+    let dedicated = connected_calendar(&ctx, &user).await;
+    let resp = ctx.app.delete_slot(&user, &ids[0]).await;
+    assert_eq!(resp.status(), 204);
+    settle(&ctx, &user).await;
+    assert_each_slot_once(&ctx, &user, &dedicated).await;
+    assert_eq!(live_events(&ctx, ADA).await.len(), 2, "primary was left as it was");
+
+    let back = reconnect(&ctx, &user, "primary", Consent::default()).await;
+    assert_eq!(back["outcome"], "rehomed", "{back}");
+    settle(&ctx, &user).await;
+    assert_each_slot_once(&ctx, &user, ADA).await;
+    let primary = live_events(&ctx, ADA).await;
+    assert_eq!(primary.len(), 1, "the deleted slot's old event went too: {primary:?}");
+    assert_eq!(tag(&primary[0]), Some(ids[1].as_str()));
+    assert_eq!(live_slots(&ctx, &user).await.len(), 1);
+}
+
 #[tokio::test]
 async fn switching_google_account_moves_the_slots_to_the_new_account_and_leaves_the_old_one_alone() {
     let ctx = spawn_app_with_google().await;
