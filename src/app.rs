@@ -188,7 +188,7 @@ fn push_config(settings: &Settings, keys: &Keys) -> PushConfig {
         per_user_in_flight: settings.push_per_user_in_flight,
         lease: Duration::from_secs(settings.push_lease_secs),
         backoff: settings.push_backoff(),
-        policy: settings.conflict_policy(),
+        policy: settings.conflict_policy,
         origin: origin(settings, keys),
         breaker_failures: settings.user_breaker_failures,
         breaker_cooldown: Duration::from_secs(settings.user_breaker_cooldown_secs),
@@ -206,7 +206,7 @@ fn pull_config(settings: &Settings, keys: &Keys) -> PullConfig {
     PullConfig {
         window: chrono::Duration::days(i64::from(settings.full_sync_window_days)),
         import: settings.import_google_events,
-        policy: settings.conflict_policy(),
+        policy: settings.conflict_policy,
         origin: origin(settings, keys),
         breaker: BreakerRule {
             threshold: settings.slot_breaker_alternations,

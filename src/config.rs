@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 
 use clap::Args;
 
+use crate::domain::ConflictPolicy;
+
 /// Everything `slotsync serve` needs. Each flag can also be given as the environment
 /// variable named in `--help`; a `.env` file in the working directory is honoured.
 #[derive(Args, Clone)]
@@ -73,8 +75,8 @@ pub struct Settings {
     /// Who wins when a slot changed on both sides since the last sync: `latest_wins` (the
     /// later change), `app_wins` or `google_wins`.
     #[arg(long, env = "CONFLICT_POLICY", default_value = "latest_wins",
-          value_parser = ["latest_wins", "app_wins", "google_wins"])]
-    pub conflict_policy: String,
+          value_parser = parse_conflict_policy)]
+    pub conflict_policy: ConflictPolicy,
 
     /// Pushes to Google in flight at once (per instance).
     #[arg(long, env = "PUSH_CONCURRENCY", default_value_t = 32)]
@@ -413,11 +415,6 @@ impl Settings {
         self.admin_token.as_deref().unwrap_or_default()
     }
 
-    /// The conflict policy (the parser admits only known spellings).
-    pub fn conflict_policy(&self) -> crate::domain::ConflictPolicy {
-        self.conflict_policy.parse().unwrap_or_default()
-    }
-
     /// The push retry schedule.
     pub fn push_backoff(&self) -> crate::domain::Backoff {
         crate::domain::Backoff {
@@ -433,6 +430,13 @@ impl Settings {
 }
 
 /// A secret made of fewer than 8 distinct characters is a placeholder, not randomness.
+/// Reads `CONFLICT_POLICY` once, at startup: an unknown spelling stops the start with the
+/// ones accepted.
+fn parse_conflict_policy(raw: &str) -> Result<ConflictPolicy, String> {
+    raw.parse()
+        .map_err(|_| format!("`{raw}` is not a conflict policy; use latest_wins, app_wins or google_wins"))
+}
+
 fn is_low_entropy(secret: &str) -> bool {
     let distinct: std::collections::BTreeSet<char> = secret.chars().collect();
     distinct.len() < 8

@@ -5,6 +5,7 @@
 pub mod channel_directory;
 pub mod channels;
 pub mod coalesce;
+pub mod conflicts;
 pub mod connect;
 pub mod context;
 pub mod control;

@@ -1,11 +1,20 @@
-//! The pull's decisions, apart from any I/O: given an event from Google and the slot it
-//! belongs to (if any), what to do. The executor in `pull.rs` carries the plan out.
+//! The one sync decision, apart from any I/O, for both directions: given the slot as it is
+//! here, the event as Google holds it, and the rules (conflict policy, import, origin),
+//! what happens — an echo or nothing new (skip, and why), Google's content applied, the
+//! slot deleted, the local content kept (the push overwrites the event, or re-creates it
+//! when Google deleted it), or an import. The pull (`pull.rs`) asks it for every changed
+//! event; the push (`push.rs`) asks it when Google answers that the event moved under it
+//! (412, a 409 on an event edited since, or the event deleted). A conflict comes out as the
+//! [`ConflictRecord`] that is logged, built here once for both.
+//!
+//! A new conflict policy changes `domain::ConflictPolicy::winner` and this module's tests,
+//! nothing else. The decision table is in `docs/architecture.md`.
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use google_calendar3::api::Event;
 
-use crate::domain::{ConflictPolicy, Fingerprint, SlotDraft, Winner};
+use crate::domain::{ConflictCase, ConflictPolicy, ConflictRecord, DetectedBy, Fingerprint, SlotDraft, Winner};
 use crate::google::mapping::{event_fingerprint, event_origin, event_to_draft};
 
 /// What the plan needs to know of a local slot.
@@ -51,42 +60,37 @@ pub enum SkipReason {
     Unrepresentable,
 }
 
-/// A conflict to log: both sides changed since the last sync.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConflictNote {
-    /// Who won.
-    pub winner: Winner,
-    /// Google deleted the event (rather than editing it).
-    pub deleted_in_google: bool,
-}
-
 /// What to do with one event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// Nothing.
+    /// Nothing to take from Google. (A push meeting it writes its content over the event,
+    /// unless the event already holds it: [`SkipReason::AlreadyEqual`].)
     Skip(SkipReason),
     /// Make the slot hold Google's content (a new version, not pushed back).
     ApplyRemote {
         draft: SlotDraft,
         fingerprint: Fingerprint,
-        conflict: Option<ConflictNote>,
+        conflict: Option<ConflictRecord>,
     },
     /// Soft-delete the slot (deleted in Google; not pushed back).
-    DeleteLocal { conflict: Option<ConflictNote> },
-    /// The local change won: remember Google's current etag so the pending push
-    /// overwrites the event without another conflict.
+    DeleteLocal { conflict: Option<ConflictRecord> },
+    /// The local change won: Google is to hold it. The pull remembers Google's current
+    /// etag so the pending push overwrites the event without another conflict; a push
+    /// writes at once with that etag, or re-creates the event if Google deleted it.
     KeepLocal {
         etag: Option<String>,
-        conflict: ConflictNote,
+        conflict: ConflictRecord,
     },
     /// Create a slot (`source = google`) for an event created in Google.
     Import { draft: SlotDraft, fingerprint: Fingerprint },
 }
 
-/// The deployment-wide rules the plan follows.
+/// The rules the plan follows.
 #[derive(Debug, Clone)]
 pub struct PlanRules<'a> {
     pub policy: ConflictPolicy,
+    /// Which direction asks (recorded with a conflict).
+    pub detected_by: DetectedBy,
     pub import: bool,
     /// This deployment's `slotsync_origin`.
     pub origin: &'a str,
@@ -165,9 +169,18 @@ pub fn plan(event: &Event, local: Option<&LocalSlot>, rules: &PlanRules<'_>) -> 
         Winner::Google if cancelled && rules.policy != ConflictPolicy::GoogleWins => Winner::App,
         w => w,
     };
-    let conflict = ConflictNote {
+    let conflict = ConflictRecord {
+        kind: if cancelled {
+            ConflictCase::DeletedInGoogle
+        } else {
+            ConflictCase::BothChanged
+        },
+        policy: rules.policy,
         winner,
-        deleted_in_google: cancelled,
+        slot_version: local.version,
+        slot_updated_at: local.updated_at,
+        google_updated_at: event.updated,
+        detected_by: rules.detected_by,
     };
     match winner {
         Winner::Google => google_side(Some(conflict)),
@@ -189,6 +202,7 @@ mod tests {
     fn rules(policy: ConflictPolicy) -> PlanRules<'static> {
         PlanRules {
             policy,
+            detected_by: DetectedBy::Pull,
             import: true,
             origin: ORIGIN,
             calendar_zone: Tz::UTC,
@@ -334,25 +348,43 @@ mod tests {
     #[test]
     fn a_deletion_in_google_under_a_local_edit_only_wins_under_google_wins() {
         let slot = local("a", "mine", EARLY);
-        assert!(matches!(
-            plan(&cancelled(), Some(&slot), &rules(ConflictPolicy::LatestWins)),
-            Action::KeepLocal {
-                conflict: ConflictNote {
-                    winner: Winner::App,
-                    deleted_in_google: true
-                },
-                ..
+        match plan(&cancelled(), Some(&slot), &rules(ConflictPolicy::LatestWins)) {
+            Action::KeepLocal { conflict, .. } => {
+                assert_eq!(conflict.winner, Winner::App);
+                assert_eq!(conflict.kind, ConflictCase::DeletedInGoogle);
             }
-        ));
-        assert_eq!(
-            plan(&cancelled(), Some(&slot), &rules(ConflictPolicy::GoogleWins)),
-            Action::DeleteLocal {
-                conflict: Some(ConflictNote {
+            other => panic!("{other:?}"),
+        }
+        match plan(&cancelled(), Some(&slot), &rules(ConflictPolicy::GoogleWins)) {
+            Action::DeleteLocal { conflict: Some(c) } => {
+                assert_eq!(c.winner, Winner::Google);
+                assert_eq!(c.kind, ConflictCase::DeletedInGoogle);
+                assert_eq!(c.policy, ConflictPolicy::GoogleWins);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_conflict_is_recorded_with_both_sides_times_and_who_asked() {
+        let slot = local("a", "mine", EARLY);
+        let mut push = rules(ConflictPolicy::LatestWins);
+        push.detected_by = DetectedBy::Push;
+        match plan(&edited_in_google("a", "theirs", LATE), Some(&slot), &push) {
+            Action::ApplyRemote { conflict: Some(c), .. } => assert_eq!(
+                c,
+                ConflictRecord {
+                    kind: ConflictCase::BothChanged,
+                    policy: ConflictPolicy::LatestWins,
                     winner: Winner::Google,
-                    deleted_in_google: true
-                })
-            }
-        );
+                    slot_version: 3,
+                    slot_updated_at: EARLY.parse().unwrap(),
+                    google_updated_at: Some(LATE.parse().unwrap()),
+                    detected_by: DetectedBy::Push,
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -22,12 +22,11 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::conflicts;
 use super::held::DeletionGuard;
 use super::home;
-use super::plan::{plan, Action, ConflictNote, LocalSlot, PlanRules, SkipReason};
-use crate::domain::{
-    BreakerRule, ConflictCase, ConflictPolicy, ConflictRecord, DetectedBy, Fingerprint, Side, SlotBreaker, UserId,
-};
+use super::plan::{plan, Action, LocalSlot, PlanRules, SkipReason};
+use crate::domain::{BreakerRule, ConflictPolicy, ConflictRecord, DetectedBy, Fingerprint, Side, SlotBreaker, UserId};
 use crate::google::mapping::event_slot;
 use crate::google::{CalendarGateway, GoneKind, GoogleError, ListFrom};
 use crate::observe;
@@ -147,9 +146,7 @@ struct PendingDeletion {
     slot: Uuid,
     version: i64,
     event_id: String,
-    conflict: Option<ConflictNote>,
-    google_updated: Option<DateTime<Utc>>,
-    slot_updated: DateTime<Utc>,
+    conflict: Option<ConflictRecord>,
 }
 
 /// Everything one pull of one user shares.
@@ -203,6 +200,7 @@ impl Puller {
             deletions: Vec::new(),
             rules: PlanRules {
                 policy: self.config.policy,
+                detected_by: DetectedBy::Pull,
                 import: self.config.import,
                 origin: &self.config.origin,
                 calendar_zone: Tz::UTC,
@@ -443,8 +441,8 @@ impl Puller {
                     run.report.deleted += 1;
                 }
                 if let Some(c) = d.conflict {
-                    self.record_conflict(&txn, run, d.slot, d.version, d.slot_updated, d.google_updated, c)
-                        .await?;
+                    run.report.conflicts += 1;
+                    conflicts::log(&txn, run.user, d.slot, &c).await?;
                 }
             }
         }
@@ -516,7 +514,8 @@ impl Puller {
                     }
                 }
                 if let Some(c) = conflict {
-                    self.log_conflict(txn, run, row, event, c).await?;
+                    run.report.conflicts += 1;
+                    conflicts::log(txn, run.user, row.id, &c).await?;
                 }
             }
             (Action::DeleteLocal { conflict }, Some(row)) => {
@@ -525,13 +524,12 @@ impl Puller {
                     version: row.version,
                     event_id: row.google_event_id.clone().unwrap_or_else(|| event_id.to_owned()),
                     conflict,
-                    google_updated: event.updated,
-                    slot_updated: row.updated_at,
                 });
             }
             (Action::KeepLocal { etag, conflict }, Some(row)) => {
                 outbox::adopt_etag(txn, row.id, row.version, etag.as_deref()).await?;
-                self.log_conflict(txn, run, row, event, conflict).await?;
+                run.report.conflicts += 1;
+                conflicts::log(txn, run.user, row.id, &conflict).await?;
             }
             (Action::Import { draft, fingerprint }, _) => {
                 let recurrence = event.recurrence.clone().unwrap_or_default();
@@ -552,49 +550,6 @@ impl Puller {
             // Actions on a slot always come with the slot.
             (_, None) => run.report.skipped += 1,
         }
-        Ok(())
-    }
-
-    async fn log_conflict(
-        &self,
-        txn: &DatabaseTransaction,
-        run: &mut Run<'_>,
-        row: &SlotRow,
-        event: &Event,
-        conflict: ConflictNote,
-    ) -> Result<(), PullError> {
-        self.record_conflict(txn, run, row.id, row.version, row.updated_at, event.updated, conflict)
-            .await
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn record_conflict(
-        &self,
-        txn: &DatabaseTransaction,
-        run: &mut Run<'_>,
-        slot: Uuid,
-        version: i64,
-        slot_updated: DateTime<Utc>,
-        google_updated: Option<DateTime<Utc>>,
-        conflict: ConflictNote,
-    ) -> Result<(), PullError> {
-        run.report.conflicts += 1;
-        tracing::info!(slot_id = %slot, winner = ?conflict.winner, "conflict resolved");
-        observe::conflict(conflict.winner.as_str(), DetectedBy::Pull.as_str());
-        let record = ConflictRecord {
-            kind: if conflict.deleted_in_google {
-                ConflictCase::DeletedInGoogle
-            } else {
-                ConflictCase::BothChanged
-            },
-            policy: self.config.policy,
-            winner: conflict.winner,
-            slot_version: version,
-            slot_updated_at: slot_updated,
-            google_updated_at: google_updated,
-            detected_by: DetectedBy::Pull,
-        };
-        audit::record_conflict(txn, run.user.0, slot, &record).await?;
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! Pushing one claimed slot to Google: insert (derived id), patch with `If-Match`, or
-//! delete; then the bookkeeping for each outcome. Conflicts (412, or an event deleted in
-//! Google under a local edit) are resolved by the configured policy and logged.
+//! delete; then the bookkeeping for each outcome. When Google's event moved under the push
+//! (412, a 409 on an event edited since, or the event deleted), the plan (`plan.rs`, the
+//! decision the pull makes too) says what happens; conflicts are logged as it built them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,11 +12,10 @@ use google_calendar3::api::Event;
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 
-use crate::domain::{
-    Backoff, ConflictCase, ConflictPolicy, ConflictRecord, DetectedBy, EventId, Fingerprint, SlotBreaker, SlotId,
-    UserId, Winner,
-};
-use crate::google::mapping::{event_fingerprint, event_to_draft, EventContent};
+use super::conflicts;
+use super::plan::{plan, Action, LocalSlot, PlanRules, SkipReason};
+use crate::domain::{Backoff, ConflictPolicy, DetectedBy, EventId, Fingerprint, SlotBreaker, SlotId, UserId};
+use crate::google::mapping::EventContent;
 use crate::google::{CalendarGateway, ConflictKind, GoneKind, GoogleError};
 use crate::observe;
 use crate::store::outbox::{self, Pushed};
@@ -316,19 +316,9 @@ impl Pusher {
                     Ok(_) | Err(GoogleError::Gone(_)) => return Box::pin(self.recreate(job, id.as_str())).await,
                     Err(e) => return Err(e.into()),
                 };
-                let content = event_fingerprint(&existing, zone(job));
-                if content == Some(job.fingerprint.clone()) {
-                    return Ok(ours(id.as_str(), &existing));
-                }
-                // An older version of ours whose answer was lost: overwrite it. Anything
-                // else was edited in Google since: a conflict, as for a 412.
-                if content
-                    .as_ref()
-                    .is_some_and(|c| crate::google::mapping::unchanged_since_written(&existing, c, &self.config.origin))
-                {
-                    return self.patch(job, id.as_str(), existing.etag.as_deref()).await;
-                }
-                self.resolve(job, id.as_str()).await
+                // Ours already (a lost answer), an older write of ours, or edited in
+                // Google since: the plan decides, as for a 412.
+                self.settle_against(job, id.as_str(), &existing).await
             }
             Err(GoogleError::Gone(GoneKind::NotFound)) => Err(self.not_found(job).await),
             Err(e) => Err(e.into()),
@@ -354,7 +344,13 @@ impl Pusher {
         {
             return Err(StepError::CalendarMissing);
         }
-        self.after_remote_delete(job, event_id).await
+        // What a pull would see: the event's tombstone.
+        let tombstone = Event {
+            id: Some(event_id.to_owned()),
+            status: Some("cancelled".to_owned()),
+            ..Default::default()
+        };
+        self.settle_against(job, event_id, &tombstone).await
     }
 
     /// Patches the linked event, conditional on the etag of the last sync.
@@ -382,45 +378,60 @@ impl Pusher {
         Ok(ours(event_id, &event))
     }
 
-    /// The event changed in Google since the last sync (412). If its content is what we
-    /// last synced (or already ours), only metadata moved: write ours. Otherwise both
-    /// sides changed: the policy decides, and the conflict is logged.
+    /// The event changed in Google since the last sync (412): fetch it and settle.
     async fn resolve(&self, job: &Job<'_>, event_id: &str) -> Step {
         let current = match self.gateway.get_event(job.user, &job.calendar, event_id).await {
-            Ok(e) if !is_cancelled(&e) => e,
-            Ok(_) => return self.after_remote_delete(job, event_id).await,
+            Ok(e) => e,
             Err(GoogleError::Gone(kind)) => return self.gone(job, event_id, kind).await,
             Err(e) => return Err(e.into()),
         };
-        let theirs = event_fingerprint(&current, zone(job));
-        if theirs.as_ref() == Some(&job.fingerprint) {
-            return Ok(ours(event_id, &current));
-        }
-        let synced = job.row.synced_fingerprint.as_deref();
-        // Only metadata moved, or the content is an older write of ours whose bookkeeping
-        // was lost (the process died between Google's answer and recording it).
-        if theirs.as_ref().map(Fingerprint::as_str) == synced
-            || theirs
-                .as_ref()
-                .is_some_and(|t| crate::google::mapping::unchanged_since_written(&current, t, &self.config.origin))
-        {
-            return self.patch(job, event_id, current.etag.as_deref()).await;
-        }
-        let winner = self.config.policy.winner(Some(job.row.updated_at), current.updated);
-        let draft = event_to_draft(&current, zone(job));
-        let winner = match (&winner, &draft) {
-            // An event slotsync cannot represent (e.g. longer than a slot may be) cannot win.
-            (Winner::Google, Err(_)) => Winner::App,
-            _ => winner,
+        self.settle_against(job, event_id, &current).await
+    }
+
+    /// Google holds `current` (possibly a tombstone) under `event_id`, not what the slot
+    /// last synced: the plan — the same decision the pull makes — says what happens. Only
+    /// metadata moved, or an older write of ours is there: write ours with Google's etag.
+    /// Both sides changed: the policy's winner, logged; a local win over a deletion
+    /// re-creates the event.
+    async fn settle_against(&self, job: &Job<'_>, event_id: &str, current: &Event) -> Step {
+        let local = LocalSlot {
+            version: job.row.version,
+            synced_version: job.row.synced_version,
+            synced_fingerprint: job.row.synced_fingerprint.clone(),
+            current_fingerprint: job.fingerprint.clone(),
+            updated_at: job.row.updated_at,
+            deleted: false,
         };
-        self.log_conflict(job, winner, ConflictCase::BothChanged, current.updated)
-            .await?;
-        match (winner, draft, theirs) {
-            (Winner::Google, Ok(draft), Some(fp)) => {
+        let rules = PlanRules {
+            policy: self.config.policy,
+            detected_by: DetectedBy::Push,
+            import: false,
+            origin: &self.config.origin,
+            calendar_zone: zone(job),
+        };
+        let now = Utc::now();
+        match plan(current, Some(&local), &rules) {
+            Action::Skip(SkipReason::AlreadyEqual) => Ok(ours(event_id, current)),
+            Action::KeepLocal { etag, conflict } => {
+                conflicts::log(&self.db, job.user, job.row.id, &conflict).await?;
+                if is_cancelled(current) {
+                    Box::pin(self.recreate(job, event_id)).await
+                } else {
+                    self.patch(job, event_id, etag.as_deref()).await
+                }
+            }
+            Action::ApplyRemote {
+                draft,
+                fingerprint,
+                conflict,
+            } => {
+                if let Some(c) = &conflict {
+                    conflicts::log(&self.db, job.user, job.row.id, c).await?;
+                }
                 let pushed = Pushed {
                     event_id,
                     etag: current.etag.as_deref(),
-                    fingerprint: fp.as_str(),
+                    fingerprint: fingerprint.as_str(),
                     home: job.home,
                 };
                 let after = outbox::AfterRemote {
@@ -430,46 +441,24 @@ impl Pusher {
                     },
                     pause: None,
                 };
-                if !outbox::apply_remote(
-                    &self.db,
-                    job.row.id,
-                    job.row.version,
-                    &draft,
-                    pushed,
-                    &after,
-                    Utc::now(),
-                )
-                .await?
-                {
+                if !outbox::apply_remote(&self.db, job.row.id, job.row.version, &draft, pushed, &after, now).await? {
                     // The slot changed again locally: push that version next.
                     outbox::release(&self.db, job.row.id).await?;
                 }
                 Ok(Settled::Theirs)
             }
-            _ => self.patch(job, event_id, current.etag.as_deref()).await,
-        }
-    }
-
-    /// The event `deleted` was deleted in Google while the slot changed here.
-    /// `google_wins` deletes the slot too; otherwise the local change survives as a
-    /// re-created event.
-    async fn after_remote_delete(&self, job: &Job<'_>, deleted: &str) -> Step {
-        // A deletion has no modification time; a pending local edit is kept unless Google
-        // always wins, so an accepted change is never dropped on a guess.
-        let winner = match self.config.policy {
-            ConflictPolicy::GoogleWins => Winner::Google,
-            _ => Winner::App,
-        };
-        self.log_conflict(job, winner, ConflictCase::DeletedInGoogle, None)
-            .await?;
-        match winner {
-            Winner::Google => {
-                if !outbox::delete_as_remote(&self.db, job.row.id, job.row.version, job.home, Utc::now()).await? {
+            Action::DeleteLocal { conflict } => {
+                if let Some(c) = &conflict {
+                    conflicts::log(&self.db, job.user, job.row.id, c).await?;
+                }
+                if !outbox::delete_as_remote(&self.db, job.row.id, job.row.version, job.home, now).await? {
                     outbox::release(&self.db, job.row.id).await?;
                 }
                 Ok(Settled::Theirs)
             }
-            Winner::App => Box::pin(self.recreate(job, deleted)).await,
+            // Nothing newer than ours in Google (an echo, metadata, an event slotsync
+            // cannot read): ours is written over it.
+            Action::Skip(_) | Action::Import { .. } => self.patch(job, event_id, current.etag.as_deref()).await,
         }
     }
 
@@ -498,27 +487,6 @@ impl Pusher {
             Err(e) => Err(e.into()),
         }
     }
-
-    async fn log_conflict(
-        &self,
-        job: &Job<'_>,
-        winner: Winner,
-        kind: ConflictCase,
-        google_updated: Option<chrono::DateTime<Utc>>,
-    ) -> Result<(), StoreError> {
-        tracing::info!(slot_id = %job.row.id, ?winner, ?kind, "conflict resolved");
-        observe::conflict(winner.as_str(), DetectedBy::Push.as_str());
-        let record = ConflictRecord {
-            kind,
-            policy: self.config.policy,
-            winner,
-            slot_version: job.row.version,
-            slot_updated_at: job.row.updated_at,
-            google_updated_at: google_updated,
-            detected_by: DetectedBy::Push,
-        };
-        audit::record_conflict(&self.db, job.user.0, job.row.id, &record).await
-    }
 }
 
 fn ours(event_id: &str, event: &Event) -> Settled {
@@ -528,7 +496,7 @@ fn ours(event_id: &str, event: &Event) -> Settled {
     }
 }
 
-/// The spelling of a winner in logs and metrics.
+/// Whether Google answered the event's tombstone.
 fn is_cancelled(event: &Event) -> bool {
     event.status.as_deref() == Some("cancelled")
 }

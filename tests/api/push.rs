@@ -403,7 +403,7 @@ async fn a_412_resolves_by_latest_wins_and_the_conflict_is_logged() {
 
 #[tokio::test]
 async fn under_google_wins_a_412_gives_the_slot_googles_version() {
-    let ctx = spawn_app_with_google_and(|s| s.conflict_policy = "google_wins".into()).await;
+    let ctx = spawn_app_with_google_and(|s| s.conflict_policy = slotsync::domain::ConflictPolicy::GoogleWins).await;
     let (user, slot) = edited_on_both_sides(&ctx).await;
     let id = slot["id"].as_str().unwrap();
     let now = ctx.app.slot(&user, id).await;

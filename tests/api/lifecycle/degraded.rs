@@ -117,7 +117,9 @@ async fn the_dedicated_calendar_deleted_in_google_pauses_everything_and_a_reconn
 
 #[tokio::test]
 async fn a_deleted_calendar_found_by_a_push_deletes_nothing_even_when_google_wins() {
-    let ctx = crate::helpers::spawn_app_with_google_and(|s| s.conflict_policy = "google_wins".into()).await;
+    let ctx =
+        crate::helpers::spawn_app_with_google_and(|s| s.conflict_policy = slotsync::domain::ConflictPolicy::GoogleWins)
+            .await;
     let (user, ids) = connected_with_slots(&ctx, ADA, "dedicated", 2).await;
     delete_connected_calendar(&ctx, &user).await;
 
