@@ -10,6 +10,7 @@ use poem_openapi::{ApiResponse, Object};
 
 use crate::domain::ValidationError;
 use crate::store::StoreError;
+use crate::sync::error::{GoogleError, OAuthError};
 use crate::sync::SyncError;
 
 /// Every error answer has this body.
@@ -156,16 +157,52 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Every engine failure's HTTP meaning, in one place.
 impl From<SyncError> for ApiError {
     fn from(e: SyncError) -> Self {
+        let message = e.to_string();
         match e {
             SyncError::Invalid(v) => v.into(),
-            SyncError::IdempotencyMismatch => ApiError::Unprocessable(body(
-                "idempotency_key_reused",
-                "this Idempotency-Key was already used with a different request body",
-                Some("Idempotency-Key"),
+            SyncError::IdempotencyMismatch => {
+                ApiError::Unprocessable(body("idempotency_key_reused", message, Some("Idempotency-Key")))
+            }
+            // The connection's state: the client has to act (connect, reconnect, wait).
+            SyncError::NotConnected | SyncError::Unusable(_) => {
+                ApiError::Conflict(body("not_connected", message, None))
+            }
+            SyncError::NoConnection => ApiError::not_found("Google connection"),
+            SyncError::ConnectionUnusable(_) => ApiError::conflict_message("connection_unusable", message),
+            SyncError::PullRunning => ApiError::conflict_message("pull_running", message),
+            SyncError::CalendarMissing => ApiError::conflict_message("calendar_missing", message),
+            SyncError::MissingScopes => ApiError::conflict_message("missing_scopes", message),
+            SyncError::Rehomed => ApiError::unavailable(message),
+            SyncError::ChannelsOff => ApiError::Unavailable(body("channels_off", message, None)),
+            // Connecting.
+            SyncError::OAuthNotConfigured(_) => ApiError::unavailable(message),
+            SyncError::InvalidState(_) => ApiError::invalid("state", message),
+            SyncError::AccessDenied => ApiError::bad_request("access_denied", message),
+            SyncError::GoogleRefused(_) => ApiError::invalid("error", message),
+            SyncError::MissingCode => ApiError::invalid("code", message),
+            SyncError::WrongAccount { .. } => ApiError::bad_request("wrong_google_account", message),
+            SyncError::OAuth(OAuthError::InvalidGrant(_)) => ApiError::bad_request(
+                "invalid_grant",
+                "Google refused the authorization code (expired, reused or wrong verifier); start again",
+            ),
+            SyncError::OAuth(OAuthError::NotConfigured(_)) => ApiError::unavailable(message),
+            SyncError::OAuth(OAuthError::Transport(_)) => {
+                ApiError::Unavailable(body("google_unavailable", message, None))
+            }
+            SyncError::Calendar(_) => ApiError::unavailable(format!("{message}; nothing was changed, connect again")),
+            // Google.
+            SyncError::Google(GoogleError::Auth(_)) => ApiError::Conflict(body(
+                "needs_reauth",
+                format!("{message}; connect the Google account again"),
+                None,
             )),
-            SyncError::NotSyncing(n) => ApiError::Conflict(body("not_connected", n.to_string(), None)),
+            SyncError::Google(GoogleError::Retryable(_)) => {
+                ApiError::Unavailable(body("google_unavailable", message, None))
+            }
+            SyncError::Google(_) => ApiError::Unavailable(body("google_refused", message, None)),
             SyncError::Store(s) => s.into(),
         }
     }
@@ -268,7 +305,6 @@ macro_rules! fails_from {
         }
     )*};
 }
-pub(crate) use fails_from;
 
 fails_from!(ApiError, ValidationError, StoreError, SyncError);
 
@@ -384,5 +420,37 @@ mod tests {
         let statuses: Vec<u16> = SlotRead::meta().responses.iter().filter_map(|r| r.status).collect();
         assert_eq!(statuses, [400, 401, 404, 429, 500]);
         assert!(!SlotRead::documents(412));
+    }
+
+    #[test]
+    fn every_engine_failure_keeps_its_http_meaning() {
+        let cases: Vec<(SyncError, u16)> = vec![
+            (SyncError::IdempotencyMismatch, 422),
+            (SyncError::NotConnected, 409),
+            (SyncError::NoConnection, 404),
+            (SyncError::Unusable("revoked".into()), 409),
+            (SyncError::ConnectionUnusable("why".into()), 409),
+            (SyncError::PullRunning, 409),
+            (SyncError::CalendarMissing, 409),
+            (SyncError::MissingScopes, 409),
+            (SyncError::Rehomed, 503),
+            (SyncError::ChannelsOff, 503),
+            (SyncError::OAuthNotConfigured("GOOGLE_CLIENT_ID"), 503),
+            (SyncError::InvalidState("forged"), 400),
+            (SyncError::AccessDenied, 400),
+            (SyncError::MissingCode, 400),
+            (SyncError::OAuth(OAuthError::InvalidGrant("reused".into())), 400),
+            (SyncError::OAuth(OAuthError::Transport("reset".into())), 503),
+            (SyncError::Calendar("calendars.insert: 500".into()), 503),
+            (SyncError::Google(GoogleError::Auth("invalid_grant".into())), 409),
+            (SyncError::Google(GoogleError::Retryable("503".into())), 503),
+            (SyncError::Google(GoogleError::Fatal("400".into())), 503),
+            (SyncError::Store(StoreError::NotFound), 404),
+        ];
+        for (error, expected) in cases {
+            let shown = format!("{error:?}");
+            let status = ApiError::from(error).into_response().status().as_u16();
+            assert_eq!(status, expected, "{shown}");
+        }
     }
 }

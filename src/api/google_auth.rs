@@ -13,7 +13,7 @@ use crate::domain::UserId;
 use crate::google::{missing_scopes, REQUIRED_SCOPES};
 use crate::state::AppState;
 use crate::store::{self, connections};
-use crate::sync::connect::{self, CalendarMode, ConnectError};
+use crate::sync::connect::{self, CalendarMode};
 
 /// Which calendar the slots go to.
 #[derive(Debug, Clone, Copy, Enum)]
@@ -239,30 +239,6 @@ enum CallbackResponse {
     /// Connected; the browser goes back to `return_to` with `?google=connected`.
     #[oai(status = 302)]
     Redirect(#[oai(header = "Location")] String),
-}
-
-super::error::fails_from!(ConnectError);
-
-impl From<ConnectError> for ApiError {
-    fn from(e: ConnectError) -> Self {
-        match e {
-            ConnectError::NotConfigured(_) => ApiError::unavailable(e.to_string()),
-            ConnectError::InvalidState(_) => ApiError::invalid("state", e.to_string()),
-            ConnectError::AccessDenied => ApiError::bad_request("access_denied", e.to_string()),
-            ConnectError::GoogleRefused(_) => ApiError::invalid("error", e.to_string()),
-            ConnectError::MissingCode => ApiError::invalid("code", e.to_string()),
-            ConnectError::OAuth(crate::google::oauth::OAuthError::InvalidGrant(_)) => ApiError::bad_request(
-                "invalid_grant",
-                "Google refused the authorization code (expired, reused or wrong verifier); start again",
-            ),
-            ConnectError::NotConnected => ApiError::not_found("Google connection"),
-            ConnectError::WrongAccount { .. } => ApiError::bad_request("wrong_google_account", e.to_string()),
-            ConnectError::Unusable(_) => ApiError::conflict_message("connection_unusable", e.to_string()),
-            ConnectError::Calendar(_) => ApiError::unavailable(format!("{e}; nothing was changed, connect again")),
-            ConnectError::Store(s) => s.into(),
-            other => ApiError::internal(&other),
-        }
-    }
 }
 
 /// How many authorizations a user may start per minute.

@@ -8,15 +8,14 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi};
 
 use super::auth::UserAuth;
-use super::error::{answers::*, ApiError, Fails};
+use super::error::{answers::*, Fails};
 use super::ApiTags;
 use crate::domain::ConflictRecord;
 use crate::state::AppState;
 use crate::store;
-use crate::sync::control::{self, TriggerError};
+use crate::sync::control;
 use crate::sync::pull::{PullMode, PullReport};
 use crate::sync::status::{self, SyncOverview};
-use crate::sync::SyncError;
 
 /// What `POST /sync/push-all` queued.
 #[derive(Debug, Object)]
@@ -291,23 +290,6 @@ pub struct StopResult {
 pub struct BreakerResetResult {
     /// Slots their breaker had paused, back in the outbox.
     pub slots_resumed: u64,
-}
-
-super::error::fails_from!(TriggerError);
-
-impl From<TriggerError> for ApiError {
-    fn from(e: TriggerError) -> Self {
-        match e {
-            TriggerError::NotSyncing(n) => SyncError::NotSyncing(n).into(),
-            TriggerError::Busy => ApiError::Conflict(Json(super::error::ErrorBody {
-                code: "pull_running".into(),
-                message: e.to_string(),
-                field: None,
-            })),
-            TriggerError::Failed(m) => ApiError::unavailable(format!("Google: {m}; the pull is retried later")),
-            TriggerError::Sync(s) => s.into(),
-        }
-    }
 }
 
 /// How many conflicts `GET /sync/conflicts` lists at most.

@@ -256,7 +256,7 @@ impl UsersApi {
     ) -> Result<DeleteUserResponse, Fails<{ BAD_REQUEST | NOT_FOUND | AUTHENTICATED }>> {
         let user_id = user_id.0.parse("user_id")?;
         match crate::sync::disconnect::disconnect(&state.sync, crate::domain::UserId(user_id), false).await {
-            Ok(_) | Err(crate::sync::connect::ConnectError::NotConnected) => {}
+            Ok(_) | Err(crate::sync::SyncError::NoConnection) => {}
             Err(e) => tracing::warn!(%user_id, error = %e, "disconnecting before deletion failed; deleting anyway"),
         }
         let deleted = store::users::delete_with_data(&state.db, user_id).await;

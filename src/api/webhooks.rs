@@ -10,11 +10,11 @@ use uuid::Uuid;
 use super::auth::{AdminAuth, UserAuth};
 use super::error::{answers::*, ApiError, ErrorBody, Fails};
 use super::ApiTags;
-use crate::google::GoogleError;
 use crate::observe;
 use crate::state::AppState;
 use crate::store::{self, channels::ChannelRow};
-use crate::sync::channels::{self, ChannelError, Notification, Received, Refused, ResourceState};
+use crate::sync::channels::{self, Notification, Received, ResourceState};
+use crate::sync::Refused;
 
 /// A notification channel.
 #[derive(Debug, Object)]
@@ -122,28 +122,6 @@ impl From<Refused> for NotificationRefused {
                 ApiError::Internal(b) => NotificationRefused::Internal(b),
                 _ => NotificationRefused::Internal(body("internal", "internal error; see the server log", None)),
             },
-        }
-    }
-}
-
-super::error::fails_from!(ChannelError);
-
-impl From<ChannelError> for ApiError {
-    fn from(e: ChannelError) -> Self {
-        let message = e.to_string();
-        match e {
-            ChannelError::Off => ApiError::Unavailable(body("channels_off", message, None)),
-            ChannelError::NotConnected => ApiError::Conflict(body("not_connected", message, None)),
-            ChannelError::Google(GoogleError::Auth(_)) => ApiError::Conflict(body(
-                "needs_reauth",
-                format!("{message}; connect the Google account again"),
-                None,
-            )),
-            ChannelError::Google(GoogleError::Retryable(_)) => {
-                ApiError::Unavailable(body("google_unavailable", message, None))
-            }
-            ChannelError::Google(_) => ApiError::Unavailable(body("google_refused", message, None)),
-            ChannelError::Store(s) => s.into(),
         }
     }
 }

@@ -9,7 +9,8 @@ use super::{JobError, Outcome};
 use crate::domain::UserId;
 use crate::state::AppState;
 use crate::store::connections;
-use crate::sync::pull::{PullError, PullMode};
+use crate::sync::pull::PullMode;
+use crate::sync::SyncError;
 
 /// Pulls running at once.
 const CONCURRENT_PULLS: usize = 4;
@@ -33,8 +34,8 @@ pub async fn run_once(state: &AppState) -> Result<Outcome, JobError> {
                 events += report.events;
                 applied += report.applied + report.deleted + report.imported;
             }
-            Err(PullError::Busy) => busy += 1,
-            Err(PullError::NotConnected) => {}
+            Err(SyncError::PullRunning) => busy += 1,
+            Err(SyncError::NotConnected) => {}
             Err(e) => {
                 failed += 1;
                 errors.push(e.to_string());

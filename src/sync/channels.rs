@@ -22,6 +22,7 @@ use crate::google::GoogleError;
 use crate::store::channels::{self, ChannelRow};
 use crate::store::{connections, StoreError};
 use crate::sync::channel_directory::KnownChannel;
+use crate::sync::{Refused, SyncError};
 
 /// Where Google delivers notifications, below `PUBLIC_BASE_URL`.
 pub const WEBHOOK_PATH: &str = "/webhooks/google-calendar";
@@ -30,26 +31,6 @@ pub const WEBHOOK_PATH: &str = "/webhooks/google-calendar";
 pub const RENEW_LEASE: Duration = Duration::from_secs(120);
 /// At most this many channels are looked at per renewal run; the next run takes the rest.
 pub const RENEW_BATCH: u64 = 500;
-
-/// Why a channel operation did not happen.
-#[derive(Debug, thiserror::Error)]
-pub enum ChannelError {
-    /// `PUBLIC_BASE_URL` is not set, so Google has nowhere to deliver.
-    #[error(
-        "push-notification channels are off: set PUBLIC_BASE_URL to the public HTTPS URL under which Google \
-         reaches this service (changes made in Google arrive with the fallback sync meanwhile)"
-    )]
-    Off,
-    /// The user has no active Google connection.
-    #[error("no active Google connection; connect a Google account first")]
-    NotConnected,
-    /// Google refused or failed the call.
-    #[error(transparent)]
-    Google(#[from] GoogleError),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
 
 /// The webhook URL given to Google, or `None` when channels are off.
 pub fn webhook_address(settings: &Settings) -> Option<String> {
@@ -83,15 +64,15 @@ fn chrono_duration(d: Duration) -> chrono::Duration {
 /// fails in a way worth retrying, the row is left expired so the renewal job tries again;
 /// any other refusal stops it.
 #[tracing::instrument(skip_all, fields(user_id = %user), err(level = "debug"))]
-pub async fn create_channel(state: &SyncContext, user: UserId) -> Result<ChannelRow, ChannelError> {
+pub async fn create_channel(state: &SyncContext, user: UserId) -> Result<ChannelRow, SyncError> {
     let Some(address) = webhook_address(&state.settings) else {
         warn_if_off(&state.settings);
-        return Err(ChannelError::Off);
+        return Err(SyncError::ChannelsOff);
     };
     let conn = connections::find(&state.db, user.0)
         .await?
         .filter(|c| c.status == connections::ACTIVE)
-        .ok_or(ChannelError::NotConnected)?;
+        .ok_or(SyncError::NotConnected)?;
     let id = Uuid::new_v4();
     let ttl = ttl(&state.settings);
     let now = Utc::now();
@@ -154,7 +135,7 @@ async fn stop_at_google(state: &SyncContext, channel: &ChannelRow) -> Result<boo
 }
 
 /// Stops a channel at Google (best effort) and marks it stopped, replaced by `replaced_by`.
-async fn retire(state: &SyncContext, channel: &ChannelRow, replaced_by: Option<Uuid>) -> Result<(), ChannelError> {
+async fn retire(state: &SyncContext, channel: &ChannelRow, replaced_by: Option<Uuid>) -> Result<(), SyncError> {
     if let Err(e) = stop_at_google(state, channel).await {
         // It expires by itself; meanwhile its notifications are refused as stopped.
         tracing::warn!(channel_id = %channel.id, error = %e, "could not stop a replaced channel at Google");
@@ -174,7 +155,7 @@ async fn mark_stopped(state: &SyncContext, id: Uuid, replaced_by: Option<Uuid>) 
 /// Creates a new channel for the user, then retires every live channel created before it.
 /// When the creation fails, the old channels are left as they are.
 #[tracing::instrument(skip_all, fields(user_id = %user), err(level = "debug"))]
-pub async fn recreate(state: &SyncContext, user: UserId) -> Result<ChannelRow, ChannelError> {
+pub async fn recreate(state: &SyncContext, user: UserId) -> Result<ChannelRow, SyncError> {
     let new = create_channel(state, user).await?;
     for old in channels::live(&state.db, user.0).await? {
         // Only older ones: two concurrent re-creations then leave the newest channel live.
@@ -258,7 +239,7 @@ pub async fn renew_expiring(state: &SyncContext) -> Result<RenewReport, StoreErr
                 channels::release_renewal(&state.db, channel.id).await?;
                 report.skipped += 1;
             }
-            Err(ChannelError::Store(e)) => return Err(e),
+            Err(SyncError::Store(e)) => return Err(e),
             Err(e) => {
                 tracing::warn!(channel_id = %channel.id, user_id = %channel.user_id, error = %e, "channel renewal failed");
                 channels::release_renewal(&state.db, channel.id).await?;
@@ -272,7 +253,7 @@ pub async fn renew_expiring(state: &SyncContext) -> Result<RenewReport, StoreErr
     Ok(report)
 }
 
-async fn renew_one(state: &SyncContext, channel: &ChannelRow, horizon: DateTime<Utc>) -> Result<Renewal, ChannelError> {
+async fn renew_one(state: &SyncContext, channel: &ChannelRow, horizon: DateTime<Utc>) -> Result<Renewal, SyncError> {
     let user = UserId(channel.user_id);
     let active = connections::find(&state.db, user.0)
         .await?
@@ -296,7 +277,7 @@ async fn renew_one(state: &SyncContext, channel: &ChannelRow, horizon: DateTime<
     // The new channel is newer than this one, so `recreate` retires it (replaced by the new).
     match recreate(state, user).await {
         Ok(_) => Ok(Renewal::Renewed),
-        Err(ChannelError::NotConnected) => Ok(Renewal::Skipped),
+        Err(SyncError::NotConnected) => Ok(Renewal::Skipped),
         Err(e) => Err(e),
     }
 }
@@ -348,29 +329,6 @@ pub enum Received {
     Duplicate,
     /// A change: a pull of the user's calendar was requested.
     PullRequested(UserId),
-}
-
-/// Why a notification was refused. Nothing was written and nothing was asked of Google.
-#[derive(Debug, thiserror::Error)]
-pub enum Refused {
-    /// The token is not this channel's.
-    #[error("the channel token does not belong to this channel")]
-    BadToken,
-    /// No such channel.
-    #[error("unknown notification channel")]
-    UnknownChannel,
-    /// The channel was stopped (replaced or disconnected).
-    #[error("this notification channel was stopped")]
-    Stopped,
-    /// The channel expired.
-    #[error("this notification channel expired")]
-    Expired,
-    /// The resource id is not the one Google gave for this channel.
-    #[error("the resource id does not match the channel's")]
-    ResourceMismatch,
-    /// The store failed (Google retries on the 500 this becomes).
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 /// Checks a notification and acts on it: the token first (no query for forged traffic),

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::pull::{PullError, PullMode, Puller};
+use super::pull::{PullMode, Puller};
+use super::SyncError;
 use crate::domain::UserId;
 
 /// A user's pull in flight.
@@ -132,7 +133,7 @@ impl Inner {
                 }
             };
             match self.puller.pull(user, mode).await {
-                Err(PullError::Busy) if busy < BUSY_ATTEMPTS => {
+                Err(SyncError::PullRunning) if busy < BUSY_ATTEMPTS => {
                     busy += 1;
                     {
                         let mut flights = self.flights.lock();
@@ -142,7 +143,7 @@ impl Inner {
                     }
                     tokio::time::sleep(BUSY_RETRY).await;
                 }
-                Err(PullError::NotConnected) => {}
+                Err(SyncError::NotConnected) => {}
                 Err(e) => tracing::warn!(user_id = %user, error = %e, "pull failed; the next trigger retries"),
                 Ok(_) => {}
             }

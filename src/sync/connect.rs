@@ -11,11 +11,12 @@ use super::context::SyncContext;
 use crate::crypto::{random_token, Secret};
 use crate::domain::UserId;
 use crate::google::missing_scopes;
-use crate::google::oauth::{OAuthClient, OAuthError};
-use crate::store::{self, connections, StoreError};
-use crate::sync::channels::{self, ChannelError};
+use crate::google::oauth::OAuthClient;
+use crate::store::{self, connections};
+use crate::sync::channels;
 use crate::sync::home::Home;
 use crate::sync::lifecycle;
+use crate::sync::SyncError;
 
 /// How long an authorization may take.
 pub const STATE_TTL_MINUTES: i64 = 10;
@@ -50,44 +51,6 @@ impl CalendarMode {
     }
 }
 
-/// What connecting can report.
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    /// OAuth is not configured.
-    #[error("Google OAuth is not configured: set {0}")]
-    NotConfigured(&'static str),
-    /// The state is missing, forged, expired or already used.
-    #[error("{0}")]
-    InvalidState(&'static str),
-    /// The user declined at Google's consent screen.
-    #[error("the Google account owner declined access; nothing was connected")]
-    AccessDenied,
-    /// Google answered the callback with another error.
-    #[error("Google returned an error: {0}")]
-    GoogleRefused(String),
-    /// The callback carries no code.
-    #[error("the callback carries no authorization code")]
-    MissingCode,
-    /// The code exchange failed.
-    #[error(transparent)]
-    OAuth(#[from] OAuthError),
-    /// A Calendar call failed.
-    #[error("Google Calendar call failed: {0}")]
-    Calendar(String),
-    /// The user has no connection.
-    #[error("no Google account is connected")]
-    NotConnected,
-    /// The authorization was meant for another Google account (`expected_email`).
-    #[error("this link is for the Google account {expected}, but {} was chosen; nothing was connected — sign in to Google as {expected} and open the link again", got.as_deref().unwrap_or("an account without a visible address"))]
-    WrongAccount { expected: String, got: Option<String> },
-    /// The connection cannot do what was asked in its current state.
-    #[error("{0}")]
-    Unusable(String),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
 #[derive(Serialize, Deserialize)]
 struct StatePayload {
     /// User id.
@@ -98,8 +61,8 @@ struct StatePayload {
     e: i64,
 }
 
-pub(super) fn oauth(state: &SyncContext) -> Result<&OAuthClient, ConnectError> {
-    state.oauth.as_ref().map_err(|var| ConnectError::NotConfigured(var))
+pub(super) fn oauth(state: &SyncContext) -> Result<&OAuthClient, SyncError> {
+    state.oauth.as_ref().map_err(|var| SyncError::OAuthNotConfigured(var))
 }
 
 /// Starts an authorization for `user` and returns the Google URL to send the browser to.
@@ -111,7 +74,7 @@ pub async fn start_authorization(
     mode: CalendarMode,
     login_hint: Option<&str>,
     expected_email: Option<String>,
-) -> Result<String, ConnectError> {
+) -> Result<String, SyncError> {
     let oauth = oauth(state)?;
     let nonce = random_token(18);
     let expires_at = Utc::now() + Duration::minutes(STATE_TTL_MINUTES);
@@ -175,39 +138,39 @@ pub async fn complete_authorization(
     code: Option<String>,
     signed_state: Option<String>,
     error: Option<String>,
-) -> Result<Connected, ConnectError> {
+) -> Result<Connected, SyncError> {
     let oauth = oauth(state)?;
-    let signed = signed_state.ok_or(ConnectError::InvalidState("the callback carries no state"))?;
+    let signed = signed_state.ok_or(SyncError::InvalidState("the callback carries no state"))?;
     let payload = state
         .keys
         .verify_state(&signed)
-        .map_err(|_| ConnectError::InvalidState("the state was altered or is not ours"))?;
+        .map_err(|_| SyncError::InvalidState("the state was altered or is not ours"))?;
     let payload: StatePayload =
-        serde_json::from_slice(&payload).map_err(|_| ConnectError::InvalidState("the state is malformed"))?;
+        serde_json::from_slice(&payload).map_err(|_| SyncError::InvalidState("the state is malformed"))?;
     if payload.e < Utc::now().timestamp() {
-        return Err(ConnectError::InvalidState(
+        return Err(SyncError::InvalidState(
             "the authorization expired (10 minutes); start again",
         ));
     }
     // Consume the state first, so neither a decline nor a success can be replayed.
     let pending = store::oauth_states::consume(&state.db, &payload.n)
         .await?
-        .ok_or(ConnectError::InvalidState(
+        .ok_or(SyncError::InvalidState(
             "this authorization was already used; start again",
         ))?;
     if pending.user_id != payload.u {
-        return Err(ConnectError::InvalidState("the state does not match its authorization"));
+        return Err(SyncError::InvalidState("the state does not match its authorization"));
     }
     match error.as_deref() {
-        Some("access_denied") => return Err(ConnectError::AccessDenied),
-        Some(other) => return Err(ConnectError::GoogleRefused(other.to_owned())),
+        Some("access_denied") => return Err(SyncError::AccessDenied),
+        Some(other) => return Err(SyncError::GoogleRefused(other.to_owned())),
         None => {}
     }
-    let code = code.ok_or(ConnectError::MissingCode)?;
+    let code = code.ok_or(SyncError::MissingCode)?;
     let verifier = state
         .keys
         .decrypt(&pending.code_verifier_enc, pending.user_id, Secret::PkceVerifier)
-        .map_err(|_| ConnectError::InvalidState("the stored verifier cannot be read"))?;
+        .map_err(|_| SyncError::InvalidState("the stored verifier cannot be read"))?;
     let tokens = oauth.exchange_code(&code, verifier).await?;
     let account = oauth.userinfo(&tokens.access_token).await.unwrap_or_default();
     if let Some(expected) = &pending.expected_email {
@@ -218,7 +181,7 @@ pub async fn complete_authorization(
         {
             // Nothing is stored; the grant is not revoked either: that account may be
             // another user's connection, whose grant a revocation would end.
-            return Err(ConnectError::WrongAccount {
+            return Err(SyncError::WrongAccount {
                 expected: expected.clone(),
                 got: account.email.clone(),
             });
@@ -261,12 +224,12 @@ pub async fn complete_authorization(
 /// slots back in the outbox, wakes the push worker, (re)creates the user's notification
 /// channel, and requests a pull (the first one is a full sync: it imports the calendar).
 #[tracing::instrument(skip_all, fields(user_id = %user), err)]
-pub async fn initialize_sync(state: &SyncContext, user: UserId) -> Result<(), ConnectError> {
+pub async fn initialize_sync(state: &SyncContext, user: UserId) -> Result<(), SyncError> {
     let conn = connections::find(&state.db, user.0)
         .await?
-        .ok_or(ConnectError::NotConnected)?;
+        .ok_or(SyncError::NoConnection)?;
     if conn.status != connections::ACTIVE {
-        return Err(ConnectError::NotConnected);
+        return Err(SyncError::NoConnection);
     }
     let resumed = store::slots::resume_paused(&state.db, user, Utc::now()).await?;
     tracing::info!(resumed, "sync initialised");
@@ -281,7 +244,7 @@ pub async fn initialize_sync(state: &SyncContext, user: UserId) -> Result<(), Co
 /// renewal job retries a creation that failed for a passing reason.
 pub(super) async fn start_channel(state: &SyncContext, user: UserId) {
     let problem = match channels::recreate(state, user).await {
-        Ok(_) | Err(ChannelError::Off) => return,
+        Ok(_) | Err(SyncError::ChannelsOff) => return,
         Err(e) => e.to_string(),
     };
     tracing::warn!(user_id = %user, error = %problem, "no notification channel was created");

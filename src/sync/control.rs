@@ -3,52 +3,25 @@
 use chrono::Utc;
 use serde_json::json;
 
-use super::connect::ConnectError;
 use super::context::SyncContext;
-use super::pull::{PullError, PullMode, PullReport};
-use super::status::NotSyncing;
+use super::pull::{PullMode, PullReport};
 use super::SyncError;
 use crate::domain::UserId;
 use crate::store::{self, connections, outbox, sync_states};
 
-/// Why a triggered pull did not run.
-#[derive(Debug, thiserror::Error)]
-pub enum TriggerError {
-    /// No usable connection.
-    #[error(transparent)]
-    NotSyncing(#[from] NotSyncing),
-    /// Another pull of this user is running.
-    #[error("a pull of this account is already running; it will pick up the latest changes")]
-    Busy,
-    /// Google failed (the message says how).
-    #[error("the pull failed: {0}")]
-    Failed(String),
-    /// The store failed.
-    #[error(transparent)]
-    Sync(#[from] SyncError),
-}
-
 async fn active(state: &SyncContext, user: UserId) -> Result<(), SyncError> {
     match connections::find(&state.db, user.0).await? {
-        None => Err(NotSyncing::NotConnected.into()),
-        Some(c) if c.status != connections::ACTIVE => Err(NotSyncing::Unusable(c.status).into()),
+        None => Err(SyncError::NotConnected),
+        Some(c) if c.status != connections::ACTIVE => Err(SyncError::Unusable(c.status)),
         Some(_) => Ok(()),
     }
 }
 
 /// Pulls `user`'s calendar now and reports what changed.
 #[tracing::instrument(skip_all, fields(user_id = %user), err)]
-pub async fn trigger_pull(state: &SyncContext, user: UserId, mode: PullMode) -> Result<PullReport, TriggerError> {
+pub async fn trigger_pull(state: &SyncContext, user: UserId, mode: PullMode) -> Result<PullReport, SyncError> {
     active(state, user).await?;
-    match state.pulls.puller().pull(user, mode).await {
-        Ok(report) => Ok(report),
-        Err(PullError::Busy) => Err(TriggerError::Busy),
-        Err(PullError::NotConnected) => Err(NotSyncing::NotConnected.into()),
-        Err(PullError::Store(e)) => Err(SyncError::Store(e).into()),
-        Err(
-            e @ (PullError::Google(_) | PullError::CalendarMissing | PullError::MissingScopes | PullError::Rehomed),
-        ) => Err(TriggerError::Failed(e.to_string())),
-    }
+    state.pulls.puller().pull(user, mode).await
 }
 
 /// What stopping did.
@@ -86,22 +59,17 @@ pub async fn stop(state: &SyncContext, user: UserId) -> Result<Stopped, SyncErro
 #[tracing::instrument(skip_all, fields(user_id = %user), err)]
 pub async fn resume(state: &SyncContext, user: UserId) -> Result<(), SyncError> {
     match connections::find(&state.db, user.0).await? {
-        None => return Err(NotSyncing::NotConnected.into()),
+        None => return Err(SyncError::NotConnected),
         Some(c) if c.status == connections::STOPPED => {
             connections::set_status(&state.db, user.0, connections::ACTIVE, None).await?;
         }
         Some(c) if c.status == connections::ACTIVE => {}
-        Some(c) => return Err(NotSyncing::Unusable(c.status).into()),
+        Some(c) => return Err(SyncError::Unusable(c.status)),
     }
     store::audit::record(&state.db, user.0, None, "sync_resumed", json!({})).await?;
-    match super::connect::initialize_sync(state, user).await {
-        Ok(()) => Ok(()),
-        Err(ConnectError::Store(e)) => Err(e.into()),
-        Err(ConnectError::NotConnected) => Err(NotSyncing::NotConnected.into()),
-        Err(other) => Err(SyncError::Store(store::StoreError::Db(sea_orm::DbErr::Custom(
-            other.to_string(),
-        )))),
-    }
+    // A Google failure here keeps its meaning (503, or 409 when the account needs
+    // connecting again); the connection is active again either way.
+    super::connect::initialize_sync(state, user).await
 }
 
 /// What closing the breakers did.

@@ -12,8 +12,9 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::json;
 
-use super::connect::{oauth, ConnectError};
+use super::connect::oauth;
 use super::context::SyncContext;
+use super::SyncError;
 use crate::crypto::Secret;
 use crate::domain::UserId;
 use crate::google::GoogleError;
@@ -43,10 +44,10 @@ pub struct Disconnected {
 /// Disconnects `user` (see the module docs). Google-side steps are best effort (a user
 /// must be able to leave even if Google is unreachable); what failed is in the audit log.
 #[tracing::instrument(skip_all, fields(user_id = %user), err)]
-pub async fn disconnect(state: &SyncContext, user: UserId, delete_events: bool) -> Result<Disconnected, ConnectError> {
+pub async fn disconnect(state: &SyncContext, user: UserId, delete_events: bool) -> Result<Disconnected, SyncError> {
     connections::find(&state.db, user.0)
         .await?
-        .ok_or(ConnectError::NotConnected)?;
+        .ok_or(SyncError::NoConnection)?;
     let mut done = Disconnected::default();
     let stopped = channels::stop_all(state, user).await?;
     done.channels_stopped = stopped.stopped;
@@ -125,7 +126,7 @@ async fn finish_in_background(state: SyncContext, user: UserId) {
 
 /// Deletes the remaining events slotsync created, then revokes and erases the tokens.
 #[tracing::instrument(skip_all, fields(user_id = %user), err)]
-async fn finish(state: &SyncContext, user: UserId) -> Result<(), ConnectError> {
+async fn finish(state: &SyncContext, user: UserId) -> Result<(), SyncError> {
     let Some(conn) = connections::find(&state.db, user.0).await? else {
         return Ok(());
     };
@@ -172,7 +173,7 @@ async fn finish(state: &SyncContext, user: UserId) -> Result<(), ConnectError> {
     Ok(())
 }
 
-async fn still_disconnecting(state: &SyncContext, user: UserId) -> Result<bool, ConnectError> {
+async fn still_disconnecting(state: &SyncContext, user: UserId) -> Result<bool, SyncError> {
     Ok(connections::find(&state.db, user.0)
         .await?
         .is_some_and(|c| c.status == connections::DISCONNECTING))
@@ -206,7 +207,7 @@ async fn revoke_and_erase(
     state: &SyncContext,
     user: UserId,
     only_from: Option<&str>,
-) -> Result<Result<(), String>, ConnectError> {
+) -> Result<Result<(), String>, SyncError> {
     let Some(conn) = connections::find(&state.db, user.0).await? else {
         return Ok(Err("no connection".into()));
     };

@@ -16,9 +16,10 @@ use chrono::Utc;
 use google_calendar3::api::Calendar;
 use serde_json::json;
 
-use super::connect::{initialize_sync, CalendarMode, ConnectError, ConnectOutcome, DEDICATED_CALENDAR_SUMMARY};
+use super::connect::{initialize_sync, CalendarMode, ConnectOutcome, DEDICATED_CALENDAR_SUMMARY};
 use super::context::SyncContext;
 use super::home::{Home, MISSING_SCOPES_HINT};
+use super::SyncError;
 use crate::crypto::Secret;
 use crate::domain::UserId;
 use crate::google::hub::calendar_hub;
@@ -35,7 +36,7 @@ pub async fn calendar_for(
     account: &GoogleAccount,
     mode: CalendarMode,
     access_token: &str,
-) -> Result<String, ConnectError> {
+) -> Result<String, SyncError> {
     if mode == CalendarMode::Primary {
         return Ok("primary".to_owned());
     }
@@ -49,7 +50,7 @@ pub async fn calendar_for(
             Err(e) => {
                 let error = crate::google::GoogleError::from_client(e);
                 if !matches!(error, crate::google::GoogleError::Gone(_)) {
-                    return Err(ConnectError::Calendar(format!(
+                    return Err(SyncError::Calendar(format!(
                         "could not check the dedicated calendar {known}: {error}"
                     )));
                 }
@@ -66,10 +67,10 @@ pub async fn calendar_for(
         .insert(calendar)
         .doit()
         .await
-        .map_err(|e| ConnectError::Calendar(e.to_string()))?;
+        .map_err(|e| SyncError::Calendar(e.to_string()))?;
     let id = created
         .id
-        .ok_or_else(|| ConnectError::Calendar("calendars.insert returned no id".into()))?;
+        .ok_or_else(|| SyncError::Calendar("calendars.insert returned no id".into()))?;
     connections::remember_dedicated_calendar(&state.db, user.0, &key, &id).await?;
     Ok(id)
 }
@@ -82,7 +83,7 @@ pub async fn settle_home(
     existing: Option<&connections::Connection>,
     home: &Home,
     scopes: &str,
-) -> Result<(connections::Connection, ConnectOutcome), ConnectError> {
+) -> Result<(connections::Connection, ConnectOutcome), SyncError> {
     let user = UserId(new.user_id);
     let previous = existing.map(Home::of);
     let outcome = match &previous {
@@ -117,7 +118,7 @@ pub async fn settle_home(
     initialize_sync(state, user).await?;
     let connection = connections::find(&state.db, user.0)
         .await?
-        .ok_or(ConnectError::NotConnected)?;
+        .ok_or(SyncError::NoConnection)?;
     Ok((connection, outcome))
 }
 
@@ -128,7 +129,7 @@ async fn rehome(
     new: connections::NewConnection,
     from: &Home,
     to: &Home,
-) -> Result<u64, ConnectError> {
+) -> Result<u64, SyncError> {
     let user = UserId(new.user_id);
     let now = Utc::now();
     let txn = store::begin_write(&state.db).await.map_err(store::StoreError::from)?;
@@ -170,7 +171,7 @@ pub async fn record_missing_scopes(
     state: &SyncContext,
     new: connections::NewConnection,
     missing: &[String],
-) -> Result<connections::Connection, ConnectError> {
+) -> Result<connections::Connection, SyncError> {
     let user = UserId(new.user_id);
     let granted = new.granted_scopes.clone();
     let reason = format!("missing scopes: {}; {MISSING_SCOPES_HINT}", missing.join(" "));
@@ -198,12 +199,12 @@ pub async fn pick_calendar(
     state: &SyncContext,
     user: UserId,
     mode: CalendarMode,
-) -> Result<(connections::Connection, ConnectOutcome), ConnectError> {
+) -> Result<(connections::Connection, ConnectOutcome), SyncError> {
     let conn = connections::find(&state.db, user.0)
         .await?
-        .ok_or(ConnectError::NotConnected)?;
+        .ok_or(SyncError::NoConnection)?;
     if ![connections::ACTIVE, connections::CALENDAR_MISSING].contains(&conn.status.as_str()) {
-        return Err(ConnectError::Unusable(format!(
+        return Err(SyncError::ConnectionUnusable(format!(
             "the Google connection is `{}`: connect again with GET /auth/google/authorize?calendar={}",
             conn.status,
             mode.as_str()
@@ -213,11 +214,11 @@ pub async fn pick_calendar(
         .vault
         .access_token(user)
         .await
-        .map_err(|e| ConnectError::Unusable(format!("no usable Google token ({e}); connect again")))?;
+        .map_err(|e| SyncError::ConnectionUnusable(format!("no usable Google token ({e}); connect again")))?;
     // Read again: getting the token may have refreshed and stored a new one.
     let conn = connections::find(&state.db, user.0)
         .await?
-        .ok_or(ConnectError::NotConnected)?;
+        .ok_or(SyncError::NoConnection)?;
     let account = GoogleAccount {
         sub: conn.google_sub.clone(),
         email: conn.google_email.clone(),

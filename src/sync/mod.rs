@@ -10,6 +10,7 @@ pub mod connect;
 pub mod context;
 pub mod control;
 pub mod disconnect;
+pub mod error;
 pub mod held;
 pub mod home;
 pub mod lifecycle;
@@ -24,8 +25,7 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
-use crate::domain::ValidationError;
-use crate::store::StoreError;
+pub use error::{Refused, SyncError};
 
 /// Wakes the push worker; waking with nobody waiting is remembered for the next wait.
 #[derive(Clone, Default)]
@@ -40,28 +40,5 @@ impl PushWaker {
     /// Waits for the next signal.
     pub async fn woken(&self) {
         self.0.notified().await;
-    }
-}
-
-/// What the engine's operations report.
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    /// The input broke a rule.
-    #[error(transparent)]
-    Invalid(#[from] ValidationError),
-    /// The same `Idempotency-Key` was used with a different request body.
-    #[error("this Idempotency-Key was already used with a different request body")]
-    IdempotencyMismatch,
-    /// The user's Google connection does not allow syncing.
-    #[error(transparent)]
-    NotSyncing(#[from] status::NotSyncing),
-    /// The store refused or failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<sea_orm::DbErr> for SyncError {
-    fn from(e: sea_orm::DbErr) -> Self {
-        SyncError::Store(StoreError::Db(e))
     }
 }

@@ -32,7 +32,8 @@ use crate::google::{CalendarGateway, GoneKind, GoogleError, ListFrom};
 use crate::observe;
 use crate::store::outbox::{self, AfterRemote, Pushed, SLOT_BREAKER_PAUSE};
 use crate::store::slots::SlotRow;
-use crate::store::{self, audit, connections, held_deletions, sync_states, StoreError};
+use crate::store::{self, audit, connections, held_deletions, sync_states};
+use crate::sync::SyncError;
 
 /// How a pull lists events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -102,38 +103,6 @@ pub struct PullReport {
     pub held: u32,
 }
 
-/// Why a pull did not run or stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum PullError {
-    /// The user has no active Google connection.
-    #[error("no active Google connection")]
-    NotConnected,
-    /// Another pull of this user is running (here or on another instance).
-    #[error("another pull of this user is running")]
-    Busy,
-    /// Google failed.
-    #[error(transparent)]
-    Google(#[from] GoogleError),
-    /// The calendar no longer exists: the connection is now `calendar_missing`.
-    #[error("the connected calendar no longer exists in Google; the connection is calendar_missing")]
-    CalendarMissing,
-    /// The grant lacks the calendar scope: the connection is now `missing_scopes`.
-    #[error("the Google grant lacks calendar access; the connection is missing_scopes")]
-    MissingScopes,
-    /// The connection moved to another account or calendar while the pull ran.
-    #[error("the connection moved to another account or calendar during the pull; a new pull follows")]
-    Rehomed,
-    /// The database failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<sea_orm::DbErr> for PullError {
-    fn from(e: sea_orm::DbErr) -> Self {
-        PullError::Store(StoreError::Db(e))
-    }
-}
-
 /// Pulls users' calendars into their slots.
 pub struct Puller {
     db: DatabaseConnection,
@@ -171,27 +140,27 @@ impl Puller {
 
     /// Pulls `user`'s calendar now (one pull per user at a time, across instances).
     #[tracing::instrument(skip_all, fields(user_id = %user, mode = mode.as_str()), err(level = "info"))]
-    pub async fn pull(&self, user: UserId, mode: PullMode) -> Result<PullReport, PullError> {
+    pub async fn pull(&self, user: UserId, mode: PullMode) -> Result<PullReport, SyncError> {
         let started = std::time::Instant::now();
         let result = self.pull_now(user, mode).await;
         let (mode_label, result_label) = match &result {
             Ok(report) => (report.mode.as_str(), "ok"),
-            Err(PullError::Busy) => (mode.as_str(), "busy"),
-            Err(PullError::NotConnected) => (mode.as_str(), "not_connected"),
+            Err(SyncError::PullRunning) => (mode.as_str(), "busy"),
+            Err(SyncError::NotConnected) => (mode.as_str(), "not_connected"),
             Err(_) => (mode.as_str(), "error"),
         };
         observe::pull(mode_label, result_label, started.elapsed());
         result
     }
 
-    async fn pull_now(&self, user: UserId, mode: PullMode) -> Result<PullReport, PullError> {
+    async fn pull_now(&self, user: UserId, mode: PullMode) -> Result<PullReport, SyncError> {
         let connection = match connections::find(&self.db, user.0).await? {
             Some(c) if c.status == connections::ACTIVE => c,
-            _ => return Err(PullError::NotConnected),
+            _ => return Err(SyncError::NotConnected),
         };
         let lease = chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::minutes(2));
         let Some(state) = sync_states::claim_pull(&self.db, user, lease, Utc::now()).await? else {
-            return Err(PullError::Busy);
+            return Err(SyncError::PullRunning);
         };
         let mut run = Run {
             user,
@@ -232,27 +201,27 @@ impl Puller {
 
     /// Turns a 404 on the listing into `calendar_missing` (when `calendars.get` agrees the
     /// calendar is gone) and a missing scope into `missing_scopes`.
-    async fn classify_failure(&self, run: &Run<'_>, error: PullError) -> PullError {
+    async fn classify_failure(&self, run: &Run<'_>, error: SyncError) -> SyncError {
         let outcome = match &error {
-            PullError::Google(GoogleError::Gone(GoneKind::NotFound)) => {
+            SyncError::Google(GoogleError::Gone(GoneKind::NotFound)) => {
                 home::calendar_missing(&self.db, self.gateway.as_ref(), run.user, &run.calendar)
                     .await
-                    .map(|gone| if gone { PullError::CalendarMissing } else { error })
+                    .map(|gone| if gone { SyncError::CalendarMissing } else { error })
             }
-            PullError::Google(GoogleError::MissingScopes(why)) => home::scopes_missing(&self.db, run.user, why)
+            SyncError::Google(GoogleError::MissingScopes(why)) => home::scopes_missing(&self.db, run.user, why)
                 .await
-                .map(|()| PullError::MissingScopes),
+                .map(|()| SyncError::MissingScopes),
             _ => return error,
         };
-        outcome.unwrap_or_else(PullError::Store)
+        outcome.unwrap_or_else(SyncError::Store)
     }
 
     /// Lists (incrementally from `token`, or in full) and applies every page; returns the
     /// new sync token.
-    async fn list_and_apply(&self, run: &mut Run<'_>, token: Option<String>) -> Result<Option<String>, PullError> {
+    async fn list_and_apply(&self, run: &mut Run<'_>, token: Option<String>) -> Result<Option<String>, SyncError> {
         match token {
             Some(token) => match self.pages(run, ListFrom::SyncToken(token)).await {
-                Err(PullError::Google(GoogleError::Gone(GoneKind::FullSyncRequired))) => {
+                Err(SyncError::Google(GoogleError::Gone(GoneKind::FullSyncRequired))) => {
                     tracing::info!(user_id = %run.user, "sync token invalidated: full sync");
                     sync_states::drop_token(&self.db, run.user).await?;
                     audit::record(
@@ -275,7 +244,7 @@ impl Puller {
         }
     }
 
-    async fn full(&self, run: &mut Run<'_>) -> Result<Option<String>, PullError> {
+    async fn full(&self, run: &mut Run<'_>) -> Result<Option<String>, SyncError> {
         run.report.mode = PullMode::Full;
         run.seen.clear();
         let started = Utc::now();
@@ -286,7 +255,7 @@ impl Puller {
     }
 
     /// Reads and applies pages until the last one; returns its `nextSyncToken`.
-    async fn pages(&self, run: &mut Run<'_>, from: ListFrom) -> Result<Option<String>, PullError> {
+    async fn pages(&self, run: &mut Run<'_>, from: ListFrom) -> Result<Option<String>, SyncError> {
         let mut page_token: Option<String> = None;
         loop {
             let page = self
@@ -309,13 +278,13 @@ impl Puller {
     }
 
     /// Plans and applies one page in one transaction.
-    async fn apply_page(&self, run: &mut Run<'_>, events: &[Event]) -> Result<(), PullError> {
+    async fn apply_page(&self, run: &mut Run<'_>, events: &[Event]) -> Result<(), SyncError> {
         run.report.events += u32::try_from(events.len()).unwrap_or(u32::MAX);
         let event_ids: Vec<String> = events.iter().filter_map(|e| e.id.clone()).collect();
         let tagged: Vec<uuid::Uuid> = events.iter().filter_map(event_slot).map(|s| s.0).collect();
         let txn = store::begin_write(&self.db).await?;
         if connections::home_locked(&txn, run.user.0).await? != Some(run.home) {
-            return Err(PullError::Rehomed);
+            return Err(SyncError::Rehomed);
         }
         let rows = store::slots::for_events(&txn, run.user, &event_ids, &tagged).await?;
         let by_event: HashMap<&str, &SlotRow> = rows
@@ -349,7 +318,7 @@ impl Puller {
         run: &mut Run<'_>,
         time_min: DateTime<Utc>,
         started: DateTime<Utc>,
-    ) -> Result<(), PullError> {
+    ) -> Result<(), SyncError> {
         let candidates = store::slots::linked_live(&self.db, run.user, time_min, started).await?;
         let missing: Vec<(Uuid, String)> = candidates
             .into_iter()
@@ -378,7 +347,7 @@ impl Puller {
         let ids: Vec<Uuid> = confirmed.keys().copied().collect();
         let txn = store::begin_write(&self.db).await?;
         if connections::home_locked(&txn, run.user.0).await? != Some(run.home) {
-            return Err(PullError::Rehomed);
+            return Err(SyncError::Rehomed);
         }
         // Read inside the write transaction: what is applied is what the plan saw.
         let rows = store::slots::by_ids(&txn, &ids).await?;
@@ -399,7 +368,7 @@ impl Puller {
 
     /// Applies the deletions the pull gathered — or holds them all for the user when they
     /// are more than the guard allows at once. Deletions already held stay held.
-    async fn settle_deletions(&self, run: &mut Run<'_>) -> Result<(), PullError> {
+    async fn settle_deletions(&self, run: &mut Run<'_>) -> Result<(), SyncError> {
         if run.deletions.is_empty() {
             return Ok(());
         }
@@ -417,7 +386,7 @@ impl Puller {
         let now = Utc::now();
         let txn = store::begin_write(&self.db).await?;
         if connections::home_locked(&txn, run.user.0).await? != Some(run.home) {
-            return Err(PullError::Rehomed);
+            return Err(SyncError::Rehomed);
         }
         if hold {
             for d in &deletions {
@@ -457,7 +426,7 @@ impl Puller {
         event: &Event,
         row: Option<&SlotRow>,
         action: Action,
-    ) -> Result<(), PullError> {
+    ) -> Result<(), SyncError> {
         let now = Utc::now();
         let event_id = event.id.as_deref().unwrap_or_default();
         match (action, row) {

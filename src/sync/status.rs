@@ -8,26 +8,13 @@ use crate::store::outbox::{self, OutboxDepth};
 use crate::store::{self, connections, sync_states};
 use sea_orm::DatabaseConnection;
 
-/// Why a sync action cannot run for the user.
-#[derive(Debug, thiserror::Error)]
-pub enum NotSyncing {
-    /// No Google account is connected.
-    #[error("no Google account is connected; connect one first (POST /auth/users/{{id}}/authorize-link or GET /auth/google/authorize)")]
-    NotConnected,
-    /// The connection exists but cannot be used.
-    #[error("the Google connection is `{0}`; connect the Google account again")]
-    Unusable(String),
-}
-
 /// Puts every slot of `user` that is not in sync (dirty, failed, paused) back in the
 /// outbox, closes the user's breaker (the user asked for it) and wakes the worker.
 #[tracing::instrument(skip_all, fields(user_id = %user), err)]
 pub async fn push_all(db: &DatabaseConnection, waker: &PushWaker, user: UserId) -> Result<u64, SyncError> {
     match connections::find(db, user.0).await? {
-        None => return Err(SyncError::NotSyncing(NotSyncing::NotConnected)),
-        Some(c) if c.status != connections::ACTIVE => {
-            return Err(SyncError::NotSyncing(NotSyncing::Unusable(c.status)))
-        }
+        None => return Err(SyncError::NotConnected),
+        Some(c) if c.status != connections::ACTIVE => return Err(SyncError::Unusable(c.status)),
         Some(_) => {}
     }
     let queued = outbox::requeue_unsynced(db, user, Utc::now()).await?;

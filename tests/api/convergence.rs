@@ -17,7 +17,8 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 use slotsync::domain::UserId;
 use slotsync::store::slots::SlotRow;
-use slotsync::sync::pull::{PullError, PullMode};
+use slotsync::sync::pull::PullMode;
+use slotsync::sync::SyncError;
 
 use crate::helpers::{spawn_app_with_channels_and, ConnectedApp, TestUser};
 
@@ -362,7 +363,7 @@ async fn settle(ctx: &ConnectedApp, users: &[TestUser]) {
                         changed += u64::from(r.applied + r.deleted + r.imported + r.conflicts);
                         break;
                     }
-                    Err(PullError::Busy) => tokio::time::sleep(Duration::from_millis(20)).await,
+                    Err(SyncError::PullRunning) => tokio::time::sleep(Duration::from_millis(20)).await,
                     Err(e) => panic!("pull failed with faults off: {e}"),
                 }
             }

@@ -91,7 +91,9 @@ async fn the_dedicated_calendar_deleted_in_google_pauses_everything_and_a_reconn
         .app
         .user_send(&user, reqwest::Method::POST, "/sync/trigger?mode=full")
         .await;
-    assert_eq!(resp.status(), 503, "the pull reports the failure");
+    assert_eq!(resp.status(), 409, "the pull reports the failure: the user has to act");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "calendar_missing", "{body}");
     let c = connection(&ctx, &user).await;
     assert_eq!(c["status"], "calendar_missing", "{c}");
     assert!(
