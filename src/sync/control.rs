@@ -8,7 +8,7 @@ use super::context::SyncContext;
 use super::pull::{PullError, PullMode, PullReport};
 use super::status::NotSyncing;
 use super::SyncError;
-use crate::domain::UserId;
+use crate::domain::{AuditKind, ConnectionStatus, UserId};
 use crate::store::{self, connections, outbox, sync_states};
 
 /// Why a triggered pull did not run.
@@ -29,9 +29,9 @@ pub enum TriggerError {
 }
 
 async fn active(state: &SyncContext, user: UserId) -> Result<(), SyncError> {
-    match connections::find(&state.db, user.0).await? {
+    match connections::find(&state.db, user).await? {
         None => Err(NotSyncing::NotConnected.into()),
-        Some(c) if c.status != connections::ACTIVE => Err(NotSyncing::Unusable(c.status).into()),
+        Some(c) if c.status != ConnectionStatus::Active => Err(NotSyncing::Unusable(c.status).into()),
         Some(_) => Ok(()),
     }
 }
@@ -64,14 +64,14 @@ pub struct Stopped {
 pub async fn stop(state: &SyncContext, user: UserId) -> Result<Stopped, SyncError> {
     active(state, user).await?;
     let channels = super::channels::stop_all(state, user).await?;
-    connections::set_status(&state.db, user.0, connections::STOPPED, None).await?;
+    connections::set_status(&state.db, user, ConnectionStatus::Stopped, None).await?;
     state.vault.forget(user);
     let paused = outbox::pause_pending(&state.db, user, "syncing is stopped; POST /sync/resume to resume").await?;
     store::audit::record(
         &state.db,
-        user.0,
+        user,
         None,
-        "sync_stopped",
+        AuditKind::SyncStopped,
         json!({ "channels_stopped": channels.stopped, "slots_paused": paused, "problems": channels.problems }),
     )
     .await?;
@@ -85,15 +85,15 @@ pub async fn stop(state: &SyncContext, user: UserId) -> Result<Stopped, SyncErro
 /// the outbox, a channel is created and a pull requested.
 #[tracing::instrument(skip_all, fields(user_id = %user), err)]
 pub async fn resume(state: &SyncContext, user: UserId) -> Result<(), SyncError> {
-    match connections::find(&state.db, user.0).await? {
+    match connections::find(&state.db, user).await? {
         None => return Err(NotSyncing::NotConnected.into()),
-        Some(c) if c.status == connections::STOPPED => {
-            connections::set_status(&state.db, user.0, connections::ACTIVE, None).await?;
+        Some(c) if c.status == ConnectionStatus::Stopped => {
+            connections::set_status(&state.db, user, ConnectionStatus::Active, None).await?;
         }
-        Some(c) if c.status == connections::ACTIVE => {}
+        Some(c) if c.status == ConnectionStatus::Active => {}
         Some(c) => return Err(NotSyncing::Unusable(c.status).into()),
     }
-    store::audit::record(&state.db, user.0, None, "sync_resumed", json!({})).await?;
+    store::audit::record(&state.db, user, None, AuditKind::SyncResumed, json!({})).await?;
     match super::connect::initialize_sync(state, user).await {
         Ok(()) => Ok(()),
         Err(ConnectError::Store(e)) => Err(e.into()),
@@ -118,9 +118,9 @@ pub async fn reset_breakers(state: &SyncContext, user: UserId) -> Result<Breaker
     let slots_resumed = outbox::reset_slot_breakers(&state.db, user, Utc::now()).await?;
     store::audit::record(
         &state.db,
-        user.0,
+        user,
         None,
-        "breaker_reset",
+        AuditKind::BreakerReset,
         json!({ "slots_resumed": slots_resumed }),
     )
     .await?;

@@ -12,8 +12,8 @@ use sea_orm::DatabaseConnection;
 use serde_json::json;
 
 use crate::domain::{
-    Backoff, ConflictCase, ConflictPolicy, ConflictRecord, DetectedBy, EventId, Fingerprint, SlotBreaker, SlotId,
-    UserId, Winner,
+    AuditKind, Backoff, ConflictCase, ConflictPolicy, ConflictRecord, DetectedBy, EventId, Fingerprint, SlotBreaker,
+    SlotId, UserId, Winner,
 };
 use crate::google::mapping::{event_fingerprint, event_to_draft, EventContent};
 use crate::google::{CalendarGateway, ConflictKind, GoneKind, GoogleError};
@@ -254,9 +254,9 @@ impl Pusher {
                 outbox::record_failed(&self.db, row.id, row.version, home, &message).await?;
                 audit::record(
                     &self.db,
-                    user.0,
+                    user,
                     Some(row.id),
-                    "push_failed",
+                    AuditKind::PushFailed,
                     json!({ "error": message }),
                 )
                 .await?;
@@ -286,9 +286,9 @@ impl Pusher {
                     tracing::warn!(user_id = %user, "user breaker opened after repeated Google failures");
                     audit::record(
                         &self.db,
-                        user.0,
+                        user,
                         None,
-                        "breaker_tripped",
+                        AuditKind::BreakerTripped,
                         json!({ "scope": "user", "consecutive_failures": self.config.breaker_failures,
                                 "cooldown_secs": self.config.breaker_cooldown.as_secs(), "last_error": message }),
                     )
@@ -517,7 +517,7 @@ impl Pusher {
             google_updated_at: google_updated,
             detected_by: DetectedBy::Push,
         };
-        audit::record_conflict(&self.db, job.user.0, job.row.id, &record).await
+        audit::record_conflict(&self.db, job.user, job.row.id, &record).await
     }
 }
 
