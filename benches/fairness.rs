@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{json, Value};
-use slotsync::domain::UserId;
+use slotsync::domain::{PushState, UserId};
 use slotsync::emulator::{Emulator, EmulatorConfig};
 use slotsync::store::entities::slots;
 use slotsync::store::outbox;
@@ -101,7 +101,7 @@ async fn post_slot(
 async fn clean_count(service: &Service, user: Uuid) -> anyhow::Result<u64> {
     Ok(slots::Entity::find()
         .filter(slots::Column::UserId.eq(user))
-        .filter(slots::Column::PushState.eq("clean"))
+        .filter(slots::Column::PushState.eq(PushState::Clean))
         .count(&service.state.db)
         .await?)
 }
@@ -115,7 +115,7 @@ async fn clean_between(
 ) -> anyhow::Result<Vec<DateTime<Utc>>> {
     Ok(slots::Entity::find()
         .filter(slots::Column::UserId.eq(user))
-        .filter(slots::Column::PushState.eq("clean"))
+        .filter(slots::Column::PushState.eq(PushState::Clean))
         .filter(slots::Column::LastSyncedAt.gte(from))
         .filter(slots::Column::LastSyncedAt.lte(to))
         .all(&service.state.db)
@@ -216,7 +216,7 @@ async fn run_cap(work: &Workload, cap: usize, http: &reqwest::Client) -> anyhow:
             .one(&service.state.db)
             .await?
             .context("a small slot is stored")?;
-        if let (Some(at), "clean") = (row.last_synced_at, row.push_state.as_str()) {
+        if let (Some(at), PushState::Clean) = (row.last_synced_at, row.push_state) {
             latencies.push((at - *answered_at).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e3);
             last_clean = last_clean.max(at);
         }

@@ -32,7 +32,7 @@ use futures::stream::{self, StreamExt};
 use google_calendar3::api::{Event, EventDateTime, EventExtendedProperties};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{json, Value};
-use slotsync::domain::{EventId, SlotId};
+use slotsync::domain::{EventId, PushState, SlotId};
 use slotsync::emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 use slotsync::google::hub::{http_client, hub_with};
 use slotsync::google::GoogleEndpoints;
@@ -171,7 +171,7 @@ async fn wait_clean(service: &Service, target: u64, since: Instant) -> anyhow::R
     let deadline = Instant::now() + DRAIN_TIMEOUT;
     loop {
         let clean = slots::Entity::find()
-            .filter(slots::Column::PushState.eq("clean"))
+            .filter(slots::Column::PushState.eq(PushState::Clean))
             .count(&service.state.db)
             .await?;
         if clean >= target {
@@ -179,7 +179,7 @@ async fn wait_clean(service: &Service, target: u64, since: Instant) -> anyhow::R
         }
         if Instant::now() > deadline {
             let rows = slots::Entity::find()
-                .filter(slots::Column::PushState.ne("clean"))
+                .filter(slots::Column::PushState.ne(PushState::Clean))
                 .all(&service.state.db)
                 .await?;
             for row in rows.iter().take(5) {
@@ -212,7 +212,7 @@ async fn synced_rows(
         odd_version += usize::from(row.version != 1 || row.synced_version != Some(1));
         retried += usize::from(row.push_attempts != 0 || row.last_push_error.is_some());
         match row.last_synced_at {
-            Some(t) if row.push_state == "clean" => {
+            Some(t) if row.push_state == PushState::Clean => {
                 at.insert(id, t);
             }
             _ => unsynced += 1,

@@ -368,9 +368,8 @@ async fn run(n: usize, concurrency: usize, rounds: usize) -> anyhow::Result<Resu
     let mut service = Service::start(settings).await;
 
     let result = async {
-        let user_id = service.connected_user("webhook-bench@example.com").await.user_id().0;
-        let user = UserId(user_id);
-        let live = slotsync::store::channels::live(&service.state.db, user_id).await?;
+        let user = service.connected_user("webhook-bench@example.com").await.user_id();
+        let live = slotsync::store::channels::live(&service.state.db, user).await?;
         let row = live
             .iter()
             .find(|c| c.resource_id.is_some())
@@ -387,7 +386,7 @@ async fn run(n: usize, concurrency: usize, rounds: usize) -> anyhow::Result<Resu
         for _ in 1..concurrency {
             let id = Uuid::new_v4();
             let store = &service.state.db;
-            slotsync::store::channels::insert_pending(store, id, user_id, row.expires_at, Utc::now()).await?;
+            slotsync::store::channels::insert_pending(store, id, user, row.expires_at, Utc::now()).await?;
             slotsync::store::channels::set_watched(store, id, &many[0].resource_id, row.expires_at).await?;
             many.push(channel_of(id));
         }

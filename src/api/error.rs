@@ -428,7 +428,7 @@ mod tests {
             (SyncError::IdempotencyMismatch, 422),
             (SyncError::NotConnected, 409),
             (SyncError::NoConnection, 404),
-            (SyncError::Unusable("revoked".into()), 409),
+            (SyncError::Unusable(crate::domain::ConnectionStatus::Revoked), 409),
             (SyncError::ConnectionUnusable("why".into()), 409),
             (SyncError::PullRunning, 409),
             (SyncError::CalendarMissing, 409),

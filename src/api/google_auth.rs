@@ -9,7 +9,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use super::auth::{AdminAuth, UserAuth};
 use super::error::{answers::*, ApiError, Fails};
 use super::ApiTags;
-use crate::domain::UserId;
+use crate::domain::{AuditKind, ConnectionStatus as Status, UserId};
 use crate::google::{missing_scopes, REQUIRED_SCOPES};
 use crate::state::AppState;
 use crate::store::{self, connections};
@@ -93,11 +93,11 @@ impl ConnectionStatus {
             Some(c) => {
                 let missing = missing_scopes(&c.granted_scopes);
                 Self {
-                    connected: c.status == connections::ACTIVE,
-                    next_step: next_step(&c.status),
+                    connected: c.status == Status::Active,
+                    next_step: next_step(c.status),
                     google_email: c.google_email,
                     calendar_id: Some(c.calendar_id),
-                    status: Some(c.status),
+                    status: Some(c.status.as_str().to_owned()),
                     granted_scopes: c.granted_scopes.split_whitespace().map(str::to_owned).collect(),
                     has_required_scopes: missing.is_empty(),
                     missing_scopes: missing,
@@ -111,19 +111,19 @@ impl ConnectionStatus {
 }
 
 /// What the user should do about a connection in `status`.
-fn next_step(status: &str) -> Option<String> {
+fn next_step(status: Status) -> Option<String> {
     let step = match status {
-        connections::ACTIVE => return None,
-        connections::NEEDS_REAUTH => {
+        Status::Active => return None,
+        Status::NeedsReauth => {
             "Google no longer accepts the grant (revoked, expired, or the password changed): connect again              with GET /auth/google/authorize; waiting changes are pushed then"
         }
-        connections::MISSING_SCOPES => crate::sync::home::MISSING_SCOPES_HINT,
-        connections::CALENDAR_MISSING => crate::sync::home::CALENDAR_MISSING_HINT,
-        connections::DISCONNECTING => {
+        Status::MissingScopes => crate::sync::home::MISSING_SCOPES_HINT,
+        Status::CalendarMissing => crate::sync::home::CALENDAR_MISSING_HINT,
+        Status::Disconnecting => {
             "slotsync is deleting the events it created (progress in GET /sync/status); the grant is revoked              when that ends. Connecting again stops it"
         }
-        connections::STOPPED => "syncing is stopped: POST /sync/resume",
-        _ => "connect a Google account: GET /auth/google/authorize",
+        Status::Stopped => "syncing is stopped: POST /sync/resume",
+        Status::Revoked => "connect a Google account: GET /auth/google/authorize",
     };
     Some(step.to_owned())
 }
@@ -204,17 +204,17 @@ pub struct DisconnectSummary {
 }
 
 /// The connection events `GET /auth/audit` lists.
-const AUDIT_KINDS: &[&str] = &[
-    "connect",
-    "rehome",
-    "disconnect",
-    "disconnect_finished",
-    "needs_reauth",
-    connections::MISSING_SCOPES,
-    connections::CALENDAR_MISSING,
-    "deletions_held",
-    "deletions_applied",
-    "deletions_discarded",
+const AUDIT_KINDS: &[AuditKind] = &[
+    AuditKind::Connect,
+    AuditKind::Rehome,
+    AuditKind::Disconnect,
+    AuditKind::DisconnectFinished,
+    AuditKind::NeedsReauth,
+    AuditKind::MissingScopes,
+    AuditKind::CalendarMissing,
+    AuditKind::DeletionsHeld,
+    AuditKind::DeletionsApplied,
+    AuditKind::DeletionsDiscarded,
 ];
 
 /// One audit event.
@@ -327,7 +327,7 @@ impl GoogleAuthApi {
             }
             other => other,
         };
-        let row = store::users::find(&state.db, user.0)
+        let row = store::users::find(&state.db, user)
             .await?
             .ok_or_else(|| ApiError::not_found("user"))?;
         let hint = expected.clone().unwrap_or(row.email);
@@ -380,7 +380,7 @@ impl GoogleAuthApi {
     {
         let user = UserId(user_id.0.parse("user_id")?);
         connect::initialize_sync(&state.sync, user).await?;
-        let row = connections::find(&state.db, user.0).await?;
+        let row = connections::find(&state.db, user).await?;
         Ok(Json(ConnectionStatus::from_row(row)))
     }
 
@@ -412,7 +412,7 @@ impl GoogleAuthApi {
         state: Data<&AppState>,
         auth: UserAuth,
     ) -> Result<Json<ConnectionStatus>, Fails<{ AUTHENTICATED }>> {
-        let row = connections::find(&state.db, auth.0.id).await?;
+        let row = connections::find(&state.db, auth.user_id()).await?;
         Ok(Json(ConnectionStatus::from_row(row)))
     }
 
@@ -455,7 +455,7 @@ impl GoogleAuthApi {
         state: Data<&AppState>,
         auth: UserAuth,
     ) -> Result<Json<Vec<AuditEvent>>, Fails<{ AUTHENTICATED }>> {
-        let rows = store::audit::list(&state.db, auth.0.id, AUDIT_KINDS, 200).await?;
+        let rows = store::audit::list(&state.db, auth.user_id(), AUDIT_KINDS, 200).await?;
         Ok(Json(
             rows.into_iter()
                 .map(|r| AuditEvent {
@@ -480,6 +480,6 @@ async fn do_disconnect(
         events_to_delete: d.events_to_delete,
         revoked_at_google: d.revoked_at_google,
         slots_paused: d.slots_paused,
-        status: d.status.to_owned(),
+        status: d.status.as_str().to_owned(),
     }))
 }

@@ -7,7 +7,7 @@ use poem_openapi::{Enum, Object, Union};
 use uuid::Uuid;
 
 use super::date::Date;
-use crate::domain::{PushState, SlotFields};
+use crate::domain::{PushState, SlotFields, Source};
 use crate::store::slots::SlotRow;
 
 /// Body of `POST /slots` and `PUT /slots/{id}` as the server reads it: one flat object,
@@ -216,11 +216,11 @@ impl Slot {
 impl From<&SlotRow> for Slot {
     fn from(r: &SlotRow) -> Self {
         let tz: Tz = r.timezone.parse().unwrap_or(Tz::UTC);
-        let state = match r.push_state.parse::<PushState>() {
-            Ok(PushState::Clean) => SyncStateName::Synced,
-            Ok(PushState::Failed) => SyncStateName::Failed,
-            Ok(PushState::Paused) => SyncStateName::Paused,
-            Ok(PushState::Dirty) | Err(_) => SyncStateName::Pending,
+        let state = match r.push_state {
+            PushState::Clean => SyncStateName::Synced,
+            PushState::Failed => SyncStateName::Failed,
+            PushState::Paused => SyncStateName::Paused,
+            PushState::Dirty => SyncStateName::Pending,
         };
         Slot {
             id: r.id,
@@ -233,10 +233,9 @@ impl From<&SlotRow> for Slot {
             all_day: r.all_day,
             start_date: r.start_date.map(Date),
             end_date: r.end_date.map(Date),
-            source: if r.source == "google" {
-                SlotSource::Google
-            } else {
-                SlotSource::App
+            source: match r.source {
+                Source::Google => SlotSource::Google,
+                Source::App => SlotSource::App,
             },
             version: r.version,
             sync: SlotSync {

@@ -10,7 +10,7 @@ use poem_openapi::{Enum, Object, OpenApi};
 use super::auth::UserAuth;
 use super::error::{answers::*, Fails};
 use super::ApiTags;
-use crate::domain::ConflictRecord;
+use crate::domain::{AuditKind, ConflictRecord};
 use crate::state::AppState;
 use crate::store;
 use crate::sync::control;
@@ -152,7 +152,7 @@ pub struct SyncStatus {
 impl From<SyncOverview> for SyncStatus {
     fn from(s: SyncOverview) -> Self {
         SyncStatus {
-            connection: s.connection,
+            connection: s.connection.map(|c| c.as_str().to_owned()),
             connection_error: s.connection_error,
             held_deletions: s.held_deletions,
             event_deletion: s.event_deletion.map(|c| EventDeletion {
@@ -393,7 +393,7 @@ impl SyncApi {
         state: Data<&AppState>,
         auth: UserAuth,
     ) -> Result<Json<Vec<Conflict>>, Fails<{ AUTHENTICATED }>> {
-        let rows = store::audit::list(&state.db, auth.0.id, &["conflict"], CONFLICTS_LISTED).await?;
+        let rows = store::audit::list(&state.db, auth.user_id(), &[AuditKind::Conflict], CONFLICTS_LISTED).await?;
         Ok(Json(
             rows.into_iter()
                 .map(|r| {

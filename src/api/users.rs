@@ -11,6 +11,7 @@ use super::auth::{hash_token, new_api_token, AdminAuth, UserAuth};
 use super::body::JsonBody;
 use super::error::{answers::*, ApiError, Fails};
 use super::{pagination, ApiTags};
+use crate::domain::UserId;
 use crate::state::AppState;
 use crate::store::{self, users::User as UserRow};
 
@@ -219,7 +220,7 @@ impl UsersApi {
         state: Data<&AppState>,
         auth: UserAuth,
     ) -> Result<Json<RotatedToken>, Fails<{ NOT_FOUND | AUTHENTICATED }>> {
-        Ok(rotate(&state, auth.0.id).await?)
+        Ok(rotate(&state, auth.user_id()).await?)
     }
 
     /// Replace a user's API token (admin)
@@ -238,7 +239,7 @@ impl UsersApi {
         /// The user's id.
         user_id: Path<super::path_id::PathUuid>,
     ) -> Result<Json<RotatedToken>, Fails<{ BAD_REQUEST | NOT_FOUND | AUTHENTICATED }>> {
-        let user_id = user_id.0.parse("user_id")?;
+        let user_id = UserId(user_id.0.parse("user_id")?);
         Ok(rotate(&state, user_id).await?)
     }
 
@@ -254,14 +255,14 @@ impl UsersApi {
         /// The user's id.
         user_id: Path<super::path_id::PathUuid>,
     ) -> Result<DeleteUserResponse, Fails<{ BAD_REQUEST | NOT_FOUND | AUTHENTICATED }>> {
-        let user_id = user_id.0.parse("user_id")?;
-        match crate::sync::disconnect::disconnect(&state.sync, crate::domain::UserId(user_id), false).await {
+        let user_id = UserId(user_id.0.parse("user_id")?);
+        match crate::sync::disconnect::disconnect(&state.sync, user_id, false).await {
             Ok(_) | Err(crate::sync::SyncError::NoConnection) => {}
             Err(e) => tracing::warn!(%user_id, error = %e, "disconnecting before deletion failed; deleting anyway"),
         }
         let deleted = store::users::delete_with_data(&state.db, user_id).await;
         // Their channel rows are gone (stopped ones were forgotten by the disconnect).
-        state.channel_directory.forget_user(user_id);
+        state.channel_directory.forget_user(user_id.0);
         match deleted {
             Ok(()) => {
                 tracing::info!(%user_id, "user deleted");
@@ -274,7 +275,7 @@ impl UsersApi {
 }
 
 /// Gives `user_id` a new API token; the old one's hash is overwritten.
-async fn rotate(state: &AppState, user_id: Uuid) -> Result<Json<RotatedToken>, ApiError> {
+async fn rotate(state: &AppState, user_id: UserId) -> Result<Json<RotatedToken>, ApiError> {
     let token = new_api_token();
     if !store::users::set_token_hash(&state.db, user_id, hash_token(&token)).await? {
         return Err(ApiError::not_found("user"));

@@ -194,7 +194,7 @@ impl WebhooksApi {
     ) -> Result<Json<NotificationChannel>, Fails<{ BAD_REQUEST | NOT_FOUND | CONFLICT | UNAVAILABLE | AUTHENTICATED }>>
     {
         let user = crate::domain::UserId(user_id.0.parse("user_id")?);
-        store::users::find(&state.db, user.0)
+        store::users::find(&state.db, user)
             .await?
             .ok_or_else(|| ApiError::not_found("user"))?;
         Ok(Json(channels::recreate(&state.sync, user).await?.into()))

@@ -4,22 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-/// The side whose change was synced last.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    App,
-    Google,
-}
-
-impl Side {
-    /// The stored spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Side::App => "app",
-            Side::Google => "google",
-        }
-    }
-}
+use super::states::Side;
 
 /// A slot breaker's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,9 +9,9 @@ pub mod slot;
 pub mod states;
 
 pub use backoff::Backoff;
-pub use breaker::{BreakerRule, Side, SlotBreaker};
+pub use breaker::{BreakerRule, SlotBreaker};
 pub use conflict::{ConflictCase, ConflictRecord, DetectedBy};
 pub use fingerprint::Fingerprint;
 pub use ids::{EventId, SlotId, UserId};
 pub use slot::{SlotDraft, SlotFields, SlotTiming, ValidationError};
-pub use states::{ConflictPolicy, PushState, Source, Winner};
+pub use states::{AuditKind, ConflictPolicy, ConnectionStatus, PushState, Side, Source, Winner};

@@ -1,27 +1,127 @@
 //! The small enumerations stored as strings.
+//!
+//! The ones that are columns (`Source`, `PushState`, `Side`, `ConnectionStatus`) derive
+//! sea-orm's `DeriveActiveEnum`, so the entities hold them typed; each `string_value` is
+//! the spelling the column has always held (no data migration), and the same spelling is
+//! the one `as_str`, `FromStr`, `Display` and serde use (a test checks that they agree).
+//! The derive is the only thing of sea-orm's here: no query, no I/O.
 
+use std::fmt;
 use std::str::FromStr;
 
-/// Where a slot was born.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+use sea_orm::{DeriveActiveEnum, EnumIter};
+
+/// Where a slot was born (`slots.source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(sea_orm::sea_query::StringLen::None)")]
 pub enum Source {
     /// Created through the slotsync API.
+    #[sea_orm(string_value = "app")]
     App,
     /// Imported from an event created in Google Calendar.
+    #[sea_orm(string_value = "google")]
     Google,
 }
 
-/// Where a slot stands in the push outbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a slot stands in the push outbox (`slots.push_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(sea_orm::sea_query::StringLen::None)")]
 pub enum PushState {
     /// Google holds the slot's current version.
+    #[sea_orm(string_value = "clean")]
     Clean,
     /// A local change waits to be pushed.
+    #[sea_orm(string_value = "dirty")]
     Dirty,
     /// Pushing failed for good; `last_push_error` says why.
+    #[sea_orm(string_value = "failed")]
     Failed,
     /// Pushing is paused (breaker tripped, re-authorisation needed, or sync stopped).
+    #[sea_orm(string_value = "paused")]
     Paused,
+}
+
+/// The side whose change was synced last (`slots.last_change_side`, for the slot breaker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(sea_orm::sea_query::StringLen::None)")]
+pub enum Side {
+    /// A local change was pushed to Google.
+    #[sea_orm(string_value = "app")]
+    App,
+    /// A change made in Google was applied here.
+    #[sea_orm(string_value = "google")]
+    Google,
+}
+
+/// Where a user's Google connection stands (`google_connections.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(sea_orm::sea_query::StringLen::None)")]
+pub enum ConnectionStatus {
+    /// Connected and syncing.
+    #[sea_orm(string_value = "active")]
+    Active,
+    /// The refresh token stopped working: the user must connect again.
+    #[sea_orm(string_value = "needs_reauth")]
+    NeedsReauth,
+    /// The user disconnected; the tokens are erased (the row stays for the status).
+    #[sea_orm(string_value = "revoked")]
+    Revoked,
+    /// The user stopped syncing (`DELETE /sync`); tokens are kept, nothing is called.
+    #[sea_orm(string_value = "stopped")]
+    Stopped,
+    /// Google granted the tokens without a scope slotsync needs (the calendar box was
+    /// unticked on the consent screen, or the access was narrowed later).
+    #[sea_orm(string_value = "missing_scopes")]
+    MissingScopes,
+    /// The connected calendar no longer exists in Google (deleted there).
+    #[sea_orm(string_value = "calendar_missing")]
+    CalendarMissing,
+    /// A disconnect is deleting slotsync's events before it revokes the grant.
+    #[sea_orm(string_value = "disconnecting")]
+    Disconnecting,
+}
+
+/// What an entry of the sync-event log (`sync_events.kind`) records. The column stays a
+/// plain string: the log is history and may hold kinds an older version wrote, which must
+/// still read back; every kind written now is one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditKind {
+    /// A Google account was connected (first time, again, or continued).
+    Connect,
+    /// The connection moved to another account or calendar.
+    Rehome,
+    /// The user disconnected.
+    Disconnect,
+    /// A disconnect's deletion of slotsync's events ended.
+    DisconnectFinished,
+    /// The refresh token stopped working.
+    NeedsReauth,
+    /// A grant lacks a scope slotsync needs.
+    MissingScopes,
+    /// The connected calendar was deleted in Google.
+    CalendarMissing,
+    /// The mass-deletion guard held deletions pulled from Google.
+    DeletionsHeld,
+    /// Held deletions were applied.
+    DeletionsApplied,
+    /// Held deletions were discarded (the slots are pushed again).
+    DeletionsDiscarded,
+    /// A slot changed on both sides (the detail is a `ConflictRecord`).
+    Conflict,
+    /// A push failed for good.
+    PushFailed,
+    /// A breaker (the user's or a slot's) tripped.
+    BreakerTripped,
+    /// Google asked for a full sync (`410 fullSyncRequired`).
+    FullResync,
+    /// A notification channel could not be created.
+    ChannelFailed,
+    /// The user stopped syncing.
+    SyncStopped,
+    /// The user resumed syncing.
+    SyncResumed,
+    /// The user closed the breakers.
+    BreakerReset,
 }
 
 /// Who wins when both sides changed a slot since the last sync.
@@ -73,6 +173,11 @@ macro_rules! string_enum {
                 match self { $($variant => $text),+ }
             }
         }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
         impl FromStr for $ty {
             type Err = String;
             fn from_str(s: &str) -> Result<Self, String> {
@@ -104,6 +209,38 @@ string_enum!(
     PushState::Failed => "failed",
     PushState::Paused => "paused",
 );
+string_enum!(Side, Side::App => "app", Side::Google => "google");
+string_enum!(
+    ConnectionStatus,
+    ConnectionStatus::Active => "active",
+    ConnectionStatus::NeedsReauth => "needs_reauth",
+    ConnectionStatus::Revoked => "revoked",
+    ConnectionStatus::Stopped => "stopped",
+    ConnectionStatus::MissingScopes => "missing_scopes",
+    ConnectionStatus::CalendarMissing => "calendar_missing",
+    ConnectionStatus::Disconnecting => "disconnecting",
+);
+string_enum!(
+    AuditKind,
+    AuditKind::Connect => "connect",
+    AuditKind::Rehome => "rehome",
+    AuditKind::Disconnect => "disconnect",
+    AuditKind::DisconnectFinished => "disconnect_finished",
+    AuditKind::NeedsReauth => "needs_reauth",
+    AuditKind::MissingScopes => "missing_scopes",
+    AuditKind::CalendarMissing => "calendar_missing",
+    AuditKind::DeletionsHeld => "deletions_held",
+    AuditKind::DeletionsApplied => "deletions_applied",
+    AuditKind::DeletionsDiscarded => "deletions_discarded",
+    AuditKind::Conflict => "conflict",
+    AuditKind::PushFailed => "push_failed",
+    AuditKind::BreakerTripped => "breaker_tripped",
+    AuditKind::FullResync => "full_resync",
+    AuditKind::ChannelFailed => "channel_failed",
+    AuditKind::SyncStopped => "sync_stopped",
+    AuditKind::SyncResumed => "sync_resumed",
+    AuditKind::BreakerReset => "breaker_reset",
+);
 string_enum!(Winner, Winner::App => "app", Winner::Google => "google");
 string_enum!(
     ConflictPolicy,
@@ -114,6 +251,8 @@ string_enum!(
 
 #[cfg(test)]
 mod tests {
+    use sea_orm::{ActiveEnum, Iterable};
+
     use super::*;
 
     #[test]
@@ -125,6 +264,9 @@ mod tests {
             assert_eq!(s.as_str().parse::<Source>().unwrap(), s);
         }
         assert!("nope".parse::<PushState>().is_err());
+        for s in ConnectionStatus::iter() {
+            assert_eq!(s.as_str().parse::<ConnectionStatus>().unwrap(), s);
+        }
         for p in [
             ConflictPolicy::LatestWins,
             ConflictPolicy::AppWins,
@@ -132,6 +274,31 @@ mod tests {
         ] {
             assert_eq!(p.as_str().parse::<ConflictPolicy>().unwrap(), p);
         }
+    }
+
+    /// The column spelling (sea-orm's `string_value`) and `as_str` are written twice; they
+    /// must be the same, or rows written before the columns were typed would not read back.
+    #[test]
+    fn stored_spellings_are_the_displayed_ones() {
+        fn check<E: ActiveEnum<Value = String> + Iterable + Copy + fmt::Debug>(as_str: fn(E) -> &'static str) {
+            for e in E::iter() {
+                assert_eq!(e.to_value(), as_str(e), "{e:?}");
+                assert_eq!(E::try_from_value(&as_str(e).to_owned()).unwrap().to_value(), as_str(e));
+            }
+        }
+        check(Source::as_str);
+        check(PushState::as_str);
+        check(Side::as_str);
+        check(ConnectionStatus::as_str);
+        assert_eq!(ConnectionStatus::iter().count(), 7);
+        assert_eq!(
+            ConnectionStatus::MissingScopes.as_str(),
+            AuditKind::MissingScopes.as_str()
+        );
+        assert_eq!(
+            ConnectionStatus::CalendarMissing.as_str(),
+            AuditKind::CalendarMissing.as_str()
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::oauth::{OAuthClient, OAuthError};
 use crate::crypto::{Keys, Secret};
-use crate::domain::UserId;
+use crate::domain::{AuditKind, ConnectionStatus, UserId};
 use crate::store::{self, connections, StoreError};
 
 /// Refresh when fewer than this many seconds of validity remain.
@@ -137,17 +137,17 @@ impl TokenVault {
     }
 
     async fn active_connection(&self, user: UserId) -> Result<connections::Connection, VaultError> {
-        let conn = connections::find(&self.db, user.0)
+        let conn = connections::find(&self.db, user)
             .await?
             .ok_or(VaultError::NotConnected)?;
-        match conn.status.as_str() {
+        match conn.status {
             // Tokens of a connection that cannot sync right now are still good for setting
             // it right (picking a calendar) or for leaving (deleting slotsync's events).
-            connections::ACTIVE
-            | connections::CALENDAR_MISSING
-            | connections::MISSING_SCOPES
-            | connections::DISCONNECTING => Ok(conn),
-            connections::NEEDS_REAUTH => Err(VaultError::NeedsReauth),
+            ConnectionStatus::Active
+            | ConnectionStatus::CalendarMissing
+            | ConnectionStatus::MissingScopes
+            | ConnectionStatus::Disconnecting => Ok(conn),
+            ConnectionStatus::NeedsReauth => Err(VaultError::NeedsReauth),
             _ => Err(VaultError::NotConnected),
         }
     }
@@ -198,7 +198,7 @@ impl TokenVault {
                     .map(|r| self.keys.encrypt(r, user.0, Secret::RefreshToken));
                 connections::save_refreshed_token(
                     &self.db,
-                    user.0,
+                    user,
                     self.keys.encrypt(&set.access_token, user.0, Secret::AccessToken),
                     set.expires_at,
                     new_refresh,
@@ -217,12 +217,12 @@ impl TokenVault {
         self.forget(user);
         let message = format!("Google refused the credentials ({why}); reconnect the Google account");
         tracing::warn!(user_id = %user, "{message}");
-        let status = connections::mark_needs_reauth(&self.db, user.0, message.clone()).await;
+        let status = connections::mark_needs_reauth(&self.db, user, message.clone()).await;
         let audit = store::audit::record(
             &self.db,
-            user.0,
+            user,
             None,
-            "needs_reauth",
+            AuditKind::NeedsReauth,
             serde_json::json!({ "reason": why }),
         )
         .await;
@@ -260,7 +260,7 @@ pub async fn reseal_legacy(db: &DatabaseConnection, keys: &Keys) -> Result<u64, 
             match keys.decrypt_legacy(old) {
                 Ok(plain) => {
                     let new = keys.encrypt(&plain, conn.user_id, what);
-                    connections::replace_sealed(db, conn.user_id, refresh, old, new).await?;
+                    connections::replace_sealed(db, UserId(conn.user_id), refresh, old, new).await?;
                     resealed += 1;
                 }
                 Err(e) => {

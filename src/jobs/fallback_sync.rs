@@ -6,7 +6,6 @@ use futures::StreamExt;
 use serde_json::json;
 
 use super::{JobError, Outcome};
-use crate::domain::UserId;
 use crate::state::AppState;
 use crate::store::connections;
 use crate::sync::pull::PullMode;
@@ -21,7 +20,7 @@ pub async fn run_once(state: &AppState) -> Result<Outcome, JobError> {
     let users = connections::active_users(&state.db).await?;
     let puller = state.pulls.puller();
     let results: Vec<_> = futures::stream::iter(users)
-        .map(|user| async move { puller.pull(UserId(user), PullMode::Incremental).await })
+        .map(|user| async move { puller.pull(user, PullMode::Incremental).await })
         .buffer_unordered(CONCURRENT_PULLS)
         .collect()
         .await;

@@ -5,7 +5,6 @@ use chrono::{Duration, Utc};
 use serde_json::json;
 
 use super::{JobError, Outcome};
-use crate::domain::UserId;
 use crate::state::AppState;
 use crate::store::{connections, oauth_states};
 
@@ -20,7 +19,7 @@ pub async fn run_once(state: &AppState) -> Result<Outcome, JobError> {
     for user in users {
         match state
             .vault
-            .refresh_expiring(UserId(user), Duration::minutes(AHEAD_MINUTES))
+            .refresh_expiring(user, Duration::minutes(AHEAD_MINUTES))
             .await
         {
             Ok(()) => refreshed += 1,

@@ -7,33 +7,34 @@ use uuid::Uuid;
 
 use super::entities::sync_events;
 use super::StoreError;
+use crate::domain::{AuditKind, ConflictRecord, UserId};
 
 pub use sync_events::Model as SyncEvent;
 
 /// Logs a resolved conflict (kind `conflict`), in its one typed shape.
 pub async fn record_conflict(
     db: &impl ConnectionTrait,
-    user_id: Uuid,
+    user_id: UserId,
     slot_id: Uuid,
-    conflict: &crate::domain::ConflictRecord,
+    conflict: &ConflictRecord,
 ) -> Result<(), StoreError> {
     let detail = serde_json::to_value(conflict).map_err(|e| StoreError::Db(sea_orm::DbErr::Json(e.to_string())))?;
-    record(db, user_id, Some(slot_id), "conflict", detail).await
+    record(db, user_id, Some(slot_id), AuditKind::Conflict, detail).await
 }
 
-/// Appends an event for `user_id` with a JSON `detail`.
+/// Appends an event of `kind` for `user_id` with a JSON `detail`.
 pub async fn record(
     db: &impl ConnectionTrait,
-    user_id: Uuid,
+    user_id: UserId,
     slot_id: Option<Uuid>,
-    kind: &str,
+    kind: AuditKind,
     detail: serde_json::Value,
 ) -> Result<(), StoreError> {
     sync_events::ActiveModel {
         id: Set(Uuid::new_v4()),
-        user_id: Set(user_id),
+        user_id: Set(user_id.0),
         slot_id: Set(slot_id),
-        kind: Set(kind.to_owned()),
+        kind: Set(kind.as_str().to_owned()),
         detail: Set(detail.to_string()),
         at: Set(Utc::now()),
     }
@@ -42,16 +43,17 @@ pub async fn record(
     Ok(())
 }
 
-/// The newest events of `user_id` among `kinds`, newest first.
+/// The newest events of `user_id` among `kinds`, newest first. Their `kind` is the stored
+/// string (see [`AuditKind`] for why the column is not typed).
 pub async fn list(
     db: &impl ConnectionTrait,
-    user_id: Uuid,
-    kinds: &[&str],
+    user_id: UserId,
+    kinds: &[AuditKind],
     limit: u64,
 ) -> Result<Vec<SyncEvent>, StoreError> {
     Ok(sync_events::Entity::find()
-        .filter(sync_events::Column::UserId.eq(user_id))
-        .filter(sync_events::Column::Kind.is_in(kinds.iter().copied()))
+        .filter(sync_events::Column::UserId.eq(user_id.0))
+        .filter(sync_events::Column::Kind.is_in(kinds.iter().map(|k| k.as_str())))
         .order_by_desc(sync_events::Column::At)
         .limit(limit)
         .all(db)

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::entities::channels;
 use super::StoreError;
+use crate::domain::UserId;
 
 pub use channels::Model as ChannelRow;
 
@@ -19,9 +20,9 @@ pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<ChannelR
 }
 
 /// Channels of `user_id` not yet stopped (expired ones included), oldest first.
-pub async fn live(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Vec<ChannelRow>, StoreError> {
+pub async fn live(db: &impl ConnectionTrait, user_id: UserId) -> Result<Vec<ChannelRow>, StoreError> {
     Ok(channels::Entity::find()
-        .filter(channels::Column::UserId.eq(user_id))
+        .filter(channels::Column::UserId.eq(user_id.0))
         .filter(channels::Column::StoppedAt.is_null())
         .order_by_asc(channels::Column::CreatedAt)
         .all(db)
@@ -34,13 +35,13 @@ pub async fn live(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Vec<Channe
 pub async fn insert_pending(
     db: &impl ConnectionTrait,
     id: Uuid,
-    user_id: Uuid,
+    user_id: UserId,
     expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<ChannelRow, StoreError> {
     Ok(channels::ActiveModel {
         id: Set(id),
-        user_id: Set(user_id),
+        user_id: Set(user_id.0),
         resource_id: Set(None),
         expires_at: Set(expires_at),
         created_at: Set(now),

@@ -9,28 +9,13 @@ use uuid::Uuid;
 
 use super::entities::{dedicated_calendars, google_connections, sync_states};
 use super::StoreError;
+use crate::domain::{ConnectionStatus, UserId};
 
 pub use google_connections::Model as Connection;
 
-/// Connection status values.
-pub const ACTIVE: &str = "active";
-/// The refresh token stopped working: the user must connect again.
-pub const NEEDS_REAUTH: &str = "needs_reauth";
-/// The user disconnected.
-pub const REVOKED: &str = "revoked";
-/// The user stopped syncing (`DELETE /sync`); tokens are kept, nothing is called.
-pub const STOPPED: &str = "stopped";
-/// Google granted the tokens without a scope slotsync needs (the calendar box was
-/// unticked on the consent screen, or the access was narrowed later).
-pub const MISSING_SCOPES: &str = "missing_scopes";
-/// The connected calendar no longer exists in Google (deleted there).
-pub const CALENDAR_MISSING: &str = "calendar_missing";
-/// A disconnect is deleting slotsync's events before it revokes the grant.
-pub const DISCONNECTING: &str = "disconnecting";
-
 /// What a successful OAuth exchange yields (tokens already encrypted).
 pub struct NewConnection {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub google_email: Option<String>,
     /// The Google account's OpenID `sub`.
     pub google_sub: Option<String>,
@@ -43,12 +28,19 @@ pub struct NewConnection {
 
 /// Marks an `active` connection `needs_reauth` (a connection already revoked or stopped
 /// keeps its status: a call in flight during a disconnect must not undo it).
-pub async fn mark_needs_reauth(db: &impl ConnectionTrait, user_id: Uuid, last_error: String) -> Result<(), StoreError> {
+pub async fn mark_needs_reauth(
+    db: &impl ConnectionTrait,
+    user_id: UserId,
+    last_error: String,
+) -> Result<(), StoreError> {
     google_connections::Entity::update_many()
-        .col_expr(google_connections::Column::Status, Expr::value(NEEDS_REAUTH))
+        .col_expr(
+            google_connections::Column::Status,
+            Expr::value(ConnectionStatus::NeedsReauth),
+        )
         .col_expr(google_connections::Column::LastError, Expr::value(Some(last_error)))
-        .filter(google_connections::Column::UserId.eq(user_id))
-        .filter(google_connections::Column::Status.eq(ACTIVE))
+        .filter(google_connections::Column::UserId.eq(user_id.0))
+        .filter(google_connections::Column::Status.eq(ConnectionStatus::Active))
         .exec(db)
         .await?;
     Ok(())
@@ -64,14 +56,14 @@ pub async fn upsert(db: &impl ConnectionTrait, c: NewConnection) -> Result<Conne
         .refresh_token_enc
         .or_else(|| existing.as_ref().and_then(|e| e.refresh_token_enc.clone()));
     let model = google_connections::ActiveModel {
-        user_id: Set(c.user_id),
+        user_id: Set(c.user_id.0),
         google_email: Set(c.google_email),
         calendar_id: Set(c.calendar_id),
         access_token_enc: Set(Some(c.access_token_enc)),
         refresh_token_enc: Set(refresh),
         token_expires_at: Set(Some(c.token_expires_at)),
         granted_scopes: Set(c.granted_scopes),
-        status: Set(ACTIVE.to_owned()),
+        status: Set(ConnectionStatus::Active),
         connected_at: Set(now),
         last_error: Set(None),
         google_sub: Set(c.google_sub),
@@ -97,7 +89,7 @@ pub async fn upsert(db: &impl ConnectionTrait, c: NewConnection) -> Result<Conne
         .exec(db)
         .await?;
     sync_states::Entity::insert(sync_states::ActiveModel {
-        user_id: Set(c.user_id),
+        user_id: Set(c.user_id.0),
         sync_token: Set(None),
         full_synced_at: Set(None),
         last_pull_at: Set(None),
@@ -122,14 +114,14 @@ pub async fn upsert(db: &impl ConnectionTrait, c: NewConnection) -> Result<Conne
 }
 
 /// The user's connection, if any.
-pub async fn find(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Option<Connection>, StoreError> {
-    Ok(google_connections::Entity::find_by_id(user_id).one(db).await?)
+pub async fn find(db: &impl ConnectionTrait, user_id: UserId) -> Result<Option<Connection>, StoreError> {
+    Ok(google_connections::Entity::find_by_id(user_id.0).one(db).await?)
 }
 
 /// Stores a refreshed access token (encrypted) and its expiry.
 pub async fn save_refreshed_token(
     db: &impl ConnectionTrait,
-    user_id: Uuid,
+    user_id: UserId,
     access_token_enc: String,
     expires_at: DateTime<Utc>,
     refresh_token_enc: Option<String>,
@@ -151,7 +143,7 @@ pub async fn save_refreshed_token(
         update = update.col_expr(google_connections::Column::RefreshTokenEnc, Expr::value(Some(r)));
     }
     update
-        .filter(google_connections::Column::UserId.eq(user_id))
+        .filter(google_connections::Column::UserId.eq(user_id.0))
         .exec(db)
         .await?;
     Ok(())
@@ -160,14 +152,14 @@ pub async fn save_refreshed_token(
 /// Sets the status and the last error.
 pub async fn set_status(
     db: &impl ConnectionTrait,
-    user_id: Uuid,
-    status: &str,
+    user_id: UserId,
+    status: ConnectionStatus,
     last_error: Option<String>,
 ) -> Result<(), StoreError> {
     google_connections::Entity::update_many()
         .col_expr(google_connections::Column::Status, Expr::value(status))
         .col_expr(google_connections::Column::LastError, Expr::value(last_error))
-        .filter(google_connections::Column::UserId.eq(user_id))
+        .filter(google_connections::Column::UserId.eq(user_id.0))
         .exec(db)
         .await?;
     Ok(())
@@ -175,7 +167,11 @@ pub async fn set_status(
 
 /// Erases the tokens and marks the connection `revoked` (the row stays for the status);
 /// with `only_from`, only a connection in that status.
-pub async fn erase_tokens(db: &impl ConnectionTrait, user_id: Uuid, only_from: Option<&str>) -> Result<(), StoreError> {
+pub async fn erase_tokens(
+    db: &impl ConnectionTrait,
+    user_id: UserId,
+    only_from: Option<ConnectionStatus>,
+) -> Result<(), StoreError> {
     let mut update = google_connections::Entity::update_many();
     if let Some(status) = only_from {
         update = update.filter(google_connections::Column::Status.eq(status));
@@ -193,8 +189,11 @@ pub async fn erase_tokens(db: &impl ConnectionTrait, user_id: Uuid, only_from: O
             google_connections::Column::TokenExpiresAt,
             Expr::value(Option::<DateTime<Utc>>::None),
         )
-        .col_expr(google_connections::Column::Status, Expr::value(REVOKED))
-        .filter(google_connections::Column::UserId.eq(user_id))
+        .col_expr(
+            google_connections::Column::Status,
+            Expr::value(ConnectionStatus::Revoked),
+        )
+        .filter(google_connections::Column::UserId.eq(user_id.0))
         .exec(db)
         .await?;
     Ok(())
@@ -203,33 +202,33 @@ pub async fn erase_tokens(db: &impl ConnectionTrait, user_id: Uuid, only_from: O
 /// The calendar and home generation of each of `users` whose connection is `active`.
 pub async fn active_calendars(
     db: &impl ConnectionTrait,
-    users: impl IntoIterator<Item = Uuid>,
-) -> Result<HashMap<Uuid, (String, i64)>, StoreError> {
-    let users: BTreeSet<Uuid> = users.into_iter().collect();
+    users: impl IntoIterator<Item = UserId>,
+) -> Result<HashMap<UserId, (String, i64)>, StoreError> {
+    let users: BTreeSet<Uuid> = users.into_iter().map(|u| u.0).collect();
     Ok(google_connections::Entity::find()
         .select_only()
         .column(google_connections::Column::UserId)
         .column(google_connections::Column::CalendarId)
         .column(google_connections::Column::HomeGeneration)
         .filter(google_connections::Column::UserId.is_in(users))
-        .filter(google_connections::Column::Status.eq(ACTIVE))
+        .filter(google_connections::Column::Status.eq(ConnectionStatus::Active))
         .into_tuple::<(Uuid, String, i64)>()
         .all(db)
         .await?
         .into_iter()
-        .map(|(user, calendar, home)| (user, (calendar, home)))
+        .map(|(user, calendar, home)| (UserId(user), (calendar, home)))
         .collect())
 }
 
 /// Starts a new home for the user's connection (a re-homing): the generation after the
 /// current one, which is returned.
-pub async fn next_home(db: &impl ConnectionTrait, user_id: Uuid) -> Result<i64, StoreError> {
+pub async fn next_home(db: &impl ConnectionTrait, user_id: UserId) -> Result<i64, StoreError> {
     google_connections::Entity::update_many()
         .col_expr(
             google_connections::Column::HomeGeneration,
             Expr::col(google_connections::Column::HomeGeneration).add(1),
         )
-        .filter(google_connections::Column::UserId.eq(user_id))
+        .filter(google_connections::Column::UserId.eq(user_id.0))
         .exec(db)
         .await?;
     let conn = find(db, user_id).await?.ok_or(StoreError::NotFound)?;
@@ -238,8 +237,8 @@ pub async fn next_home(db: &impl ConnectionTrait, user_id: Uuid) -> Result<i64, 
 
 /// The connection's home generation, read under a shared lock on PostgreSQL (a re-homing
 /// waits for the transaction that read it; SQLite's write transactions are serial).
-pub async fn home_locked(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Option<i64>, StoreError> {
-    Ok(google_connections::Entity::find_by_id(user_id)
+pub async fn home_locked(db: &impl ConnectionTrait, user_id: UserId) -> Result<Option<i64>, StoreError> {
+    Ok(google_connections::Entity::find_by_id(user_id.0)
         .select_only()
         .column(google_connections::Column::HomeGeneration)
         .lock_shared()
@@ -279,71 +278,79 @@ pub async fn record_partial_grant(
             update = update.col_expr(google_connections::Column::RefreshTokenEnc, Expr::value(Some(r)));
         }
         update
-            .filter(google_connections::Column::UserId.eq(user_id))
+            .filter(google_connections::Column::UserId.eq(user_id.0))
             .exec(db)
             .await?;
     }
-    set_status(db, user_id, MISSING_SCOPES, Some(reason.to_owned())).await?;
+    set_status(db, user_id, ConnectionStatus::MissingScopes, Some(reason.to_owned())).await?;
     find(db, user_id).await?.ok_or(StoreError::NotFound)
 }
 
 /// Moves an `active` connection to `status` with `reason` (a connection already revoked,
 /// stopped or disconnecting keeps its status). Returns whether it moved.
-pub async fn degrade(db: &impl ConnectionTrait, user_id: Uuid, status: &str, reason: &str) -> Result<bool, StoreError> {
+pub async fn degrade(
+    db: &impl ConnectionTrait,
+    user_id: UserId,
+    status: ConnectionStatus,
+    reason: &str,
+) -> Result<bool, StoreError> {
     let moved = google_connections::Entity::update_many()
         .col_expr(google_connections::Column::Status, Expr::value(status))
         .col_expr(
             google_connections::Column::LastError,
             Expr::value(Some(reason.to_owned())),
         )
-        .filter(google_connections::Column::UserId.eq(user_id))
-        .filter(google_connections::Column::Status.eq(ACTIVE))
+        .filter(google_connections::Column::UserId.eq(user_id.0))
+        .filter(google_connections::Column::Status.eq(ConnectionStatus::Active))
         .exec(db)
         .await?;
     Ok(moved.rows_affected > 0)
 }
 
 /// Users whose connection is `disconnecting` (a disconnect's event deletion to finish).
-pub async fn disconnecting_users(db: &impl ConnectionTrait) -> Result<Vec<Uuid>, StoreError> {
+pub async fn disconnecting_users(db: &impl ConnectionTrait) -> Result<Vec<UserId>, StoreError> {
     Ok(google_connections::Entity::find()
         .select_only()
         .column(google_connections::Column::UserId)
-        .filter(google_connections::Column::Status.eq(DISCONNECTING))
-        .into_tuple()
-        .all(db)
-        .await?)
-}
-
-/// Users whose connection is `active`.
-pub async fn active_users(db: &impl ConnectionTrait) -> Result<Vec<Uuid>, StoreError> {
-    Ok(google_connections::Entity::find()
-        .filter(google_connections::Column::Status.eq(ACTIVE))
+        .filter(google_connections::Column::Status.eq(ConnectionStatus::Disconnecting))
+        .into_tuple::<Uuid>()
         .all(db)
         .await?
         .into_iter()
-        .map(|c| c.user_id)
+        .map(UserId)
+        .collect())
+}
+
+/// Users whose connection is `active`.
+pub async fn active_users(db: &impl ConnectionTrait) -> Result<Vec<UserId>, StoreError> {
+    Ok(google_connections::Entity::find()
+        .filter(google_connections::Column::Status.eq(ConnectionStatus::Active))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| UserId(c.user_id))
         .collect())
 }
 
 /// Active connections whose access token expires before `before` (for the refresh job).
-pub async fn expiring_tokens(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<Vec<Uuid>, StoreError> {
+pub async fn expiring_tokens(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<Vec<UserId>, StoreError> {
     Ok(google_connections::Entity::find()
-        .filter(google_connections::Column::Status.eq(ACTIVE))
+        .filter(google_connections::Column::Status.eq(ConnectionStatus::Active))
         .filter(google_connections::Column::TokenExpiresAt.lt(before))
         .all(db)
         .await?
         .into_iter()
-        .map(|c| c.user_id)
+        .map(|c| UserId(c.user_id))
         .collect())
 }
 
 /// The dedicated calendar slotsync created for `user` in the Google account `account`.
 pub async fn dedicated_calendar(
     db: &impl ConnectionTrait,
-    user_id: Uuid,
+    user_id: UserId,
     account: &str,
 ) -> Result<Option<String>, StoreError> {
-    Ok(dedicated_calendars::Entity::find_by_id((user_id, account.to_owned()))
+    Ok(dedicated_calendars::Entity::find_by_id((user_id.0, account.to_owned()))
         .one(db)
         .await?
         .map(|d| d.calendar_id))
@@ -352,12 +359,12 @@ pub async fn dedicated_calendar(
 /// Remembers (or replaces) the dedicated calendar of `user` in `account`.
 pub async fn remember_dedicated_calendar(
     db: &impl ConnectionTrait,
-    user_id: Uuid,
+    user_id: UserId,
     account: &str,
     calendar_id: &str,
 ) -> Result<(), StoreError> {
     dedicated_calendars::Entity::insert(dedicated_calendars::ActiveModel {
-        user_id: Set(user_id),
+        user_id: Set(user_id.0),
         google_account: Set(account.to_owned()),
         calendar_id: Set(calendar_id.to_owned()),
         created_at: Set(Utc::now()),
@@ -394,7 +401,7 @@ pub async fn with_sealed_prefix(db: &impl ConnectionTrait, prefix: &str) -> Resu
 /// Replaces one stored token ciphertext by `new`, only if it still is `old`.
 pub async fn replace_sealed(
     db: &impl ConnectionTrait,
-    user_id: Uuid,
+    user_id: UserId,
     refresh: bool,
     old: &str,
     new: String,
@@ -406,7 +413,7 @@ pub async fn replace_sealed(
     };
     google_connections::Entity::update_many()
         .col_expr(column, Expr::value(Some(new)))
-        .filter(google_connections::Column::UserId.eq(user_id))
+        .filter(google_connections::Column::UserId.eq(user_id.0))
         .filter(column.eq(old))
         .exec(db)
         .await?;

@@ -8,12 +8,13 @@ use uuid::Uuid;
 
 use super::entities::idempotency_keys;
 use super::StoreError;
+use crate::domain::UserId;
 
 pub use idempotency_keys::Model as StoredKey;
 
 /// What `(user, key)` created, if the key was used.
-pub async fn find(db: &impl ConnectionTrait, user_id: Uuid, key: &str) -> Result<Option<StoredKey>, StoreError> {
-    Ok(idempotency_keys::Entity::find_by_id((user_id, key.to_owned()))
+pub async fn find(db: &impl ConnectionTrait, user_id: UserId, key: &str) -> Result<Option<StoredKey>, StoreError> {
+    Ok(idempotency_keys::Entity::find_by_id((user_id.0, key.to_owned()))
         .one(db)
         .await?)
 }
@@ -22,13 +23,13 @@ pub async fn find(db: &impl ConnectionTrait, user_id: Uuid, key: &str) -> Result
 /// [`StoreError::Duplicate`] (the caller's transaction then rolls back and replays).
 pub async fn save(
     db: &impl ConnectionTrait,
-    user_id: Uuid,
+    user_id: UserId,
     key: &str,
     request_hash: &str,
     slot_id: Uuid,
 ) -> Result<(), StoreError> {
     idempotency_keys::ActiveModel {
-        user_id: Set(user_id),
+        user_id: Set(user_id.0),
         key: Set(key.to_owned()),
         request_hash: Set(request_hash.to_owned()),
         slot_id: Set(slot_id),

@@ -4,10 +4,10 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
-use uuid::Uuid;
 
 use super::entities::oauth_states;
 use super::StoreError;
+use crate::domain::UserId;
 
 pub use oauth_states::Model as PendingAuthorization;
 
@@ -16,7 +16,7 @@ pub use oauth_states::Model as PendingAuthorization;
 pub async fn insert(
     db: &impl ConnectionTrait,
     nonce: &str,
-    user_id: Uuid,
+    user_id: UserId,
     code_verifier_enc: String,
     return_to: Option<String>,
     calendar_mode: &str,
@@ -25,7 +25,7 @@ pub async fn insert(
 ) -> Result<(), StoreError> {
     oauth_states::ActiveModel {
         nonce: Set(nonce.to_owned()),
-        user_id: Set(user_id),
+        user_id: Set(user_id.0),
         code_verifier_enc: Set(code_verifier_enc),
         return_to: Set(return_to),
         calendar_mode: Set(calendar_mode.to_owned()),

@@ -8,10 +8,9 @@ use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter};
 use uuid::Uuid;
 
-use super::connections;
 use super::entities::{google_connections, slots};
 use super::StoreError;
-use crate::domain::{PushState, Side, SlotBreaker, SlotDraft, UserId};
+use crate::domain::{ConnectionStatus, PushState, Side, SlotBreaker, SlotDraft, UserId};
 
 mod claim;
 
@@ -53,12 +52,10 @@ pub async fn record_pushed(
         )
         .col_expr(slots::Column::SyncedVersion, Expr::value(Some(version)))
         .col_expr(slots::Column::LastSyncedAt, Expr::value(Some(now)))
-        .col_expr(slots::Column::LastChangeSide, Expr::value(Some(Side::App.as_str())))
+        .col_expr(slots::Column::LastChangeSide, Expr::value(Some(Side::App)))
         .col_expr(
             slots::Column::PushState,
-            Expr::case(unchanged, PushState::Clean.as_str())
-                .finally(PushState::Dirty.as_str())
-                .into(),
+            Expr::case(unchanged, PushState::Clean).finally(PushState::Dirty).into(),
         )
         .col_expr(slots::Column::PushAttempts, Expr::value(0))
         .col_expr(slots::Column::NextPushAt, Expr::value(Some(now)))
@@ -104,8 +101,7 @@ pub async fn record_failed(
     home: i64,
     error: &str,
 ) -> Result<(), StoreError> {
-    let update =
-        slots::Entity::update_many().col_expr(slots::Column::PushState, Expr::value(PushState::Failed.as_str()));
+    let update = slots::Entity::update_many().col_expr(slots::Column::PushState, Expr::value(PushState::Failed));
     record_for_version(db, slot, version, home, error, update).await
 }
 
@@ -159,12 +155,12 @@ pub async fn pause_pending(db: &impl ConnectionTrait, user: UserId, reason: &str
         .column(google_connections::Column::UserId)
         .from(google_connections::Entity)
         .and_where(google_connections::Column::UserId.eq(user.0))
-        .and_where(google_connections::Column::Status.ne(connections::ACTIVE))
+        .and_where(google_connections::Column::Status.ne(ConnectionStatus::Active))
         .to_owned();
     Ok(super::slots::pausing(reason)
         .filter(slots::Column::UserId.eq(user.0))
         .filter(slots::Column::UserId.in_subquery(unusable))
-        .filter(slots::Column::PushState.is_in([PushState::Dirty.as_str(), PushState::Failed.as_str()]))
+        .filter(slots::Column::PushState.is_in([PushState::Dirty, PushState::Failed]))
         .exec(db)
         .await?
         .rows_affected)
@@ -174,12 +170,12 @@ pub async fn pause_pending(db: &impl ConnectionTrait, user: UserId, reason: &str
 /// outbox, due now with a fresh retry count. Returns how many.
 pub async fn requeue_unsynced(db: &impl ConnectionTrait, user: UserId, now: DateTime<Utc>) -> Result<u64, StoreError> {
     Ok(slots::Entity::update_many()
-        .col_expr(slots::Column::PushState, Expr::value(PushState::Dirty.as_str()))
+        .col_expr(slots::Column::PushState, Expr::value(PushState::Dirty))
         .col_expr(slots::Column::PushAttempts, Expr::value(0))
         .col_expr(slots::Column::NextPushAt, Expr::value(Some(now)))
         .col_expr(slots::Column::LastPushError, Expr::value(Option::<String>::None))
         .filter(slots::Column::UserId.eq(user.0))
-        .filter(slots::Column::PushState.ne(PushState::Clean.as_str()))
+        .filter(slots::Column::PushState.ne(PushState::Clean))
         .exec(db)
         .await?
         .rows_affected)
@@ -285,8 +281,8 @@ pub async fn apply_remote(
         .col_expr(
             slots::Column::PushState,
             Expr::value(match after.pause {
-                Some(_) => PushState::Paused.as_str(),
-                None => PushState::Clean.as_str(),
+                Some(_) => PushState::Paused,
+                None => PushState::Clean,
             }),
         )
         .col_expr(slots::Column::PushAttempts, Expr::value(0))
@@ -317,7 +313,7 @@ pub async fn delete_as_remote(
     let update = slots::Entity::update_many()
         .col_expr(slots::Column::DeletedAt, Expr::value(Some(now)))
         .col_expr(slots::Column::GoogleEtag, Expr::value(Option::<String>::None))
-        .col_expr(slots::Column::PushState, Expr::value(PushState::Clean.as_str()))
+        .col_expr(slots::Column::PushState, Expr::value(PushState::Clean))
         .col_expr(slots::Column::LastPushError, Expr::value(Option::<String>::None));
     let result = as_google_change(update, slot, expected_version, home, now)
         .exec(db)
@@ -344,7 +340,7 @@ fn as_google_change(
             slots::Column::PushLeaseUntil,
             Expr::value(Option::<DateTime<Utc>>::None),
         )
-        .col_expr(slots::Column::LastChangeSide, Expr::value(Some(Side::Google.as_str())))
+        .col_expr(slots::Column::LastChangeSide, Expr::value(Some(Side::Google)))
         .col_expr(slots::Column::HomeGeneration, Expr::value(home))
         .filter(slots::Column::Id.eq(slot))
         .filter(slots::Column::Version.eq(expected_version))
@@ -379,7 +375,7 @@ pub async fn reset_slot_breakers(
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     Ok(slots::Entity::update_many()
-        .col_expr(slots::Column::PushState, Expr::value(PushState::Dirty.as_str()))
+        .col_expr(slots::Column::PushState, Expr::value(PushState::Dirty))
         .col_expr(slots::Column::PushAttempts, Expr::value(0))
         .col_expr(slots::Column::NextPushAt, Expr::value(Some(now)))
         .col_expr(slots::Column::LastPushError, Expr::value(Option::<String>::None))
@@ -389,7 +385,7 @@ pub async fn reset_slot_breakers(
             Expr::value(Option::<DateTime<Utc>>::None),
         )
         .filter(slots::Column::UserId.eq(user.0))
-        .filter(slots::Column::PushState.eq(PushState::Paused.as_str()))
+        .filter(slots::Column::PushState.eq(PushState::Paused))
         .filter(slots::Column::LastPushError.starts_with(SLOT_BREAKER_PAUSE))
         .exec(db)
         .await?
@@ -400,7 +396,7 @@ pub async fn reset_slot_breakers(
 pub async fn breaker_paused(db: &impl ConnectionTrait, user: UserId) -> Result<Vec<Uuid>, StoreError> {
     Ok(slots::Entity::find()
         .filter(slots::Column::UserId.eq(user.0))
-        .filter(slots::Column::PushState.eq(PushState::Paused.as_str()))
+        .filter(slots::Column::PushState.eq(PushState::Paused))
         .filter(slots::Column::LastPushError.starts_with(SLOT_BREAKER_PAUSE))
         .all(db)
         .await?

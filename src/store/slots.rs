@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::entities::{slot_links, slots};
 use super::StoreError;
-use crate::domain::{PushState, SlotDraft, SlotId, SlotTiming, Source, UserId};
+use crate::domain::{PushState, Side, SlotDraft, SlotId, SlotTiming, Source, UserId};
 
 pub use slots::Model as SlotRow;
 
@@ -163,7 +163,7 @@ pub async fn insert_new(
         id: Set(id.0),
         user_id: Set(user.0),
         recurrence: Set(None),
-        source: Set(Source::App.as_str().to_owned()),
+        source: Set(Source::App),
         version: Set(1),
         deleted_at: Set(None),
         created_at: Set(now),
@@ -173,7 +173,7 @@ pub async fn insert_new(
         synced_fingerprint: Set(None),
         synced_version: Set(None),
         last_synced_at: Set(None),
-        push_state: Set(PushState::Dirty.as_str().to_owned()),
+        push_state: Set(PushState::Dirty),
         push_attempts: Set(0),
         next_push_at: Set(Some(now)),
         push_lease_until: Set(None),
@@ -305,10 +305,10 @@ fn mark_changed(update: sea_orm::UpdateMany<slots::Entity>, now: DateTime<Utc>) 
         .col_expr(
             slots::Column::PushState,
             Expr::case(
-                Expr::col(slots::Column::PushState).eq(PushState::Paused.as_str()),
-                PushState::Paused.as_str(),
+                Expr::col(slots::Column::PushState).eq(PushState::Paused),
+                PushState::Paused,
             )
-            .finally(PushState::Dirty.as_str())
+            .finally(PushState::Dirty)
             .into(),
         )
         .col_expr(slots::Column::PushAttempts, Expr::value(0))
@@ -332,7 +332,7 @@ pub async fn insert_imported(
         id: Set(SlotId::new().0),
         user_id: Set(user.0),
         recurrence: Set((!recurrence.is_empty()).then(|| serde_json::to_string(recurrence).expect("JSON"))),
-        source: Set(Source::Google.as_str().to_owned()),
+        source: Set(Source::Google),
         version: Set(1),
         deleted_at: Set(None),
         created_at: Set(now),
@@ -342,12 +342,12 @@ pub async fn insert_imported(
         synced_fingerprint: Set(Some(fingerprint.to_owned())),
         synced_version: Set(Some(1)),
         last_synced_at: Set(Some(now)),
-        push_state: Set(PushState::Clean.as_str().to_owned()),
+        push_state: Set(PushState::Clean),
         push_attempts: Set(0),
         next_push_at: Set(None),
         push_lease_until: Set(None),
         last_push_error: Set(None),
-        last_change_side: Set(Some("google".to_owned())),
+        last_change_side: Set(Some(Side::Google)),
         breaker_alternations: Set(0),
         breaker_window_start: Set(None),
         home_generation: Set(home),
@@ -447,15 +447,13 @@ pub async fn resume_paused(db: &impl ConnectionTrait, user: UserId, now: DateTim
     Ok(slots::Entity::update_many()
         .col_expr(
             slots::Column::PushState,
-            Expr::case(in_sync, PushState::Clean.as_str())
-                .finally(PushState::Dirty.as_str())
-                .into(),
+            Expr::case(in_sync, PushState::Clean).finally(PushState::Dirty).into(),
         )
         .col_expr(slots::Column::LastPushError, Expr::value(Option::<String>::None))
         .col_expr(slots::Column::PushAttempts, Expr::value(0))
         .col_expr(slots::Column::NextPushAt, Expr::value(Some(now)))
         .filter(slots::Column::UserId.eq(user.0))
-        .filter(slots::Column::PushState.eq(PushState::Paused.as_str()))
+        .filter(slots::Column::PushState.eq(PushState::Paused))
         .exec(db)
         .await?
         .rows_affected)
@@ -471,7 +469,7 @@ pub async fn app_events(db: &impl ConnectionTrait, user: UserId) -> Result<Vec<(
         .column(slots::Column::GoogleEventId)
         .filter(slots::Column::UserId.eq(user.0))
         .filter(slots::Column::DeletedAt.is_null())
-        .filter(slots::Column::Source.eq(Source::App.as_str()))
+        .filter(slots::Column::Source.eq(Source::App))
         .filter(slots::Column::GoogleEventId.is_not_null())
         .into_tuple()
         .all(db)
@@ -503,7 +501,7 @@ pub async fn rehome(
         .await?
         .rows_affected;
     slots::Entity::update_many()
-        .col_expr(slots::Column::PushState, Expr::value(PushState::Clean.as_str()))
+        .col_expr(slots::Column::PushState, Expr::value(PushState::Clean))
         .col_expr(slots::Column::LastPushError, Expr::value(Option::<String>::None))
         .col_expr(
             slots::Column::PushLeaseUntil,
@@ -539,7 +537,7 @@ async fn remember_links(
         .filter(
             Condition::any()
                 .add(slots::Column::DeletedAt.is_null())
-                .add(slots::Column::PushState.ne(PushState::Clean.as_str())),
+                .add(slots::Column::PushState.ne(PushState::Clean)),
         )
         .filter(slots::Column::GoogleEventId.is_not_null())
         .into_tuple()
@@ -602,7 +600,7 @@ async fn restore_links(
             .exec(db)
             .await?;
         relinked
-            .col_expr(slots::Column::PushState, Expr::value(PushState::Dirty.as_str()))
+            .col_expr(slots::Column::PushState, Expr::value(PushState::Dirty))
             .col_expr(slots::Column::PushAttempts, Expr::value(0))
             .col_expr(slots::Column::NextPushAt, Expr::value(Some(now)))
             .filter(slots::Column::DeletedAt.is_not_null())
@@ -661,7 +659,7 @@ fn forget_links(
         .col_expr(slots::Column::GoogleEtag, Expr::value(Option::<String>::None))
         .col_expr(slots::Column::SyncedFingerprint, Expr::value(Option::<String>::None))
         .col_expr(slots::Column::SyncedVersion, Expr::value(Option::<i64>::None))
-        .col_expr(slots::Column::PushState, Expr::value(state.as_str()))
+        .col_expr(slots::Column::PushState, Expr::value(state))
         .col_expr(slots::Column::PushAttempts, Expr::value(0))
         .col_expr(slots::Column::NextPushAt, Expr::value(Some(now)))
         .col_expr(
@@ -679,7 +677,7 @@ fn forget_links(
 /// An update that pauses slots with `reason`, releasing any claim on them.
 pub(super) fn pausing(reason: &str) -> sea_orm::UpdateMany<slots::Entity> {
     slots::Entity::update_many()
-        .col_expr(slots::Column::PushState, Expr::value(PushState::Paused.as_str()))
+        .col_expr(slots::Column::PushState, Expr::value(PushState::Paused))
         .col_expr(slots::Column::LastPushError, Expr::value(Some(reason.to_owned())))
         .col_expr(
             slots::Column::PushLeaseUntil,

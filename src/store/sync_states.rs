@@ -54,9 +54,9 @@ pub async fn note_failure(
 /// Which of `users` have consecutive failures counted (a success must reset them).
 pub async fn failing_users(
     db: &impl ConnectionTrait,
-    users: impl IntoIterator<Item = Uuid>,
-) -> Result<HashSet<Uuid>, StoreError> {
-    let users: BTreeSet<Uuid> = users.into_iter().collect();
+    users: impl IntoIterator<Item = UserId>,
+) -> Result<HashSet<UserId>, StoreError> {
+    let users: BTreeSet<Uuid> = users.into_iter().map(|u| u.0).collect();
     Ok(sync_states::Entity::find()
         .select_only()
         .column(sync_states::Column::UserId)
@@ -66,6 +66,7 @@ pub async fn failing_users(
         .all(db)
         .await?
         .into_iter()
+        .map(UserId)
         .collect())
 }
 

@@ -9,6 +9,7 @@ use super::entities::{
     slots, sync_events, sync_states, users,
 };
 use super::StoreError;
+use crate::domain::UserId;
 
 pub use users::Model as User;
 
@@ -40,8 +41,8 @@ pub async fn find_by_token_hash(db: &impl ConnectionTrait, hash: &str) -> Result
 }
 
 /// One user by id.
-pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<User>, StoreError> {
-    Ok(users::Entity::find_by_id(id).one(db).await?)
+pub async fn find(db: &impl ConnectionTrait, id: UserId) -> Result<Option<User>, StoreError> {
+    Ok(users::Entity::find_by_id(id.0).one(db).await?)
 }
 
 /// A page of users ordered by email, after `after_email` (exclusive); `limit + 1` rows are
@@ -56,18 +57,19 @@ pub async fn list(db: &impl ConnectionTrait, after_email: Option<&str>, limit: u
 
 /// Replaces the user's API token hash (the old token stops working with this write).
 /// Returns whether the user exists.
-pub async fn set_token_hash(db: &impl ConnectionTrait, id: Uuid, api_token_hash: String) -> Result<bool, StoreError> {
+pub async fn set_token_hash(db: &impl ConnectionTrait, id: UserId, api_token_hash: String) -> Result<bool, StoreError> {
     use sea_orm::sea_query::Expr;
     let done = users::Entity::update_many()
         .col_expr(users::Column::ApiTokenHash, Expr::value(api_token_hash))
-        .filter(users::Column::Id.eq(id))
+        .filter(users::Column::Id.eq(id.0))
         .exec(db)
         .await?;
     Ok(done.rows_affected > 0)
 }
 
 /// Deletes a user and everything they own, in one transaction.
-pub async fn delete_with_data(db: &sea_orm::DatabaseConnection, id: Uuid) -> Result<(), StoreError> {
+pub async fn delete_with_data(db: &sea_orm::DatabaseConnection, id: UserId) -> Result<(), StoreError> {
+    let UserId(id) = id;
     let txn = super::begin_write(db).await?;
     if users::Entity::find_by_id(id).one(&txn).await?.is_none() {
         return Err(StoreError::NotFound);

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::context::SyncContext;
 use crate::config::Settings;
-use crate::domain::UserId;
+use crate::domain::{ConnectionStatus, UserId};
 use crate::google::error::GoneKind;
 use crate::google::GoogleError;
 use crate::store::channels::{self, ChannelRow};
@@ -69,15 +69,15 @@ pub async fn create_channel(state: &SyncContext, user: UserId) -> Result<Channel
         warn_if_off(&state.settings);
         return Err(SyncError::ChannelsOff);
     };
-    let conn = connections::find(&state.db, user.0)
+    let conn = connections::find(&state.db, user)
         .await?
-        .filter(|c| c.status == connections::ACTIVE)
+        .filter(|c| c.status == ConnectionStatus::Active)
         .ok_or(SyncError::NotConnected)?;
     let id = Uuid::new_v4();
     let ttl = ttl(&state.settings);
     let now = Utc::now();
     let fallback_expiry = now + chrono_duration(ttl);
-    channels::insert_pending(&state.db, id, user.0, fallback_expiry, now).await?;
+    channels::insert_pending(&state.db, id, user, fallback_expiry, now).await?;
     let token = state.keys.channel_token(&id.to_string());
     let watched = match state
         .gateway
@@ -157,7 +157,7 @@ async fn mark_stopped(state: &SyncContext, id: Uuid, replaced_by: Option<Uuid>) 
 #[tracing::instrument(skip_all, fields(user_id = %user), err(level = "debug"))]
 pub async fn recreate(state: &SyncContext, user: UserId) -> Result<ChannelRow, SyncError> {
     let new = create_channel(state, user).await?;
-    for old in channels::live(&state.db, user.0).await? {
+    for old in channels::live(&state.db, user).await? {
         // Only older ones: two concurrent re-creations then leave the newest channel live.
         if old.id != new.id && old.created_at < new.created_at {
             retire(state, &old, Some(new.id)).await?;
@@ -180,7 +180,7 @@ pub struct StopReport {
 #[tracing::instrument(skip_all, fields(user_id = %user), err)]
 pub async fn stop_all(state: &SyncContext, user: UserId) -> Result<StopReport, StoreError> {
     let mut report = StopReport::default();
-    for channel in channels::live(&state.db, user.0).await? {
+    for channel in channels::live(&state.db, user).await? {
         match stop_at_google(state, &channel).await {
             Ok(true) => report.stopped += 1,
             Ok(false) => {}
@@ -255,9 +255,9 @@ pub async fn renew_expiring(state: &SyncContext) -> Result<RenewReport, StoreErr
 
 async fn renew_one(state: &SyncContext, channel: &ChannelRow, horizon: DateTime<Utc>) -> Result<Renewal, SyncError> {
     let user = UserId(channel.user_id);
-    let active = connections::find(&state.db, user.0)
+    let active = connections::find(&state.db, user)
         .await?
-        .is_some_and(|c| c.status == connections::ACTIVE);
+        .is_some_and(|c| c.status == ConnectionStatus::Active);
     if !active {
         // No new channel without a usable grant; an expired one is only bookkeeping now.
         if channel.expires_at <= Utc::now() {
@@ -266,7 +266,7 @@ async fn renew_one(state: &SyncContext, channel: &ChannelRow, horizon: DateTime<
         }
         return Ok(Renewal::Skipped);
     }
-    let live = channels::live(&state.db, user.0).await?;
+    let live = channels::live(&state.db, user).await?;
     if let Some(fresh) = live
         .iter()
         .find(|c| c.id != channel.id && c.resource_id.is_some() && c.expires_at > horizon)

@@ -19,5 +19,5 @@ pub async fn log(
     tracing::info!(slot_id = %slot, winner = ?record.winner, kind = ?record.kind,
                    detected_by = ?record.detected_by, "conflict resolved");
     observe::conflict(record.winner.as_str(), record.detected_by.as_str());
-    audit::record_conflict(db, user.0, slot, record).await
+    audit::record_conflict(db, user, slot, record).await
 }

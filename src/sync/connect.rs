@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::context::SyncContext;
 use crate::crypto::{random_token, Secret};
-use crate::domain::UserId;
+use crate::domain::{AuditKind, ConnectionStatus, UserId};
 use crate::google::missing_scopes;
 use crate::google::oauth::OAuthClient;
 use crate::store::{self, connections};
@@ -82,7 +82,7 @@ pub async fn start_authorization(
     store::oauth_states::insert(
         &state.db,
         &nonce,
-        user.0,
+        user,
         state.keys.encrypt(verifier.secret(), user.0, Secret::PkceVerifier),
         return_to,
         mode.as_str(),
@@ -189,7 +189,7 @@ pub async fn complete_authorization(
     }
     let user = UserId(pending.user_id);
     let new = |calendar_id: String| connections::NewConnection {
-        user_id: user.0,
+        user_id: user,
         google_email: account.email.clone(),
         google_sub: account.sub.clone(),
         calendar_id,
@@ -202,7 +202,7 @@ pub async fn complete_authorization(
         granted_scopes: tokens.scopes.clone(),
     };
     let missing = missing_scopes(&tokens.scopes);
-    let existing = connections::find(&state.db, user.0).await?;
+    let existing = connections::find(&state.db, user).await?;
     let (connection, outcome) = if !missing.is_empty() {
         let connection = lifecycle::record_missing_scopes(state, new("primary".to_owned()), &missing).await?;
         (connection, ConnectOutcome::MissingScopes(missing))
@@ -225,10 +225,10 @@ pub async fn complete_authorization(
 /// channel, and requests a pull (the first one is a full sync: it imports the calendar).
 #[tracing::instrument(skip_all, fields(user_id = %user), err)]
 pub async fn initialize_sync(state: &SyncContext, user: UserId) -> Result<(), SyncError> {
-    let conn = connections::find(&state.db, user.0)
+    let conn = connections::find(&state.db, user)
         .await?
         .ok_or(SyncError::NoConnection)?;
-    if conn.status != connections::ACTIVE {
+    if conn.status != ConnectionStatus::Active {
         return Err(SyncError::NoConnection);
     }
     let resumed = store::slots::resume_paused(&state.db, user, Utc::now()).await?;
@@ -248,7 +248,15 @@ pub(super) async fn start_channel(state: &SyncContext, user: UserId) {
         Err(e) => e.to_string(),
     };
     tracing::warn!(user_id = %user, error = %problem, "no notification channel was created");
-    if let Err(e) = store::audit::record(&state.db, user.0, None, "channel_failed", json!({ "error": problem })).await {
+    if let Err(e) = store::audit::record(
+        &state.db,
+        user,
+        None,
+        AuditKind::ChannelFailed,
+        json!({ "error": problem }),
+    )
+    .await
+    {
         tracing::warn!(user_id = %user, error = %e, "could not record a channel failure");
     }
 }

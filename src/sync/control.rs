@@ -6,13 +6,13 @@ use serde_json::json;
 use super::context::SyncContext;
 use super::pull::{PullMode, PullReport};
 use super::SyncError;
-use crate::domain::UserId;
+use crate::domain::{AuditKind, ConnectionStatus, UserId};
 use crate::store::{self, connections, outbox, sync_states};
 
 async fn active(state: &SyncContext, user: UserId) -> Result<(), SyncError> {
-    match connections::find(&state.db, user.0).await? {
+    match connections::find(&state.db, user).await? {
         None => Err(SyncError::NotConnected),
-        Some(c) if c.status != connections::ACTIVE => Err(SyncError::Unusable(c.status)),
+        Some(c) if c.status != ConnectionStatus::Active => Err(SyncError::Unusable(c.status)),
         Some(_) => Ok(()),
     }
 }
@@ -37,14 +37,14 @@ pub struct Stopped {
 pub async fn stop(state: &SyncContext, user: UserId) -> Result<Stopped, SyncError> {
     active(state, user).await?;
     let channels = super::channels::stop_all(state, user).await?;
-    connections::set_status(&state.db, user.0, connections::STOPPED, None).await?;
+    connections::set_status(&state.db, user, ConnectionStatus::Stopped, None).await?;
     state.vault.forget(user);
     let paused = outbox::pause_pending(&state.db, user, "syncing is stopped; POST /sync/resume to resume").await?;
     store::audit::record(
         &state.db,
-        user.0,
+        user,
         None,
-        "sync_stopped",
+        AuditKind::SyncStopped,
         json!({ "channels_stopped": channels.stopped, "slots_paused": paused, "problems": channels.problems }),
     )
     .await?;
@@ -58,15 +58,15 @@ pub async fn stop(state: &SyncContext, user: UserId) -> Result<Stopped, SyncErro
 /// the outbox, a channel is created and a pull requested.
 #[tracing::instrument(skip_all, fields(user_id = %user), err)]
 pub async fn resume(state: &SyncContext, user: UserId) -> Result<(), SyncError> {
-    match connections::find(&state.db, user.0).await? {
+    match connections::find(&state.db, user).await? {
         None => return Err(SyncError::NotConnected),
-        Some(c) if c.status == connections::STOPPED => {
-            connections::set_status(&state.db, user.0, connections::ACTIVE, None).await?;
+        Some(c) if c.status == ConnectionStatus::Stopped => {
+            connections::set_status(&state.db, user, ConnectionStatus::Active, None).await?;
         }
-        Some(c) if c.status == connections::ACTIVE => {}
+        Some(c) if c.status == ConnectionStatus::Active => {}
         Some(c) => return Err(SyncError::Unusable(c.status)),
     }
-    store::audit::record(&state.db, user.0, None, "sync_resumed", json!({})).await?;
+    store::audit::record(&state.db, user, None, AuditKind::SyncResumed, json!({})).await?;
     // A Google failure here keeps its meaning (503, or 409 when the account needs
     // connecting again); the connection is active again either way.
     super::connect::initialize_sync(state, user).await
@@ -86,9 +86,9 @@ pub async fn reset_breakers(state: &SyncContext, user: UserId) -> Result<Breaker
     let slots_resumed = outbox::reset_slot_breakers(&state.db, user, Utc::now()).await?;
     store::audit::record(
         &state.db,
-        user.0,
+        user,
         None,
-        "breaker_reset",
+        AuditKind::BreakerReset,
         json!({ "slots_resumed": slots_resumed }),
     )
     .await?;

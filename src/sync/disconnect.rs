@@ -16,7 +16,7 @@ use super::connect::oauth;
 use super::context::SyncContext;
 use super::SyncError;
 use crate::crypto::Secret;
-use crate::domain::UserId;
+use crate::domain::{AuditKind, ConnectionStatus, UserId};
 use crate::google::GoogleError;
 use crate::store::sync_states::Cleanup;
 use crate::store::{self, audit, connections, sync_states};
@@ -28,7 +28,7 @@ pub const DISCONNECTED: &str = "Google account disconnected; connect again to re
 const ATTEMPTS: u32 = 5;
 
 /// What a disconnect did (or, for the event deletion, started).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Disconnected {
     pub channels_stopped: u64,
     /// Events deleted before answering (always 0: the deletion runs in the background).
@@ -38,20 +38,25 @@ pub struct Disconnected {
     pub revoked_at_google: bool,
     pub slots_paused: u64,
     /// `revoked`, or `disconnecting` while the events are being deleted.
-    pub status: &'static str,
+    pub status: ConnectionStatus,
 }
 
 /// Disconnects `user` (see the module docs). Google-side steps are best effort (a user
 /// must be able to leave even if Google is unreachable); what failed is in the audit log.
 #[tracing::instrument(skip_all, fields(user_id = %user), err)]
 pub async fn disconnect(state: &SyncContext, user: UserId, delete_events: bool) -> Result<Disconnected, SyncError> {
-    connections::find(&state.db, user.0)
+    connections::find(&state.db, user)
         .await?
         .ok_or(SyncError::NoConnection)?;
-    let mut done = Disconnected::default();
     let stopped = channels::stop_all(state, user).await?;
-    done.channels_stopped = stopped.stopped;
-    done.slots_paused = store::slots::pause_all(&state.db, user, DISCONNECTED).await?;
+    let mut done = Disconnected {
+        channels_stopped: stopped.stopped,
+        events_deleted: 0,
+        events_to_delete: 0,
+        revoked_at_google: false,
+        slots_paused: store::slots::pause_all(&state.db, user, DISCONNECTED).await?,
+        status: ConnectionStatus::Revoked,
+    };
     let targets = if delete_events {
         store::slots::app_events(&state.db, user).await?
     } else {
@@ -60,12 +65,11 @@ pub async fn disconnect(state: &SyncContext, user: UserId, delete_events: bool) 
     if targets.is_empty() {
         let revoked = revoke_and_erase(state, user, None).await?;
         done.revoked_at_google = revoked.is_ok();
-        done.status = connections::REVOKED;
         audit::record(
             &state.db,
-            user.0,
+            user,
             None,
-            "disconnect",
+            AuditKind::Disconnect,
             json!({ "channels_stopped": done.channels_stopped, "events_deleted": 0,
                     "delete_events": delete_events, "revoked_at_google": done.revoked_at_google,
                     "problems": stopped.problems.into_iter().chain(revoked.err()).collect::<Vec<_>>() }),
@@ -74,12 +78,12 @@ pub async fn disconnect(state: &SyncContext, user: UserId, delete_events: bool) 
         return Ok(done);
     }
     done.events_to_delete = targets.len() as u64;
-    done.status = connections::DISCONNECTING;
+    done.status = ConnectionStatus::Disconnecting;
     let total = i32::try_from(targets.len()).unwrap_or(i32::MAX);
     connections::set_status(
         &state.db,
-        user.0,
-        connections::DISCONNECTING,
+        user,
+        ConnectionStatus::Disconnecting,
         Some(format!(
             "deleting the {total} events slotsync created; the grant is revoked when done"
         )),
@@ -97,9 +101,9 @@ pub async fn disconnect(state: &SyncContext, user: UserId, delete_events: bool) 
     .await?;
     audit::record(
         &state.db,
-        user.0,
+        user,
         None,
-        "disconnect",
+        AuditKind::Disconnect,
         json!({ "channels_stopped": done.channels_stopped, "delete_events": true,
                 "events_to_delete": total, "problems": stopped.problems,
                 "note": "only events slotsync created are deleted; events imported from Google stay" }),
@@ -113,7 +117,7 @@ pub async fn disconnect(state: &SyncContext, user: UserId, delete_events: bool) 
 pub async fn resume_unfinished(state: &SyncContext) -> Result<usize, store::StoreError> {
     let users = connections::disconnecting_users(&state.db).await?;
     for user in &users {
-        tokio::spawn(finish_in_background(state.clone(), UserId(*user)));
+        tokio::spawn(finish_in_background(state.clone(), *user));
     }
     Ok(users.len())
 }
@@ -127,7 +131,7 @@ async fn finish_in_background(state: SyncContext, user: UserId) {
 /// Deletes the remaining events slotsync created, then revokes and erases the tokens.
 #[tracing::instrument(skip_all, fields(user_id = %user), err)]
 async fn finish(state: &SyncContext, user: UserId) -> Result<(), SyncError> {
-    let Some(conn) = connections::find(&state.db, user.0).await? else {
+    let Some(conn) = connections::find(&state.db, user).await? else {
         return Ok(());
     };
     let mut progress = sync_states::find(&state.db, user)
@@ -157,14 +161,14 @@ async fn finish(state: &SyncContext, user: UserId) -> Result<(), SyncError> {
     if !still_disconnecting(state, user).await? {
         return Ok(());
     }
-    let revoked = revoke_and_erase(state, user, Some(connections::DISCONNECTING)).await?;
+    let revoked = revoke_and_erase(state, user, Some(ConnectionStatus::Disconnecting)).await?;
     progress.finished_at = Some(Utc::now());
     sync_states::record_cleanup(&state.db, user, progress).await?;
     audit::record(
         &state.db,
-        user.0,
+        user,
         None,
-        "disconnect_finished",
+        AuditKind::DisconnectFinished,
         json!({ "events_deleted": progress.done, "events_failed": progress.failed,
                 "revoked_at_google": revoked.is_ok(),
                 "problems": problems.into_iter().chain(revoked.err()).collect::<Vec<_>>() }),
@@ -174,9 +178,9 @@ async fn finish(state: &SyncContext, user: UserId) -> Result<(), SyncError> {
 }
 
 async fn still_disconnecting(state: &SyncContext, user: UserId) -> Result<bool, SyncError> {
-    Ok(connections::find(&state.db, user.0)
+    Ok(connections::find(&state.db, user)
         .await?
-        .is_some_and(|c| c.status == connections::DISCONNECTING))
+        .is_some_and(|c| c.status == ConnectionStatus::Disconnecting))
 }
 
 /// Deletes one event; an event already gone counts as deleted; passing failures are
@@ -206,9 +210,9 @@ async fn delete_with_retries(
 async fn revoke_and_erase(
     state: &SyncContext,
     user: UserId,
-    only_from: Option<&str>,
+    only_from: Option<ConnectionStatus>,
 ) -> Result<Result<(), String>, SyncError> {
-    let Some(conn) = connections::find(&state.db, user.0).await? else {
+    let Some(conn) = connections::find(&state.db, user).await? else {
         return Ok(Err("no connection".into()));
     };
     if only_from.is_some_and(|s| conn.status != s) {
@@ -223,7 +227,7 @@ async fn revoke_and_erase(
         (None, _) => Err("no token to revoke".to_owned()),
         (_, Err(e)) => Err(format!("revoke: {e}")),
     };
-    connections::erase_tokens(&state.db, user.0, only_from).await?;
+    connections::erase_tokens(&state.db, user, only_from).await?;
     state.vault.forget(user);
     Ok(revoked)
 }

@@ -5,7 +5,7 @@
 //! The webhook receiver's refusals are reasons of their own ([`Refused`]): they answer
 //! Google, not a client, and say which header was wrong.
 
-use crate::domain::ValidationError;
+use crate::domain::{ConnectionStatus, ValidationError};
 /// The causes a [`SyncError`] carries, re-exported so the API maps them without reaching
 /// into `google`.
 pub use crate::google::{oauth::OAuthError, GoogleError};
@@ -31,7 +31,7 @@ pub enum SyncError {
     NoConnection,
     /// The connection exists, but its status (named) does not allow syncing.
     #[error("the Google connection is `{0}`; connect the Google account again")]
-    Unusable(String),
+    Unusable(ConnectionStatus),
     /// The connection cannot do what was asked in its current state (says why).
     #[error("{0}")]
     ConnectionUnusable(String),

@@ -9,7 +9,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::PushWaker;
-use crate::domain::UserId;
+use crate::domain::{AuditKind, UserId};
 use crate::store::held_deletions::HeldDeletion;
 use crate::store::{self, audit, connections, held_deletions, outbox, StoreError};
 
@@ -90,9 +90,9 @@ pub async fn apply(
     held_deletions::release(&txn, user, Some(&ids)).await?;
     audit::record(
         &txn,
-        user.0,
+        user,
         None,
-        "deletions_applied",
+        AuditKind::DeletionsApplied,
         json!({ "deleted": done.slots, "kept_changed_since": done.changed_since }),
     )
     .await?;
@@ -120,9 +120,9 @@ pub async fn discard(
     held_deletions::release(&txn, user, Some(&ids)).await?;
     audit::record(
         &txn,
-        user.0,
+        user,
         None,
-        "deletions_discarded",
+        AuditKind::DeletionsDiscarded,
         json!({ "slots_repushed": repushed }),
     )
     .await?;
@@ -147,7 +147,7 @@ async fn selected(
 }
 
 async fn home_of(db: &DatabaseConnection, user: UserId) -> Result<i64, StoreError> {
-    Ok(connections::find(db, user.0)
+    Ok(connections::find(db, user)
         .await?
         .map(|c| c.home_generation)
         .unwrap_or_default())

@@ -7,7 +7,7 @@
 
 use serde_json::json;
 
-use crate::domain::UserId;
+use crate::domain::{AuditKind, ConnectionStatus, UserId};
 use crate::google::oauth::GoogleAccount;
 use crate::google::{CalendarGateway, GoneKind, GoogleError};
 use crate::store::{self, audit, connections, StoreError};
@@ -110,7 +110,8 @@ pub async fn calendar_missing(
     degrade(
         db,
         user,
-        connections::CALENDAR_MISSING,
+        ConnectionStatus::CalendarMissing,
+        AuditKind::CalendarMissing,
         &reason,
         json!({ "calendar_id": calendar }),
     )
@@ -124,7 +125,8 @@ pub async fn scopes_missing(db: &DatabaseConnection, user: UserId, google_said: 
     degrade(
         db,
         user,
-        connections::MISSING_SCOPES,
+        ConnectionStatus::MissingScopes,
+        AuditKind::MissingScopes,
         MISSING_SCOPES_HINT,
         json!({ "google_said": google_said }),
     )
@@ -132,22 +134,23 @@ pub async fn scopes_missing(db: &DatabaseConnection, user: UserId, google_said: 
 }
 
 /// Moves an active connection to `status`, pauses the live slots with `reason`, and logs
-/// it (once: a connection already moved is left alone).
+/// it as `kind` (once: a connection already moved is left alone).
 async fn degrade(
     db: &DatabaseConnection,
     user: UserId,
-    status: &str,
+    status: ConnectionStatus,
+    kind: AuditKind,
     reason: &str,
     detail: serde_json::Value,
 ) -> Result<(), StoreError> {
     let txn = store::begin_write(db).await?;
-    if connections::degrade(&txn, user.0, status, reason).await? {
+    if connections::degrade(&txn, user, status, reason).await? {
         let paused = store::slots::pause_all(&txn, user, reason).await?;
-        tracing::warn!(user_id = %user, status, paused, "connection cannot sync: {reason}");
+        tracing::warn!(user_id = %user, status = status.as_str(), paused, "connection cannot sync: {reason}");
         let mut detail = detail;
         detail["slots_paused"] = json!(paused);
         detail["reason"] = json!(reason);
-        audit::record(&txn, user.0, None, status, detail).await?;
+        audit::record(&txn, user, None, kind, detail).await?;
     }
     txn.commit().await?;
     Ok(())

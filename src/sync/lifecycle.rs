@@ -21,7 +21,7 @@ use super::context::SyncContext;
 use super::home::{Home, MISSING_SCOPES_HINT};
 use super::SyncError;
 use crate::crypto::Secret;
-use crate::domain::UserId;
+use crate::domain::{AuditKind, ConnectionStatus, UserId};
 use crate::google::hub::calendar_hub;
 use crate::google::oauth::GoogleAccount;
 use crate::store::{self, audit, connections, held_deletions, sync_states};
@@ -44,7 +44,7 @@ pub async fn calendar_for(
         .account_key()
         .unwrap_or_else(|| "unknown-account".to_owned());
     let hub = calendar_hub(&state.endpoints, access_token.to_owned());
-    if let Some(known) = connections::dedicated_calendar(&state.db, user.0, &key).await? {
+    if let Some(known) = connections::dedicated_calendar(&state.db, user, &key).await? {
         match hub.calendars().get(&known).doit().await {
             Ok(_) => return Ok(known),
             Err(e) => {
@@ -71,7 +71,7 @@ pub async fn calendar_for(
     let id = created
         .id
         .ok_or_else(|| SyncError::Calendar("calendars.insert returned no id".into()))?;
-    connections::remember_dedicated_calendar(&state.db, user.0, &key, &id).await?;
+    connections::remember_dedicated_calendar(&state.db, user, &key, &id).await?;
     Ok(id)
 }
 
@@ -84,7 +84,7 @@ pub async fn settle_home(
     home: &Home,
     scopes: &str,
 ) -> Result<(connections::Connection, ConnectOutcome), SyncError> {
-    let user = UserId(new.user_id);
+    let user = new.user_id;
     let previous = existing.map(Home::of);
     let outcome = match &previous {
         None => ConnectOutcome::First,
@@ -103,9 +103,9 @@ pub async fn settle_home(
             connections::upsert(&state.db, new).await?;
             audit::record(
                 &state.db,
-                user.0,
+                user,
                 None,
-                "connect",
+                AuditKind::Connect,
                 json!({ "home": home.describe(), "granted_scopes": scopes,
                         "continued": matches!(other, ConnectOutcome::Continued) }),
             )
@@ -116,7 +116,7 @@ pub async fn settle_home(
     // The previous access token may belong to another account: never hand it out again.
     state.vault.forget(user);
     initialize_sync(state, user).await?;
-    let connection = connections::find(&state.db, user.0)
+    let connection = connections::find(&state.db, user)
         .await?
         .ok_or(SyncError::NoConnection)?;
     Ok((connection, outcome))
@@ -130,19 +130,19 @@ async fn rehome(
     from: &Home,
     to: &Home,
 ) -> Result<u64, SyncError> {
-    let user = UserId(new.user_id);
+    let user = new.user_id;
     let now = Utc::now();
     let txn = store::begin_write(&state.db).await.map_err(store::StoreError::from)?;
     connections::upsert(&txn, new).await?;
-    let generation = connections::next_home(&txn, user.0).await?;
+    let generation = connections::next_home(&txn, user).await?;
     let repushed = store::slots::rehome(&txn, user, generation, Some(&from.key()), &to.key(), now).await?;
     sync_states::reset_for_new_home(&txn, user).await?;
     let held_dropped = held_deletions::release(&txn, user, None).await?;
     audit::record(
         &txn,
-        user.0,
+        user,
         None,
-        "rehome",
+        AuditKind::Rehome,
         json!({
             "from": from.describe(),
             "to": to.describe(),
@@ -172,7 +172,7 @@ pub async fn record_missing_scopes(
     new: connections::NewConnection,
     missing: &[String],
 ) -> Result<connections::Connection, SyncError> {
-    let user = UserId(new.user_id);
+    let user = new.user_id;
     let granted = new.granted_scopes.clone();
     let reason = format!("missing scopes: {}; {MISSING_SCOPES_HINT}", missing.join(" "));
     let txn = store::begin_write(&state.db).await.map_err(store::StoreError::from)?;
@@ -180,9 +180,9 @@ pub async fn record_missing_scopes(
     let paused = store::slots::pause_all(&txn, user, &reason).await?;
     audit::record(
         &txn,
-        user.0,
+        user,
         None,
-        connections::MISSING_SCOPES,
+        AuditKind::MissingScopes,
         json!({ "granted_scopes": granted, "missing_scopes": missing, "slots_paused": paused, "reason": reason }),
     )
     .await?;
@@ -200,10 +200,10 @@ pub async fn pick_calendar(
     user: UserId,
     mode: CalendarMode,
 ) -> Result<(connections::Connection, ConnectOutcome), SyncError> {
-    let conn = connections::find(&state.db, user.0)
+    let conn = connections::find(&state.db, user)
         .await?
         .ok_or(SyncError::NoConnection)?;
-    if ![connections::ACTIVE, connections::CALENDAR_MISSING].contains(&conn.status.as_str()) {
+    if ![ConnectionStatus::Active, ConnectionStatus::CalendarMissing].contains(&conn.status) {
         return Err(SyncError::ConnectionUnusable(format!(
             "the Google connection is `{}`: connect again with GET /auth/google/authorize?calendar={}",
             conn.status,
@@ -216,7 +216,7 @@ pub async fn pick_calendar(
         .await
         .map_err(|e| SyncError::ConnectionUnusable(format!("no usable Google token ({e}); connect again")))?;
     // Read again: getting the token may have refreshed and stored a new one.
-    let conn = connections::find(&state.db, user.0)
+    let conn = connections::find(&state.db, user)
         .await?
         .ok_or(SyncError::NoConnection)?;
     let account = GoogleAccount {
@@ -226,7 +226,7 @@ pub async fn pick_calendar(
     let calendar_id = calendar_for(state, user, &account, mode, &access_token).await?;
     let home = Home::new(&account, calendar_id.clone());
     let new = connections::NewConnection {
-        user_id: user.0,
+        user_id: user,
         google_email: conn.google_email.clone(),
         google_sub: conn.google_sub.clone(),
         calendar_id,

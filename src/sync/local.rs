@@ -47,7 +47,7 @@ pub async fn create_slot(
             Box::pin(async move {
                 let row = store::slots::insert_new(txn, user, SlotId::new(), &draft, Utc::now()).await?;
                 if let Some(idem) = &key {
-                    store::idempotency::save(txn, user.0, &idem.key, &idem.request_hash, row.id).await?;
+                    store::idempotency::save(txn, user, &idem.key, &idem.request_hash, row.id).await?;
                 }
                 Ok(row)
             })
@@ -71,7 +71,7 @@ async fn replay(
     user: UserId,
     idem: &IdempotentRequest,
 ) -> Result<Option<CreateOutcome>, SyncError> {
-    match store::idempotency::find(db, user.0, &idem.key).await? {
+    match store::idempotency::find(db, user, &idem.key).await? {
         Some(stored) if stored.request_hash == idem.request_hash => {
             // The user's slots go with the user, keys included: the slot is there.
             let slot = store::slots::find_any(db, user, SlotId(stored.slot_id))

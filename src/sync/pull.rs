@@ -26,7 +26,10 @@ use super::conflicts;
 use super::held::DeletionGuard;
 use super::home;
 use super::plan::{plan, Action, LocalSlot, PlanRules, SkipReason};
-use crate::domain::{BreakerRule, ConflictPolicy, ConflictRecord, DetectedBy, Fingerprint, Side, SlotBreaker, UserId};
+use crate::domain::{
+    AuditKind, BreakerRule, ConflictPolicy, ConflictRecord, ConnectionStatus, DetectedBy, Fingerprint, SlotBreaker,
+    UserId,
+};
 use crate::google::mapping::event_slot;
 use crate::google::{CalendarGateway, GoneKind, GoogleError, ListFrom};
 use crate::observe;
@@ -154,8 +157,8 @@ impl Puller {
     }
 
     async fn pull_now(&self, user: UserId, mode: PullMode) -> Result<PullReport, SyncError> {
-        let connection = match connections::find(&self.db, user.0).await? {
-            Some(c) if c.status == connections::ACTIVE => c,
+        let connection = match connections::find(&self.db, user).await? {
+            Some(c) if c.status == ConnectionStatus::Active => c,
             _ => return Err(SyncError::NotConnected),
         };
         let lease = chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::minutes(2));
@@ -226,9 +229,9 @@ impl Puller {
                     sync_states::drop_token(&self.db, run.user).await?;
                     audit::record(
                         &self.db,
-                        run.user.0,
+                        run.user,
                         None,
-                        "full_resync",
+                        AuditKind::FullResync,
                         json!({ "reason": "fullSyncRequired" }),
                     )
                     .await?;
@@ -283,7 +286,7 @@ impl Puller {
         let event_ids: Vec<String> = events.iter().filter_map(|e| e.id.clone()).collect();
         let tagged: Vec<uuid::Uuid> = events.iter().filter_map(event_slot).map(|s| s.0).collect();
         let txn = store::begin_write(&self.db).await?;
-        if connections::home_locked(&txn, run.user.0).await? != Some(run.home) {
+        if connections::home_locked(&txn, run.user).await? != Some(run.home) {
             return Err(SyncError::Rehomed);
         }
         let rows = store::slots::for_events(&txn, run.user, &event_ids, &tagged).await?;
@@ -346,7 +349,7 @@ impl Puller {
         }
         let ids: Vec<Uuid> = confirmed.keys().copied().collect();
         let txn = store::begin_write(&self.db).await?;
-        if connections::home_locked(&txn, run.user.0).await? != Some(run.home) {
+        if connections::home_locked(&txn, run.user).await? != Some(run.home) {
             return Err(SyncError::Rehomed);
         }
         // Read inside the write transaction: what is applied is what the plan saw.
@@ -385,7 +388,7 @@ impl Puller {
         let hold = self.config.guard.holds(deletions.len() as u64, linked);
         let now = Utc::now();
         let txn = store::begin_write(&self.db).await?;
-        if connections::home_locked(&txn, run.user.0).await? != Some(run.home) {
+        if connections::home_locked(&txn, run.user).await? != Some(run.home) {
             return Err(SyncError::Rehomed);
         }
         if hold {
@@ -396,9 +399,9 @@ impl Puller {
             tracing::warn!(user_id = %run.user, held = deletions.len(), linked, "mass deletion in Google held for the user");
             audit::record(
                 &txn,
-                run.user.0,
+                run.user,
                 None,
-                "deletions_held",
+                AuditKind::DeletionsHeld,
                 json!({ "count": deletions.len(), "live_linked_slots": linked,
                         "allowed_at_once": self.config.guard.allowed(linked),
                         "next": "GET /sync/held-deletions; POST /sync/held-deletions/apply or /discard" }),
@@ -440,11 +443,7 @@ impl Puller {
                 },
                 Some(row),
             ) => {
-                let previous = row.last_change_side.as_deref().and_then(|s| match s {
-                    "app" => Some(Side::App),
-                    "google" => Some(Side::Google),
-                    _ => None,
-                });
+                let previous = row.last_change_side;
                 let breaker = SlotBreaker {
                     alternations: row.breaker_alternations,
                     window_start: row.breaker_window_start,
@@ -473,9 +472,9 @@ impl Puller {
                         tracing::warn!(slot_id = %row.id, "slot breaker tripped: the slot is paused");
                         audit::record(
                             txn,
-                            run.user.0,
+                            run.user,
                             Some(row.id),
-                            "breaker_tripped",
+                            AuditKind::BreakerTripped,
                             json!({ "scope": "slot", "alternations": breaker.alternations,
                                     "window_secs": self.config.breaker.window.num_seconds() }),
                         )

@@ -14,7 +14,9 @@ use serde_json::json;
 
 use super::conflicts;
 use super::plan::{plan, Action, LocalSlot, PlanRules, SkipReason};
-use crate::domain::{Backoff, ConflictPolicy, DetectedBy, EventId, Fingerprint, SlotBreaker, SlotId, UserId};
+use crate::domain::{
+    AuditKind, Backoff, ConflictPolicy, DetectedBy, EventId, Fingerprint, SlotBreaker, SlotId, UserId,
+};
 use crate::google::mapping::EventContent;
 use crate::google::{CalendarGateway, ConflictKind, GoneKind, GoogleError};
 use crate::observe;
@@ -254,9 +256,9 @@ impl Pusher {
                 outbox::record_failed(&self.db, row.id, row.version, home, &message).await?;
                 audit::record(
                     &self.db,
-                    user.0,
+                    user,
                     Some(row.id),
-                    "push_failed",
+                    AuditKind::PushFailed,
                     json!({ "error": message }),
                 )
                 .await?;
@@ -286,9 +288,9 @@ impl Pusher {
                     tracing::warn!(user_id = %user, "user breaker opened after repeated Google failures");
                     audit::record(
                         &self.db,
-                        user.0,
+                        user,
                         None,
-                        "breaker_tripped",
+                        AuditKind::BreakerTripped,
                         json!({ "scope": "user", "consecutive_failures": self.config.breaker_failures,
                                 "cooldown_secs": self.config.breaker_cooldown.as_secs(), "last_error": message }),
                     )

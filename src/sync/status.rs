@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{PushWaker, SyncError};
-use crate::domain::UserId;
+use crate::domain::{AuditKind, ConnectionStatus, UserId};
 use crate::store::outbox::{self, OutboxDepth};
 use crate::store::{self, connections, sync_states};
 use sea_orm::DatabaseConnection;
@@ -12,9 +12,9 @@ use sea_orm::DatabaseConnection;
 /// outbox, closes the user's breaker (the user asked for it) and wakes the worker.
 #[tracing::instrument(skip_all, fields(user_id = %user), err)]
 pub async fn push_all(db: &DatabaseConnection, waker: &PushWaker, user: UserId) -> Result<u64, SyncError> {
-    match connections::find(db, user.0).await? {
+    match connections::find(db, user).await? {
         None => return Err(SyncError::NotConnected),
-        Some(c) if c.status != connections::ACTIVE => return Err(SyncError::Unusable(c.status)),
+        Some(c) if c.status != ConnectionStatus::Active => return Err(SyncError::Unusable(c.status)),
         Some(_) => {}
     }
     let queued = outbox::requeue_unsynced(db, user, Utc::now()).await?;
@@ -26,9 +26,8 @@ pub async fn push_all(db: &DatabaseConnection, waker: &PushWaker, user: UserId) 
 /// A user's sync status.
 #[derive(Debug, Clone)]
 pub struct SyncOverview {
-    /// `active`, `needs_reauth`, `missing_scopes`, `calendar_missing`, `disconnecting`,
-    /// `revoked`, `stopped`, or `None` when never connected.
-    pub connection: Option<String>,
+    /// The connection's status, or `None` when never connected.
+    pub connection: Option<ConnectionStatus>,
     /// Whether a sync token is kept (the next pull is incremental).
     pub sync_token_present: bool,
     /// When the last pull ended.
@@ -60,35 +59,35 @@ pub struct SyncOverview {
 }
 
 /// Sync events shown as recent errors in the status.
-const ERROR_KINDS: [&str; 8] = [
-    "push_failed",
-    "breaker_tripped",
-    "needs_reauth",
-    "full_resync",
-    "channel_failed",
-    connections::MISSING_SCOPES,
-    connections::CALENDAR_MISSING,
-    "deletions_held",
+const ERROR_KINDS: [AuditKind; 8] = [
+    AuditKind::PushFailed,
+    AuditKind::BreakerTripped,
+    AuditKind::NeedsReauth,
+    AuditKind::FullResync,
+    AuditKind::ChannelFailed,
+    AuditKind::MissingScopes,
+    AuditKind::CalendarMissing,
+    AuditKind::DeletionsHeld,
 ];
 
 /// Reads the sync status of `user`.
 pub async fn overview(db: &DatabaseConnection, user: UserId) -> Result<SyncOverview, SyncError> {
     let now = Utc::now();
-    let row = connections::find(db, user.0).await?;
+    let row = connections::find(db, user).await?;
     let connection_error = row
         .as_ref()
-        .filter(|c| c.status != connections::ACTIVE)
+        .filter(|c| c.status != ConnectionStatus::Active)
         .and_then(|c| c.last_error.clone());
     let connection = row.map(|c| c.status);
     let outbox = outbox::depth(db, user, now).await?;
     let state = sync_states::find(db, user).await?.unwrap_or_default();
     let event_deletion = sync_states::Cleanup::of(&state);
-    let channels = store::channels::live(db, user.0)
+    let channels = store::channels::live(db, user)
         .await?
         .into_iter()
         .map(|c| (c.id, c.expires_at))
         .collect();
-    let recent_errors = store::audit::list(db, user.0, &ERROR_KINDS, 10)
+    let recent_errors = store::audit::list(db, user, &ERROR_KINDS, 10)
         .await?
         .into_iter()
         .map(|e| (e.kind, serde_json::from_str(&e.detail).unwrap_or_default(), e.at))

@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 
 use super::push::{Owner, PushOutcome, Pusher};
 use super::PushWaker;
+use crate::domain::UserId;
 use crate::observe;
 use crate::store::slots::SlotRow;
 use crate::store::StoreError;
@@ -74,15 +75,15 @@ impl Pusher {
             return Ok(Vec::new());
         }
         // What each push needs to know of its owner, read once per batch.
-        let calendars = connections::active_calendars(&self.db, rows.iter().map(|r| r.user_id)).await?;
+        let calendars = connections::active_calendars(&self.db, rows.iter().map(|r| UserId(r.user_id))).await?;
         let failing = sync_states::failing_users(&self.db, calendars.keys().copied()).await?;
         Ok(rows
             .into_iter()
             .map(|row| Claimed {
-                owner: calendars.get(&row.user_id).map(|(calendar, home)| Owner {
+                owner: calendars.get(&UserId(row.user_id)).map(|(calendar, home)| Owner {
                     calendar: calendar.clone(),
                     home: *home,
-                    had_failures: failing.contains(&row.user_id),
+                    had_failures: failing.contains(&UserId(row.user_id)),
                 }),
                 row,
                 lease_ends,

@@ -223,8 +223,8 @@ async fn a_channel_google_failed_to_create_at_connection_is_created_by_the_next_
     );
     let failed = slotsync::store::audit::list(
         &ctx.app.state.db,
-        uuid::Uuid::parse_str(&user.id).unwrap(),
-        &["channel_failed"],
+        slotsync::domain::UserId(uuid::Uuid::parse_str(&user.id).unwrap()),
+        &[slotsync::domain::AuditKind::ChannelFailed],
         10,
     )
     .await

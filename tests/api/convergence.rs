@@ -407,15 +407,15 @@ async fn check(ctx: &ConnectedApp, users: &[TestUser], j: &Journal) -> Result<()
     let rows = all_rows(ctx).await;
     for row in &rows {
         prop_assert!(
-            row.push_state == "clean" || row.last_push_error.is_some(),
+            row.push_state == slotsync::domain::PushState::Clean || row.last_push_error.is_some(),
             "slot {} left {} without a reason: {:?}",
             row.id,
             row.push_state,
             row
         );
         prop_assert_eq!(
-            &row.push_state,
-            "clean",
+            row.push_state,
+            slotsync::domain::PushState::Clean,
             "slot {} not in sync: {:?}",
             row.id,
             row.last_push_error

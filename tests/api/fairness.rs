@@ -70,7 +70,7 @@ async fn a_small_users_slot_is_pushed_while_a_big_users_backlog_still_drains() {
             .unwrap();
         most_in_flight = most_in_flight.max(big_depth.in_flight);
         let row = ctx.app.slot_row(id).await;
-        if row.push_state == "clean" && row.synced_version == Some(row.version) {
+        if row.push_state == slotsync::domain::PushState::Clean && row.synced_version == Some(row.version) {
             break;
         }
         assert!(

@@ -46,10 +46,13 @@ async fn a_user_connects_through_the_browser_flow_and_no_token_is_stored_in_plai
     let audit: Value = ctx.app.get_json(&user, "/auth/audit").await;
     assert_eq!(audit[0]["kind"], "connect");
 
-    let conn = slotsync::store::connections::find(&ctx.app.state.db, uuid::Uuid::parse_str(&user.id).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let conn = slotsync::store::connections::find(
+        &ctx.app.state.db,
+        slotsync::domain::UserId(uuid::Uuid::parse_str(&user.id).unwrap()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let access = ctx
         .app
         .state
@@ -194,10 +197,13 @@ async fn disconnecting_revokes_at_google_erases_tokens_and_pauses_slots() {
     let status: Value = ctx.app.get_json(&user, "/auth/google/connection").await;
     assert_eq!(status["status"], "revoked");
     assert_eq!(status["connected"], false);
-    let conn = slotsync::store::connections::find(&ctx.app.state.db, uuid::Uuid::parse_str(&user.id).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let conn = slotsync::store::connections::find(
+        &ctx.app.state.db,
+        slotsync::domain::UserId(uuid::Uuid::parse_str(&user.id).unwrap()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert!(conn.access_token_enc.is_none() && conn.refresh_token_enc.is_none());
     let slots: Value = ctx.app.get_json(&user, "/slots").await;
     assert_eq!(slots["items"][0]["sync"]["state"], "paused");
@@ -218,7 +224,7 @@ async fn missing_scopes_are_reported() {
     connect(&ctx, &user).await;
     use sea_orm::{ActiveModelTrait, Set};
     let id = uuid::Uuid::parse_str(&user.id).unwrap();
-    let row = slotsync::store::connections::find(&ctx.app.state.db, id)
+    let row = slotsync::store::connections::find(&ctx.app.state.db, slotsync::domain::UserId(id))
         .await
         .unwrap()
         .unwrap();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use slotsync::crypto::{Keys, Secret};
-use slotsync::domain::UserId;
+use slotsync::domain::{AuditKind, ConnectionStatus, UserId};
 use slotsync::emulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URIS};
 use slotsync::google::hub::calendar_hub;
 use slotsync::google::oauth::{OAuthClient, OAuthError, TokenSet};
@@ -106,7 +106,7 @@ async fn an_expiring_token_is_refreshed_once_under_20_concurrent_calls_and_a_rev
     connections::upsert(
         &app.state.db,
         NewConnection {
-            user_id: user_id.0,
+            user_id,
             google_email: Some("ada@example.com".into()),
             google_sub: None,
             calendar_id: "primary".into(),
@@ -157,14 +157,14 @@ async fn an_expiring_token_is_refreshed_once_under_20_concurrent_calls_and_a_rev
         after.op_count("calendarList.list", "200") - before.op_count("calendarList.list", "200"),
         20
     );
-    let stored = connections::find(&app.state.db, user_id.0).await.unwrap().unwrap();
+    let stored = connections::find(&app.state.db, user_id).await.unwrap().unwrap();
     assert!(stored.token_expires_at.unwrap() > Utc::now() + Duration::seconds(3000));
 
     // Revoke the grant at Google, let the access token run out: the vault gives up cleanly.
     google.revoke_tokens("ada@example.com").await;
     connections::save_refreshed_token(
         &app.state.db,
-        user_id.0,
+        user_id,
         stored.access_token_enc.clone().unwrap(),
         Utc::now() - Duration::seconds(1),
         None,
@@ -175,10 +175,10 @@ async fn an_expiring_token_is_refreshed_once_under_20_concurrent_calls_and_a_rev
     vault.forget(user_id);
     let err = vault.access_token(user_id).await.unwrap_err();
     assert!(matches!(err, VaultError::NeedsReauth), "{err:?}");
-    let conn = connections::find(&app.state.db, user_id.0).await.unwrap().unwrap();
-    assert_eq!(conn.status, connections::NEEDS_REAUTH);
+    let conn = connections::find(&app.state.db, user_id).await.unwrap().unwrap();
+    assert_eq!(conn.status, ConnectionStatus::NeedsReauth);
     assert!(conn.last_error.unwrap().contains("reconnect"));
-    let events = slotsync::store::audit::list(&app.state.db, user_id.0, &["needs_reauth"], 10)
+    let events = slotsync::store::audit::list(&app.state.db, user_id, &[AuditKind::NeedsReauth], 10)
         .await
         .unwrap();
     assert_eq!(events.len(), 1);
@@ -202,7 +202,7 @@ async fn tokens_stored_before_the_binding_are_sealed_again_at_the_next_start_and
     let user = ctx.app.connected_user("ada@example.com").await;
     let id = uuid::Uuid::parse_str(&user.id).unwrap();
     let keys = &ctx.app.state.keys;
-    let conn = connections::find(&ctx.app.state.db, id).await.unwrap().unwrap();
+    let conn = connections::find(&ctx.app.state.db, UserId(id)).await.unwrap().unwrap();
     let access = keys
         .decrypt(conn.access_token_enc.as_deref().unwrap(), id, Secret::AccessToken)
         .unwrap();
@@ -214,14 +214,20 @@ async fn tokens_stored_before_the_binding_are_sealed_again_at_the_next_start_and
         (false, conn.access_token_enc.clone().unwrap(), &access),
         (true, conn.refresh_token_enc.clone().unwrap(), &refresh),
     ] {
-        connections::replace_sealed(&ctx.app.state.db, id, refresh_column, &old, keys.encrypt_legacy(plain))
-            .await
-            .unwrap();
+        connections::replace_sealed(
+            &ctx.app.state.db,
+            UserId(id),
+            refresh_column,
+            &old,
+            keys.encrypt_legacy(plain),
+        )
+        .await
+        .unwrap();
     }
 
     // The next start (another instance on the same database) seals them again.
     let next = crate::helpers::start_another_instance(&ctx.app, |_| {}).await;
-    let conn = connections::find(&next.state.db, id).await.unwrap().unwrap();
+    let conn = connections::find(&next.state.db, UserId(id)).await.unwrap().unwrap();
     let stored_access = conn.access_token_enc.as_deref().unwrap();
     assert!(stored_access.starts_with("v2:"), "{stored_access}");
     assert_eq!(keys.decrypt(stored_access, id, Secret::AccessToken).unwrap(), access);

@@ -153,7 +153,7 @@ impl TestApp {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
             let row = self.slot_row(id).await;
-            if row.push_state == "clean" && row.synced_version == Some(row.version) {
+            if row.push_state == slotsync::domain::PushState::Clean && row.synced_version == Some(row.version) {
                 return row;
             }
             assert!(
@@ -257,7 +257,7 @@ impl TestApp {
 
     /// The user's channels not stopped (expired ones included), oldest first.
     pub async fn live_channels(&self, user: &TestUser) -> Vec<slotsync::store::channels::ChannelRow> {
-        let id = uuid::Uuid::parse_str(&user.id).unwrap();
+        let id = slotsync::domain::UserId(uuid::Uuid::parse_str(&user.id).unwrap());
         slotsync::store::channels::live(&self.state.db, id).await.unwrap()
     }
 

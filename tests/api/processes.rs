@@ -334,7 +334,7 @@ async fn left_behind(database_url: &str, started_at: DateTime<Utc>) -> AtKill {
     use slotsync::store::entities::{slots, sync_states};
     let db = open_db(database_url).await;
     let dirty = slots::Entity::find()
-        .filter(slots::Column::PushState.eq("dirty"))
+        .filter(slots::Column::PushState.eq(slotsync::domain::PushState::Dirty))
         .all(&db)
         .await
         .unwrap();
@@ -947,19 +947,19 @@ async fn sigterm_finishes_in_flight_pushes_and_exits_zero() {
                 event.is_some()
             ));
         }
-        match row.push_state.as_str() {
-            "clean" => {
+        match row.push_state {
+            slotsync::domain::PushState::Clean => {
                 clean += 1;
                 let fingerprint = event.and_then(|e| e["extendedProperties"]["private"]["slotsync_fp"].as_str());
                 if row.synced_version != Some(row.version) || fingerprint != row.synced_fingerprint.as_deref() {
                     problems.push(format!("slot {} is clean but Google has {event:?}", row.title));
                 }
             }
-            "dirty" if event.is_some() => problems.push(format!(
+            slotsync::domain::PushState::Dirty if event.is_some() => problems.push(format!(
                 "slot {} is pending but Google has its event: a push was cut half-way",
                 row.title
             )),
-            "dirty" => {}
+            slotsync::domain::PushState::Dirty => {}
             other => problems.push(format!("slot {} is {other}", row.title)),
         }
     }

@@ -207,7 +207,7 @@ async fn with_30_percent_of_calls_failing_200_slots_all_end_clean_without_duplic
     assert_eq!(got, expected);
     for id in &ids {
         let row = ctx.app.slot_row(id).await;
-        assert_eq!(row.push_state, "clean");
+        assert_eq!(row.push_state, slotsync::domain::PushState::Clean);
         assert_eq!(row.synced_version, Some(row.version));
     }
 }
@@ -546,8 +546,8 @@ async fn repeated_failures_open_the_users_breaker_which_stops_calls_until_its_co
     assert_eq!(ctx.google.events(EMAIL).await.len(), 5);
     let trips = slotsync::store::audit::list(
         &ctx.app.state.db,
-        uuid::Uuid::parse_str(&user.id).unwrap(),
-        &["breaker_tripped"],
+        slotsync::domain::UserId(uuid::Uuid::parse_str(&user.id).unwrap()),
+        &[slotsync::domain::AuditKind::BreakerTripped],
         10,
     )
     .await

@@ -278,11 +278,11 @@ async fn every_local_write_lands_in_the_outbox_with_the_slot() {
         .await;
     let id = uuid::Uuid::parse_str(slot["id"].as_str().unwrap()).unwrap();
     let row = slots::Entity::find_by_id(id).one(&app.state.db).await.unwrap().unwrap();
-    assert_eq!(row.push_state, "dirty");
+    assert_eq!(row.push_state, slotsync::domain::PushState::Dirty);
     assert!(row.next_push_at.is_some());
     assert_eq!(app.delete_slot(&user, &id.to_string()).await.status(), 204);
     let row = slots::Entity::find_by_id(id).one(&app.state.db).await.unwrap().unwrap();
     assert!(row.deleted_at.is_some());
-    assert_eq!(row.push_state, "dirty");
+    assert_eq!(row.push_state, slotsync::domain::PushState::Dirty);
     assert_eq!(row.version, 2);
 }

@@ -201,7 +201,7 @@ async fn a_notification_sent_before_google_answered_the_watch_is_accepted() {
     let pending = slotsync::store::channels::insert_pending(
         &ctx.app.state.db,
         id,
-        uuid::Uuid::parse_str(&user.id).unwrap(),
+        slotsync::domain::UserId(uuid::Uuid::parse_str(&user.id).unwrap()),
         Utc::now() + chrono::Duration::days(7),
         Utc::now(),
     )
@@ -304,7 +304,7 @@ async fn an_unknown_channel_is_not_remembered_so_one_stored_by_another_instance_
     let stored = slotsync::store::channels::insert_pending(
         &ctx.app.state.db,
         id,
-        channel.user_id,
+        slotsync::domain::UserId(channel.user_id),
         Utc::now() + chrono::Duration::days(7),
         Utc::now(),
     )

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::domain::ConnectionStatus;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "google_connections")]
 pub struct Model {
@@ -16,7 +18,7 @@ pub struct Model {
     pub token_expires_at: Option<DateTimeUtc>,
     #[sea_orm(column_type = "Text")]
     pub granted_scopes: String,
-    pub status: String,
+    pub status: ConnectionStatus,
     pub connected_at: DateTimeUtc,
     #[sea_orm(column_type = "Text", nullable)]
     pub last_error: Option<String>,

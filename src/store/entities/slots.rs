@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::domain::{PushState, Side, Source};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "slots")]
 pub struct Model {
@@ -23,7 +25,7 @@ pub struct Model {
     /// JSON array of RRULE/EXDATE lines.
     #[sea_orm(column_type = "Text", nullable)]
     pub recurrence: Option<String>,
-    pub source: String,
+    pub source: Source,
     pub version: i64,
     pub deleted_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
@@ -33,14 +35,14 @@ pub struct Model {
     pub synced_fingerprint: Option<String>,
     pub synced_version: Option<i64>,
     pub last_synced_at: Option<DateTimeUtc>,
-    pub push_state: String,
+    pub push_state: PushState,
     pub push_attempts: i32,
     pub next_push_at: Option<DateTimeUtc>,
     pub push_lease_until: Option<DateTimeUtc>,
     #[sea_orm(column_type = "Text", nullable)]
     pub last_push_error: Option<String>,
-    /// `app` or `google`: the side whose change was synced last (for the slot breaker).
-    pub last_change_side: Option<String>,
+    /// The side whose change was synced last (for the slot breaker); `None` before any.
+    pub last_change_side: Option<Side>,
     /// Alternations between the sides counted in the breaker's current window.
     pub breaker_alternations: i32,
     /// When the breaker's current window began.

@@ -9,6 +9,7 @@ pub struct Model {
     pub id: Uuid,
     pub user_id: Uuid,
     pub slot_id: Option<Uuid>,
+    /// An `AuditKind`'s spelling, kept a string: older rows may hold kinds no longer written.
     pub kind: String,
     /// JSON object with the details of the event.
     #[sea_orm(column_type = "Text")]

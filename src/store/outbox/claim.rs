@@ -30,10 +30,10 @@ use sea_orm::sea_query::{
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter};
 use uuid::Uuid;
 
-use crate::domain::PushState;
+use crate::domain::{ConnectionStatus, PushState};
 use crate::store::entities::{google_connections, slots, sync_states};
 use crate::store::slots::SlotRow;
-use crate::store::{connections, StoreError};
+use crate::store::StoreError;
 
 /// Alias of a user's due slots, ranked.
 const BY_USER: &str = "by_user";
@@ -50,13 +50,11 @@ const LEASED: &str = "leased";
 
 /// Dirty and not leased.
 fn unclaimed(now: DateTime<Utc>) -> Condition {
-    Condition::all()
-        .add(slots::Column::PushState.eq(PushState::Dirty.as_str()))
-        .add(
-            Condition::any()
-                .add(slots::Column::PushLeaseUntil.is_null())
-                .add(slots::Column::PushLeaseUntil.lt(now)),
-        )
+    Condition::all().add(slots::Column::PushState.eq(PushState::Dirty)).add(
+        Condition::any()
+            .add(slots::Column::PushLeaseUntil.is_null())
+            .add(slots::Column::PushLeaseUntil.lt(now)),
+    )
 }
 
 /// The user in `user` has an active connection and a closed breaker.
@@ -64,7 +62,7 @@ fn owner_may_push(user: Expr, now: DateTime<Utc>) -> Condition {
     let active_users = Query::select()
         .column(google_connections::Column::UserId)
         .from(google_connections::Entity)
-        .and_where(google_connections::Column::Status.eq(connections::ACTIVE))
+        .and_where(google_connections::Column::Status.eq(ConnectionStatus::Active))
         .to_owned();
     let broken_users = Query::select()
         .column(sync_states::Column::UserId)
@@ -80,7 +78,7 @@ fn owner_may_push(user: Expr, now: DateTime<Utc>) -> Condition {
 /// (A lease is released whenever a slot leaves `dirty`.)
 fn leased(now: DateTime<Utc>) -> Condition {
     Condition::all()
-        .add(slots::Column::PushState.eq(PushState::Dirty.as_str()))
+        .add(slots::Column::PushState.eq(PushState::Dirty))
         .add(slots::Column::PushLeaseUntil.gt(now))
 }
 
@@ -239,7 +237,7 @@ fn due_query(now: DateTime<Utc>, limit: u64, per_user: u64) -> SelectStatement {
         // Repeated on the locked row's newest version by PostgreSQL: a slot another
         // instance leased and committed meanwhile, or whose retry moved it later, is
         // dropped, not claimed again.
-        .and_where(slot(slots::Column::PushState).eq(PushState::Dirty.as_str()))
+        .and_where(slot(slots::Column::PushState).eq(PushState::Dirty))
         .cond_where(
             Condition::any()
                 .add(slot(slots::Column::PushLeaseUntil).is_null())

@@ -363,12 +363,13 @@ async fn an_authorize_link_for_a_known_address_refuses_another_account_and_chang
 
 #[tokio::test]
 async fn a_disconnect_left_half_done_by_a_stopped_process_is_finished_at_the_next_start() {
+    use slotsync::domain::ConnectionStatus;
     use slotsync::store::{connections, sync_states};
     let ctx = spawn_app_with_google().await;
     let (user, _) = connected_with_slots(&ctx, ADA, "primary", 2).await;
     // What a process that died during the background deletion leaves behind.
     let id = user.user_id();
-    connections::set_status(&ctx.app.state.db, id.0, connections::DISCONNECTING, None)
+    connections::set_status(&ctx.app.state.db, id, ConnectionStatus::Disconnecting, None)
         .await
         .unwrap();
     let progress = sync_states::Cleanup {
