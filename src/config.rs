@@ -198,6 +198,12 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub audit_retention_days: u64,
 
+    /// Entries of the change feed (`GET /changes`) are kept this many days; a client whose
+    /// cursor is older is answered 410 `cursor_expired` and reads `GET /slots` again.
+    #[arg(long, env = "CHANGE_RETENTION_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub change_retention_days: u64,
+
     /// Notification channels are deleted this many days after they were stopped (or
     /// expired without being stopped).
     #[arg(long, env = "CHANNEL_RETENTION_DAYS", default_value_t = 7,

@@ -11,6 +11,7 @@ mod m20261121_000005_live_slots_index;
 mod m20261130_000006_connection_lifecycle;
 mod m20261130_000007_retention_indexes;
 mod m20261130_000008_idempotency_slot_id;
+mod m20261130_000009_change_log;
 
 /// Every migration of the schema, in order.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000006_connection_lifecycle::Migration),
             Box::new(m20261130_000007_retention_indexes::Migration),
             Box::new(m20261130_000008_idempotency_slot_id::Migration),
+            Box::new(m20261130_000009_change_log::Migration),
         ]
     }
 }

@@ -42,6 +42,10 @@ pub enum ApiError {
     /// The resource already exists, or its state does not allow the request.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
+    /// What the request points at is gone for good (a feed cursor older than the
+    /// retention): start again as the message says.
+    #[oai(status = 410)]
+    Gone(Json<ErrorBody>),
     /// `If-Match` names a version that is no longer current; nothing was changed.
     #[oai(status = 412)]
     PreconditionFailed(Json<ErrorBody>),
@@ -126,6 +130,11 @@ impl ApiError {
     /// 409: the resource's state does not allow the request.
     pub fn conflict_message(code: &str, message: impl Into<String>) -> Self {
         ApiError::Conflict(body(code, message, None))
+    }
+
+    /// 410 with a code saying what is gone.
+    pub fn gone(code: &str, message: impl Into<String>) -> Self {
+        ApiError::Gone(body(code, message, None))
     }
 
     /// 503.
@@ -229,6 +238,8 @@ pub mod answers {
     pub const INTERNAL: u32 = 1 << 7;
     /// 503: a dependency (the database, Google, the OAuth set-up) is not available.
     pub const UNAVAILABLE: u32 = 1 << 8;
+    /// 410: gone for good (a feed cursor older than the retention).
+    pub const GONE: u32 = 1 << 9;
     /// What every route behind a bearer token can answer before it runs: 401, and 429
     /// (the inbound limit).
     pub const BEARER: u32 = UNAUTHORIZED | TOO_MANY_REQUESTS;
@@ -243,6 +254,7 @@ pub mod answers {
             401 => UNAUTHORIZED,
             404 => NOT_FOUND,
             409 => CONFLICT,
+            410 => GONE,
             412 => PRECONDITION_FAILED,
             422 => UNPROCESSABLE,
             429 => TOO_MANY_REQUESTS,

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod allow;
 pub mod auth;
 pub mod body;
+pub mod changes;
 pub mod date;
 pub mod error;
 pub mod google_auth;
@@ -79,6 +80,7 @@ pub type Apis = (
     users::UsersApi,
     google_auth::GoogleAuthApi,
     slots::SlotsApi,
+    changes::ChangesApi,
     sync::SyncApi,
     held_deletions::HeldDeletionsApi,
     webhooks::ChannelApi,
@@ -96,6 +98,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             users::UsersApi,
             google_auth::GoogleAuthApi,
             slots::SlotsApi,
+            changes::ChangesApi,
             sync::SyncApi,
             held_deletions::HeldDeletionsApi,
             webhooks::ChannelApi,

@@ -259,6 +259,10 @@ pub struct SlotPage {
     pub items: Vec<Slot>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
+    /// The change feed's position before this listing: pass as `after` to
+    /// `GET /changes` to follow every change from here (none is missed; one already
+    /// in this listing may come again).
+    pub changes_cursor: String,
 }
 
 /// The JSON value `true`, alone: `all_day` of an all-day slot. The spec shows it as a

@@ -182,6 +182,8 @@ impl SlotsApi {
             after: cursor.0.as_deref().map(decode_slot_cursor).transpose()?,
             limit,
         };
+        // The feed's position first: a change committed during the listing is after it.
+        let head = store::changes::head(&state.db, auth.user_id()).await?;
         let mut rows = store::slots::list(&state.db, auth.user_id(), &query).await?;
         let next_cursor = if rows.len() as u64 > limit {
             rows.truncate(limit as usize);
@@ -193,6 +195,7 @@ impl SlotsApi {
         Ok(Json(SlotPage {
             items: rows.iter().map(Slot::from).collect(),
             next_cursor,
+            changes_cursor: super::changes::cursor(head.seq),
         }))
     }
 

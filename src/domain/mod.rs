@@ -14,4 +14,6 @@ pub use conflict::{ConflictCase, ConflictRecord, DetectedBy};
 pub use fingerprint::Fingerprint;
 pub use ids::{EventId, SlotId, UserId};
 pub use slot::{SlotDraft, SlotFields, SlotTiming, ValidationError};
-pub use states::{AuditKind, ConflictPolicy, ConnectionStatus, PushState, Side, Source, Winner};
+pub use states::{
+    AuditKind, ChangeKind, ChangeOrigin, ConflictPolicy, ConnectionStatus, PushState, Side, Source, Winner,
+};

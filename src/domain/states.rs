@@ -241,7 +241,85 @@ string_enum!(
     AuditKind::SyncResumed => "sync_resumed",
     AuditKind::BreakerReset => "breaker_reset",
 );
+impl AuditKind {
+    /// The change-log entry an audit event of this kind also is, if any: the connection's
+    /// events a client following the feed must learn of.
+    pub fn change(self) -> Option<ChangeKind> {
+        match self {
+            AuditKind::Connect | AuditKind::Rehome => Some(ChangeKind::ConnectionConnected),
+            AuditKind::NeedsReauth => Some(ChangeKind::ConnectionNeedsReauth),
+            AuditKind::MissingScopes => Some(ChangeKind::ConnectionMissingScopes),
+            AuditKind::CalendarMissing => Some(ChangeKind::ConnectionCalendarMissing),
+            AuditKind::Disconnect => Some(ChangeKind::ConnectionDisconnected),
+            AuditKind::DeletionsHeld => Some(ChangeKind::DeletionsHeld),
+            _ => None,
+        }
+    }
+}
+
+/// What a change-log entry records (`changes.kind`): the feed's and the outbound
+/// webhooks' event types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeKind {
+    /// A slot was created (through the API, or imported from Google).
+    SlotCreated,
+    /// A slot's content changed.
+    SlotUpdated,
+    /// A slot was deleted.
+    SlotDeleted,
+    /// Pushing a slot failed for good.
+    SlotSyncFailed,
+    /// A slot's pushes were paused (its breaker tripped).
+    SlotPaused,
+    /// A paused slot was resumed.
+    SlotResumed,
+    /// A Google account was connected (first time, continued or re-homed).
+    ConnectionConnected,
+    /// Google refused the grant: the user must connect again.
+    ConnectionNeedsReauth,
+    /// The grant lacks calendar access.
+    ConnectionMissingScopes,
+    /// The connected calendar was deleted in Google.
+    ConnectionCalendarMissing,
+    /// The user disconnected Google.
+    ConnectionDisconnected,
+    /// A mass deletion in Google was held for the user to confirm.
+    DeletionsHeld,
+}
+
+/// Who made a slot change recorded in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeOrigin {
+    /// The scheduling client, through the API.
+    Api,
+    /// Someone in Google Calendar (pulled).
+    Google,
+    /// slotsync itself (a failure, a breaker, a connection's state).
+    System,
+}
+
 string_enum!(Winner, Winner::App => "app", Winner::Google => "google");
+string_enum!(
+    ChangeKind,
+    ChangeKind::SlotCreated => "slot.created",
+    ChangeKind::SlotUpdated => "slot.updated",
+    ChangeKind::SlotDeleted => "slot.deleted",
+    ChangeKind::SlotSyncFailed => "slot.sync_failed",
+    ChangeKind::SlotPaused => "slot.paused",
+    ChangeKind::SlotResumed => "slot.resumed",
+    ChangeKind::ConnectionConnected => "connection.connected",
+    ChangeKind::ConnectionNeedsReauth => "connection.needs_reauth",
+    ChangeKind::ConnectionMissingScopes => "connection.missing_scopes",
+    ChangeKind::ConnectionCalendarMissing => "connection.calendar_missing",
+    ChangeKind::ConnectionDisconnected => "connection.disconnected",
+    ChangeKind::DeletionsHeld => "deletions.held",
+);
+string_enum!(
+    ChangeOrigin,
+    ChangeOrigin::Api => "api",
+    ChangeOrigin::Google => "google",
+    ChangeOrigin::System => "system",
+);
 string_enum!(
     ConflictPolicy,
     ConflictPolicy::LatestWins => "latest_wins",

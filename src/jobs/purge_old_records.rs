@@ -26,6 +26,8 @@ pub struct PurgeReport {
     pub sync_events: u64,
     /// Stopped or expired notification channels.
     pub channels: u64,
+    /// Change-feed entries older than the retention.
+    pub changes: u64,
 }
 
 /// Runs once.
@@ -51,7 +53,14 @@ pub async fn run_once(state: &AppState) -> Result<Outcome, JobError> {
         })
         .await?;
     }
-    if report.idempotency_keys + report.sync_events + report.channels > 0 {
+    if let Some(before) = cutoff(now, TimeDelta::try_days(as_i64(settings.change_retention_days))) {
+        let txn = crate::store::begin_write(&state.db)
+            .await
+            .map_err(crate::store::StoreError::from)?;
+        report.changes = crate::store::changes::purge(&txn, before).await?;
+        txn.commit().await.map_err(crate::store::StoreError::from)?;
+    }
+    if report.idempotency_keys + report.sync_events + report.channels + report.changes > 0 {
         tracing::info!(?report, "old records purged");
     }
     Ok(serde_json::to_value(report).expect("a report serialises"))

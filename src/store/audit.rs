@@ -22,7 +22,10 @@ pub async fn record_conflict(
     record(db, user_id, Some(slot_id), AuditKind::Conflict, detail).await
 }
 
-/// Appends an event of `kind` for `user_id` with a JSON `detail`.
+/// Appends an event of `kind` for `user_id` with a JSON `detail`. The connection's events
+/// (connected, needs re-authorization, missing scopes or calendar, disconnected,
+/// deletions held) go to the user's change log too, in the same transaction
+/// (`AuditKind::change`): a client following the feed learns of them.
 pub async fn record(
     db: &impl ConnectionTrait,
     user_id: UserId,
@@ -30,16 +33,20 @@ pub async fn record(
     kind: AuditKind,
     detail: serde_json::Value,
 ) -> Result<(), StoreError> {
+    let now = Utc::now();
     sync_events::ActiveModel {
         id: Set(Uuid::new_v4()),
         user_id: Set(user_id.0),
         slot_id: Set(slot_id),
         kind: Set(kind.as_str().to_owned()),
         detail: Set(detail.to_string()),
-        at: Set(Utc::now()),
+        at: Set(now),
     }
     .insert(db)
     .await?;
+    if let Some(change) = kind.change() {
+        super::changes::append_one(db, user_id, super::changes::NewChange::about(change, detail), now).await?;
+    }
     Ok(())
 }
 

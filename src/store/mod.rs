@@ -2,6 +2,7 @@
 //! here and nowhere else.
 
 pub mod audit;
+pub mod changes;
 pub mod channels;
 pub mod connections;
 pub mod entities;

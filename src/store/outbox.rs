@@ -90,24 +90,26 @@ pub async fn record_retry(
     let update = slots::Entity::update_many()
         .col_expr(slots::Column::PushAttempts, Expr::value(attempts))
         .col_expr(slots::Column::NextPushAt, Expr::value(Some(retry_at)));
-    record_for_version(db, slot, version, home, error, update).await
+    record_for_version(db, slot, version, home, error, update).await?;
+    Ok(())
 }
 
-/// Records that pushing `version` failed for good (`failed`, with the message).
+/// Records that pushing `version` failed for good (`failed`, with the message). Returns
+/// whether it was recorded (the slot was still at `version` in home `home`).
 pub async fn record_failed(
     db: &impl ConnectionTrait,
     slot: Uuid,
     version: i64,
     home: i64,
     error: &str,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let update = slots::Entity::update_many().col_expr(slots::Column::PushState, Expr::value(PushState::Failed));
     record_for_version(db, slot, version, home, error, update).await
 }
 
 /// Applies `update` with the error and the lease released, only if the slot is still at
 /// `version` in home generation `home`; otherwise only releases the lease (the newer
-/// version, or the new home, is due now).
+/// version, or the new home, is due now). Returns whether `update` applied.
 async fn record_for_version(
     db: &impl ConnectionTrait,
     slot: Uuid,
@@ -115,7 +117,7 @@ async fn record_for_version(
     home: i64,
     error: &str,
     update: sea_orm::UpdateMany<slots::Entity>,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let updated = update
         .col_expr(slots::Column::LastPushError, Expr::value(Some(error.to_owned())))
         .col_expr(
@@ -130,7 +132,7 @@ async fn record_for_version(
     if updated.rows_affected == 0 {
         release(db, slot).await?;
     }
-    Ok(())
+    Ok(updated.rows_affected > 0)
 }
 
 /// Gives a claimed slot back untouched.

@@ -5,8 +5,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use uuid::Uuid;
 
 use super::entities::{
-    channels, dedicated_calendars, google_connections, held_deletions, idempotency_keys, oauth_states, slot_links,
-    slots, sync_events, sync_states, users,
+    change_heads, changes, channels, dedicated_calendars, google_connections, held_deletions, idempotency_keys,
+    oauth_states, slot_links, slots, sync_events, sync_states, users,
 };
 use super::StoreError;
 use crate::domain::UserId;
@@ -74,6 +74,14 @@ pub async fn delete_with_data(db: &sea_orm::DatabaseConnection, id: UserId) -> R
     if users::Entity::find_by_id(id).one(&txn).await?.is_none() {
         return Err(StoreError::NotFound);
     }
+    changes::Entity::delete_many()
+        .filter(changes::Column::UserId.eq(id))
+        .exec(&txn)
+        .await?;
+    change_heads::Entity::delete_many()
+        .filter(change_heads::Column::UserId.eq(id))
+        .exec(&txn)
+        .await?;
     idempotency_keys::Entity::delete_many()
         .filter(idempotency_keys::Column::UserId.eq(id))
         .exec(&txn)

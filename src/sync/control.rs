@@ -6,7 +6,7 @@ use serde_json::json;
 use super::context::SyncContext;
 use super::pull::{PullMode, PullReport};
 use super::SyncError;
-use crate::domain::{AuditKind, ConnectionStatus, UserId};
+use crate::domain::{AuditKind, ChangeKind, ChangeOrigin, ConnectionStatus, UserId};
 use crate::store::{self, connections, outbox, sync_states};
 
 async fn active(state: &SyncContext, user: UserId) -> Result<(), SyncError> {
@@ -83,15 +83,21 @@ pub struct BreakersReset {
 #[tracing::instrument(skip_all, fields(user_id = %user), err)]
 pub async fn reset_breakers(state: &SyncContext, user: UserId) -> Result<BreakersReset, SyncError> {
     sync_states::close_breaker(&state.db, user).await?;
-    let slots_resumed = outbox::reset_slot_breakers(&state.db, user, Utc::now()).await?;
+    let now = Utc::now();
+    let txn = store::begin_write(&state.db).await?;
+    let paused = outbox::breaker_paused(&txn, user).await?;
+    let slots_resumed = outbox::reset_slot_breakers(&txn, user, now).await?;
     store::audit::record(
-        &state.db,
+        &txn,
         user,
         None,
         AuditKind::BreakerReset,
         json!({ "slots_resumed": slots_resumed }),
     )
     .await?;
+    store::changes::append_slots(&txn, user, &paused, ChangeKind::SlotResumed, ChangeOrigin::Api, now).await?;
+    txn.commit().await?;
     state.push_waker.wake();
+    super::feed::changed(user);
     Ok(BreakersReset { slots_resumed })
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::PushWaker;
-use crate::domain::{AuditKind, UserId};
+use crate::domain::{AuditKind, ChangeKind, ChangeOrigin, UserId};
 use crate::store::held_deletions::HeldDeletion;
 use crate::store::{self, audit, connections, held_deletions, outbox, StoreError};
 
@@ -78,9 +78,11 @@ pub async fn apply(
     let held = selected(&txn, user, only).await?;
     let mut done = Settled::default();
     let mut changed = Vec::new();
+    let mut deleted = Vec::new();
     for h in &held {
         if outbox::delete_as_remote(&txn, h.slot_id, h.slot_version, home, now).await? {
             done.slots += 1;
+            deleted.push(h.slot_id);
         } else {
             changed.push(h.slot_id);
         }
@@ -96,7 +98,9 @@ pub async fn apply(
         json!({ "deleted": done.slots, "kept_changed_since": done.changed_since }),
     )
     .await?;
+    store::changes::append_slots(&txn, user, &deleted, ChangeKind::SlotDeleted, ChangeOrigin::Google, now).await?;
     txn.commit().await?;
+    super::feed::changed(user);
     if done.changed_since > 0 {
         waker.wake();
     }

@@ -6,7 +6,8 @@ use chrono::Utc;
 use sea_orm::DatabaseConnection;
 
 use super::{PushWaker, SyncError};
-use crate::domain::{SlotDraft, SlotFields, SlotId, UserId};
+use crate::domain::{ChangeKind, ChangeOrigin, SlotDraft, SlotFields, SlotId, UserId};
+use crate::store::changes::{self, NewChange};
 use crate::store::{self, slots::SlotRow, GroupCommit, StoreError};
 
 /// An `Idempotency-Key` and the hash of the request body it came with.
@@ -45,10 +46,13 @@ pub async fn create_slot(
     let created = writes
         .write(move |txn| {
             Box::pin(async move {
-                let row = store::slots::insert_new(txn, user, SlotId::new(), &draft, Utc::now()).await?;
+                let now = Utc::now();
+                let row = store::slots::insert_new(txn, user, SlotId::new(), &draft, now).await?;
                 if let Some(idem) = &key {
                     store::idempotency::save(txn, user, &idem.key, &idem.request_hash, row.id).await?;
                 }
+                let logged = NewChange::slot(ChangeKind::SlotCreated, ChangeOrigin::Api, &row);
+                changes::append_one(txn, user, logged, now).await?;
                 Ok(row)
             })
         })
@@ -56,6 +60,7 @@ pub async fn create_slot(
     match (created, &idempotency) {
         (Ok(row), _) => {
             waker.wake();
+            super::feed::changed(user);
             Ok(CreateOutcome::Created(Box::new(row)))
         }
         // A concurrent request with the same key won; ours rolled back: replay it.
@@ -97,10 +102,17 @@ pub async fn replace_slot(
     let draft = SlotDraft::validate(fields)?;
     let row = writes
         .write_one(move |txn| {
-            Box::pin(async move { store::slots::replace(txn, user, id, &draft, expected_version, Utc::now()).await })
+            Box::pin(async move {
+                let now = Utc::now();
+                let row = store::slots::replace(txn, user, id, &draft, expected_version, now).await?;
+                let logged = NewChange::slot(ChangeKind::SlotUpdated, ChangeOrigin::Api, &row);
+                changes::append_one(txn, user, logged, now).await?;
+                Ok(row)
+            })
         })
         .await?;
     waker.wake();
+    super::feed::changed(user);
     Ok(row)
 }
 
@@ -115,9 +127,19 @@ pub async fn delete_slot(
 ) -> Result<(), SyncError> {
     writes
         .write_one(move |txn| {
-            Box::pin(async move { store::slots::soft_delete(txn, user, id, expected_version, Utc::now()).await })
+            Box::pin(async move {
+                let now = Utc::now();
+                store::slots::soft_delete(txn, user, id, expected_version, now).await?;
+                let row = store::slots::find_any(txn, user, id)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                let logged = NewChange::slot(ChangeKind::SlotDeleted, ChangeOrigin::Api, &row);
+                changes::append_one(txn, user, logged, now).await?;
+                Ok(())
+            })
         })
         .await?;
     waker.wake();
+    super::feed::changed(user);
     Ok(())
 }

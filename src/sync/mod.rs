@@ -11,6 +11,7 @@ pub mod context;
 pub mod control;
 pub mod disconnect;
 pub mod error;
+pub mod feed;
 pub mod held;
 pub mod home;
 pub mod lifecycle;

@@ -27,12 +27,13 @@ use super::held::DeletionGuard;
 use super::home;
 use super::plan::{plan, Action, LocalSlot, PlanRules, SkipReason};
 use crate::domain::{
-    AuditKind, BreakerRule, ConflictPolicy, ConflictRecord, ConnectionStatus, DetectedBy, Fingerprint, SlotBreaker,
-    UserId,
+    AuditKind, BreakerRule, ChangeKind, ChangeOrigin, ConflictPolicy, ConflictRecord, ConnectionStatus, DetectedBy,
+    Fingerprint, SlotBreaker, SlotId, UserId,
 };
 use crate::google::mapping::event_slot;
 use crate::google::{CalendarGateway, GoneKind, GoogleError, ListFrom};
 use crate::observe;
+use crate::store::changes::{self, NewChange};
 use crate::store::outbox::{self, AfterRemote, Pushed, SLOT_BREAKER_PAUSE};
 use crate::store::slots::SlotRow;
 use crate::store::{self, audit, connections, held_deletions, sync_states};
@@ -133,6 +134,12 @@ struct Run<'a> {
     report: PullReport,
     /// Event ids a full listing returned.
     seen: HashSet<String>,
+    /// Change-log entries of the transaction in progress, appended just before it
+    /// commits (after every slot write of the transaction, so the user's log head is
+    /// locked last and never held while waiting for a slot row).
+    changes: Vec<NewChange>,
+    /// Whether anything was logged (the feed's waiters are woken at the end).
+    logged: bool,
 }
 
 impl Puller {
@@ -179,6 +186,8 @@ impl Puller {
             },
             report: PullReport::default(),
             seen: HashSet::new(),
+            changes: Vec::new(),
+            logged: false,
         };
         let token = match mode {
             PullMode::Incremental => state.sync_token,
@@ -188,6 +197,9 @@ impl Puller {
             Ok(next_token) => self.settle_deletions(&mut run).await.map(|()| next_token),
             Err(e) => Err(self.classify_failure(&run, e).await),
         };
+        if run.logged {
+            super::feed::changed(user);
+        }
         match listed {
             Ok(next_token) => {
                 let full = run.report.mode == PullMode::Full;
@@ -307,6 +319,7 @@ impl Puller {
             let action = plan(event, local.as_ref(), &run.rules);
             self.execute(&txn, run, event, row, action).await?;
         }
+        flush_changes(&txn, run).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -365,6 +378,7 @@ impl Puller {
             let action = plan(event, Some(&local_slot(row)), &run.rules);
             self.execute(&txn, run, event, Some(row), action).await?;
         }
+        flush_changes(&txn, run).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -411,6 +425,7 @@ impl Puller {
             for d in deletions {
                 if outbox::delete_as_remote(&txn, d.slot, d.version, run.home, now).await? {
                     run.report.deleted += 1;
+                    log_slot(&txn, run, d.slot, ChangeKind::SlotDeleted, ChangeOrigin::Google).await?;
                 }
                 if let Some(c) = d.conflict {
                     run.report.conflicts += 1;
@@ -418,6 +433,7 @@ impl Puller {
                 }
             }
         }
+        flush_changes(&txn, run).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -466,7 +482,9 @@ impl Puller {
                 let after = AfterRemote { breaker, pause };
                 if outbox::apply_remote(txn, row.id, row.version, &draft, pushed, &after, now).await? {
                     run.report.applied += 1;
+                    log_slot(txn, run, row.id, ChangeKind::SlotUpdated, ChangeOrigin::Google).await?;
                     if tripped {
+                        log_slot(txn, run, row.id, ChangeKind::SlotPaused, ChangeOrigin::System).await?;
                         run.report.breakers_tripped += 1;
                         observe::breaker_trip("slot");
                         tracing::warn!(slot_id = %row.id, "slot breaker tripped: the slot is paused");
@@ -501,7 +519,7 @@ impl Puller {
             }
             (Action::Import { draft, fingerprint }, _) => {
                 let recurrence = event.recurrence.clone().unwrap_or_default();
-                store::slots::insert_imported(
+                let imported = store::slots::insert_imported(
                     txn,
                     run.user,
                     &draft,
@@ -514,12 +532,40 @@ impl Puller {
                 )
                 .await?;
                 run.report.imported += 1;
+                run.changes.push(NewChange::slot(
+                    ChangeKind::SlotCreated,
+                    ChangeOrigin::Google,
+                    &imported,
+                ));
             }
             // Actions on a slot always come with the slot.
             (_, None) => run.report.skipped += 1,
         }
         Ok(())
     }
+}
+
+/// Queues a log entry for slot `slot` as the transaction now holds it.
+async fn log_slot(
+    txn: &DatabaseTransaction,
+    run: &mut Run<'_>,
+    slot: Uuid,
+    kind: ChangeKind,
+    origin: ChangeOrigin,
+) -> Result<(), SyncError> {
+    if let Some(row) = store::slots::find_any(txn, run.user, SlotId(slot)).await? {
+        run.changes.push(NewChange::slot(kind, origin, &row));
+    }
+    Ok(())
+}
+
+/// Appends the transaction's queued log entries (just before it commits).
+async fn flush_changes(txn: &DatabaseTransaction, run: &mut Run<'_>) -> Result<(), SyncError> {
+    let entries = std::mem::take(&mut run.changes);
+    if changes::append(txn, run.user, entries, Utc::now()).await?.is_some() {
+        run.logged = true;
+    }
+    Ok(())
 }
 
 /// What the plan needs of a stored slot.

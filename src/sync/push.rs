@@ -10,16 +10,18 @@ use chrono::Utc;
 use chrono_tz::Tz;
 use google_calendar3::api::Event;
 use sea_orm::DatabaseConnection;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::conflicts;
 use super::plan::{plan, Action, LocalSlot, PlanRules, SkipReason};
 use crate::domain::{
-    AuditKind, Backoff, ConflictPolicy, DetectedBy, EventId, Fingerprint, SlotBreaker, SlotId, UserId,
+    AuditKind, Backoff, ChangeKind, ChangeOrigin, ConflictPolicy, DetectedBy, EventId, Fingerprint, SlotBreaker,
+    SlotId, UserId,
 };
 use crate::google::mapping::EventContent;
 use crate::google::{CalendarGateway, ConflictKind, GoneKind, GoogleError};
 use crate::observe;
+use crate::store::changes::{self, NewChange};
 use crate::store::outbox::{self, Pushed};
 use crate::store::slots::SlotRow;
 use crate::store::{self, audit, sync_states, GroupCommit, StoreError};
@@ -125,6 +127,12 @@ impl From<GoogleError> for StepError {
 impl From<StoreError> for StepError {
     fn from(e: StoreError) -> Self {
         StepError::Store(e)
+    }
+}
+
+impl From<sea_orm::DbErr> for StepError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        StepError::Store(StoreError::Db(e))
     }
 }
 
@@ -253,15 +261,27 @@ impl Pusher {
             }
             GoogleError::Fatal(_) => {
                 tracing::warn!(error = %message, "push failed for good");
-                outbox::record_failed(&self.db, row.id, row.version, home, &message).await?;
-                audit::record(
-                    &self.db,
-                    user,
-                    Some(row.id),
-                    AuditKind::PushFailed,
-                    json!({ "error": message }),
-                )
-                .await?;
+                let txn = store::begin_write(&self.db).await?;
+                if outbox::record_failed(&txn, row.id, row.version, home, &message).await? {
+                    audit::record(
+                        &txn,
+                        user,
+                        Some(row.id),
+                        AuditKind::PushFailed,
+                        json!({ "error": message }),
+                    )
+                    .await?;
+                    log_slot(
+                        &txn,
+                        user,
+                        row.id,
+                        ChangeKind::SlotSyncFailed,
+                        json!({ "error": message }),
+                    )
+                    .await?;
+                }
+                txn.commit().await?;
+                super::feed::changed(user);
                 Ok(PushOutcome::Failed(message))
             }
             // Retryable, or a conflict that moved again while being resolved: try later.
@@ -427,8 +447,9 @@ impl Pusher {
                 fingerprint,
                 conflict,
             } => {
+                let txn = store::begin_write(&self.db).await?;
                 if let Some(c) = &conflict {
-                    conflicts::log(&self.db, job.user, job.row.id, c).await?;
+                    conflicts::log(&txn, job.user, job.row.id, c).await?;
                 }
                 let pushed = Pushed {
                     event_id,
@@ -443,17 +464,33 @@ impl Pusher {
                     },
                     pause: None,
                 };
-                if !outbox::apply_remote(&self.db, job.row.id, job.row.version, &draft, pushed, &after, now).await? {
+                let applied =
+                    outbox::apply_remote(&txn, job.row.id, job.row.version, &draft, pushed, &after, now).await?;
+                if applied {
+                    log_slot(&txn, job.user, job.row.id, ChangeKind::SlotUpdated, Value::Null).await?;
+                }
+                txn.commit().await?;
+                if applied {
+                    super::feed::changed(job.user);
+                } else {
                     // The slot changed again locally: push that version next.
                     outbox::release(&self.db, job.row.id).await?;
                 }
                 Ok(Settled::Theirs)
             }
             Action::DeleteLocal { conflict } => {
+                let txn = store::begin_write(&self.db).await?;
                 if let Some(c) = &conflict {
-                    conflicts::log(&self.db, job.user, job.row.id, c).await?;
+                    conflicts::log(&txn, job.user, job.row.id, c).await?;
                 }
-                if !outbox::delete_as_remote(&self.db, job.row.id, job.row.version, job.home, now).await? {
+                let deleted = outbox::delete_as_remote(&txn, job.row.id, job.row.version, job.home, now).await?;
+                if deleted {
+                    log_slot(&txn, job.user, job.row.id, ChangeKind::SlotDeleted, Value::Null).await?;
+                }
+                txn.commit().await?;
+                if deleted {
+                    super::feed::changed(job.user);
+                } else {
                     outbox::release(&self.db, job.row.id).await?;
                 }
                 Ok(Settled::Theirs)
@@ -489,6 +526,25 @@ impl Pusher {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Logs a change of `slot` as `txn` now holds it: a Google change that won, or a push
+/// failed for good (`detail` says why).
+async fn log_slot(
+    txn: &impl sea_orm::ConnectionTrait,
+    user: UserId,
+    slot: uuid::Uuid,
+    kind: ChangeKind,
+    detail: Value,
+) -> Result<(), StoreError> {
+    let origin = match kind {
+        ChangeKind::SlotSyncFailed => ChangeOrigin::System,
+        _ => ChangeOrigin::Google,
+    };
+    if let Some(row) = store::slots::find_any(txn, user, SlotId(slot)).await? {
+        changes::append_one(txn, user, NewChange::slot_with(kind, origin, &row, detail), Utc::now()).await?;
+    }
+    Ok(())
 }
 
 fn ours(event_id: &str, event: &Event) -> Settled {

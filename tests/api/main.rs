@@ -2,6 +2,7 @@
 //! (a temporary SQLite file, or a fresh PostgreSQL database when `TEST_DATABASE_URL` is set),
 //! driven over HTTP.
 
+mod changes;
 mod channels;
 mod cli;
 mod convergence;

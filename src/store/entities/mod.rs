@@ -1,5 +1,7 @@
 //! sea-orm entities, one per table of DESIGN §3.
 
+pub mod change_heads;
+pub mod changes;
 pub mod channels;
 pub mod dedicated_calendars;
 pub mod google_connections;

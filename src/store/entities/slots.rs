@@ -4,7 +4,8 @@ use sea_orm::entity::prelude::*;
 
 use crate::domain::{PushState, Side, Source};
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+/// Serialisable: the change log keeps each slot as it was after the change.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "slots")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
