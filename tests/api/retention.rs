@@ -100,7 +100,7 @@ async fn one_run_deletes_what_is_older_than_each_retention_and_keeps_the_rest() 
     let outcome = app.run_job("purge_old_records").await;
     assert_eq!(
         outcome,
-        json!({"idempotency_keys": 1, "sync_events": 1, "channels": 2}),
+        json!({"idempotency_keys": 1, "sync_events": 1, "channels": 2, "changes": 0}),
         "{outcome}"
     );
 
@@ -131,7 +131,10 @@ async fn one_run_deletes_what_is_older_than_each_retention_and_keeps_the_rest() 
     }
 
     let again = app.run_job("purge_old_records").await;
-    assert_eq!(again, json!({"idempotency_keys": 0, "sync_events": 0, "channels": 0}));
+    assert_eq!(
+        again,
+        json!({"idempotency_keys": 0, "sync_events": 0, "channels": 0, "changes": 0})
+    );
 }
 
 #[tokio::test]
@@ -179,7 +182,10 @@ async fn the_retention_periods_are_settings() {
     channel(&app, user, now + Duration::days(1), Some(now - Duration::days(2)), None).await;
 
     let outcome = app.run_job("purge_old_records").await;
-    assert_eq!(outcome, json!({"idempotency_keys": 1, "sync_events": 1, "channels": 1}));
+    assert_eq!(
+        outcome,
+        json!({"idempotency_keys": 1, "sync_events": 1, "channels": 1, "changes": 0})
+    );
 }
 
 #[tokio::test]
