@@ -140,7 +140,7 @@ pub enum SlotSource {
 }
 
 /// Where the slot stands with Google.
-#[derive(Debug, Clone, Copy, Enum, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Deserialize)]
 #[oai(rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum SyncStateName {

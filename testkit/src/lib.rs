@@ -16,6 +16,7 @@
 //!   in-process service and a child process alike;
 //! - [`app`]: the service started in this process (as `slotsync serve` runs it, or its
 //!   routes alone) and stopped gracefully;
+//! - [`states`]: a slot's sync state and a connection's status, typed, for assertions;
 //! - [`wait`]: polling under a deadline.
 //!
 //! Everything panics with a message on failure: a test (or a benchmark's setup) cannot go
@@ -48,6 +49,7 @@ pub mod db;
 pub mod google;
 pub mod service;
 pub mod settings;
+pub mod states;
 pub mod wait;
 
 pub use app::RunningApp;
@@ -56,6 +58,7 @@ pub use db::{test_database, TestDb};
 pub use google::{Google, Stats};
 pub use service::{metric_value, ServiceClient, TestUser};
 pub use settings::{callback_url, TestSettings, ADMIN_TOKEN, CLIENT_ID, CLIENT_SECRET, SECRET_KEY};
+pub use states::{all_in, connection_status, sync_state, ConnectionStatus, SyncState};
 pub use wait::{wait_for, wait_until};
 
 /// A port nothing listens on at the moment (the OS picks it; the probe is closed at once),

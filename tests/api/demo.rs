@@ -11,6 +11,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::helpers::wait_until;
+use slotsync_testkit::{sync_state, SyncState};
 
 /// Settings the demo fixes itself; clear them so the developer's environment cannot leak in.
 const CLEARED: [&str; 8] = [
@@ -235,7 +236,7 @@ async fn following_the_demos_printed_commands_shows_a_slot_reach_google_and_a_go
                 .iter()
                 .find(|s| s["id"] == *id)
                 .cloned();
-            slot.is_some_and(|s| s["title"] == title && s["sync"]["state"] == "synced")
+            slot.is_some_and(|s| s["title"] == title && sync_state(&s) == SyncState::Synced)
         }
     };
     wait_until("the slot is in Google", Duration::from_secs(10), || async {

@@ -8,6 +8,7 @@ use slotsync_testkit::browser::{consent, follow};
 use crate::helpers::{
     assert_error, slot_body, spawn_app_with_channels_and, spawn_app_with_google, ConnectedApp, TestUser,
 };
+use slotsync_testkit::{connection_status, sync_state, ConnectionStatus, SyncState};
 
 async fn authorize_url(ctx: &ConnectedApp, user: &TestUser, query: &str) -> String {
     ctx.app.api().authorize_url(user, query).await
@@ -37,7 +38,7 @@ async fn a_user_connects_through_the_browser_flow_and_no_token_is_stored_in_plai
     assert_eq!(summary["google_email"], "ada@example.com");
 
     let status: Value = ctx.app.get_json(&user, "/auth/google/connection").await;
-    assert_eq!(status["status"], "active");
+    assert_eq!(connection_status(&status), ConnectionStatus::Active);
     assert_eq!(status["calendar_id"], "primary");
     assert_eq!(status["has_required_scopes"], true);
     assert_eq!(status["missing_scopes"], json!([]));
@@ -195,7 +196,7 @@ async fn disconnecting_revokes_at_google_erases_tokens_and_pauses_slots() {
     );
 
     let status: Value = ctx.app.get_json(&user, "/auth/google/connection").await;
-    assert_eq!(status["status"], "revoked");
+    assert_eq!(connection_status(&status), ConnectionStatus::Revoked);
     assert_eq!(status["connected"], false);
     let conn = slotsync::store::connections::find(
         &ctx.app.state.db,
@@ -206,14 +207,14 @@ async fn disconnecting_revokes_at_google_erases_tokens_and_pauses_slots() {
     .unwrap();
     assert!(conn.access_token_enc.is_none() && conn.refresh_token_enc.is_none());
     let slots: Value = ctx.app.get_json(&user, "/slots").await;
-    assert_eq!(slots["items"][0]["sync"]["state"], "paused");
+    assert_eq!(sync_state(&slots["items"][0]), SyncState::Paused);
     let audit: Value = ctx.app.get_json(&user, "/auth/audit").await;
     assert_eq!(audit[0]["kind"], "disconnect");
 
     // Connecting again resumes the paused slots: they are pushed again.
     connect(&ctx, &user).await;
     let slots: Value = ctx.app.get_json(&user, "/slots").await;
-    assert_ne!(slots["items"][0]["sync"]["state"], "paused");
+    assert_ne!(sync_state(&slots["items"][0]), SyncState::Paused);
     ctx.app.wait_until_pushed(slot["id"].as_str().unwrap()).await;
 }
 

@@ -24,7 +24,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::test_database;
-use slotsync_testkit::{callback_url, Stats};
+use slotsync_testkit::{callback_url, sync_state, Stats, SyncState};
 use support::{
     all_slots, cancelled, free_port, instant, open_db, seed, tagged_slot, Api, Google, Service, ServiceSpec, User,
 };
@@ -538,7 +538,7 @@ async fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
             "slot {id} ends as {actual:?}, but its changes allow only {allowed:?}; {}",
             explain(id, changes)
         );
-        assert_eq!(slot["sync"]["state"], "synced", "{slot}");
+        assert_eq!(sync_state(slot), SyncState::Synced, "{slot}");
     }
     for id in by_id.keys() {
         assert!(

@@ -11,6 +11,7 @@ use slotsync::domain::UserId;
 use crate::helpers::{
     event_id_of, slot_body, spawn_app_with_google, spawn_app_with_google_and, wait_until, ConnectedApp, TestUser,
 };
+use slotsync_testkit::{sync_state, SyncState};
 
 const EMAIL: &str = "ada@example.com";
 
@@ -54,7 +55,8 @@ async fn an_edit_and_a_deletion_made_in_google_reach_the_slot_and_are_not_pushed
     assert_eq!(now["title"], "renamed in Google");
     assert_eq!(now["version"], 2);
     assert_eq!(
-        now["sync"]["state"], "synced",
+        sync_state(&now),
+        SyncState::Synced,
         "a change from Google is not pushed back"
     );
     let row = ctx.app.slot_row(id).await;
@@ -109,7 +111,7 @@ async fn an_event_created_in_google_becomes_an_imported_slot() {
     assert_eq!(imported["source"], "google");
     assert_eq!(imported["timezone"], "America/St_Johns");
     assert_eq!(imported["start"], "2026-12-03T09:30:00-03:30");
-    assert_eq!(imported["sync"]["state"], "synced");
+    assert_eq!(sync_state(imported), SyncState::Synced);
     assert_eq!(imported["sync"]["google_event_id"], created.id.unwrap().as_str());
     // Pulling again imports nothing more.
     let again = ctx.app.pull(&user, "full").await;
@@ -303,14 +305,14 @@ async fn a_third_party_rewriting_every_write_trips_the_slot_breaker() {
             )
             .await;
         assert_eq!(resp.status(), 200);
-        if ctx.app.slot(&user, id).await["sync"]["state"] == "paused" {
+        if sync_state(&ctx.app.slot(&user, id).await) == SyncState::Paused {
             tripped_at = Some(round);
             break;
         }
         ctx.app.wait_until_pushed(id).await;
         rename_in_google(&ctx, &event_id_of(&slot), &format!("third party {round}")).await;
         ctx.app.pull(&user, "incremental").await;
-        if ctx.app.slot(&user, id).await["sync"]["state"] == "paused" {
+        if sync_state(&ctx.app.slot(&user, id).await) == SyncState::Paused {
             tripped_at = Some(round);
             break;
         }

@@ -12,6 +12,7 @@ use crate::helpers::{
     event_id_of, slot_body, spawn_app_with_google, spawn_app_with_google_and, start_another_instance, wait_until,
     ConnectedApp,
 };
+use slotsync_testkit::{connection_status, sync_state, ConnectionStatus, SyncState};
 
 const EMAIL: &str = "ada@example.com";
 
@@ -43,7 +44,7 @@ async fn created_updated_and_deleted_slots_reach_google_with_the_right_fields() 
                     "timezone": "Pacific/Kiritimati"}),
         )
         .await;
-    assert_eq!(timed["sync"]["state"], "pending", "201 answers before the push");
+    assert_eq!(sync_state(&timed), SyncState::Pending, "201 answers before the push");
     let all_day = ctx
         .app
         .create_slot(
@@ -56,7 +57,7 @@ async fn created_updated_and_deleted_slots_reach_google_with_the_right_fields() 
         ctx.app.wait_until_pushed(slot["id"].as_str().unwrap()).await;
     }
     let synced = ctx.app.slot(&user, timed["id"].as_str().unwrap()).await;
-    assert_eq!(synced["sync"]["state"], "synced");
+    assert_eq!(sync_state(&synced), SyncState::Synced);
     assert_eq!(synced["sync"]["google_event_id"], event_id_of(&timed));
 
     let events = ctx.google.events(EMAIL).await;
@@ -315,11 +316,15 @@ async fn a_revoked_grant_sets_needs_reauth_and_stops_calls_for_that_user() {
         .await;
     let second_id = second["id"].as_str().unwrap();
     wait_until("the slot is paused", Duration::from_secs(10), || async {
-        ctx.app.slot(&user, second_id).await["sync"]["state"] == "paused"
+        sync_state(&ctx.app.slot(&user, second_id).await) == SyncState::Paused
     })
     .await;
     let connection = ctx.app.get_json(&user, "/auth/google/connection").await;
-    assert_eq!(connection["status"], "needs_reauth", "{connection}");
+    assert_eq!(
+        connection_status(&connection),
+        ConnectionStatus::NeedsReauth,
+        "{connection}"
+    );
     let slot = ctx.app.slot(&user, second_id).await;
     assert!(
         slot["sync"]["last_error"].as_str().unwrap().contains("reconnect"),
@@ -426,7 +431,7 @@ async fn a_fatal_error_fails_the_slot_with_its_message_and_push_all_retries_it()
         .await;
     let id = slot["id"].as_str().unwrap();
     wait_until("the slot failed", Duration::from_secs(10), || async {
-        ctx.app.slot(&user, id).await["sync"]["state"] == "failed"
+        sync_state(&ctx.app.slot(&user, id).await) == SyncState::Failed
     })
     .await;
     let failed = ctx.app.slot(&user, id).await;

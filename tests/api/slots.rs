@@ -1,6 +1,7 @@
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_error, slot_body, spawn_app};
+use slotsync_testkit::{sync_state, SyncState};
 
 #[tokio::test]
 async fn a_slot_is_created_read_updated_with_if_match_and_deleted() {
@@ -19,7 +20,7 @@ async fn a_slot_is_created_read_updated_with_if_match_and_deleted() {
     let id = created["id"].as_str().unwrap().to_owned();
     assert_eq!(created["version"], 1);
     assert_eq!(created["source"], "app");
-    assert_eq!(created["sync"]["state"], "pending");
+    assert_eq!(sync_state(&created), SyncState::Pending);
     assert_eq!(created["deleted"], false);
 
     let resp = app.get(&user, &format!("/slots/{id}")).await;

@@ -7,6 +7,7 @@ use google_calendar3::api::{Event, EventDateTime};
 use slotsync::domain::UserId;
 
 use crate::helpers::{event_id_of, slot_body, spawn_app_with_channels_and, wait_until};
+use slotsync_testkit::{sync_state, SyncState};
 
 const EMAIL: &str = "ada@example.com";
 
@@ -105,7 +106,7 @@ async fn our_own_push_echoes_through_the_webhook_and_causes_no_google_write() {
     assert_eq!(stats.op_count("events.patch", "200"), 0, "{stats}");
     let now = ctx.app.slot(&user, id).await;
     assert_eq!(now["version"], 1, "{now}");
-    assert_eq!(now["sync"]["state"], "synced");
+    assert_eq!(sync_state(&now), SyncState::Synced);
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ use super::{
     reconnect, rename, settle, Consent,
 };
 use crate::helpers::{spawn_app_with_google, wait_until, ConnectedApp, TestUser};
+use slotsync_testkit::{connection_status, sync_state, ConnectionStatus, SyncState};
 
 const ADA: &str = "ada@example.com";
 const CALENDAR_SCOPE: &str = "https://www.googleapis.com/auth/calendar";
@@ -32,7 +33,7 @@ async fn a_grant_without_the_calendar_scope_waits_paused_until_a_full_grant() {
     .await;
     assert_eq!(status, 200, "{partial}");
     assert_eq!(partial["outcome"], "missing_scopes", "{partial}");
-    assert_eq!(partial["status"], "missing_scopes");
+    assert_eq!(connection_status(&partial), ConnectionStatus::MissingScopes);
     assert_eq!(partial["connected"], false);
     assert_eq!(partial["missing_scopes"], json!([CALENDAR_SCOPE]));
     assert!(
@@ -42,7 +43,7 @@ async fn a_grant_without_the_calendar_scope_waits_paused_until_a_full_grant() {
 
     // The slots wait, paused with the reason; nothing was tried at Google.
     let slots = live_slots(&ctx, &user).await;
-    assert!(slots.iter().all(|s| s["sync"]["state"] == "paused"), "{slots:?}");
+    assert!(slots.iter().all(|s| sync_state(s) == SyncState::Paused), "{slots:?}");
     assert!(slots
         .iter()
         .all(|s| s["sync"]["last_error"].as_str().unwrap().contains("calendar access")));
@@ -60,7 +61,7 @@ async fn a_grant_without_the_calendar_scope_waits_paused_until_a_full_grant() {
 
     // The user connects again and leaves the calendar box ticked.
     let full = reconnect(&ctx, &user, "primary", Consent::default()).await;
-    assert_eq!(full["status"], "active", "{full}");
+    assert_eq!(connection_status(&full), ConnectionStatus::Active, "{full}");
     settle(&ctx, &user).await;
     assert_eq!(live_slots(&ctx, &user).await.len(), 3);
     assert_each_slot_once(&ctx, &user, ADA).await;
@@ -95,14 +96,14 @@ async fn the_dedicated_calendar_deleted_in_google_pauses_everything_and_a_reconn
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["code"], "calendar_missing", "{body}");
     let c = connection(&ctx, &user).await;
-    assert_eq!(c["status"], "calendar_missing", "{c}");
+    assert_eq!(connection_status(&c), ConnectionStatus::CalendarMissing, "{c}");
     assert!(
         c["next_step"].as_str().unwrap().contains("POST /auth/google/calendar"),
         "{c}"
     );
     let slots = live_slots(&ctx, &user).await;
     assert_eq!(slots.len(), 3, "nothing is deleted");
-    assert!(slots.iter().all(|s| s["sync"]["state"] == "paused"), "{slots:?}");
+    assert!(slots.iter().all(|s| sync_state(s) == SyncState::Paused), "{slots:?}");
     let status = ctx.app.sync_status(&user).await;
     assert_eq!(status["connection"], "calendar_missing");
     // A change made meanwhile waits too, and fails nothing.
@@ -130,7 +131,7 @@ async fn a_deleted_calendar_found_by_a_push_deletes_nothing_even_when_google_win
     wait_until(
         "the connection is calendar_missing",
         Duration::from_secs(10),
-        || async { connection(&ctx, &user).await["status"] == "calendar_missing" },
+        || async { connection_status(&connection(&ctx, &user).await) == ConnectionStatus::CalendarMissing },
     )
     .await;
     assert_eq!(live_slots(&ctx, &user).await.len(), 2, "no slot deleted");
@@ -157,12 +158,12 @@ async fn calendar_access_removed_later_pauses_the_slots_instead_of_failing_them(
     ctx.google.narrow_tokens(ADA, &["openid", "email"]).await;
     rename(&ctx, &user, &ids[0], "edited").await;
     wait_until("the connection is missing_scopes", Duration::from_secs(10), || async {
-        connection(&ctx, &user).await["status"] == "missing_scopes"
+        connection_status(&connection(&ctx, &user).await) == ConnectionStatus::MissingScopes
     })
     .await;
     let slots = live_slots(&ctx, &user).await;
     assert!(
-        slots.iter().all(|s| s["sync"]["state"] == "paused"),
+        slots.iter().all(|s| sync_state(s) == SyncState::Paused),
         "never failed: {slots:?}"
     );
     let audit = ctx.app.get_json(&user, "/auth/audit").await;

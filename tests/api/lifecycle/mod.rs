@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use slotsync_testkit::browser;
 
 use crate::helpers::{slot_body, wait_until, ConnectedApp, TestUser};
+use slotsync_testkit::{sync_state, SyncState};
 
 /// Sets what the emulated consent screen does next (`{"decision": "approve"}` restores
 /// "grant everything asked, as the hinted account").
@@ -117,7 +118,7 @@ pub async fn settle(ctx: &ConnectedApp, user: &TestUser) {
             live_slots(ctx, user)
                 .await
                 .iter()
-                .all(|s| s["sync"]["state"] == "synced")
+                .all(|s| sync_state(s) == SyncState::Synced)
         },
     )
     .await;

@@ -10,6 +10,7 @@ use super::{
     live_slots, own_event, reconnect, rename, settle, tag, Consent,
 };
 use crate::helpers::{spawn_app_with_google, wait_until};
+use slotsync_testkit::{connection_status, sync_state, ConnectionStatus, SyncState};
 
 const ADA: &str = "ada@example.com";
 const BOB: &str = "bob@example.com";
@@ -215,7 +216,7 @@ async fn disconnecting_and_reconnecting_resumes_without_pushing_again() {
     assert!(live_slots(&ctx, &user)
         .await
         .iter()
-        .all(|s| s["sync"]["state"] == "paused"));
+        .all(|s| sync_state(s) == SyncState::Paused));
     assert_eq!(live_events(&ctx, ADA).await.len(), 3, "the events stay");
     let before = ctx.google.stats().await;
 
@@ -265,7 +266,10 @@ async fn disconnect_with_delete_events_deletes_only_what_slotsync_created_in_the
     let status = ctx.app.sync_status(&user).await;
     assert_eq!(status["event_deletion"]["done"], 2, "{status}");
     assert_eq!(status["event_deletion"]["failed"], 0, "{status}");
-    assert_eq!(connection(&ctx, &user).await["status"], "revoked");
+    assert_eq!(
+        connection_status(&connection(&ctx, &user).await),
+        ConnectionStatus::Revoked
+    );
 
     let live = live_events(&ctx, ADA).await;
     assert_eq!(live.len(), 1, "only the user's meeting is left: {live:?}");
@@ -297,7 +301,7 @@ async fn a_revoked_grant_then_a_reconnect_pushes_the_backlog_once() {
     wait_until(
         "the connection needs re-authorization",
         Duration::from_secs(10),
-        || async { connection(&ctx, &user).await["status"] == "needs_reauth" },
+        || async { connection_status(&connection(&ctx, &user).await) == ConnectionStatus::NeedsReauth },
     )
     .await;
     let c = connection(&ctx, &user).await;
@@ -388,7 +392,7 @@ async fn a_disconnect_left_half_done_by_a_stopped_process_is_finished_at_the_nex
         .unwrap();
     assert_eq!(resumed, 1);
     wait_until("the connection is revoked", Duration::from_secs(20), || async {
-        connection(&ctx, &user).await["status"] == "revoked"
+        connection_status(&connection(&ctx, &user).await) == ConnectionStatus::Revoked
     })
     .await;
     assert!(live_events(&ctx, ADA).await.is_empty());
