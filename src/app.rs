@@ -145,7 +145,13 @@ impl Application {
         let local = self.acceptor.local_addr();
         tracing::debug!(?local, "accepting connections");
         let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
-        let worker = tokio::spawn(Arc::clone(&self.state.pusher).run(self.state.push_waker.clone(), worker_stop));
+        let worker =
+            tokio::spawn(Arc::clone(&self.state.pusher).run(self.state.push_waker.clone(), worker_stop.clone()));
+        let deliverer = Arc::new(crate::sync::webhooks::Deliverer::new(
+            self.state.sync.clone(),
+            crate::api::changes::render_json,
+        ));
+        let deliveries = tokio::spawn(deliverer.run(worker_stop));
         // A disconnect that was deleting slotsync's events when a process stopped goes on.
         match crate::sync::disconnect::resume_unfinished(&self.state.sync).await {
             Ok(0) => {}
@@ -176,6 +182,9 @@ impl Application {
         let _ = stop_worker.send(true);
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "the push worker panicked");
+        }
+        if let Err(e) = deliveries.await {
+            tracing::error!(error = %e, "the webhook delivery worker panicked");
         }
         served
     }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use clap::Args;
 
-use crate::domain::ConflictPolicy;
+use crate::domain::{ConflictPolicy, RetrySchedule};
 
 /// Everything `slotsync serve` needs. Each flag can also be given as the environment
 /// variable named in `--help`; a `.env` file in the working directory is honoured.
@@ -203,6 +203,31 @@ pub struct Settings {
     #[arg(long, env = "CHANGE_RETENTION_DAYS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub change_retention_days: u64,
+
+    /// Let outbound webhooks reach private, loopback and link-local addresses, and plain
+    /// `http://` (off: only `https://` targets that resolve to public addresses, checked
+    /// when the endpoint is saved and again at every send). The demo and the tests turn it
+    /// on; a deployment should not.
+    #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE_TARGETS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private_targets: bool,
+
+    /// When an outbound webhook delivery is tried again after a failure, in seconds after
+    /// the previous attempt, comma-separated; after the last one the delivery is `failed`
+    /// (default: about a day; ±10 % jitter).
+    #[arg(long, env = "WEBHOOK_RETRY_SCHEDULE", default_value = "5,300,1800,7200,18000,36000,36000",
+          value_parser = parse_retry_schedule)]
+    pub webhook_retry_schedule: RetrySchedule,
+
+    /// An endpoint whose every attempt failed for this many hours is disabled (a
+    /// `webhook.endpoint_disabled` change tells the user); `PATCH enabled=true` turns it on.
+    #[arg(long, env = "WEBHOOK_DISABLE_AFTER_HOURS", default_value_t = 24,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub webhook_disable_after_hours: u64,
+
+    /// After a secret rotation the old secret keeps signing (beside the new one) this long.
+    #[arg(long, env = "WEBHOOK_SECRET_GRACE_HOURS", default_value_t = 24,
+          value_parser = clap::value_parser!(u64).range(0..=720))]
+    pub webhook_secret_grace_hours: u64,
 
     /// Notification channels are deleted this many days after they were stopped (or
     /// expired without being stopped).
@@ -436,6 +461,11 @@ impl Settings {
 }
 
 /// A secret made of fewer than 8 distinct characters is a placeholder, not randomness.
+/// Reads `WEBHOOK_RETRY_SCHEDULE`: seconds, comma-separated, each above 0 and at most a day.
+fn parse_retry_schedule(raw: &str) -> Result<RetrySchedule, String> {
+    RetrySchedule::parse(raw)
+}
+
 /// Reads `CONFLICT_POLICY` once, at startup: an unknown spelling stops the start with the
 /// ones accepted.
 fn parse_conflict_policy(raw: &str) -> Result<ConflictPolicy, String> {

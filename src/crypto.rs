@@ -27,6 +27,9 @@ pub enum Secret {
     RefreshToken,
     /// A PKCE verifier of an authorization in flight (`oauth_states.code_verifier_enc`).
     PkceVerifier,
+    /// An outbound webhook endpoint's signing secret (`webhook_endpoints.secret_enc`),
+    /// owned by the endpoint.
+    WebhookSecret,
 }
 
 impl Secret {
@@ -35,6 +38,7 @@ impl Secret {
             Secret::AccessToken => "google-access-token",
             Secret::RefreshToken => "google-refresh-token",
             Secret::PkceVerifier => "pkce-verifier",
+            Secret::WebhookSecret => "webhook-signing-secret",
         }
     }
 }

@@ -120,6 +120,8 @@ async fn run_in(
     settings.google_client_secret = Some(client_secret);
     settings.oauth_redirect_uri = Some(redirect);
     settings.google_emulator_url = Some(emulator.clone());
+    // Outbound webhooks to a receiver on this machine (http://127.0.0.1:…) are the demo's.
+    settings.webhook_allow_private_targets = true;
     let app = Application::build(settings.clone()).await.with_context(|| {
         format!("the service did not start on {bind}; choose another port with --port (0 = any free port)")
     })?;

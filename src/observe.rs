@@ -79,6 +79,19 @@ const OUTBOX_STATES: [&str; 5] = ["pending", "in_flight", "failed", "paused", "s
 /// Describes every family and registers each series whose labels are known, at zero.
 fn register_known_series() {
     describe_counter!("slotsync_pushes_total", "Pushes to Google, by outcome.");
+    describe_counter!(
+        "slotsync_webhook_deliveries_total",
+        "Outbound webhook attempts, by outcome (delivered, retrying, failed, gone)."
+    );
+    describe_histogram!(
+        "slotsync_webhook_delivery_lag_seconds",
+        Unit::Seconds,
+        "From a change's commit to its webhook's delivery."
+    );
+    describe_counter!(
+        "slotsync_webhook_endpoints_disabled_total",
+        "Outbound webhook endpoints disabled (410, or failing too long)."
+    );
     describe_histogram!("slotsync_push_duration_seconds", Unit::Seconds, "How long a push took.");
     describe_counter!("slotsync_pulls_total", "Pulls from Google, by mode and result.");
     describe_histogram!(
@@ -227,6 +240,20 @@ pub fn breaker_trip(scope: &'static str) {
 /// (`push`/`pull`).
 pub fn conflict(winner: &'static str, detected_by: &'static str) {
     counter!("slotsync_conflicts_total", "winner" => winner, "detected_by" => detected_by).increment(1);
+}
+
+/// An outbound webhook attempt ended with `outcome`; `lag` from the change's commit when
+/// it was delivered.
+pub fn webhook_delivery(outcome: &'static str, lag: Option<std::time::Duration>) {
+    counter!("slotsync_webhook_deliveries_total", "outcome" => outcome).increment(1);
+    if let Some(lag) = lag {
+        histogram!("slotsync_webhook_delivery_lag_seconds").record(lag.as_secs_f64());
+    }
+}
+
+/// An outbound webhook endpoint was disabled.
+pub fn webhook_endpoint_disabled() {
+    counter!("slotsync_webhook_endpoints_disabled_total").increment(1);
 }
 
 /// The number of slots in outbox state `state`, across users.

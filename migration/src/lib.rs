@@ -12,6 +12,7 @@ mod m20261130_000006_connection_lifecycle;
 mod m20261130_000007_retention_indexes;
 mod m20261130_000008_idempotency_slot_id;
 mod m20261130_000009_change_log;
+mod m20261130_000010_webhooks;
 
 /// Every migration of the schema, in order.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000007_retention_indexes::Migration),
             Box::new(m20261130_000008_idempotency_slot_id::Migration),
             Box::new(m20261130_000009_change_log::Migration),
+            Box::new(m20261130_000010_webhooks::Migration),
         ]
     }
 }

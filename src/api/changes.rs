@@ -56,6 +56,29 @@ pub enum ChangeType {
     /// A mass deletion in Google waits for the user (`GET /sync/held-deletions`).
     #[oai(rename = "deletions.held")]
     DeletionsHeld,
+    /// An outbound webhook endpoint was disabled (`detail.endpoint_id`, `detail.reason`).
+    #[oai(rename = "webhook.endpoint_disabled")]
+    WebhookEndpointDisabled,
+}
+
+impl From<ChangeType> for ChangeKind {
+    fn from(t: ChangeType) -> Self {
+        match t {
+            ChangeType::SlotCreated => ChangeKind::SlotCreated,
+            ChangeType::SlotUpdated => ChangeKind::SlotUpdated,
+            ChangeType::SlotDeleted => ChangeKind::SlotDeleted,
+            ChangeType::SlotSyncFailed => ChangeKind::SlotSyncFailed,
+            ChangeType::SlotPaused => ChangeKind::SlotPaused,
+            ChangeType::SlotResumed => ChangeKind::SlotResumed,
+            ChangeType::ConnectionConnected => ChangeKind::ConnectionConnected,
+            ChangeType::ConnectionNeedsReauth => ChangeKind::ConnectionNeedsReauth,
+            ChangeType::ConnectionMissingScopes => ChangeKind::ConnectionMissingScopes,
+            ChangeType::ConnectionCalendarMissing => ChangeKind::ConnectionCalendarMissing,
+            ChangeType::ConnectionDisconnected => ChangeKind::ConnectionDisconnected,
+            ChangeType::DeletionsHeld => ChangeKind::DeletionsHeld,
+            ChangeType::WebhookEndpointDisabled => ChangeKind::WebhookEndpointDisabled,
+        }
+    }
 }
 
 impl From<ChangeKind> for ChangeType {
@@ -73,6 +96,7 @@ impl From<ChangeKind> for ChangeType {
             ChangeKind::ConnectionCalendarMissing => ChangeType::ConnectionCalendarMissing,
             ChangeKind::ConnectionDisconnected => ChangeType::ConnectionDisconnected,
             ChangeKind::DeletionsHeld => ChangeType::DeletionsHeld,
+            ChangeKind::WebhookEndpointDisabled => ChangeType::WebhookEndpointDisabled,
         }
     }
 }
@@ -176,6 +200,12 @@ fn render(row: ChangeRow) -> Change {
         detail,
         at: row.created_at,
     }
+}
+
+/// A change as the feed shows it, as JSON: the `data` of its outbound webhook.
+pub fn render_json(row: &ChangeRow) -> serde_json::Value {
+    use poem_openapi::types::ToJSON;
+    render(row.clone()).to_json().unwrap_or_default()
 }
 
 /// The change feed.

@@ -21,6 +21,7 @@ pub mod slot_model;
 pub mod slots;
 pub mod sync;
 pub mod users;
+pub mod webhook_endpoints;
 pub mod webhooks;
 
 use poem_openapi::{OpenApiService, Tags};
@@ -69,6 +70,9 @@ pub enum ApiTags {
     Sync,
     /// Google push notifications, and setting up a user's notification channel (admin).
     Webhooks,
+    /// Outbound webhooks: endpoints that receive the caller's changes, signed (Standard
+    /// Webhooks), and their deliveries.
+    OutboundWebhooks,
     /// Operator routes: running scheduled jobs on demand.
     Admin,
 }
@@ -81,6 +85,7 @@ pub type Apis = (
     google_auth::GoogleAuthApi,
     slots::SlotsApi,
     changes::ChangesApi,
+    webhook_endpoints::WebhookEndpointsApi,
     sync::SyncApi,
     held_deletions::HeldDeletionsApi,
     webhooks::ChannelApi,
@@ -99,6 +104,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             google_auth::GoogleAuthApi,
             slots::SlotsApi,
             changes::ChangesApi,
+            webhook_endpoints::WebhookEndpointsApi,
             sync::SyncApi,
             held_deletions::HeldDeletionsApi,
             webhooks::ChannelApi,

@@ -158,6 +158,24 @@ impl Tour {
             ),
             google("delete", &["--find", EDITED_TITLE]),
             command(&["curl", "-s", &service("/sync/status"), "-H", &user]),
+            String::new(),
+            "Follow every change as it happens (each answer waits up to 30 s for the next; pass".to_owned(),
+            "its next_cursor as ?after=), or have them POSTed, signed, to a URL of yours:".to_owned(),
+            command(&["curl", "-s", &service("/changes?wait=30"), "-H", &user]),
+            command(&[
+                "curl",
+                "-s",
+                "-X",
+                "POST",
+                &service("/webhook-endpoints"),
+                "-H",
+                &user,
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                r#"{"url":"http://127.0.0.1:9000/hook"}"#,
+            ]),
+            String::new(),
             command(&["curl", "-s", &service("/admin/jobs"), "-H", &admin]),
             String::new(),
             "Press Ctrl-C to stop; the database and the emulated calendar are thrown away.".to_owned(),
@@ -197,7 +215,8 @@ mod tests {
         };
         let text = tour.render();
         let commands: Vec<&str> = text.lines().filter(|l| l.starts_with("$ ")).collect();
-        assert_eq!(commands.len(), 9, "{text}");
+        assert_eq!(commands.len(), 11, "{text}");
+        assert!(commands.iter().any(|c| c.contains("/changes?wait=30")));
         assert!(commands
             .iter()
             .any(|c| c.starts_with("$ '/opt/slot sync/slotsync' emulator edit")));

@@ -3,6 +3,7 @@
 pub mod backoff;
 pub mod breaker;
 pub mod conflict;
+pub mod delivery;
 pub mod fingerprint;
 pub mod ids;
 pub mod slot;
@@ -11,6 +12,7 @@ pub mod states;
 pub use backoff::Backoff;
 pub use breaker::{BreakerRule, SlotBreaker};
 pub use conflict::{ConflictCase, ConflictRecord, DetectedBy};
+pub use delivery::RetrySchedule;
 pub use fingerprint::Fingerprint;
 pub use ids::{EventId, SlotId, UserId};
 pub use slot::{SlotDraft, SlotFields, SlotTiming, ValidationError};

@@ -285,6 +285,8 @@ pub enum ChangeKind {
     ConnectionDisconnected,
     /// A mass deletion in Google was held for the user to confirm.
     DeletionsHeld,
+    /// An outbound webhook endpoint was disabled (it answered 410, or failed too long).
+    WebhookEndpointDisabled,
 }
 
 /// Who made a slot change recorded in the log.
@@ -313,6 +315,7 @@ string_enum!(
     ChangeKind::ConnectionCalendarMissing => "connection.calendar_missing",
     ChangeKind::ConnectionDisconnected => "connection.disconnected",
     ChangeKind::DeletionsHeld => "deletions.held",
+    ChangeKind::WebhookEndpointDisabled => "webhook.endpoint_disabled",
 );
 string_enum!(
     ChangeOrigin,

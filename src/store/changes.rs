@@ -96,6 +96,11 @@ pub async fn append(
     .exec_with_returning(db)
     .await?;
     let first = head.seq - n + 1;
+    let kinds: Vec<(i64, &'static str)> = entries
+        .iter()
+        .zip(first..)
+        .map(|(c, seq)| (seq, c.kind.as_str()))
+        .collect();
     let rows = entries.into_iter().zip(first..).map(|(c, seq)| changes::ActiveModel {
         user_id: Set(user.0),
         seq: Set(seq),
@@ -106,6 +111,8 @@ pub async fn append(
         created_at: Set(now),
     });
     changes::Entity::insert_many(rows).exec_without_returning(db).await?;
+    // Each endpoint of the user gets its delivery in the same transaction.
+    super::webhooks::enqueue(db, user, &kinds, now).await?;
     Ok(Some(head.seq))
 }
 
@@ -139,6 +146,11 @@ pub async fn append_slots(
         .map(|r| NewChange::slot(kind, origin, r))
         .collect();
     append(db, user, entries, now).await
+}
+
+/// `user`'s change `seq`, if still kept.
+pub async fn get(db: &impl ConnectionTrait, user: UserId, seq: i64) -> Result<Option<ChangeRow>, StoreError> {
+    Ok(changes::Entity::find_by_id((user.0, seq)).one(db).await?)
 }
 
 /// Where `user`'s log stands.

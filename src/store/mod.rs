@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod slots;
 pub mod sync_states;
 pub mod users;
+pub mod webhooks;
 
 use std::time::Duration;
 

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::entities::{
     change_heads, changes, channels, dedicated_calendars, google_connections, held_deletions, idempotency_keys,
-    oauth_states, slot_links, slots, sync_events, sync_states, users,
+    oauth_states, slot_links, slots, sync_events, sync_states, users, webhook_deliveries, webhook_endpoints,
 };
 use super::StoreError;
 use crate::domain::UserId;
@@ -74,6 +74,14 @@ pub async fn delete_with_data(db: &sea_orm::DatabaseConnection, id: UserId) -> R
     if users::Entity::find_by_id(id).one(&txn).await?.is_none() {
         return Err(StoreError::NotFound);
     }
+    webhook_deliveries::Entity::delete_many()
+        .filter(webhook_deliveries::Column::UserId.eq(id))
+        .exec(&txn)
+        .await?;
+    webhook_endpoints::Entity::delete_many()
+        .filter(webhook_endpoints::Column::UserId.eq(id))
+        .exec(&txn)
+        .await?;
     changes::Entity::delete_many()
         .filter(changes::Column::UserId.eq(id))
         .exec(&txn)

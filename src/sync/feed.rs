@@ -26,6 +26,8 @@ fn waiting() -> &'static Mutex<HashMap<Uuid, Weak<Notify>>> {
 
 /// Wakes `user`'s waiting long polls (call it after the change committed).
 pub fn changed(user: UserId) {
+    // Its webhooks may be due too.
+    super::webhooks::wake();
     let signal = waiting()
         .lock()
         .expect("feed table")

@@ -20,6 +20,7 @@ pub mod plan;
 pub mod pull;
 pub mod push;
 pub mod status;
+pub mod webhooks;
 pub mod worker;
 
 use std::sync::Arc;

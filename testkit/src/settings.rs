@@ -57,6 +57,11 @@ impl TestSettings for Settings {
             "100000",
             "--scheduler-enabled",
             "false",
+            // Outbound webhooks go to receivers on this machine, and are retried quickly.
+            "--webhook-allow-private-targets",
+            "true",
+            "--webhook-retry-schedule",
+            "0.2,0.3,0.5,1,2,4",
         ])
         .unwrap_or_else(|e| panic!("the test settings do not parse (check the environment): {e}"))
         .settings

@@ -17,6 +17,7 @@ mod helpers;
 mod lifecycle;
 mod metrics;
 mod openapi;
+mod outbound_webhooks;
 mod processes;
 mod pull;
 mod push;

@@ -13,3 +13,5 @@ pub mod slots;
 pub mod sync_events;
 pub mod sync_states;
 pub mod users;
+pub mod webhook_deliveries;
+pub mod webhook_endpoints;
