@@ -90,6 +90,14 @@ pub struct WebhookDelivery {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
+/// `DELETE /webhook-endpoints/{id}` answers.
+#[derive(ApiResponse)]
+pub enum DeletedEndpoint {
+    /// Deleted, with its deliveries.
+    #[oai(status = 204)]
+    Deleted,
+}
+
 /// `POST /webhook-endpoints` answers.
 #[derive(ApiResponse)]
 pub enum CreatedEndpoint {
@@ -278,10 +286,10 @@ impl WebhookEndpointsApi {
         auth: UserAuth,
         /// The endpoint's id.
         id: Path<PathUuid>,
-    ) -> Result<poem_openapi::payload::PlainText<String>, Fails<{ BAD_REQUEST | NOT_FOUND | AUTHENTICATED }>> {
+    ) -> Result<DeletedEndpoint, Fails<{ BAD_REQUEST | NOT_FOUND | AUTHENTICATED }>> {
         let row = owned(&state, &auth, &id.0).await?;
         webhooks::delete_endpoint(&state.db, auth.user_id(), row.id).await?;
-        Ok(poem_openapi::payload::PlainText(String::new()))
+        Ok(DeletedEndpoint::Deleted)
     }
 
     /// Rotate an endpoint's signing secret

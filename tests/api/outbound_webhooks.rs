@@ -381,3 +381,20 @@ async fn nobody_receives_another_users_changes() {
         .await;
     assert_eq!(resp.status(), 404);
 }
+
+#[tokio::test]
+async fn a_deleted_endpoint_is_gone_with_its_deliveries() {
+    let app = spawn_app().await;
+    let user = app.create_user("ada@example.com").await;
+    let (_inbox, url) = receiver().await;
+    let created = create_endpoint(&app, &user, json!({ "url": url })).await;
+    let path = format!("/webhook-endpoints/{}", created["id"].as_str().unwrap());
+    let resp = app
+        .api()
+        .send(reqwest::Method::DELETE, &path, &user.token, None, &[])
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(app.get(&user, &path).await.status(), 404);
+    assert_eq!(app.get_json(&user, "/webhook-endpoints").await, json!([]));
+}
