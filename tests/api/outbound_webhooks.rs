@@ -398,3 +398,54 @@ async fn a_deleted_endpoint_is_gone_with_its_deliveries() {
     assert_eq!(app.get(&user, &path).await.status(), 404);
     assert_eq!(app.get_json(&user, "/webhook-endpoints").await, json!([]));
 }
+
+/// A worker that claimed an endpoint and stopped (a process killed mid-delivery) holds
+/// its lease until it runs out; then the delivery goes out, with the same `webhook-id` it
+/// had (the id is the delivery row's, fixed when the change committed).
+#[tokio::test]
+async fn a_delivery_claimed_by_a_stopped_worker_goes_out_when_its_lease_runs_out() {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use slotsync::store::entities::{webhook_deliveries, webhook_endpoints};
+
+    let app = spawn_app().await;
+    let user = app.create_user("ada@example.com").await;
+    let (inbox, url) = receiver().await;
+    // The receiver is down while the change commits, so the delivery stays pending.
+    inbox.answer.store(503, Ordering::SeqCst);
+    let created = create_endpoint(&app, &user, json!({ "url": url })).await;
+    let endpoint: uuid::Uuid = created["id"].as_str().unwrap().parse().unwrap();
+    // "Another process" claims the endpoint for 2 s and dies without answering.
+    let lease_end = chrono::Utc::now() + chrono::Duration::seconds(2);
+    webhook_endpoints::Entity::update_many()
+        .col_expr(webhook_endpoints::Column::DeliveringUntil, Expr::value(Some(lease_end)))
+        .filter(webhook_endpoints::Column::Id.eq(endpoint))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    app.create_slot(&user, &slot("s", 1)).await;
+    inbox.answer.store(200, Ordering::SeqCst);
+    let delivery = webhook_deliveries::Entity::find()
+        .filter(webhook_deliveries::Column::EndpointId.eq(endpoint))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .expect("the delivery was created with the change");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        inbox.all().is_empty(),
+        "nothing is sent while another worker holds the endpoint"
+    );
+    wait_until(
+        "the delivery went out after the lease",
+        Duration::from_secs(10),
+        || async { !inbox.accepted().is_empty() },
+    )
+    .await;
+    assert!(chrono::Utc::now() >= lease_end);
+    let (headers, _) = inbox.all().remove(0);
+    assert_eq!(
+        headers.get("webhook-id").unwrap().to_str().unwrap(),
+        slotsync::sync::webhooks::webhook_id(delivery.id)
+    );
+}
