@@ -147,6 +147,27 @@ pub struct SyncStatus {
     pub breaker_paused_slots: Vec<uuid::Uuid>,
     /// Recent failures and trips, newest first.
     pub recent_errors: Vec<RecentError>,
+    /// Your outbound webhook endpoints and how their deliveries fare.
+    pub webhook_endpoints: Vec<WebhookHealth>,
+}
+
+/// How an outbound webhook endpoint fares.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct WebhookHealth {
+    pub id: uuid::Uuid,
+    pub url: String,
+    pub enabled: bool,
+    /// Why it was disabled.
+    pub disabled_reason: Option<String>,
+    /// Since when every attempt has failed.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// Deliveries waiting (due now, or retrying).
+    pub pending_deliveries: u64,
+    /// Deliveries whose retries ran out.
+    pub failed_deliveries: u64,
+    /// When the last delivery succeeded.
+    pub last_delivered_at: Option<DateTime<Utc>>,
 }
 
 impl From<SyncOverview> for SyncStatus {
@@ -178,6 +199,20 @@ impl From<SyncOverview> for SyncStatus {
                 .recent_errors
                 .into_iter()
                 .map(|(kind, detail, at)| RecentError { kind, detail, at })
+                .collect(),
+            webhook_endpoints: s
+                .webhooks
+                .into_iter()
+                .map(|h| WebhookHealth {
+                    id: h.endpoint.id,
+                    url: h.endpoint.url,
+                    enabled: h.endpoint.enabled,
+                    disabled_reason: h.endpoint.disabled_reason,
+                    failing_since: h.endpoint.failing_since,
+                    pending_deliveries: h.pending,
+                    failed_deliveries: h.failed,
+                    last_delivered_at: h.last_delivered_at,
+                })
                 .collect(),
             outbox: OutboxCounts {
                 pending: s.outbox.dirty,

@@ -395,3 +395,50 @@ pub async fn retry(
     }
     Ok(webhook_deliveries::Entity::find_by_id(delivery).one(db).await?)
 }
+
+/// An endpoint's health: its row, its deliveries waiting and failed for good, and when the
+/// last one was delivered.
+#[derive(Debug, Clone)]
+pub struct Health {
+    pub endpoint: EndpointRow,
+    pub pending: u64,
+    pub failed: u64,
+    pub last_delivered_at: Option<DateTime<Utc>>,
+}
+
+/// The health of each of `user`'s endpoints.
+pub async fn health(db: &impl ConnectionTrait, user: UserId) -> Result<Vec<Health>, StoreError> {
+    let mut out = Vec::new();
+    for endpoint in endpoints(db, user).await? {
+        let counts: Vec<(String, i64)> = webhook_deliveries::Entity::find()
+            .select_only()
+            .column(webhook_deliveries::Column::State)
+            .column_as(webhook_deliveries::Column::Id.count(), "n")
+            .filter(webhook_deliveries::Column::EndpointId.eq(endpoint.id))
+            .filter(webhook_deliveries::Column::State.is_in([PENDING, FAILED]))
+            .group_by(webhook_deliveries::Column::State)
+            .into_tuple()
+            .all(db)
+            .await?;
+        let count = |state: &str| {
+            counts
+                .iter()
+                .find(|(s, _)| s == state)
+                .map_or(0, |(_, n)| u64::try_from(*n).unwrap_or(0))
+        };
+        let last_delivered_at: Option<Option<DateTime<Utc>>> = webhook_deliveries::Entity::find()
+            .select_only()
+            .column_as(webhook_deliveries::Column::DeliveredAt.max(), "at")
+            .filter(webhook_deliveries::Column::EndpointId.eq(endpoint.id))
+            .into_tuple()
+            .one(db)
+            .await?;
+        out.push(Health {
+            pending: count(PENDING),
+            failed: count(FAILED),
+            last_delivered_at: last_delivered_at.flatten(),
+            endpoint,
+        });
+    }
+    Ok(out)
+}

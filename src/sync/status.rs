@@ -56,6 +56,8 @@ pub struct SyncOverview {
     pub held_deletions: u64,
     /// A disconnect's deletion of slotsync's events, if one ever ran.
     pub event_deletion: Option<sync_states::Cleanup>,
+    /// The user's outbound webhook endpoints and how their deliveries fare.
+    pub webhooks: Vec<store::webhooks::Health>,
 }
 
 /// Sync events shown as recent errors in the status.
@@ -108,5 +110,6 @@ pub async fn overview(db: &DatabaseConnection, user: UserId) -> Result<SyncOverv
         connection_error,
         held_deletions: store::held_deletions::count(db, user).await?,
         event_deletion,
+        webhooks: store::webhooks::health(db, user).await?,
     })
 }

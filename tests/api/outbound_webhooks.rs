@@ -263,6 +263,10 @@ async fn an_endpoint_answering_410_is_disabled_and_the_feed_says_so() {
             .any(|c| c["type"] == "webhook.endpoint_disabled"),
         "{feed}"
     );
+    let status = app.get_json(&user, "/sync/status").await;
+    let health = &status["webhook_endpoints"][0];
+    assert_eq!(health["enabled"], false, "{status}");
+    assert_eq!(health["pending_deliveries"], 1, "{status}");
     // Turned on again, the pending delivery goes out.
     inbox.answer.store(200, Ordering::SeqCst);
     let resp = app
@@ -279,6 +283,11 @@ async fn an_endpoint_answering_410_is_disabled_and_the_feed_says_so() {
     assert_eq!(resp.status(), 200);
     wait_until("the held delivery went out", Duration::from_secs(10), || async {
         !inbox.accepted().is_empty()
+    })
+    .await;
+    wait_until("the status shows it delivered", Duration::from_secs(5), || async {
+        let h = &app.get_json(&user, "/sync/status").await["webhook_endpoints"][0];
+        h["pending_deliveries"] == 0 && h["last_delivered_at"].is_string()
     })
     .await;
 }
