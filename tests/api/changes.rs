@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use google_calendar3::api::Event;
+use proptest::prelude::*;
 use sea_orm::sea_query::Expr;
 use sea_orm::{EntityTrait, QueryFilter};
 use serde_json::{json, Value};
@@ -277,58 +278,86 @@ async fn needs_reauth_arrives_in_the_feed() {
     .await;
 }
 
-/// Replaying the feed from the start gives, for every slot, the state `GET /slots`
-/// shows: the last change of each slot holds its current content and version.
-#[tokio::test]
-async fn replaying_the_feed_rebuilds_the_slots() {
+/// One step of the replay property.
+#[derive(Debug, Clone)]
+enum Step {
+    /// The app creates a slot on day `day`.
+    Create { day: u8 },
+    /// The app renames slot `slot` (modulo the slots created).
+    Rename { slot: usize, title: u8 },
+    /// The app deletes slot `slot`.
+    Delete { slot: usize },
+    /// The account owner renames slot `slot`'s event in Google; a pull follows.
+    GoogleRename { slot: usize, title: u8 },
+    /// The account owner deletes slot `slot`'s event in Google; a pull follows.
+    GoogleDelete { slot: usize },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => (1..28u8).prop_map(|day| Step::Create { day }),
+        2 => (0..10usize, 0..9u8).prop_map(|(slot, title)| Step::Rename { slot, title }),
+        1 => (0..10usize).prop_map(|slot| Step::Delete { slot }),
+        2 => (0..10usize, 0..9u8).prop_map(|(slot, title)| Step::GoogleRename { slot, title }),
+        1 => (0..10usize).prop_map(|slot| Step::GoogleDelete { slot }),
+    ]
+}
+
+async fn replay_case(steps: Vec<Step>) -> Result<(), TestCaseError> {
     let ctx = spawn_app_with_google().await;
     let user = ctx.app.connected_user("ada@example.com").await;
     let hub = ctx.google.user_hub("ada@example.com").await;
-    let mut ids = Vec::new();
-    // A fixed mix of API and Google edits (the proptest-sized search runs in
-    // convergence-style tests; this one is deterministic).
-    for step in 0..18u32 {
-        match step % 6 {
-            0 | 3 => {
-                let day = 1 + step;
-                let s = ctx
-                    .app
-                    .create_slot(
-                        &user,
-                        &slot_body(
-                            &format!("s{step}"),
-                            &format!("2026-12-{day:02}T09:00:00Z"),
-                            &format!("2026-12-{day:02}T10:00:00Z"),
-                        ),
-                    )
-                    .await;
-                ids.push(s["id"].as_str().unwrap().to_owned());
+    let mut ids: Vec<String> = Vec::new();
+    for step in steps {
+        let pick = |i: usize| (!ids.is_empty()).then(|| ids[i % ids.len()].clone());
+        match step {
+            Step::Create { day } => {
+                let body = slot_body(
+                    &format!("d{day}"),
+                    &format!("2026-12-{day:02}T09:00:00Z"),
+                    &format!("2026-12-{day:02}T10:00:00Z"),
+                );
+                ids.push(
+                    ctx.app.create_slot(&user, &body).await["id"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                );
             }
-            1 => {
-                let id = &ids[(step as usize) % ids.len()];
-                let now = ctx.app.slot(&user, id).await;
-                if now["deleted"] == false {
-                    let body = json!({ "title": format!("api {step}"), "start": now["start"], "end": now["end"], "timezone": now["timezone"] });
-                    let _ = ctx.app.put_slot(&user, id, &body, None).await;
+            Step::Rename { slot, title } => {
+                let Some(id) = pick(slot) else { continue };
+                let now = ctx.app.get(&user, &format!("/slots/{id}")).await;
+                if now.status() != 200 {
+                    continue;
                 }
+                let now: Value = now.json().await.unwrap();
+                let body = json!({ "title": format!("app {title}"), "start": now["start"], "end": now["end"], "timezone": now["timezone"] });
+                let _ = ctx.app.put_slot(&user, &id, &body, None).await;
             }
-            2 => {
-                let id = ids[(step as usize) % ids.len()].clone();
+            Step::Delete { slot } => {
+                let Some(id) = pick(slot) else { continue };
+                let _ = ctx.app.delete_slot(&user, &id).await;
+            }
+            Step::GoogleRename { slot, title } => {
+                let Some(id) = pick(slot) else { continue };
                 let row = ctx.app.wait_until_pushed(&id).await;
-                if let Some(event) = row.google_event_id {
-                    let patch = Event {
-                        summary: Some(format!("google {step}")),
-                        ..Default::default()
-                    };
-                    hub.events().patch(patch, "primary", &event).doit().await.unwrap();
-                    ctx.app.pull(&user, "incremental").await;
-                }
+                let (Some(event), None) = (row.google_event_id, row.deleted_at) else {
+                    continue;
+                };
+                let patch = Event {
+                    summary: Some(format!("google {title}")),
+                    ..Default::default()
+                };
+                hub.events().patch(patch, "primary", &event).doit().await.unwrap();
+                ctx.app.pull(&user, "incremental").await;
             }
-            4 => {
-                let id = &ids[0];
-                let _ = ctx.app.delete_slot(&user, id).await;
-            }
-            _ => {
+            Step::GoogleDelete { slot } => {
+                let Some(id) = pick(slot) else { continue };
+                let row = ctx.app.wait_until_pushed(&id).await;
+                let (Some(event), None) = (row.google_event_id, row.deleted_at) else {
+                    continue;
+                };
+                hub.events().delete("primary", &event).doit().await.unwrap();
                 ctx.app.pull(&user, "incremental").await;
             }
         }
@@ -346,15 +375,47 @@ async fn replaying_the_feed_rebuilds_the_slots() {
     }
     let listed = ctx.app.get_json(&user, "/slots?include_deleted=true&limit=500").await;
     let listed = listed["items"].as_array().unwrap();
-    assert_eq!(rebuilt.len(), listed.len(), "every slot is in the feed");
+    prop_assert_eq!(rebuilt.len(), listed.len(), "every slot is in the feed");
     for slot in listed {
         let id = slot["id"].as_str().unwrap();
         let replayed = &rebuilt[id];
         for field in ["title", "start", "end", "timezone", "version", "deleted", "source"] {
-            assert_eq!(
-                replayed[field], slot[field],
-                "{field} of {id}: feed {replayed} vs {slot}"
+            prop_assert_eq!(
+                &replayed[field],
+                &slot[field],
+                "{} of {}: feed {} vs {}",
+                field,
+                id,
+                replayed,
+                slot
             );
         }
+    }
+    Ok(())
+}
+
+fn cases() -> u32 {
+    std::env::var("FEED_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: cases(),
+        max_shrink_iters: 32,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Random API and Google edits (and deletions on both sides): replaying the feed from
+    /// the start gives, for every slot, what `GET /slots?include_deleted=true` shows — the
+    /// last change of each slot holds its content and version, and no slot is missing.
+    /// CI runs `FEED_CASES` cases (default 4).
+    #[test]
+    fn replaying_the_feed_rebuilds_the_slots(steps in proptest::collection::vec(step(), 3..16)) {
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        rt.block_on(replay_case(steps))?;
     }
 }
