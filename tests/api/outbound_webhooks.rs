@@ -89,6 +89,15 @@ async fn create_endpoint(app: &TestApp, user: &TestUser, body: Value) -> Value {
     resp.json().await.unwrap()
 }
 
+/// A service, its user Ada, a receiver, and an endpoint of Ada's that takes every change.
+async fn with_endpoint() -> (TestApp, TestUser, Inbox, Value) {
+    let app = spawn_app().await;
+    let user = app.create_user("ada@example.com").await;
+    let (inbox, url) = receiver().await;
+    let created = create_endpoint(&app, &user, json!({ "url": url })).await;
+    (app, user, inbox, created)
+}
+
 fn verify(secret: &str, headers: &HeaderMap, body: &str) -> bool {
     standardwebhooks::Webhook::new(secret)
         .unwrap()
@@ -241,10 +250,7 @@ async fn a_receiver_down_for_a_while_gets_every_change_in_order_once_it_is_up() 
 
 #[tokio::test]
 async fn an_endpoint_answering_410_is_disabled_and_the_feed_says_so() {
-    let app = spawn_app().await;
-    let user = app.create_user("ada@example.com").await;
-    let (inbox, url) = receiver().await;
-    let created = create_endpoint(&app, &user, json!({ "url": url })).await;
+    let (app, user, inbox, created) = with_endpoint().await;
     let endpoint = created["id"].as_str().unwrap().to_owned();
     inbox.answer.store(410, Ordering::SeqCst);
     app.create_slot(&user, &slot("s", 1)).await;
@@ -294,10 +300,7 @@ async fn an_endpoint_answering_410_is_disabled_and_the_feed_says_so() {
 
 #[tokio::test]
 async fn a_rotated_secret_signs_beside_the_old_one() {
-    let app = spawn_app().await;
-    let user = app.create_user("ada@example.com").await;
-    let (inbox, url) = receiver().await;
-    let created = create_endpoint(&app, &user, json!({ "url": url })).await;
+    let (app, user, inbox, created) = with_endpoint().await;
     let old = created["secret"].as_str().unwrap().to_owned();
     let rotated = app
         .api()
