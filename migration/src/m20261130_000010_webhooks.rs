@@ -57,7 +57,8 @@ impl MigrationTrait for Migration {
                     .table(WebhookEndpoints::Table)
                     .if_not_exists()
                     .col(uuid(WebhookEndpoints::Id).primary_key())
-                    .col(uuid(WebhookEndpoints::UserId))
+                    // None: a deployment-wide endpoint (the admin's), receiving every user's changes.
+                    .col(uuid_null(WebhookEndpoints::UserId))
                     .col(text(WebhookEndpoints::Url))
                     .col(text(WebhookEndpoints::EventTypes))
                     .col(boolean(WebhookEndpoints::Enabled))

@@ -23,6 +23,15 @@ pub struct AdminAuth(());
 #[oai(ty = "bearer", checker = "check_user")]
 pub struct UserAuth(pub User);
 
+/// A user's API token or the admin token: routes whose resources belong to a user or to
+/// the whole deployment (outbound webhook endpoints). The admin token is tried first, so a
+/// token that is neither is answered as an unknown user token.
+#[derive(SecurityScheme)]
+pub enum OwnerAuth {
+    Admin(AdminAuth),
+    User(UserAuth),
+}
+
 impl UserAuth {
     /// The authenticated user's id.
     pub fn user_id(&self) -> UserId {

@@ -9,7 +9,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
-use super::auth::UserAuth;
+use super::auth::OwnerAuth;
 use super::changes::ChangeType;
 use super::error::{answers::*, ApiError, Fails};
 use super::path_id::PathUuid;
@@ -17,7 +17,7 @@ use super::{pagination, ApiTags};
 use crate::crypto::Secret;
 use crate::domain::ChangeKind;
 use crate::state::AppState;
-use crate::store::webhooks::{self, DeliveryRow, EndpointChange, EndpointRow, MAX_ENDPOINTS};
+use crate::store::webhooks::{self, DeliveryRow, EndpointChange, EndpointRow, Owner, MAX_ENDPOINTS};
 use crate::sync::webhooks::{check_target, new_secret, webhook_id};
 
 /// Longest endpoint URL.
@@ -165,9 +165,18 @@ async fn checked_url(state: &AppState, url: &str) -> Result<String, ApiError> {
     Ok(url.to_owned())
 }
 
-async fn owned(state: &AppState, auth: &UserAuth, id: &PathUuid) -> Result<EndpointRow, ApiError> {
+/// Whose endpoints the caller manages: a user's own, or with the admin token the
+/// deployment-wide ones.
+fn owner(auth: &OwnerAuth) -> Owner {
+    match auth {
+        OwnerAuth::Admin(_) => Owner::Deployment,
+        OwnerAuth::User(user) => Owner::User(user.user_id()),
+    }
+}
+
+async fn owned(state: &AppState, auth: &OwnerAuth, id: &PathUuid) -> Result<EndpointRow, ApiError> {
     let id = id.parse("id")?;
-    webhooks::endpoint(&state.db, auth.user_id(), id)
+    webhooks::endpoint(&state.db, owner(auth), id)
         .await?
         .ok_or_else(|| ApiError::not_found("webhook endpoint"))
 }
@@ -182,7 +191,9 @@ impl WebhookEndpointsApi {
     /// Register a URL that receives the caller's changes (the same as `GET /changes`) as
     /// signed POSTs: `webhook-id`, `webhook-timestamp` and `webhook-signature: v1,…`
     /// (Standard Webhooks; verify with the returned `secret`). Delivered in order, at least
-    /// once, retried for about a day. At most 10 endpoints per user.
+    /// once, retried for about a day. At most 10 endpoints per user. With the admin token,
+    /// a deployment-wide endpoint that receives every user's changes (the admin token
+    /// then manages only those, on every route here).
     #[oai(
         path = "/webhook-endpoints",
         method = "post",
@@ -191,12 +202,12 @@ impl WebhookEndpointsApi {
     async fn create(
         &self,
         state: Data<&AppState>,
-        auth: UserAuth,
+        auth: OwnerAuth,
         body: Json<NewWebhookEndpoint>,
     ) -> Result<CreatedEndpoint, Fails<{ BAD_REQUEST | CONFLICT | AUTHENTICATED }>> {
-        let user = auth.user_id();
+        let owner = owner(&auth);
         let url = checked_url(&state, &body.url).await?;
-        if webhooks::endpoints(&state.db, user).await?.len() as u64 >= MAX_ENDPOINTS {
+        if webhooks::endpoints(&state.db, owner).await?.len() as u64 >= MAX_ENDPOINTS {
             return Err(ApiError::conflict_message(
                 "too_many_endpoints",
                 format!("a user may have {MAX_ENDPOINTS} webhook endpoints; delete one first"),
@@ -207,7 +218,7 @@ impl WebhookEndpointsApi {
         let secret = new_secret();
         let sealed = state.keys.encrypt(&secret, id, Secret::WebhookSecret);
         let types = types_in(body.0.event_types).unwrap_or_default();
-        let row = webhooks::insert_endpoint(&state.db, id, user, &url, &types, sealed, Utc::now()).await?;
+        let row = webhooks::insert_endpoint(&state.db, id, owner, &url, &types, sealed, Utc::now()).await?;
         Ok(CreatedEndpoint::Created(Json(endpoint(&row, Some(secret)))))
     }
 
@@ -216,9 +227,9 @@ impl WebhookEndpointsApi {
     async fn list(
         &self,
         state: Data<&AppState>,
-        auth: UserAuth,
+        auth: OwnerAuth,
     ) -> Result<Json<Vec<WebhookEndpoint>>, Fails<{ AUTHENTICATED }>> {
-        let rows = webhooks::endpoints(&state.db, auth.user_id()).await?;
+        let rows = webhooks::endpoints(&state.db, owner(&auth)).await?;
         Ok(Json(rows.iter().map(|r| endpoint(r, None)).collect()))
     }
 
@@ -231,7 +242,7 @@ impl WebhookEndpointsApi {
     async fn get(
         &self,
         state: Data<&AppState>,
-        auth: UserAuth,
+        auth: OwnerAuth,
         /// The endpoint's id.
         id: Path<PathUuid>,
     ) -> Result<Json<WebhookEndpoint>, Fails<{ BAD_REQUEST | NOT_FOUND | AUTHENTICATED }>> {
@@ -250,7 +261,7 @@ impl WebhookEndpointsApi {
     async fn update(
         &self,
         state: Data<&AppState>,
-        auth: UserAuth,
+        auth: OwnerAuth,
         /// The endpoint's id.
         id: Path<PathUuid>,
         body: Json<WebhookEndpointPatch>,
@@ -265,7 +276,7 @@ impl WebhookEndpointsApi {
             event_types: types_in(body.0.event_types),
             enabled: body.0.enabled,
         };
-        let updated = webhooks::update_endpoint(&state.db, auth.user_id(), row.id, change, Utc::now())
+        let updated = webhooks::update_endpoint(&state.db, owner(&auth), row.id, change, Utc::now())
             .await?
             .ok_or_else(|| ApiError::not_found("webhook endpoint"))?;
         crate::sync::webhooks::wake();
@@ -283,12 +294,12 @@ impl WebhookEndpointsApi {
     async fn delete(
         &self,
         state: Data<&AppState>,
-        auth: UserAuth,
+        auth: OwnerAuth,
         /// The endpoint's id.
         id: Path<PathUuid>,
     ) -> Result<DeletedEndpoint, Fails<{ BAD_REQUEST | NOT_FOUND | AUTHENTICATED }>> {
         let row = owned(&state, &auth, &id.0).await?;
-        webhooks::delete_endpoint(&state.db, auth.user_id(), row.id).await?;
+        webhooks::delete_endpoint(&state.db, owner(&auth), row.id).await?;
         Ok(DeletedEndpoint::Deleted)
     }
 
@@ -305,7 +316,7 @@ impl WebhookEndpointsApi {
     async fn rotate(
         &self,
         state: Data<&AppState>,
-        auth: UserAuth,
+        auth: OwnerAuth,
         /// The endpoint's id.
         id: Path<PathUuid>,
     ) -> Result<Json<WebhookEndpoint>, Fails<{ BAD_REQUEST | NOT_FOUND | AUTHENTICATED }>> {
@@ -314,7 +325,7 @@ impl WebhookEndpointsApi {
         let sealed = state.keys.encrypt(&secret, row.id, Secret::WebhookSecret);
         let now = Utc::now();
         let grace = chrono::Duration::hours(i64::try_from(state.settings.webhook_secret_grace_hours).unwrap_or(24));
-        let updated = webhooks::rotate_secret(&state.db, auth.user_id(), row.id, sealed, now + grace, now)
+        let updated = webhooks::rotate_secret(&state.db, owner(&auth), row.id, sealed, now + grace, now)
             .await?
             .ok_or_else(|| ApiError::not_found("webhook endpoint"))?;
         Ok(Json(endpoint(&updated, Some(secret))))
@@ -331,7 +342,7 @@ impl WebhookEndpointsApi {
     async fn deliveries(
         &self,
         state: Data<&AppState>,
-        auth: UserAuth,
+        auth: OwnerAuth,
         /// The endpoint's id.
         id: Path<PathUuid>,
         /// Most deliveries listed, 1–500 (default 50).
@@ -340,7 +351,7 @@ impl WebhookEndpointsApi {
     ) -> Result<Json<Vec<WebhookDelivery>>, Fails<{ BAD_REQUEST | NOT_FOUND | AUTHENTICATED }>> {
         let row = owned(&state, &auth, &id.0).await?;
         let limit = pagination::page_size(limit.0)?;
-        let rows = webhooks::deliveries(&state.db, auth.user_id(), row.id, limit).await?;
+        let rows = webhooks::deliveries(&state.db, row.id, limit).await?;
         Ok(Json(rows.iter().map(delivery).collect()))
     }
 
@@ -356,7 +367,7 @@ impl WebhookEndpointsApi {
     async fn retry(
         &self,
         state: Data<&AppState>,
-        auth: UserAuth,
+        auth: OwnerAuth,
         /// The endpoint's id.
         id: Path<PathUuid>,
         /// The delivery's id.
@@ -364,7 +375,7 @@ impl WebhookEndpointsApi {
     ) -> Result<Json<WebhookDelivery>, Fails<{ BAD_REQUEST | NOT_FOUND | AUTHENTICATED }>> {
         let row = owned(&state, &auth, &id.0).await?;
         let delivery_id = delivery_id.0.parse("delivery_id")?;
-        let again = webhooks::retry(&state.db, auth.user_id(), row.id, delivery_id, Utc::now())
+        let again = webhooks::retry(&state.db, row.id, delivery_id, Utc::now())
             .await?
             .ok_or_else(|| ApiError::not_found("delivery"))?;
         crate::sync::webhooks::wake();

@@ -26,7 +26,31 @@ pub const FAILED: &str = "failed";
 /// Not delivered: the endpoint was disabled, or the change was purged first.
 pub const DISCARDED: &str = "discarded";
 
-/// Most endpoints one user may have.
+/// Whose endpoints: a user's, or the deployment's (the admin's, receiving every user's
+/// changes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    User(UserId),
+    Deployment,
+}
+
+impl Owner {
+    fn column(self) -> Option<Uuid> {
+        match self {
+            Owner::User(u) => Some(u.0),
+            Owner::Deployment => None,
+        }
+    }
+
+    fn filter(self) -> Condition {
+        match self {
+            Owner::User(u) => Condition::all().add(webhook_endpoints::Column::UserId.eq(u.0)),
+            Owner::Deployment => Condition::all().add(webhook_endpoints::Column::UserId.is_null()),
+        }
+    }
+}
+
+/// Most endpoints one owner may have.
 pub const MAX_ENDPOINTS: u64 = 10;
 
 /// The event types an endpoint takes (`[]` = all), as stored.
@@ -34,11 +58,11 @@ pub fn event_types(row: &EndpointRow) -> Vec<String> {
     serde_json::from_str(&row.event_types).unwrap_or_default()
 }
 
-/// A new endpoint of `user`.
+/// A new endpoint of `owner`.
 pub async fn insert_endpoint(
     db: &impl ConnectionTrait,
     id: Uuid,
-    user: UserId,
+    owner: Owner,
     url: &str,
     types: &[String],
     secret_enc: String,
@@ -46,7 +70,7 @@ pub async fn insert_endpoint(
 ) -> Result<EndpointRow, StoreError> {
     Ok(webhook_endpoints::ActiveModel {
         id: Set(id),
-        user_id: Set(user.0),
+        user_id: Set(owner.column()),
         url: Set(url.to_owned()),
         event_types: Set(serde_json::to_string(types).expect("JSON")),
         enabled: Set(true),
@@ -63,19 +87,19 @@ pub async fn insert_endpoint(
     .await?)
 }
 
-/// `user`'s endpoints, oldest first.
-pub async fn endpoints(db: &impl ConnectionTrait, user: UserId) -> Result<Vec<EndpointRow>, StoreError> {
+/// `owner`'s endpoints, oldest first.
+pub async fn endpoints(db: &impl ConnectionTrait, owner: Owner) -> Result<Vec<EndpointRow>, StoreError> {
     Ok(webhook_endpoints::Entity::find()
-        .filter(webhook_endpoints::Column::UserId.eq(user.0))
+        .filter(owner.filter())
         .order_by_asc(webhook_endpoints::Column::CreatedAt)
         .all(db)
         .await?)
 }
 
-/// `user`'s endpoint `id`.
-pub async fn endpoint(db: &impl ConnectionTrait, user: UserId, id: Uuid) -> Result<Option<EndpointRow>, StoreError> {
+/// `owner`'s endpoint `id`.
+pub async fn endpoint(db: &impl ConnectionTrait, owner: Owner, id: Uuid) -> Result<Option<EndpointRow>, StoreError> {
     Ok(webhook_endpoints::Entity::find_by_id(id)
-        .filter(webhook_endpoints::Column::UserId.eq(user.0))
+        .filter(owner.filter())
         .one(db)
         .await?)
 }
@@ -88,16 +112,16 @@ pub struct EndpointChange {
     pub enabled: Option<bool>,
 }
 
-/// Applies `change` to `user`'s endpoint `id`. Enabling clears the reason it was disabled
+/// Applies `change` to `owner`'s endpoint `id`. Enabling clears the reason it was disabled
 /// and its failure streak; disabling discards nothing (pending deliveries wait).
 pub async fn update_endpoint(
     db: &impl ConnectionTrait,
-    user: UserId,
+    owner: Owner,
     id: Uuid,
     change: EndpointChange,
     now: DateTime<Utc>,
 ) -> Result<Option<EndpointRow>, StoreError> {
-    let Some(row) = endpoint(db, user, id).await? else {
+    let Some(row) = endpoint(db, owner, id).await? else {
         return Ok(None);
     };
     let mut active: webhook_endpoints::ActiveModel = row.into();
@@ -118,16 +142,18 @@ pub async fn update_endpoint(
     Ok(Some(active.update(db).await?))
 }
 
-/// Deletes `user`'s endpoint `id` and its deliveries. Returns whether it existed.
-pub async fn delete_endpoint(db: &impl ConnectionTrait, user: UserId, id: Uuid) -> Result<bool, StoreError> {
+/// Deletes `owner`'s endpoint `id` and its deliveries. Returns whether it existed.
+pub async fn delete_endpoint(db: &impl ConnectionTrait, owner: Owner, id: Uuid) -> Result<bool, StoreError> {
+    if endpoint(db, owner, id).await?.is_none() {
+        return Ok(false);
+    }
     webhook_deliveries::Entity::delete_many()
         .filter(webhook_deliveries::Column::EndpointId.eq(id))
-        .filter(webhook_deliveries::Column::UserId.eq(user.0))
         .exec(db)
         .await?;
     Ok(webhook_endpoints::Entity::delete_many()
         .filter(webhook_endpoints::Column::Id.eq(id))
-        .filter(webhook_endpoints::Column::UserId.eq(user.0))
+        .filter(owner.filter())
         .exec(db)
         .await?
         .rows_affected
@@ -137,13 +163,13 @@ pub async fn delete_endpoint(db: &impl ConnectionTrait, user: UserId, id: Uuid) 
 /// Replaces the signing secret; the old one keeps signing (beside the new) until `until`.
 pub async fn rotate_secret(
     db: &impl ConnectionTrait,
-    user: UserId,
+    owner: Owner,
     id: Uuid,
     new_enc: String,
     until: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Option<EndpointRow>, StoreError> {
-    let Some(row) = endpoint(db, user, id).await? else {
+    let Some(row) = endpoint(db, owner, id).await? else {
         return Ok(None);
     };
     let old = row.secret_enc.clone();
@@ -156,7 +182,8 @@ pub async fn rotate_secret(
 }
 
 /// Creates the deliveries of `user`'s new changes `(seq, type)` for every enabled
-/// endpoint of the user that takes their type. Runs in the changes' transaction.
+/// endpoint of the user, and every deployment-wide one, that takes their type. Runs in
+/// the changes' transaction.
 pub async fn enqueue(
     db: &impl ConnectionTrait,
     user: UserId,
@@ -164,7 +191,11 @@ pub async fn enqueue(
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     let targets = webhook_endpoints::Entity::find()
-        .filter(webhook_endpoints::Column::UserId.eq(user.0))
+        .filter(
+            Condition::any()
+                .add(webhook_endpoints::Column::UserId.eq(user.0))
+                .add(webhook_endpoints::Column::UserId.is_null()),
+        )
         .filter(webhook_endpoints::Column::Enabled.eq(true))
         .all(db)
         .await?;
@@ -226,7 +257,7 @@ pub async fn claim_due(
             break;
         }
         // In order: only when the endpoint's oldest pending delivery is the due one.
-        let Some(oldest) = next_pending(db, id).await? else {
+        let Some(oldest) = next_pending(db, id, None).await? else {
             continue;
         };
         if oldest.next_attempt_at > now {
@@ -256,15 +287,26 @@ pub async fn claim_due(
     Ok(claimed)
 }
 
-/// The endpoint's oldest pending delivery.
-pub async fn next_pending(db: &impl ConnectionTrait, endpoint: Uuid) -> Result<Option<DeliveryRow>, StoreError> {
-    Ok(webhook_deliveries::Entity::find()
+/// The endpoint's oldest pending delivery: in the user's change order (one user's
+/// endpoint, or, for a deployment-wide one, `user`'s changes when given), else by commit
+/// time (a deployment-wide endpoint's deliveries of several users).
+pub async fn next_pending(
+    db: &impl ConnectionTrait,
+    endpoint: Uuid,
+    user: Option<UserId>,
+) -> Result<Option<DeliveryRow>, StoreError> {
+    let mut query = webhook_deliveries::Entity::find()
         .filter(webhook_deliveries::Column::EndpointId.eq(endpoint))
-        .filter(webhook_deliveries::Column::State.eq(PENDING))
-        .order_by_asc(webhook_deliveries::Column::Seq)
-        .order_by_asc(webhook_deliveries::Column::CreatedAt)
-        .one(db)
-        .await?)
+        .filter(webhook_deliveries::Column::State.eq(PENDING));
+    query = match user {
+        Some(u) => query
+            .filter(webhook_deliveries::Column::UserId.eq(u.0))
+            .order_by_asc(webhook_deliveries::Column::Seq),
+        None => query
+            .order_by_asc(webhook_deliveries::Column::CreatedAt)
+            .order_by_asc(webhook_deliveries::Column::Seq),
+    };
+    Ok(query.one(db).await?)
 }
 
 /// Records an attempt of `delivery`: `state` (`delivered`, or `pending` again with the
@@ -355,28 +397,22 @@ pub async fn release(db: &impl ConnectionTrait, endpoint: Uuid) -> Result<(), St
     Ok(())
 }
 
-/// The endpoint's deliveries, newest first, at most `limit`.
-pub async fn deliveries(
-    db: &impl ConnectionTrait,
-    user: UserId,
-    endpoint: Uuid,
-    limit: u64,
-) -> Result<Vec<DeliveryRow>, StoreError> {
+/// The endpoint's deliveries, newest first, at most `limit` (the caller checked that the
+/// endpoint is theirs).
+pub async fn deliveries(db: &impl ConnectionTrait, endpoint: Uuid, limit: u64) -> Result<Vec<DeliveryRow>, StoreError> {
     Ok(webhook_deliveries::Entity::find()
         .filter(webhook_deliveries::Column::EndpointId.eq(endpoint))
-        .filter(webhook_deliveries::Column::UserId.eq(user.0))
-        .order_by_desc(webhook_deliveries::Column::Seq)
         .order_by_desc(webhook_deliveries::Column::CreatedAt)
+        .order_by_desc(webhook_deliveries::Column::Seq)
         .limit(limit)
         .all(db)
         .await?)
 }
 
 /// Puts a delivery back in line, due now (same id: the same `webhook-id`). Returns the
-/// row, or `None` when `user` has no such delivery on that endpoint.
+/// row, or `None` when the endpoint (the caller checked it is theirs) has no such delivery.
 pub async fn retry(
     db: &impl ConnectionTrait,
-    user: UserId,
     endpoint: Uuid,
     delivery: Uuid,
     now: DateTime<Utc>,
@@ -386,7 +422,6 @@ pub async fn retry(
         .col_expr(webhook_deliveries::Column::NextAttemptAt, Expr::value(now))
         .filter(webhook_deliveries::Column::Id.eq(delivery))
         .filter(webhook_deliveries::Column::EndpointId.eq(endpoint))
-        .filter(webhook_deliveries::Column::UserId.eq(user.0))
         .exec(db)
         .await?
         .rows_affected;
@@ -409,7 +444,7 @@ pub struct Health {
 /// The health of each of `user`'s endpoints.
 pub async fn health(db: &impl ConnectionTrait, user: UserId) -> Result<Vec<Health>, StoreError> {
     let mut out = Vec::new();
-    for endpoint in endpoints(db, user).await? {
+    for endpoint in endpoints(db, Owner::User(user)).await? {
         let counts: Vec<(String, i64)> = webhook_deliveries::Entity::find()
             .select_only()
             .column(webhook_deliveries::Column::State)

@@ -173,15 +173,16 @@ impl Deliverer {
 
     async fn deliver_batch(&self, endpoint: &EndpointRow) -> Result<(), StoreError> {
         let db = &self.ctx.db;
+        let owner = endpoint.user_id.map(UserId);
         for _ in 0..BATCH {
-            let Some(delivery) = webhooks::next_pending(db, endpoint.id).await? else {
+            let Some(delivery) = webhooks::next_pending(db, endpoint.id, owner).await? else {
                 return Ok(());
             };
             let now = Utc::now();
             if delivery.next_attempt_at > now {
                 return Ok(());
             }
-            let user = UserId(endpoint.user_id);
+            let user = UserId(delivery.user_id);
             let Some(change) = changes::get(db, user, delivery.seq).await? else {
                 let why = "the change was purged before it could be delivered".to_owned();
                 webhooks::record_attempt(db, &delivery, DISCARDED, now, None, Some(why), now).await?;
@@ -245,21 +246,26 @@ impl Deliverer {
         Ok(())
     }
 
-    /// Turns the endpoint off and tells the user in the feed (in one transaction).
+    /// Turns the endpoint off and, for a user's endpoint, tells the user in the feed (in
+    /// one transaction); a deployment-wide endpoint's operator learns it from the log and
+    /// the metric.
     async fn disable(&self, endpoint: &EndpointRow, reason: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let user = UserId(endpoint.user_id);
         let txn = crate::store::begin_write(&self.ctx.db).await?;
         webhooks::record_endpoint(&txn, endpoint.id, false, Some(reason), now).await?;
-        let notice = NewChange::about(
-            ChangeKind::WebhookEndpointDisabled,
-            json!({ "endpoint_id": endpoint.id, "url": endpoint.url, "reason": reason,
-                    "next": "fix the receiver, then PATCH /webhook-endpoints/{id} with enabled=true; pending deliveries resume" }),
-        );
-        changes::append_one(&txn, user, notice, now).await?;
+        if let Some(user) = endpoint.user_id.map(UserId) {
+            let notice = NewChange::about(
+                ChangeKind::WebhookEndpointDisabled,
+                json!({ "endpoint_id": endpoint.id, "url": endpoint.url, "reason": reason,
+                        "next": "fix the receiver, then PATCH /webhook-endpoints/{id} with enabled=true; pending deliveries resume" }),
+            );
+            changes::append_one(&txn, user, notice, now).await?;
+        }
         txn.commit().await?;
         crate::observe::webhook_endpoint_disabled();
         tracing::warn!(endpoint_id = %endpoint.id, reason, "webhook endpoint disabled");
-        super::feed::changed(user);
+        if let Some(user) = endpoint.user_id.map(UserId) {
+            super::feed::changed(user);
+        }
         Ok(())
     }
 

@@ -461,3 +461,62 @@ async fn a_delivery_claimed_by_a_stopped_worker_goes_out_when_its_lease_runs_out
         slotsync::sync::webhooks::webhook_id(delivery.id)
     );
 }
+
+#[tokio::test]
+async fn a_deployment_wide_endpoint_receives_every_users_changes_and_only_the_admin_sees_it() {
+    let app = spawn_app().await;
+    let ada = app.create_user("ada@example.com").await;
+    let bob = app.create_user("bob@example.com").await;
+    let (inbox, url) = receiver().await;
+    let admin = slotsync_testkit::ADMIN_TOKEN;
+    let resp = app
+        .api()
+        .send(
+            reqwest::Method::POST,
+            "/webhook-endpoints",
+            admin,
+            Some(&json!({ "url": url })),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let global: Value = resp.json().await.unwrap();
+    let secret = global["secret"].as_str().unwrap().to_owned();
+    app.create_slot(&ada, &slot("ada's", 1)).await;
+    app.create_slot(&bob, &slot("bob's", 2)).await;
+    wait_until("both users' changes arrived", Duration::from_secs(10), || async {
+        inbox.accepted().len() >= 2
+    })
+    .await;
+    let mut titles: Vec<String> = inbox
+        .accepted()
+        .iter()
+        .map(|b| b["data"]["slot"]["title"].as_str().unwrap().to_owned())
+        .collect();
+    titles.sort();
+    assert_eq!(titles, ["ada's", "bob's"]);
+    for (headers, body) in inbox.all() {
+        assert!(verify(&secret, &headers, &body));
+    }
+    // Users neither list nor reach it; the admin lists only deployment-wide endpoints.
+    assert_eq!(app.get_json(&ada, "/webhook-endpoints").await, json!([]));
+    let path = format!("/webhook-endpoints/{}", global["id"].as_str().unwrap());
+    assert_eq!(app.get(&ada, &path).await.status(), 404);
+    let listed: Value = app
+        .api()
+        .send(reqwest::Method::GET, "/webhook-endpoints", admin, None, &[])
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    // A token that is neither is refused.
+    let resp = app
+        .api()
+        .send(reqwest::Method::GET, "/webhook-endpoints", "nope", None, &[])
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+}

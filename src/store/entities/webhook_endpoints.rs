@@ -7,7 +7,9 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    pub user_id: Uuid,
+    /// The owner; `None` for a deployment-wide endpoint (created by the admin) that
+    /// receives every user's changes.
+    pub user_id: Option<Uuid>,
     #[sea_orm(column_type = "Text")]
     pub url: String,
     /// JSON array of change types; empty = every type.
