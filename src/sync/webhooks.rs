@@ -169,6 +169,10 @@ impl Deliverer {
         if let Err(e) = webhooks::release(&self.ctx.db, endpoint.id).await {
             tracing::warn!(endpoint_id = %endpoint.id, error = %e, "could not release a webhook endpoint");
         }
+        // A delivery created after this batch looked for the next one, while the endpoint
+        // was still held, met a claim that could not take it: look again now rather than
+        // at the next tick.
+        wake();
     }
 
     async fn deliver_batch(&self, endpoint: &EndpointRow) -> Result<(), StoreError> {
