@@ -61,45 +61,38 @@ pub enum ChangeType {
     WebhookEndpointDisabled,
 }
 
-impl From<ChangeType> for ChangeKind {
-    fn from(t: ChangeType) -> Self {
-        match t {
-            ChangeType::SlotCreated => ChangeKind::SlotCreated,
-            ChangeType::SlotUpdated => ChangeKind::SlotUpdated,
-            ChangeType::SlotDeleted => ChangeKind::SlotDeleted,
-            ChangeType::SlotSyncFailed => ChangeKind::SlotSyncFailed,
-            ChangeType::SlotPaused => ChangeKind::SlotPaused,
-            ChangeType::SlotResumed => ChangeKind::SlotResumed,
-            ChangeType::ConnectionConnected => ChangeKind::ConnectionConnected,
-            ChangeType::ConnectionNeedsReauth => ChangeKind::ConnectionNeedsReauth,
-            ChangeType::ConnectionMissingScopes => ChangeKind::ConnectionMissingScopes,
-            ChangeType::ConnectionCalendarMissing => ChangeKind::ConnectionCalendarMissing,
-            ChangeType::ConnectionDisconnected => ChangeKind::ConnectionDisconnected,
-            ChangeType::DeletionsHeld => ChangeKind::DeletionsHeld,
-            ChangeType::WebhookEndpointDisabled => ChangeKind::WebhookEndpointDisabled,
+/// The API's change types and the domain's kinds have the same variants: one list, both
+/// conversions.
+macro_rules! same_variants {
+    ($($variant:ident),+ $(,)?) => {
+        impl From<ChangeType> for ChangeKind {
+            fn from(t: ChangeType) -> Self {
+                match t { $(ChangeType::$variant => ChangeKind::$variant),+ }
+            }
         }
-    }
+        impl From<ChangeKind> for ChangeType {
+            fn from(k: ChangeKind) -> Self {
+                match k { $(ChangeKind::$variant => ChangeType::$variant),+ }
+            }
+        }
+    };
 }
 
-impl From<ChangeKind> for ChangeType {
-    fn from(k: ChangeKind) -> Self {
-        match k {
-            ChangeKind::SlotCreated => ChangeType::SlotCreated,
-            ChangeKind::SlotUpdated => ChangeType::SlotUpdated,
-            ChangeKind::SlotDeleted => ChangeType::SlotDeleted,
-            ChangeKind::SlotSyncFailed => ChangeType::SlotSyncFailed,
-            ChangeKind::SlotPaused => ChangeType::SlotPaused,
-            ChangeKind::SlotResumed => ChangeType::SlotResumed,
-            ChangeKind::ConnectionConnected => ChangeType::ConnectionConnected,
-            ChangeKind::ConnectionNeedsReauth => ChangeType::ConnectionNeedsReauth,
-            ChangeKind::ConnectionMissingScopes => ChangeType::ConnectionMissingScopes,
-            ChangeKind::ConnectionCalendarMissing => ChangeType::ConnectionCalendarMissing,
-            ChangeKind::ConnectionDisconnected => ChangeType::ConnectionDisconnected,
-            ChangeKind::DeletionsHeld => ChangeType::DeletionsHeld,
-            ChangeKind::WebhookEndpointDisabled => ChangeType::WebhookEndpointDisabled,
-        }
-    }
-}
+same_variants!(
+    SlotCreated,
+    SlotUpdated,
+    SlotDeleted,
+    SlotSyncFailed,
+    SlotPaused,
+    SlotResumed,
+    ConnectionConnected,
+    ConnectionNeedsReauth,
+    ConnectionMissingScopes,
+    ConnectionCalendarMissing,
+    ConnectionDisconnected,
+    DeletionsHeld,
+    WebhookEndpointDisabled,
+);
 
 /// Who made a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]

@@ -126,6 +126,21 @@ pub async fn append_one(
     append(db, user, vec![entry], now).await
 }
 
+/// The entry recording a `kind` change of `user`'s slot `slot` by `origin`, as `db` (the
+/// transaction of the change) now holds the slot; `None` if there is no such slot.
+pub async fn slot_entry(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    slot: Uuid,
+    kind: ChangeKind,
+    origin: ChangeOrigin,
+    detail: Value,
+) -> Result<Option<NewChange>, StoreError> {
+    Ok(super::slots::find_any(db, user, crate::domain::SlotId(slot))
+        .await?
+        .map(|row| NewChange::slot_with(kind, origin, &row, detail)))
+}
+
 /// Appends a `kind` entry for each of `user`'s slots `ids`, as `db` (the transaction of
 /// the change) now holds them.
 pub async fn append_slots(

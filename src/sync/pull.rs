@@ -28,7 +28,7 @@ use super::home;
 use super::plan::{plan, Action, LocalSlot, PlanRules, SkipReason};
 use crate::domain::{
     AuditKind, BreakerRule, ChangeKind, ChangeOrigin, ConflictPolicy, ConflictRecord, ConnectionStatus, DetectedBy,
-    Fingerprint, SlotBreaker, SlotId, UserId,
+    Fingerprint, SlotBreaker, UserId,
 };
 use crate::google::mapping::event_slot;
 use crate::google::{CalendarGateway, GoneKind, GoogleError, ListFrom};
@@ -553,8 +553,8 @@ async fn log_slot(
     kind: ChangeKind,
     origin: ChangeOrigin,
 ) -> Result<(), SyncError> {
-    if let Some(row) = store::slots::find_any(txn, run.user, SlotId(slot)).await? {
-        run.changes.push(NewChange::slot(kind, origin, &row));
+    if let Some(entry) = changes::slot_entry(txn, run.user, slot, kind, origin, serde_json::Value::Null).await? {
+        run.changes.push(entry);
     }
     Ok(())
 }

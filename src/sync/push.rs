@@ -21,7 +21,7 @@ use crate::domain::{
 use crate::google::mapping::EventContent;
 use crate::google::{CalendarGateway, ConflictKind, GoneKind, GoogleError};
 use crate::observe;
-use crate::store::changes::{self, NewChange};
+use crate::store::changes;
 use crate::store::outbox::{self, Pushed};
 use crate::store::slots::SlotRow;
 use crate::store::{self, audit, sync_states, GroupCommit, StoreError};
@@ -276,6 +276,7 @@ impl Pusher {
                         user,
                         row.id,
                         ChangeKind::SlotSyncFailed,
+                        ChangeOrigin::System,
                         json!({ "error": message }),
                     )
                     .await?;
@@ -467,7 +468,15 @@ impl Pusher {
                 let applied =
                     outbox::apply_remote(&txn, job.row.id, job.row.version, &draft, pushed, &after, now).await?;
                 if applied {
-                    log_slot(&txn, job.user, job.row.id, ChangeKind::SlotUpdated, Value::Null).await?;
+                    log_slot(
+                        &txn,
+                        job.user,
+                        job.row.id,
+                        ChangeKind::SlotUpdated,
+                        ChangeOrigin::Google,
+                        Value::Null,
+                    )
+                    .await?;
                 }
                 txn.commit().await?;
                 if applied {
@@ -485,7 +494,15 @@ impl Pusher {
                 }
                 let deleted = outbox::delete_as_remote(&txn, job.row.id, job.row.version, job.home, now).await?;
                 if deleted {
-                    log_slot(&txn, job.user, job.row.id, ChangeKind::SlotDeleted, Value::Null).await?;
+                    log_slot(
+                        &txn,
+                        job.user,
+                        job.row.id,
+                        ChangeKind::SlotDeleted,
+                        ChangeOrigin::Google,
+                        Value::Null,
+                    )
+                    .await?;
                 }
                 txn.commit().await?;
                 if deleted {
@@ -535,14 +552,11 @@ async fn log_slot(
     user: UserId,
     slot: uuid::Uuid,
     kind: ChangeKind,
+    origin: ChangeOrigin,
     detail: Value,
 ) -> Result<(), StoreError> {
-    let origin = match kind {
-        ChangeKind::SlotSyncFailed => ChangeOrigin::System,
-        _ => ChangeOrigin::Google,
-    };
-    if let Some(row) = store::slots::find_any(txn, user, SlotId(slot)).await? {
-        changes::append_one(txn, user, NewChange::slot_with(kind, origin, &row, detail), Utc::now()).await?;
+    if let Some(entry) = changes::slot_entry(txn, user, slot, kind, origin, detail).await? {
+        changes::append_one(txn, user, entry, Utc::now()).await?;
     }
     Ok(())
 }
