@@ -34,6 +34,13 @@ pub enum ChangeType {
     SlotUpdated,
     #[oai(rename = "slot.deleted")]
     SlotDeleted,
+    /// One occurrence of a recurring slot was changed (`detail.occurrence`: it after the
+    /// change, as `GET /slots/{id}/occurrences` shows it).
+    #[oai(rename = "occurrence.updated")]
+    OccurrenceUpdated,
+    /// One occurrence of a recurring slot was cancelled (`detail.occurrence`).
+    #[oai(rename = "occurrence.cancelled")]
+    OccurrenceCancelled,
     /// Pushing the slot failed for good (`detail.error`).
     #[oai(rename = "slot.sync_failed")]
     SlotSyncFailed,
@@ -82,6 +89,8 @@ same_variants!(
     SlotCreated,
     SlotUpdated,
     SlotDeleted,
+    OccurrenceUpdated,
+    OccurrenceCancelled,
     SlotSyncFailed,
     SlotPaused,
     SlotResumed,

@@ -180,6 +180,7 @@ impl From<SyncError> for ApiError {
                 ApiError::Conflict(body("not_connected", message, None))
             }
             SyncError::NoConnection => ApiError::not_found("Google connection"),
+            SyncError::OccurrenceNotFound(_) => ApiError::NotFound(body("not_found", message, Some("original_start"))),
             SyncError::ConnectionUnusable(_) => ApiError::conflict_message("connection_unusable", message),
             SyncError::PullRunning => ApiError::conflict_message("pull_running", message),
             SyncError::CalendarMissing => ApiError::conflict_message("calendar_missing", message),
@@ -446,6 +447,10 @@ mod tests {
             (SyncError::CalendarMissing, 409),
             (SyncError::MissingScopes, 409),
             (SyncError::Rehomed, 503),
+            (
+                SyncError::OccurrenceNotFound("occurrence 2026-01-01 not found".into()),
+                404,
+            ),
             (SyncError::ChannelsOff, 503),
             (SyncError::OAuthNotConfigured("GOOGLE_CLIENT_ID"), 503),
             (SyncError::InvalidState("forged"), 400),

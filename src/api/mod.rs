@@ -12,6 +12,7 @@ pub mod google_auth;
 pub mod health;
 pub mod held_deletions;
 pub mod metrics;
+pub mod occurrences;
 pub mod pagination;
 pub mod path_id;
 pub mod rate_limit;
@@ -84,6 +85,7 @@ pub type Apis = (
     users::UsersApi,
     google_auth::GoogleAuthApi,
     slots::SlotsApi,
+    occurrences::OccurrencesApi,
     changes::ChangesApi,
     webhook_endpoints::WebhookEndpointsApi,
     sync::SyncApi,
@@ -103,6 +105,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             users::UsersApi,
             google_auth::GoogleAuthApi,
             slots::SlotsApi,
+            occurrences::OccurrencesApi,
             changes::ChangesApi,
             webhook_endpoints::WebhookEndpointsApi,
             sync::SyncApi,

@@ -25,6 +25,7 @@ pub struct SlotInput {
     pub all_day: Option<bool>,
     pub start_date: Option<Date>,
     pub end_date: Option<Date>,
+    pub recurrence: Option<Vec<String>>,
 }
 
 /// A slot: timed (`start` and `end`) or all-day (`all_day: true`, `start_date`, `end_date`).
@@ -55,8 +56,15 @@ pub struct TimedSlotInput {
     /// End, RFC 3339 with offset, after `start` and at most 31 days later.
     pub end: DateTime<FixedOffset>,
     /// IANA time zone of the slot (default `UTC`), e.g. `Europe/Berlin`; answers show
-    /// times in it.
+    /// times in it. A series repeats at the same local time in it.
     pub timezone: Option<String>,
+    /// Makes the slot repeat: RFC 5545 lines as Google Calendar uses them — `RRULE:`,
+    /// `EXDATE:` and `RDATE:` (with `;TZID=…` or `;VALUE=DATE`), no `DTSTART` (the slot's
+    /// start is the first occurrence). At most 10 lines; no `SECONDLY`, `MINUTELY` or
+    /// `HOURLY` rules. Omit (or send `[]`) for a slot that does not repeat. See
+    /// `docs/recurrence.md`.
+    #[oai(validator(max_items = 10))]
+    pub recurrence: Option<Vec<String>>,
 }
 
 impl Example for TimedSlotInput {
@@ -69,6 +77,7 @@ impl Example for TimedSlotInput {
             start: at("2026-12-07T09:00:00+01:00"),
             end: at("2026-12-07T10:30:00+01:00"),
             timezone: Some("Europe/Berlin".into()),
+            recurrence: Some(vec!["RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=12".into()]),
         }
     }
 }
@@ -95,6 +104,13 @@ pub struct AllDaySlotInput {
     pub end_date: Date,
     /// IANA time zone of the slot (default `UTC`); the days start at its midnight.
     pub timezone: Option<String>,
+    /// Makes the slot repeat: RFC 5545 lines as Google Calendar uses them — `RRULE:`,
+    /// `EXDATE:` and `RDATE:` (with `;TZID=…` or `;VALUE=DATE`), no `DTSTART` (the slot's
+    /// start is the first occurrence). At most 10 lines; no `SECONDLY`, `MINUTELY` or
+    /// `HOURLY` rules. Omit (or send `[]`) for a slot that does not repeat. See
+    /// `docs/recurrence.md`.
+    #[oai(validator(max_items = 10))]
+    pub recurrence: Option<Vec<String>>,
 }
 
 impl Example for AllDaySlotInput {
@@ -108,6 +124,7 @@ impl Example for AllDaySlotInput {
             start_date: day("2026-12-14"),
             end_date: day("2026-12-16"),
             timezone: Some("Europe/Lisbon".into()),
+            recurrence: None,
         }
     }
 }
@@ -204,6 +221,14 @@ pub struct Slot {
     pub updated_at: DateTime<Utc>,
     /// Whether the slot was deleted (only listed with `include_deleted=true`).
     pub deleted: bool,
+    /// The slot's recurrence lines, when it repeats (see `GET /slots/{id}/occurrences`).
+    pub recurrence: Option<Vec<String>>,
+    /// The series this slot was split from by a "this and following" edit in Google.
+    pub series_of: Option<Uuid>,
+    /// Only in the answer to `PUT /slots/{id}` on a series: how many occurrence
+    /// exceptions (moved, changed or cancelled occurrences) were dropped because they no
+    /// longer fall on an occurrence of the new rule or times.
+    pub exceptions_dropped: Option<u64>,
 }
 
 impl Slot {
@@ -247,6 +272,13 @@ impl From<&SlotRow> for Slot {
             created_at: r.created_at,
             updated_at: r.updated_at,
             deleted: r.deleted_at.is_some(),
+            recurrence: r
+                .recurrence
+                .as_ref()
+                .map(|_| crate::store::slots::recurrence(r))
+                .filter(|lines| !lines.is_empty()),
+            series_of: r.series_of,
+            exceptions_dropped: None,
         }
     }
 }

@@ -62,7 +62,7 @@ fn one(slot: Slot) -> OneSlot {
 }
 
 /// Reads `If-Match`: a version number, bare or quoted (`3`, `"3"`, `W/"3"`); `*` means any.
-fn expected_version(if_match: Option<&str>) -> Result<Option<i64>, ApiError> {
+pub(super) fn expected_version(if_match: Option<&str>) -> Result<Option<i64>, ApiError> {
     let Some(raw) = if_match.map(str::trim) else {
         return Ok(None);
     };
@@ -129,11 +129,13 @@ impl SlotsApi {
             }
             None => None,
         };
+        let recurrence = body.value.recurrence.clone().unwrap_or_default();
         let slot = match local::create_slot(
             &state.writes,
             &state.push_waker,
             auth.user_id(),
             body.value.into(),
+            recurrence,
             idempotency,
         )
         .await?
@@ -148,7 +150,8 @@ impl SlotsApi {
     /// List your slots
     ///
     /// List the caller's slots ordered by start, a page at a time. `from`/`to` keep the
-    /// slots that overlap `[from, to)`.
+    /// slots that overlap `[from, to)`; a recurring slot is kept when any of its
+    /// occurrences overlaps (a page may then hold fewer than `limit` slots).
     #[oai(path = "/slots", method = "get", operation_id = "list_slots")]
     #[allow(clippy::too_many_arguments)]
     async fn list_slots(
@@ -192,6 +195,11 @@ impl SlotsApi {
         } else {
             None
         };
+        // A series is listed when one of its occurrences overlaps the window (a page may
+        // then hold fewer than `limit` slots; `next_cursor` still says whether more follow).
+        if from.is_some() {
+            rows.retain(|r| crate::sync::occurrences::overlaps(r, from, to));
+        }
         Ok(Json(SlotPage {
             items: rows.iter().map(Slot::from).collect(),
             next_cursor,
@@ -220,7 +228,9 @@ impl SlotsApi {
     /// Replace a slot
     ///
     /// Replace a slot's fields. With `If-Match: "<version>"` the change applies only if
-    /// nobody changed the slot meanwhile (412 otherwise).
+    /// nobody changed the slot meanwhile (412 otherwise). On a series, occurrence
+    /// exceptions that no longer fall on an occurrence are dropped; the answer's
+    /// `exceptions_dropped` says how many.
     #[oai(path = "/slots/:id", method = "put", operation_id = "replace_slot")]
     async fn replace_slot(
         &self,
@@ -235,12 +245,14 @@ impl SlotsApi {
     ) -> Result<OneSlot, Fails<{ BAD_REQUEST | NOT_FOUND | PRECONDITION_FAILED | AUTHENTICATED }>> {
         let id = SlotId(id.0.parse("id")?);
         let expected = expected_version(if_match.0.as_deref())?;
-        let row = local::replace_slot(
+        let recurrence = body.value.recurrence.clone().unwrap_or_default();
+        let (row, dropped) = local::replace_slot(
             &state.writes,
             &state.push_waker,
             auth.user_id(),
             id,
             body.value.into(),
+            recurrence,
             expected,
         )
         .await
@@ -248,7 +260,11 @@ impl SlotsApi {
             crate::sync::SyncError::Store(store::StoreError::NotFound) => ApiError::not_found("slot"),
             other => other.into(),
         })?;
-        Ok(one(Slot::from(&row)))
+        let mut slot = Slot::from(&row);
+        if slot.recurrence.is_some() || dropped > 0 {
+            slot.exceptions_dropped = Some(dropped);
+        }
+        Ok(one(slot))
     }
 
     /// Delete a slot

@@ -6,6 +6,7 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
+use super::recurrence::OccurrenceKey;
 use super::slot::{SlotDraft, SlotTiming};
 
 /// A content hash (32 lowercase hex characters).
@@ -47,6 +48,22 @@ impl Fingerprint {
         }
         field("recurrence", &recurrence.join("\n"));
         field("cancelled", if cancelled { "1" } else { "0" });
+        Self(hex::encode(&h.finalize()[..16]))
+    }
+
+    /// The fingerprint of one occurrence of a series as Google holds it for the instance
+    /// `key`: its content (`None`: cancelled). Compared with an exception's
+    /// `synced_fingerprint`, it is the echo guard of instance overrides.
+    pub fn of_occurrence(key: &OccurrenceKey, content: Option<&SlotDraft>) -> Self {
+        let mut h = Sha256::new();
+        let basic = key.basic();
+        h.update(b"occurrence");
+        h.update((basic.len() as u64).to_be_bytes());
+        h.update(basic.as_bytes());
+        match content {
+            Some(draft) => h.update(Self::of(draft, &[], false).0.as_bytes()),
+            None => h.update(b"cancelled"),
+        }
         Self(hex::encode(&h.finalize()[..16]))
     }
 

@@ -19,5 +19,6 @@ pub use ids::{EventId, SlotId, UserId};
 pub use recurrence::{OccurrenceKey, Recurrence};
 pub use slot::{SlotDraft, SlotFields, SlotTiming, ValidationError};
 pub use states::{
-    AuditKind, ChangeKind, ChangeOrigin, ConflictPolicy, ConnectionStatus, PushState, Side, Source, Winner,
+    AuditKind, ChangeKind, ChangeOrigin, ConflictPolicy, ConnectionStatus, OccurrenceOrigin, PushState, Side, Source,
+    Winner,
 };

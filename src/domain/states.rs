@@ -53,6 +53,18 @@ pub enum Side {
     Google,
 }
 
+/// Who made an occurrence exception (`occurrence_exceptions.origin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(sea_orm::sea_query::StringLen::None)")]
+pub enum OccurrenceOrigin {
+    /// The scheduling client, through the API.
+    #[sea_orm(string_value = "api")]
+    Api,
+    /// Someone in Google Calendar (pulled).
+    #[sea_orm(string_value = "google")]
+    Google,
+}
+
 /// Where a user's Google connection stands (`google_connections.status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
 #[sea_orm(rs_type = "String", db_type = "String(sea_orm::sea_query::StringLen::None)")]
@@ -211,6 +223,11 @@ string_enum!(
 );
 string_enum!(Side, Side::App => "app", Side::Google => "google");
 string_enum!(
+    OccurrenceOrigin,
+    OccurrenceOrigin::Api => "api",
+    OccurrenceOrigin::Google => "google",
+);
+string_enum!(
     ConnectionStatus,
     ConnectionStatus::Active => "active",
     ConnectionStatus::NeedsReauth => "needs_reauth",
@@ -267,6 +284,10 @@ pub enum ChangeKind {
     SlotUpdated,
     /// A slot was deleted.
     SlotDeleted,
+    /// One occurrence of a recurring slot was changed (moved, retitled).
+    OccurrenceUpdated,
+    /// One occurrence of a recurring slot was cancelled.
+    OccurrenceCancelled,
     /// Pushing a slot failed for good.
     SlotSyncFailed,
     /// A slot's pushes were paused (its breaker tripped).
@@ -306,6 +327,8 @@ string_enum!(
     ChangeKind::SlotCreated => "slot.created",
     ChangeKind::SlotUpdated => "slot.updated",
     ChangeKind::SlotDeleted => "slot.deleted",
+    ChangeKind::OccurrenceUpdated => "occurrence.updated",
+    ChangeKind::OccurrenceCancelled => "occurrence.cancelled",
     ChangeKind::SlotSyncFailed => "slot.sync_failed",
     ChangeKind::SlotPaused => "slot.paused",
     ChangeKind::SlotResumed => "slot.resumed",
@@ -370,6 +393,7 @@ mod tests {
         check(Source::as_str);
         check(PushState::as_str);
         check(Side::as_str);
+        check(OccurrenceOrigin::as_str);
         check(ConnectionStatus::as_str);
         assert_eq!(ConnectionStatus::iter().count(), 7);
         assert_eq!(

@@ -10,6 +10,7 @@ pub mod group_commit;
 pub mod held_deletions;
 pub mod idempotency;
 pub mod oauth_states;
+pub mod occurrences;
 pub mod outbox;
 pub mod slots;
 pub mod sync_states;

@@ -143,12 +143,17 @@ pub fn draft(row: &SlotRow) -> SlotDraft {
     }
 }
 
-/// The recurrence lines of a stored slot (none until recurrence is supported by the API).
+/// The recurrence lines of a stored slot (none for a slot that does not repeat).
 pub fn recurrence(row: &SlotRow) -> Vec<String> {
     row.recurrence
         .as_deref()
         .and_then(|r| serde_json::from_str(r).ok())
         .unwrap_or_default()
+}
+
+/// The `recurrence` column for `lines` (null for a slot that does not repeat).
+fn recurrence_column(lines: &[String]) -> Option<String> {
+    (!lines.is_empty()).then(|| serde_json::to_string(lines).expect("JSON"))
 }
 
 /// Inserts a new app-created slot, dirty so the push worker picks it up.
@@ -157,12 +162,13 @@ pub async fn insert_new(
     user: UserId,
     id: SlotId,
     draft: &SlotDraft,
+    recurrence: &[String],
     now: DateTime<Utc>,
 ) -> Result<SlotRow, StoreError> {
     let row = slots::ActiveModel {
         id: Set(id.0),
         user_id: Set(user.0),
-        recurrence: Set(None),
+        recurrence: Set(recurrence_column(recurrence)),
         source: Set(Source::App),
         version: Set(1),
         deleted_at: Set(None),
@@ -215,7 +221,13 @@ pub async fn list(db: &impl ConnectionTrait, user: UserId, q: &SlotQuery) -> Res
         select = select.filter(slots::Column::DeletedAt.is_null());
     }
     if let Some(from) = q.from {
-        select = select.filter(slots::Column::EndAt.gt(from));
+        // A series may have occurrences after its first one ends: the caller checks its
+        // occurrences against the window.
+        select = select.filter(
+            Condition::any()
+                .add(slots::Column::EndAt.gt(from))
+                .add(slots::Column::Recurrence.is_not_null()),
+        );
     }
     if let Some(to) = q.to {
         select = select.filter(slots::Column::StartAt.lt(to));
@@ -255,10 +267,36 @@ pub async fn replace(
     user: UserId,
     id: SlotId,
     draft: &SlotDraft,
+    recurrence: &[String],
     expected_version: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<SlotRow, StoreError> {
-    let mut update = mark_changed(set_content(slots::Entity::update_many(), draft), now)
+    let update = set_content(slots::Entity::update_many(), draft)
+        .col_expr(slots::Column::Recurrence, Expr::value(recurrence_column(recurrence)));
+    changed(db, user, id, update, expected_version, now).await
+}
+
+/// Bumps a live slot's version and marks it dirty without touching its content (one of
+/// its occurrences changed). With `expected_version`, only if the version still matches.
+pub async fn touch(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    id: SlotId,
+    expected_version: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<SlotRow, StoreError> {
+    changed(db, user, id, slots::Entity::update_many(), expected_version, now).await
+}
+
+async fn changed(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    id: SlotId,
+    update: sea_orm::UpdateMany<slots::Entity>,
+    expected_version: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<SlotRow, StoreError> {
+    let mut update = mark_changed(update, now)
         .filter(slots::Column::Id.eq(id.0))
         .filter(slots::Column::UserId.eq(user.0))
         .filter(slots::Column::DeletedAt.is_null());
@@ -326,12 +364,14 @@ pub async fn insert_imported(
     etag: Option<&str>,
     fingerprint: &str,
     home: i64,
+    series_of: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> Result<SlotRow, StoreError> {
     let row = slots::ActiveModel {
         id: Set(SlotId::new().0),
         user_id: Set(user.0),
-        recurrence: Set((!recurrence.is_empty()).then(|| serde_json::to_string(recurrence).expect("JSON"))),
+        series_of: Set(series_of),
+        recurrence: Set(recurrence_column(recurrence)),
         source: Set(Source::Google),
         version: Set(1),
         deleted_at: Set(None),
@@ -354,6 +394,15 @@ pub async fn insert_imported(
         ..Default::default()
     };
     Ok(ContentColumns::of(draft).active(row).insert(db).await?)
+}
+
+/// `user`'s slot (deleted or not) linked to the event `event_id`.
+pub async fn by_event(db: &impl ConnectionTrait, user: UserId, event_id: &str) -> Result<Option<SlotRow>, StoreError> {
+    Ok(slots::Entity::find()
+        .filter(slots::Column::UserId.eq(user.0))
+        .filter(slots::Column::GoogleEventId.eq(event_id))
+        .one(db)
+        .await?)
 }
 
 /// `user`'s slots (deleted ones too) linked to one of `event_ids`, or whose id is one of

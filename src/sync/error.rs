@@ -18,6 +18,9 @@ pub enum SyncError {
     /// The input broke a rule.
     #[error(transparent)]
     Invalid(#[from] ValidationError),
+    /// The slot has no such occurrence (names it), or does not repeat.
+    #[error("{0}")]
+    OccurrenceNotFound(String),
     /// The same `Idempotency-Key` was used with a different request body.
     #[error("this Idempotency-Key was already used with a different request body")]
     IdempotencyMismatch,

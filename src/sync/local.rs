@@ -6,6 +6,7 @@ use chrono::Utc;
 use sea_orm::DatabaseConnection;
 
 use super::{PushWaker, SyncError};
+use crate::domain::recurrence::Recurrence;
 use crate::domain::{ChangeKind, ChangeOrigin, SlotDraft, SlotFields, SlotId, UserId};
 use crate::store::changes::{self, NewChange};
 use crate::store::{self, slots::SlotRow, GroupCommit, StoreError};
@@ -34,9 +35,11 @@ pub async fn create_slot(
     waker: &PushWaker,
     user: UserId,
     fields: SlotFields,
+    recurrence: Vec<String>,
     idempotency: Option<IdempotentRequest>,
 ) -> Result<CreateOutcome, SyncError> {
     let draft = SlotDraft::validate(fields)?;
+    Recurrence::parse(&recurrence)?.check_with(&draft)?;
     if let Some(idem) = &idempotency {
         if let Some(replay) = replay(writes.db(), user, idem).await? {
             return Ok(replay);
@@ -47,7 +50,7 @@ pub async fn create_slot(
         .write(move |txn| {
             Box::pin(async move {
                 let now = Utc::now();
-                let row = store::slots::insert_new(txn, user, SlotId::new(), &draft, now).await?;
+                let row = store::slots::insert_new(txn, user, SlotId::new(), &draft, &recurrence, now).await?;
                 if let Some(idem) = &key {
                     store::idempotency::save(txn, user, &idem.key, &idem.request_hash, row.id).await?;
                 }
@@ -89,7 +92,9 @@ async fn replay(
     }
 }
 
-/// Replaces a slot's fields (optionally only at `expected_version`).
+/// Replaces a slot's fields and recurrence lines (optionally only at `expected_version`).
+/// A series' exceptions that no longer fall on one of its occurrences are dropped in the
+/// same transaction; the second value says how many.
 #[tracing::instrument(skip_all, fields(user_id = %user, slot_id = %id), err)]
 pub async fn replace_slot(
     writes: &GroupCommit,
@@ -97,23 +102,32 @@ pub async fn replace_slot(
     user: UserId,
     id: SlotId,
     fields: SlotFields,
+    recurrence: Vec<String>,
     expected_version: Option<i64>,
-) -> Result<SlotRow, SyncError> {
+) -> Result<(SlotRow, u64), SyncError> {
     let draft = SlotDraft::validate(fields)?;
-    let row = writes
+    let rule = Recurrence::parse(&recurrence)?;
+    rule.check_with(&draft)?;
+    let (row, dropped) = writes
         .write_one(move |txn| {
             Box::pin(async move {
                 let now = Utc::now();
-                let row = store::slots::replace(txn, user, id, &draft, expected_version, now).await?;
-                let logged = NewChange::slot(ChangeKind::SlotUpdated, ChangeOrigin::Api, &row);
+                let row = store::slots::replace(txn, user, id, &draft, &recurrence, expected_version, now).await?;
+                let dropped = super::occurrences::drop_stray(txn, &row, &rule, &draft).await?;
+                let detail = if dropped > 0 {
+                    serde_json::json!({ "exceptions_dropped": dropped })
+                } else {
+                    serde_json::Value::Null
+                };
+                let logged = NewChange::slot_with(ChangeKind::SlotUpdated, ChangeOrigin::Api, &row, detail);
                 changes::append_one(txn, user, logged, now).await?;
-                Ok(row)
+                Ok((row, dropped))
             })
         })
         .await?;
     waker.wake();
     super::feed::changed(user);
-    Ok(row)
+    Ok((row, dropped))
 }
 
 /// Soft-deletes a slot (optionally only at `expected_version`); the deletion is pushed.

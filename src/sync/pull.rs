@@ -528,6 +528,7 @@ impl Puller {
                     event.etag.as_deref(),
                     fingerprint.as_str(),
                     run.home,
+                    None,
                     now,
                 )
                 .await?;

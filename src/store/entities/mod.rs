@@ -8,6 +8,7 @@ pub mod google_connections;
 pub mod held_deletions;
 pub mod idempotency_keys;
 pub mod oauth_states;
+pub mod occurrence_exceptions;
 pub mod slot_links;
 pub mod slots;
 pub mod sync_events;

@@ -51,6 +51,8 @@ pub struct Model {
     /// The connection's home generation this slot's Google link belongs to: outcomes of a
     /// push or pull made for another generation are not recorded.
     pub home_generation: i64,
+    /// The series this one was split from by a "this and following" edit in Google.
+    pub series_of: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
