@@ -555,6 +555,24 @@ impl OccurrenceKey {
     }
 }
 
+/// The series a "this and following" split in Google cut `event_id` from: Google names
+/// the new series `<eventId>_R<yyyymmdd>[Thhmmss[Z]]`.
+pub fn split_parent(event_id: &str) -> Option<&str> {
+    let (parent, suffix) = event_id.rsplit_once("_R")?;
+    let suffix = suffix.strip_suffix('Z').unwrap_or(suffix);
+    let well_formed = match suffix.len() {
+        8 => suffix.chars().all(|c| c.is_ascii_digit()),
+        15 => {
+            let (date, time) = suffix.split_at(8);
+            date.chars().all(|c| c.is_ascii_digit())
+                && time.starts_with('T')
+                && time[1..].chars().all(|c| c.is_ascii_digit())
+        }
+        _ => false,
+    };
+    (well_formed && !parent.is_empty()).then_some(parent)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -791,6 +809,16 @@ mod tests {
         let before = Recurrence::parse(&lines(&["RRULE:FREQ=DAILY;UNTIL=20251201T000000Z"])).unwrap();
         assert!(before.check_with(&d).is_err());
         assert!(Recurrence::parse(&[]).unwrap().check_with(&d).is_ok());
+    }
+
+    #[test]
+    fn a_split_series_names_its_parent() {
+        assert_eq!(split_parent("abc123_R20260401T090000"), Some("abc123"));
+        assert_eq!(split_parent("abc123_R20260401"), Some("abc123"));
+        assert_eq!(split_parent("abc123_R20260401T070000Z"), Some("abc123"));
+        assert_eq!(split_parent("abc123_20260401T070000Z"), None);
+        assert_eq!(split_parent("abc123"), None);
+        assert_eq!(split_parent("_R20260401"), None);
     }
 
     #[test]

@@ -261,16 +261,22 @@ pub struct AfterRemote {
 /// Makes a slot hold what Google holds (a change made in Google, or Google won a
 /// conflict): its content, a new version recorded as synced, `clean` (or `paused` if the
 /// slot breaker tripped). Only if the slot is still at `expected_version`.
+#[allow(clippy::too_many_arguments)]
 pub async fn apply_remote(
     db: &impl ConnectionTrait,
     slot: Uuid,
     expected_version: i64,
     draft: &SlotDraft,
+    recurrence: &[String],
     pushed: Pushed<'_>,
     after: &AfterRemote,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let update = super::slots::set_content(slots::Entity::update_many(), draft)
+        .col_expr(
+            slots::Column::Recurrence,
+            Expr::value(super::slots::recurrence_column(recurrence)),
+        )
         .col_expr(
             slots::Column::GoogleEventId,
             Expr::value(Some(pushed.event_id.to_owned())),
@@ -301,6 +307,32 @@ pub async fn apply_remote(
         .exec(db)
         .await?;
     Ok(result.rows_affected > 0)
+}
+
+/// Records a change Google made to one occurrence of the series `row` (as the
+/// transaction holds it): a new version — recorded as synced when the slot was in sync,
+/// so nothing is pushed back; a slot with a local change pending stays in the outbox.
+/// Returns the slot after the change.
+pub async fn occurrence_from_remote(
+    db: &impl ConnectionTrait,
+    row: &super::slots::SlotRow,
+    home: i64,
+    now: DateTime<Utc>,
+) -> Result<super::slots::SlotRow, StoreError> {
+    let update = if row.synced_version == Some(row.version) {
+        as_google_change(slots::Entity::update_many(), row.id, row.version, home, now)
+    } else {
+        slots::Entity::update_many()
+            .col_expr(slots::Column::Version, Expr::value(row.version + 1))
+            .col_expr(slots::Column::UpdatedAt, Expr::value(now))
+            .filter(slots::Column::Id.eq(row.id))
+            .filter(slots::Column::Version.eq(row.version))
+    };
+    update.exec(db).await?;
+    slots::Entity::find_by_id(row.id)
+        .one(db)
+        .await?
+        .ok_or(StoreError::NotFound)
 }
 
 /// Soft-deletes a slot because its event was deleted in Google (Google won a conflict):

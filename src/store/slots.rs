@@ -152,7 +152,7 @@ pub fn recurrence(row: &SlotRow) -> Vec<String> {
 }
 
 /// The `recurrence` column for `lines` (null for a slot that does not repeat).
-fn recurrence_column(lines: &[String]) -> Option<String> {
+pub(crate) fn recurrence_column(lines: &[String]) -> Option<String> {
     (!lines.is_empty()).then(|| serde_json::to_string(lines).expect("JSON"))
 }
 

@@ -19,6 +19,7 @@ pub mod local;
 pub mod occurrences;
 pub mod plan;
 pub mod pull;
+pub mod pull_occurrences;
 pub mod push;
 pub mod push_occurrences;
 pub mod status;

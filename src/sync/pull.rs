@@ -26,11 +26,13 @@ use super::conflicts;
 use super::held::DeletionGuard;
 use super::home;
 use super::plan::{plan, Action, LocalSlot, PlanRules, SkipReason};
+use super::pull_occurrences::{apply_instance, is_instance, InstanceOutcome};
+use crate::domain::recurrence::split_parent;
 use crate::domain::{
     AuditKind, BreakerRule, ChangeKind, ChangeOrigin, ConflictPolicy, ConflictRecord, ConnectionStatus, DetectedBy,
     Fingerprint, SlotBreaker, UserId,
 };
-use crate::google::mapping::event_slot;
+use crate::google::mapping::{event_fingerprint, event_slot, event_to_draft};
 use crate::google::{CalendarGateway, GoneKind, GoogleError, ListFrom};
 use crate::observe;
 use crate::store::changes::{self, NewChange};
@@ -140,6 +142,9 @@ struct Run<'a> {
     changes: Vec<NewChange>,
     /// Whether anything was logged (the feed's waiters are woken at the end).
     logged: bool,
+    /// Instance items whose series was not linked yet when their page was applied (its
+    /// master may come on a later page): applied once more at the end of the pull.
+    pending_instances: Vec<Event>,
 }
 
 impl Puller {
@@ -188,13 +193,17 @@ impl Puller {
             seen: HashSet::new(),
             changes: Vec::new(),
             logged: false,
+            pending_instances: Vec::new(),
         };
         let token = match mode {
             PullMode::Incremental => state.sync_token,
             PullMode::Full => None,
         };
         let listed = match self.list_and_apply(&mut run, token).await {
-            Ok(next_token) => self.settle_deletions(&mut run).await.map(|()| next_token),
+            Ok(next_token) => match self.apply_pending_instances(&mut run).await {
+                Ok(()) => self.settle_deletions(&mut run).await.map(|()| next_token),
+                Err(e) => Err(e),
+            },
             Err(e) => Err(self.classify_failure(&run, e).await),
         };
         if run.logged {
@@ -293,10 +302,18 @@ impl Puller {
     }
 
     /// Plans and applies one page in one transaction.
-    async fn apply_page(&self, run: &mut Run<'_>, events: &[Event]) -> Result<(), SyncError> {
-        run.report.events += u32::try_from(events.len()).unwrap_or(u32::MAX);
-        let event_ids: Vec<String> = events.iter().filter_map(|e| e.id.clone()).collect();
-        let tagged: Vec<uuid::Uuid> = events.iter().filter_map(event_slot).map(|s| s.0).collect();
+    async fn apply_page(&self, run: &mut Run<'_>, page: &[Event]) -> Result<(), SyncError> {
+        run.report.events += u32::try_from(page.len()).unwrap_or(u32::MAX);
+        // Instances of a series become exceptions of its slot, after the page's masters.
+        let (instances, events): (Vec<&Event>, Vec<&Event>) = page.iter().partition(|e| is_instance(e));
+        let mut event_ids: Vec<String> = events.iter().filter_map(|e| e.id.clone()).collect();
+        // The series a "this and following" split cut a new series from.
+        let parents: Vec<String> = event_ids
+            .iter()
+            .filter_map(|id| split_parent(id).map(str::to_owned))
+            .collect();
+        event_ids.extend(parents);
+        let tagged: Vec<uuid::Uuid> = events.iter().filter_map(|e| event_slot(e)).map(|s| s.0).collect();
         let txn = store::begin_write(&self.db).await?;
         if connections::home_locked(&txn, run.user).await? != Some(run.home) {
             return Err(SyncError::Rehomed);
@@ -315,9 +332,102 @@ impl Puller {
                     .and_then(|slot| by_id.get(&slot.0).copied())
                     .filter(|r| r.google_event_id.is_none())
             });
+            if row.is_none() {
+                // The second part of a series split in Google: its own slot, linked to
+                // the first (whoever made the first, and whatever the import setting).
+                let parent = split_parent(event_id).and_then(|p| by_event.get(p).copied());
+                if let Some(parent) = parent {
+                    self.import_split(&txn, run, event, parent).await?;
+                    continue;
+                }
+            }
             let local = row.map(local_slot);
             let action = plan(event, local.as_ref(), &run.rules);
             self.execute(&txn, run, event, row, action).await?;
+        }
+        for event in instances {
+            self.apply_instance(&txn, run, event, true).await?;
+        }
+        flush_changes(&txn, run).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Imports the second part of a series split in Google ("this and following") as a
+    /// slot of its own whose `series_of` is `parent`'s.
+    async fn import_split(
+        &self,
+        txn: &DatabaseTransaction,
+        run: &mut Run<'_>,
+        event: &Event,
+        parent: &SlotRow,
+    ) -> Result<(), SyncError> {
+        let zone = run.rules.calendar_zone;
+        let (Ok(draft), Some(fingerprint)) = (event_to_draft(event, zone), event_fingerprint(event, zone)) else {
+            run.report.skipped += 1;
+            return Ok(());
+        };
+        if event.status.as_deref() == Some("cancelled") {
+            run.report.skipped += 1;
+            return Ok(());
+        }
+        let imported = store::slots::insert_imported(
+            txn,
+            run.user,
+            &draft,
+            event.recurrence.as_deref().unwrap_or(&[]),
+            event.id.as_deref().unwrap_or_default(),
+            event.etag.as_deref(),
+            fingerprint.as_str(),
+            run.home,
+            Some(parent.id),
+            Utc::now(),
+        )
+        .await?;
+        run.report.imported += 1;
+        run.changes.push(NewChange::slot(
+            ChangeKind::SlotCreated,
+            ChangeOrigin::Google,
+            &imported,
+        ));
+        Ok(())
+    }
+
+    /// Applies one instance item as an exception of its series' slot. Without a linked
+    /// series, it waits for the end of the pull (`defer`) or is skipped.
+    async fn apply_instance(
+        &self,
+        txn: &DatabaseTransaction,
+        run: &mut Run<'_>,
+        event: &Event,
+        defer: bool,
+    ) -> Result<(), SyncError> {
+        let outcome = apply_instance(txn, run.user, event, run.rules.policy, run.home, Utc::now()).await?;
+        match outcome {
+            InstanceOutcome::NoSeries if defer => run.pending_instances.push(event.clone()),
+            InstanceOutcome::NoSeries | InstanceOutcome::Skipped => run.report.skipped += 1,
+            InstanceOutcome::Echo => run.report.echoes += 1,
+            InstanceOutcome::KeptLocal => run.report.conflicts += 1,
+            InstanceOutcome::Applied(entry) => {
+                run.report.applied += 1;
+                run.changes.push(*entry);
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the instance items whose series was linked only by a later page.
+    async fn apply_pending_instances(&self, run: &mut Run<'_>) -> Result<(), SyncError> {
+        if run.pending_instances.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut run.pending_instances);
+        let txn = store::begin_write(&self.db).await?;
+        if connections::home_locked(&txn, run.user).await? != Some(run.home) {
+            return Err(SyncError::Rehomed);
+        }
+        for event in &pending {
+            self.apply_instance(&txn, run, event, false).await?;
         }
         flush_changes(&txn, run).await?;
         txn.commit().await?;
@@ -480,8 +590,14 @@ impl Puller {
                     home: run.home,
                 };
                 let after = AfterRemote { breaker, pause };
-                if outbox::apply_remote(txn, row.id, row.version, &draft, pushed, &after, now).await? {
+                let recurrence = event.recurrence.clone().unwrap_or_default();
+                if outbox::apply_remote(txn, row.id, row.version, &draft, &recurrence, pushed, &after, now).await? {
                     run.report.applied += 1;
+                    // A series' rule or times changed in Google (a "this and following"
+                    // split truncates it): exceptions off the new occurrences go.
+                    if let Ok(rule) = crate::domain::Recurrence::parse(&recurrence) {
+                        super::occurrences::drop_stray(txn, row, &rule, &draft).await?;
+                    }
                     log_slot(txn, run, row.id, ChangeKind::SlotUpdated, ChangeOrigin::Google).await?;
                     if tripped {
                         log_slot(txn, run, row.id, ChangeKind::SlotPaused, ChangeOrigin::System).await?;

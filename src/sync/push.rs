@@ -24,7 +24,7 @@ use crate::observe;
 use crate::store::changes;
 use crate::store::outbox::{self, Pushed};
 use crate::store::slots::SlotRow;
-use crate::store::{self, audit, sync_states, GroupCommit, StoreError};
+use crate::store::{self, audit, occurrences, sync_states, GroupCommit, StoreError};
 
 /// How the push engine behaves (from the settings).
 #[derive(Debug, Clone)]
@@ -199,14 +199,31 @@ impl Pusher {
                 Some(id) => self.update(&job, id).await,
             }
         };
+        // A series' exceptions follow its master, to the master's instances.
+        let result = match result {
+            Ok(Settled::Ours { event_id, etag }) if !deleted && row.recurrence.is_some() => {
+                match self.push_exceptions(&job, &event_id).await {
+                    Ok(exceptions) => Ok((Settled::Ours { event_id, etag }, exceptions)),
+                    Err(e) => Err(e),
+                }
+            }
+            other => other.map(|settled| (settled, Vec::new())),
+        };
         let now = Utc::now();
         match result {
-            Ok(Settled::Ours { event_id, etag }) => {
+            Ok((Settled::Ours { event_id, etag }, exceptions)) => {
                 let (slot, version, fingerprint, home) =
                     (row.id, row.version, job.fingerprint.as_str().to_owned(), job.home);
                 self.writes
                     .write_one(move |txn| {
                         Box::pin(async move {
+                            for e in &exceptions {
+                                let synced = occurrences::Synced {
+                                    fingerprint: &e.fingerprint,
+                                    etag: e.etag.as_deref(),
+                                };
+                                occurrences::record_pushed(txn, slot, &e.original_start, synced).await?;
+                            }
                             let pushed = Pushed {
                                 event_id: &event_id,
                                 etag: etag.as_deref(),
@@ -222,7 +239,7 @@ impl Pusher {
                 }
                 Ok(PushOutcome::Pushed)
             }
-            Ok(Settled::Theirs) => {
+            Ok((Settled::Theirs, _)) => {
                 if owner.had_failures {
                     sync_states::note_success(&self.db, user).await?;
                 }
@@ -348,6 +365,26 @@ impl Pusher {
         }
     }
 
+    /// Pushes the series' exceptions Google does not hold yet (after its master).
+    async fn push_exceptions(
+        &self,
+        job: &Job<'_>,
+        event_id: &str,
+    ) -> Result<Vec<super::push_occurrences::PushedException>, StepError> {
+        let exceptions = occurrences::for_slot(&self.db, job.row.id).await?;
+        Ok(super::push_occurrences::push_exceptions(
+            self.gateway.as_ref(),
+            job.user,
+            &job.calendar,
+            SlotId(job.row.id),
+            event_id,
+            job.content.draft.timezone,
+            &exceptions,
+            &self.config.origin,
+        )
+        .await?)
+    }
+
     /// A 404 where the event cannot be the cause: is the calendar gone?
     async fn not_found(&self, job: &Job<'_>) -> StepError {
         match super::home::calendar_missing(&self.db, self.gateway.as_ref(), job.user, &job.calendar).await {
@@ -465,8 +502,17 @@ impl Pusher {
                     },
                     pause: None,
                 };
-                let applied =
-                    outbox::apply_remote(&txn, job.row.id, job.row.version, &draft, pushed, &after, now).await?;
+                let applied = outbox::apply_remote(
+                    &txn,
+                    job.row.id,
+                    job.row.version,
+                    &draft,
+                    current.recurrence.as_deref().unwrap_or(&[]),
+                    pushed,
+                    &after,
+                    now,
+                )
+                .await?;
                 if applied {
                     log_slot(
                         &txn,

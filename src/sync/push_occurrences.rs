@@ -29,6 +29,7 @@ pub fn wanted(exception: &ExceptionRow, zone: Tz) -> Option<Fingerprint> {
 }
 
 /// Pushes the exceptions of `slot` (linked to `event_id`) that Google does not hold yet.
+#[allow(clippy::too_many_arguments)]
 pub async fn push_exceptions(
     gateway: &dyn CalendarGateway,
     user: UserId,

@@ -23,6 +23,7 @@ mod pull;
 mod push;
 mod rate_limit;
 mod rate_limit_guard;
+mod recurrence;
 mod retention;
 mod slots;
 mod two_way;
