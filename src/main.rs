@@ -36,6 +36,10 @@ enum Command {
     /// Try two-way sync in one command: the service and a Google emulator, a demo user
     /// connected through the real OAuth flow, and commands to paste. Runs until Ctrl-C.
     Demo(slotsync::demo::DemoArgs),
+    /// Receive slotsync's outbound webhooks: verify each delivery's signature and print
+    /// it. Pass the endpoint's `--secret`, or a user's `--token` to register the receiver
+    /// as one of that user's endpoints for as long as it runs. Runs until Ctrl-C.
+    WebhookListen(slotsync::demo::receiver::WebhookListenArgs),
 }
 
 /// `slotsync emulator [OPTIONS]` runs one; `slotsync emulator list|create|edit|delete`
@@ -85,6 +89,7 @@ async fn main() -> ExitCode {
             }
         },
         Some(Command::Demo(args)) => slotsync::demo::run(args, shutdown_signal()).await,
+        Some(Command::WebhookListen(args)) => slotsync::demo::receiver::run(args, shutdown_signal()).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
