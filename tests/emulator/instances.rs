@@ -860,3 +860,113 @@ async fn this_and_following_splits_the_series_like_the_google_ui_through_the_con
     assert_eq!(third_part[1]["summary"], "April");
     assert_eq!(instances(&google, &t, &series, &[]).await.len(), 2);
 }
+
+#[tokio::test]
+async fn all_day_series_take_exceptions_cancellations_and_a_split_by_date() {
+    let google = TestGoogle::start().await;
+    let t = google.user_token("ann@example.com").await;
+    let hub = google.hub_with_token(&t);
+    let master = id_of(
+        &google
+            .insert(
+                &t,
+                "primary",
+                json!({"summary": "fasting day", "start": {"date": "2025-03-27"}, "end": {"date": "2025-03-28"},
+                    "recurrence": ["RRULE:FREQ=WEEKLY;COUNT=5"]}),
+            )
+            .await,
+    );
+    let (_, token) = list(&google, &t, &[]).await;
+    let second = format!("{master}_20250403");
+    let first_patch = send(
+        &google,
+        Method::PATCH,
+        &format!("{EVENTS}/{second}"),
+        &t,
+        Some(json!({"summary": "x"})),
+    )
+    .await;
+    assert_eq!(first_patch.status, 200);
+    let conflict = google
+        .send(
+            Method::PATCH,
+            &format!("{EVENTS}/{second}"),
+            Some(&t),
+            Some(json!({"summary": "y"})),
+            &[("If-Match", "\"1\"")],
+        )
+        .await;
+    assert_eq!((conflict.status, reason(&conflict)), (412, "conditionNotMet"));
+    let two_days = google
+        .send(
+            Method::PATCH,
+            &format!("{EVENTS}/{second}"),
+            Some(&t),
+            Some(json!({"summary": "long fast", "end": {"date": "2025-04-05"}})),
+            &[("If-Match", first_patch.body["etag"].as_str().unwrap())],
+        )
+        .await;
+    assert_eq!(two_days.status, 200, "{:?}", two_days.body);
+    assert_eq!(two_days.body["originalStartTime"], json!({"date": "2025-04-03"}));
+    hub.events()
+        .delete("primary", &format!("{master}_20250410"))
+        .doit()
+        .await
+        .unwrap();
+
+    let (changed, _) = list(&google, &t, &[("syncToken", &token)]).await;
+    assert_eq!(ids(&changed), vec![second.clone(), format!("{master}_20250410")]);
+    assert_eq!(changed[1]["originalStartTime"], json!({"date": "2025-04-10"}));
+    let (singles, _) = list(&google, &t, &[("singleEvents", "true"), ("orderBy", "startTime")]).await;
+    assert_eq!(
+        singles
+            .iter()
+            .map(|i| (i["start"]["date"].as_str().unwrap(), i["end"]["date"].as_str().unwrap()))
+            .collect::<Vec<_>>(),
+        vec![
+            ("2025-03-27", "2025-03-28"),
+            ("2025-04-03", "2025-04-05"),
+            ("2025-04-17", "2025-04-18"),
+            ("2025-04-24", "2025-04-25")
+        ]
+    );
+    let (_, only) = hub
+        .events()
+        .instances("primary", &master)
+        .original_start("2025-04-03")
+        .doit()
+        .await
+        .unwrap();
+    assert_eq!(only.items.unwrap()[0].summary.as_deref(), Some("long fast"));
+
+    let split = google
+        .control(
+            &format!("/calendars/ann@example.com/events/{master}/split"),
+            json!({"original_start": "2025-04-10"}),
+        )
+        .await;
+    assert_eq!(split.status, 200, "{:?}", split.body);
+    let series = format!("{master}_R20250410");
+    assert_eq!(split.body["series"]["id"], series.as_str());
+    assert_eq!(split.body["series"]["start"], json!({"date": "2025-04-10"}));
+    assert_eq!(
+        split.body["master"]["recurrence"],
+        json!(["RRULE:FREQ=WEEKLY;UNTIL=20250409"])
+    );
+    assert_eq!(
+        split.body["series"]["recurrence"],
+        json!(["RRULE:FREQ=WEEKLY;UNTIL=20250424"])
+    );
+    assert_eq!(
+        ids(&instances(&google, &t, &master, &[]).await),
+        vec![format!("{master}_20250327"), second]
+    );
+    assert_eq!(
+        ids(&instances(&google, &t, &series, &[("showDeleted", "true")]).await),
+        vec![
+            format!("{series}_20250410"),
+            format!("{series}_20250417"),
+            format!("{series}_20250424")
+        ]
+    );
+}
