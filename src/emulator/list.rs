@@ -291,6 +291,29 @@ fn collect_rows(cal: &Calendar, p: &ListParams, since: Option<u64>, snapshot: u6
             continue;
         }
         let key = sort_key(p, stored.change_seq, ev, cal, incremental);
+        if ev.is_cancelled() && p.single_events && is_master(ev) {
+            // "If showDeleted and singleEvents are both True, only single instances of
+            // deleted events (but not the underlying recurring events) are returned."
+            // An exception changed in the same increment is served on its own.
+            let served_alone = |id: &str| {
+                since.is_some_and(|since| {
+                    cal.events
+                        .get(id)
+                        .is_some_and(|s| s.change_seq > since && s.change_seq <= snapshot)
+                })
+            };
+            for inst in expand(ev, &cal.time_zone, p.time_min, p.time_max) {
+                if served_alone(&inst.id) || (!incremental && !in_window(&inst, cal, p)) {
+                    continue;
+                }
+                let key = sort_key(p, stored.change_seq, &inst, cal, incremental);
+                rows.push(Row {
+                    key,
+                    item: inst.tombstone(),
+                });
+            }
+            continue;
+        }
         if ev.is_cancelled() {
             rows.push(Row {
                 key,

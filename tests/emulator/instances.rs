@@ -670,6 +670,7 @@ async fn changing_the_master_drops_exceptions_off_its_occurrences_and_deleting_i
     .await;
     assert_eq!(p.status, 200);
     let (_, token2) = list(&google, &t, &[]).await;
+    let (_, single_token) = list(&google, &t, &[("singleEvents", "true")]).await;
     let gone = send(&google, Method::DELETE, &format!("{EVENTS}/{master}"), &t, None).await;
     assert_eq!(gone.status, 204);
     let (changed, _) = list(&google, &t, &[("syncToken", &token2)]).await;
@@ -678,6 +679,19 @@ async fn changing_the_master_drops_exceptions_off_its_occurrences_and_deleting_i
         BTreeSet::from([master.clone(), format!("{master}_20250324T090000Z")])
     );
     assert!(changed.iter().all(|i| i["status"] == "cancelled"));
+    // With singleEvents, a deleted series is its occurrences' tombstones, not the master.
+    let every_occurrence: BTreeSet<String> = ["20250303", "20250310", "20250317", "20250324"]
+        .iter()
+        .map(|d| format!("{master}_{d}T090000Z"))
+        .collect();
+    let (changed, _) = list(&google, &t, &[("syncToken", &single_token), ("singleEvents", "true")]).await;
+    assert_eq!(changed.len(), 4, "{changed:?}");
+    assert_eq!(ids(&changed).into_iter().collect::<BTreeSet<_>>(), every_occurrence);
+    assert!(changed
+        .iter()
+        .all(|i| i["status"] == "cancelled" && i["recurringEventId"] == master.as_str()));
+    let (shown, _) = list(&google, &t, &[("singleEvents", "true"), ("showDeleted", "true")]).await;
+    assert_eq!(ids(&shown).into_iter().collect::<BTreeSet<_>>(), every_occurrence);
     let instance = google.get(&format!("{EVENTS}/{master}_20250310T090000Z"), &t).await;
     assert_eq!(
         (instance.status, instance.body["status"].as_str()),
