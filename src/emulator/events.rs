@@ -1,4 +1,5 @@
-//! `events.insert` / `get` / `patch` / `update` / `delete`.
+//! `events.insert` / `get` / `patch` / `update` / `delete`; the last four also take instance
+//! ids of recurring events (resolved in `instances.rs`).
 
 use super::errors::ApiError;
 use super::instances::{cancel_exceptions, is_master, pin_instance_fields, reconcile_exceptions, resolve, Resolved};
