@@ -8,6 +8,7 @@
 //! service exactly as `serve` does, through [`Application::build`].
 
 pub mod google_side;
+pub mod receiver;
 pub mod script;
 pub mod watch;
 
@@ -141,10 +142,12 @@ async fn run_in(
         () = &mut shutdown => None,
     };
     let mut watcher = None;
+    let mut receiver_task = None;
     let result = match outcome {
         None => Ok(()),
         Some(Err(e)) => Err(e),
         Some(Ok(ready)) => {
+            let (webhook, receiver) = start_receiver(&client, &service, &ready.api_token).await?;
             let tour = script::Tour {
                 service: service.clone(),
                 emulator: emulator.clone(),
@@ -154,6 +157,7 @@ async fn run_in(
                 database: database.display().to_string(),
                 channel: ready.channel,
                 program: program(),
+                webhook,
             };
             print!("{}", tour.render());
             watcher = Some(tokio::spawn(watch::print_slot_changes(
@@ -161,10 +165,11 @@ async fn run_in(
                 service,
                 ready.api_token,
             )));
+            receiver_task = Some(receiver);
             tokio::select! {
                 () = &mut shutdown => Ok(()),
                 ended = &mut server => {
-                    return finish(google, watcher, Err(anyhow::anyhow!("the service stopped unexpectedly: {ended:?}"))).await;
+                    return finish(google, [watcher, receiver_task], Err(anyhow::anyhow!("the service stopped unexpectedly: {ended:?}"))).await;
                 }
             }
         }
@@ -173,20 +178,40 @@ async fn run_in(
     let _ = stop.send(());
     let served = server.await.context("the service task")?;
     let result = result.and(served.map_err(anyhow::Error::from));
-    finish(google, watcher, result).await
+    finish(google, [watcher, receiver_task], result).await
 }
 
-/// Stops the watcher and the emulator.
+/// Stops the watcher, the webhook receiver and the emulator.
 async fn finish(
     google: EmulatorHandle,
-    watcher: Option<tokio::task::JoinHandle<()>>,
+    tasks: [Option<tokio::task::JoinHandle<()>>; 2],
     result: anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    if let Some(w) = watcher {
-        w.abort();
+    for task in tasks.into_iter().flatten() {
+        task.abort();
     }
     google.shutdown().await;
     result
+}
+
+/// Starts a webhook receiver on a free local port and registers it as the demo user's
+/// endpoint: every change then arrives signed, is verified and printed. Answers its URL
+/// and its task.
+async fn start_receiver(
+    client: &reqwest::Client,
+    service: &str,
+    token: &str,
+) -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .context("starting the demo's webhook receiver")?;
+    let url = format!("http://{}/webhook", listener.local_addr()?);
+    let registration = receiver::Registration::create(client, service, token, &url).await?;
+    let verifier = receiver::Receiver::new(&[registration.secret])?;
+    let task = tokio::spawn(async move {
+        let _ = receiver::serve(listener, verifier, |line| watch::say(&line), std::future::pending()).await;
+    });
+    Ok((url, task))
 }
 
 /// Talks to the running service as its admin would.

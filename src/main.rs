@@ -36,19 +36,33 @@ enum Command {
     /// Try two-way sync in one command: the service and a Google emulator, a demo user
     /// connected through the real OAuth flow, and commands to paste. Runs until Ctrl-C.
     Demo(slotsync::demo::DemoArgs),
+    /// Receive slotsync's outbound webhooks: verify each delivery's signature and print
+    /// it. Pass the endpoint's `--secret`, or a user's `--token` to register the receiver
+    /// as one of that user's endpoints for as long as it runs. Runs until Ctrl-C.
+    WebhookListen(slotsync::demo::receiver::WebhookListenArgs),
 }
 
-/// `slotsync emulator [OPTIONS]` runs one; `slotsync emulator list|create|edit|delete`
+/// `slotsync emulator [OPTIONS]` runs one; `slotsync emulator list|create|edit|delete|split`
 /// acts on a running one.
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true)]
 struct EmulatorCommand {
     #[command(subcommand)]
-    google_side: Option<slotsync::demo::GoogleSideCommand>,
+    google_side: Option<GoogleSide>,
 
     /// Options for running the emulator, used when no subcommand is given.
     #[command(flatten)]
     run: slotsync::emulator::EmulatorArgs,
+}
+
+/// What `slotsync emulator` can do on a running emulator, as the Google user.
+#[derive(Subcommand)]
+enum GoogleSide {
+    #[command(flatten)]
+    Events(slotsync::demo::GoogleSideCommand),
+    /// Split a recurring series at one occurrence ("this and following" in Google
+    /// Calendar): the series ends before it, a new series `<id>_R<start>` starts there.
+    Split(slotsync::emulator::SplitArgs),
 }
 
 #[derive(Args)]
@@ -76,15 +90,20 @@ async fn main() -> ExitCode {
         Some(Command::Openapi(args)) => openapi(args),
         Some(Command::Emulator(emulator)) => match *emulator {
             EmulatorCommand {
-                google_side: Some(command),
+                google_side: Some(GoogleSide::Events(command)),
                 ..
             } => slotsync::demo::google_side::run(command).await,
+            EmulatorCommand {
+                google_side: Some(GoogleSide::Split(args)),
+                ..
+            } => slotsync::emulator::run_split(args).await,
             EmulatorCommand { run, .. } => {
                 telemetry::init("pretty");
                 slotsync::emulator::run_cli(run).await
             }
         },
         Some(Command::Demo(args)) => slotsync::demo::run(args, shutdown_signal()).await,
+        Some(Command::WebhookListen(args)) => slotsync::demo::receiver::run(args, shutdown_signal()).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -23,6 +23,8 @@ pub struct Tour {
     pub channel: (String, String),
     /// How to run this binary (its path).
     pub program: String,
+    /// The demo's own webhook receiver, registered as the user's endpoint.
+    pub webhook: String,
 }
 
 /// Title of the slot the tour creates.
@@ -159,21 +161,23 @@ impl Tour {
             google("delete", &["--find", EDITED_TITLE]),
             command(&["curl", "-s", &service("/sync/status"), "-H", &user]),
             String::new(),
-            "Follow every change as it happens (each answer waits up to 30 s for the next; pass".to_owned(),
-            "its next_cursor as ?after=), or have them POSTed, signed, to a URL of yours:".to_owned(),
+            "Every change is also POSTed, signed (Standard Webhooks), to the demo's own receiver".to_owned(),
+            format!(
+                "at {}, which verifies the signature and prints it here as `webhook …`.",
+                self.webhook
+            ),
+            "Follow changes yourself: the feed (each answer waits up to 30 s for the next; pass".to_owned(),
+            "its next_cursor as ?after=), or a receiver of your own, registered for as long as it runs:".to_owned(),
             command(&["curl", "-s", &service("/changes?wait=30"), "-H", &user]),
             command(&[
-                "curl",
-                "-s",
-                "-X",
-                "POST",
-                &service("/webhook-endpoints"),
-                "-H",
-                &user,
-                "-H",
-                "Content-Type: application/json",
-                "-d",
-                r#"{"url":"http://127.0.0.1:9000/hook"}"#,
+                self.program.as_str(),
+                "webhook-listen",
+                "--port",
+                "9000",
+                "--service",
+                &self.service,
+                "--token",
+                &self.api_token,
             ]),
             String::new(),
             command(&["curl", "-s", &service("/admin/jobs"), "-H", &admin]),
@@ -212,11 +216,16 @@ mod tests {
             database: "/tmp/x/slotsync-demo.db".into(),
             channel: ("c1".into(), "2026-01-01".into()),
             program: "/opt/slot sync/slotsync".into(),
+            webhook: "http://127.0.0.1:40000/webhook".into(),
         };
         let text = tour.render();
         let commands: Vec<&str> = text.lines().filter(|l| l.starts_with("$ ")).collect();
         assert_eq!(commands.len(), 11, "{text}");
         assert!(commands.iter().any(|c| c.contains("/changes?wait=30")));
+        assert!(commands
+            .iter()
+            .any(|c| c.starts_with("$ '/opt/slot sync/slotsync' webhook-listen --port 9000")));
+        assert!(text.contains("http://127.0.0.1:40000/webhook"), "{text}");
         assert!(commands
             .iter()
             .any(|c| c.starts_with("$ '/opt/slot sync/slotsync' emulator edit")));

@@ -51,11 +51,16 @@ pub async fn print_slot_changes(client: reqwest::Client, service: String, token:
             let now = Seen::from_json(slot);
             let before = known.get(&id);
             for line in describe(&id, before, &now, slot) {
-                println!("  » {} {line}", Utc::now().format("%H:%M:%S%.3f"));
+                say(&line);
             }
             known.insert(id, now);
         }
     }
+}
+
+/// Prints one line of the live view, with the time.
+pub fn say(line: &str) {
+    println!("  » {} {line}", Utc::now().format("%H:%M:%S%.3f"));
 }
 
 /// One page of up to 500 slots, deleted ones included (a demo user has a handful).

@@ -1,10 +1,12 @@
-//! `events.insert` / `get` / `patch` / `update` / `delete`.
+//! `events.insert` / `get` / `patch` / `update` / `delete`; the last four also take instance
+//! ids of recurring events (resolved in `instances.rs`).
 
 use super::errors::ApiError;
+use super::instances::{cancel_exceptions, is_master, pin_instance_fields, reconcile_exceptions, resolve, Resolved};
 use super::model::{Event, Person};
 use super::pipeline::{calendar_op, parse_body, Caller, Done, Need};
 use super::recurrence::validate_recurrence;
-use super::state::{decode_path, etag_for, rfc3339, Shared, State, StoredEvent};
+use super::state::{decode_path, Shared, State};
 use super::times::validate_times;
 use poem::web::Data;
 use poem::{handler, Request, Response};
@@ -35,11 +37,8 @@ pub async fn get(req: &Request, Data(shared): Data<&Arc<Shared>>) -> Response {
     let (calendar, event_id) = path_ids(req);
     calendar_op(shared, req, "events.get", Need::ReadEvents, |st, caller| {
         let cal_id = own_calendar(st, caller, &calendar)?;
-        let stored = st.calendars[&cal_id]
-            .events
-            .get(&event_id)
-            .ok_or_else(ApiError::not_found)?;
-        Ok(Done::ok(to_json(&stored.event)))
+        let resolved = resolve(&st.calendars[&cal_id], &event_id)?;
+        Ok(Done::ok(to_json(&resolved.current)))
     })
     .await
 }
@@ -81,15 +80,16 @@ pub async fn delete(req: &Request, Data(shared): Data<&Arc<Shared>>) -> Response
     let if_match = req.header("If-Match").map(str::to_owned);
     calendar_op(shared, req, "events.delete", Need::WriteEvents, |st, caller| {
         let cal_id = own_calendar(st, caller, &calendar)?;
-        let current = st.calendars[&cal_id]
-            .events
-            .get(&event_id)
-            .ok_or_else(ApiError::not_found)?;
-        if current.event.is_cancelled() {
+        let resolved = resolve(&st.calendars[&cal_id], &event_id)?;
+        let mut event = resolved.current;
+        if event.is_cancelled() {
             return Err(ApiError::deleted());
         }
-        check_if_match(if_match.as_deref(), &current.event.etag)?;
-        let mut event = current.event.clone();
+        check_if_match(if_match.as_deref(), &event.etag)?;
+        if is_master(&event) {
+            cancel_exceptions(st, &cal_id, &event.id);
+        }
+        // Deleting an instance stores a cancelled exception: the occurrence's tombstone.
         event.status = Some("cancelled".to_owned());
         store(st, &cal_id, event);
         Ok(Done::no_content().changing(&cal_id))
@@ -128,27 +128,9 @@ fn check_if_match(if_match: Option<&str>, etag: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Stamps a modification (etag, `updated`, change sequence) and stores the event.
-fn store(st: &mut State, cal_id: &str, mut event: Event) -> Event {
-    let now = st.tick();
-    event.etag = etag_for(now);
-    event.updated = Some(rfc3339(now));
-    if event.created.is_none() {
-        event.created = event.updated.clone();
-    }
-    let Some(cal) = st.calendars.get_mut(cal_id) else {
-        return event;
-    };
-    cal.seq += 1;
-    cal.updated = now;
-    cal.events.insert(
-        event.id.clone(),
-        StoredEvent {
-            event: event.clone(),
-            change_seq: cal.seq,
-        },
-    );
-    event
+/// Stamps a modification and stores a live (not detached) event.
+fn store(st: &mut State, cal_id: &str, event: Event) -> Event {
+    st.store_event(cal_id, event, false)
 }
 
 fn insert_event(
@@ -204,17 +186,16 @@ fn modify_event(
     build: impl FnOnce(&Event) -> Result<Event, ApiError>,
 ) -> Result<Done, ApiError> {
     let cal_id = own_calendar(st, caller, calendar)?;
-    let current = st.calendars[&cal_id]
-        .events
-        .get(event_id)
-        .ok_or_else(ApiError::not_found)?
-        .event
-        .clone();
+    let Resolved { current, instance_of } = resolve(&st.calendars[&cal_id], event_id)?;
     if current.is_cancelled() {
         return Err(ApiError::deleted());
     }
     check_if_match(if_match, &current.etag)?;
     let mut next = build(&current)?;
+    if let Some(master_id) = &instance_of {
+        // Writing an instance creates or changes its exception.
+        pin_instance_fields(&mut next, &current, master_id)?;
+    }
     validate_times(&next)?;
     validate_recurrence(&next)?;
     next.kind = current.kind.clone();
@@ -229,6 +210,15 @@ fn modify_event(
     let times_changed = next.start != current.start || next.end != current.end || next.recurrence != current.recurrence;
     let base_seq = current.sequence.unwrap_or(0).max(next.sequence.unwrap_or(0));
     next.sequence = Some(if times_changed { base_seq + 1 } else { base_seq });
+    if instance_of.is_none() {
+        next.recurring_event_id = None;
+        next.original_start_time = None;
+        if is_master(&current) && next.is_cancelled() {
+            cancel_exceptions(st, &cal_id, &next.id);
+        } else if is_master(&current) {
+            reconcile_exceptions(st, &cal_id, &next);
+        }
+    }
     let stored = store(st, &cal_id, next);
     Ok(Done::ok(to_json(&stored)).changing(&cal_id))
 }

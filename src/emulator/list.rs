@@ -2,16 +2,18 @@
 
 use super::errors::ApiError;
 use super::events::own_calendar;
+use super::instances::{exceptions_by_master, is_master};
 use super::model::Event;
 use super::pipeline::{calendar_op, Caller, Done, Need};
 use super::recurrence::expand;
-use super::state::{decode_path, etag_for, rfc3339, Calendar, Shared, State};
+use super::state::{decode_path, etag_for, rfc3339, Calendar, Shared, State, StoredEvent};
 use super::sync_token::{PageCursor, SyncPosition};
 use super::times::{event_span, overlaps, parse_rfc3339};
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem::{handler, Request, Response};
 use serde_json::{json, Value};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// Parameters that may not accompany `syncToken`.
@@ -71,7 +73,7 @@ pub async fn list(req: &Request, Data(shared): Data<&Arc<Shared>>) -> Response {
     .await
 }
 
-fn parse_bool(name: &str, value: &str) -> Result<bool, ApiError> {
+pub fn parse_bool(name: &str, value: &str) -> Result<bool, ApiError> {
     match value {
         "true" | "True" | "1" => Ok(true),
         "false" | "False" | "0" => Ok(false),
@@ -82,7 +84,7 @@ fn parse_bool(name: &str, value: &str) -> Result<bool, ApiError> {
     }
 }
 
-fn parse_time(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
+pub fn parse_time(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
     parse_rfc3339(value)
         .ok_or_else(|| ApiError::invalid_parameter(name, &format!("Bad Request: invalid {name} '{value}'")))
 }
@@ -179,7 +181,7 @@ fn parse_params(query: &[(String, String)]) -> Result<ListParams, ApiError> {
 }
 
 /// FNV-1a over the canonical query, stable across processes.
-fn stable_hash(pairs: &[(String, String)]) -> u64 {
+pub fn stable_hash(pairs: &[(String, String)]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for (k, v) in pairs {
         for b in k.bytes().chain([b'=']).chain(v.bytes()).chain([b'&']) {
@@ -271,39 +273,67 @@ fn list_events(st: &State, caller: &Caller, calendar: &str, p: &ListParams) -> R
 }
 
 fn collect_rows(cal: &Calendar, p: &ListParams, since: Option<u64>, snapshot: u64) -> Vec<Row> {
+    let exceptions = exceptions_by_master(cal);
     let mut rows = Vec::new();
     for stored in cal.events.values() {
         let ev = &stored.event;
+        let incremental = since.is_some();
         if let Some(since) = since {
             if stored.change_seq <= since || stored.change_seq > snapshot {
                 continue;
             }
-        } else {
-            if ev.is_cancelled() && !p.show_deleted && !updated_since(ev, p.updated_min) {
-                continue;
+        } else if !shown_in_full_listing(stored, p) || !matches_filters(ev, p) {
+            continue;
+        }
+        let is_instance = ev.recurring_event_id.is_some();
+        // Exceptions (modified or cancelled instances) are listed by their own times.
+        if is_instance && !incremental && !in_window(ev, cal, p) {
+            continue;
+        }
+        let key = sort_key(p, stored.change_seq, ev, cal, incremental);
+        if ev.is_cancelled() && p.single_events && is_master(ev) {
+            // "If showDeleted and singleEvents are both True, only single instances of
+            // deleted events (but not the underlying recurring events) are returned."
+            // An exception changed in the same increment is served on its own.
+            let served_alone = |id: &str| {
+                since.is_some_and(|since| {
+                    cal.events
+                        .get(id)
+                        .is_some_and(|s| s.change_seq > since && s.change_seq <= snapshot)
+                })
+            };
+            for inst in expand(ev, &cal.time_zone, p.time_min, p.time_max) {
+                if served_alone(&inst.id) || (!incremental && !in_window(&inst, cal, p)) {
+                    continue;
+                }
+                let key = sort_key(p, stored.change_seq, &inst, cal, incremental);
+                rows.push(Row {
+                    key,
+                    item: inst.tombstone(),
+                });
             }
-            if !matches_filters(ev, p) {
-                continue;
-            }
+            continue;
         }
         if ev.is_cancelled() {
-            let key = sort_key(p, stored.change_seq, ev, cal, since.is_some());
             rows.push(Row {
                 key,
                 item: ev.tombstone(),
             });
             continue;
         }
-        let recurring = ev.recurrence.as_ref().is_some_and(|r| !r.is_empty());
-        if recurring {
-            let instances = expand(ev, &cal.time_zone, p.time_min, p.time_max);
-            let in_window: Vec<Event> = instances
+        if is_master(ev) {
+            let overridden: HashSet<&str> = exceptions
+                .get(ev.id.as_str())
+                .map(|found| found.iter().map(|s| s.event.id.as_str()).collect())
+                .unwrap_or_default();
+            let in_window: Vec<Event> = expand(ev, &cal.time_zone, p.time_min, p.time_max)
                 .into_iter()
-                .filter(|i| event_span(i, &cal.time_zone).is_some_and(|span| overlaps(span, p.time_min, p.time_max)))
+                .filter(|i| in_window(i, cal, p))
                 .collect();
             if p.single_events {
-                for inst in in_window {
-                    let key = sort_key(p, stored.change_seq, &inst, cal, since.is_some());
+                // An occurrence with an exception is served as that exception.
+                for inst in in_window.into_iter().filter(|i| !overridden.contains(i.id.as_str())) {
+                    let key = sort_key(p, stored.change_seq, &inst, cal, incremental);
                     rows.push(Row {
                         key,
                         item: serde_json::to_value(&inst).unwrap_or(Value::Null),
@@ -314,16 +344,39 @@ fn collect_rows(cal: &Calendar, p: &ListParams, since: Option<u64>, snapshot: u6
             if in_window.is_empty() && (p.time_min.is_some() || p.time_max.is_some()) {
                 continue;
             }
-        } else if !event_span(ev, &cal.time_zone).is_some_and(|span| overlaps(span, p.time_min, p.time_max)) {
+        } else if !is_instance && !in_window(ev, cal, p) {
             continue;
         }
-        let key = sort_key(p, stored.change_seq, ev, cal, since.is_some());
         rows.push(Row {
             key,
             item: serde_json::to_value(ev).unwrap_or(Value::Null),
         });
     }
     rows
+}
+
+/// Whether a full (not incremental) listing serves a stored event at all. Deleted events
+/// only with `showDeleted` (or when updated since `updatedMin`); but, as Google documents
+/// for `showDeleted`, cancelled instances of a live series are listed even without it
+/// when `singleEvents` is false. Tombstones of detached exceptions (their series was
+/// deleted or no longer has that occurrence) are not served with `singleEvents`.
+fn shown_in_full_listing(stored: &StoredEvent, p: &ListParams) -> bool {
+    let ev = &stored.event;
+    if !ev.is_cancelled() {
+        return true;
+    }
+    let is_instance = ev.recurring_event_id.is_some();
+    if is_instance && stored.detached && p.single_events {
+        return false;
+    }
+    if p.show_deleted || updated_since(ev, p.updated_min) {
+        return true;
+    }
+    is_instance && !stored.detached && !p.single_events
+}
+
+fn in_window(ev: &Event, cal: &Calendar, p: &ListParams) -> bool {
+    event_span(ev, &cal.time_zone).is_some_and(|span| overlaps(span, p.time_min, p.time_max))
 }
 
 fn updated_since(ev: &Event, updated_min: Option<DateTime<Utc>>) -> bool {

@@ -22,12 +22,16 @@ mod control;
 mod errors;
 mod events;
 mod faults;
+mod instance_list;
+mod instances;
 mod list;
 mod model;
 mod oauth;
 mod pipeline;
 mod push;
 mod recurrence;
+mod split;
+mod split_command;
 mod state;
 mod stats;
 mod sync_token;
@@ -42,6 +46,7 @@ pub use config::{
 pub use errors::{ApiError, ErrorExtras, OAuthError};
 pub use faults::{FaultPlan, FaultPlanError};
 pub use oauth::DEFAULT_USER;
+pub use split_command::{run_split, SplitArgs};
 
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{get, post, put, EndpointExt, Route, Server};
@@ -179,6 +184,10 @@ fn calendar_routes() -> Route {
                 .patch(events::patch)
                 .delete(events::delete),
         )
+        .at(
+            "/calendars/:calendar_id/events/:event_id/instances",
+            get(instance_list::instances),
+        )
         .at("/channels/stop", post(channels::stop))
         .at("/users/me/calendarList", get(calendars::calendar_list))
 }
@@ -202,6 +211,7 @@ fn control_routes() -> Route {
         .at("/channels/expire", post(control::expire_channels))
         .at("/channels", get(control::list_channels))
         .at("/calendars/:calendar_id/events", get(control::calendar_events))
+        .at("/calendars/:calendar_id/events/:event_id/split", post(split::split))
         .at("/clients", post(control::register_client))
         .at("/consent", put(consent::set_consent).get(consent::get_consent))
 }

@@ -56,7 +56,7 @@ fn parse_rrule(line: &str) -> Option<RRule<Unvalidated>> {
 }
 
 /// Parses the values of an EXDATE/RDATE line into instants (dates become midnight in `tz`).
-fn parse_date_list(line: &str, tz: Tz) -> Option<Vec<DateTime<Utc>>> {
+pub fn parse_date_list(line: &str, tz: Tz) -> Option<Vec<DateTime<Utc>>> {
     let (head, values) = line.split_once(':')?;
     let zone = head
         .split(';')

@@ -96,6 +96,11 @@ pub struct StoredEvent {
     pub event: Event,
     /// Calendar change sequence number of the last modification.
     pub change_seq: u64,
+    /// Set on an exception (a stored instance) that no longer belongs to its series: the
+    /// master was deleted, or changed so that its original start is no longer an
+    /// occurrence. It stays as a tombstone for incremental sync but no longer overrides
+    /// the occurrence of that id.
+    pub detached: bool,
 }
 
 /// A calendar and its events.
@@ -357,6 +362,31 @@ impl State {
         };
         self.calendars.insert(id.clone(), calendar);
         &self.calendars[&id]
+    }
+
+    /// Stamps a modification (etag, `updated`, change sequence) and stores the event;
+    /// `detached` as on [`StoredEvent`]. Returns the stored resource.
+    pub fn store_event(&mut self, cal_id: &str, mut event: Event, detached: bool) -> Event {
+        let now = self.tick();
+        event.etag = etag_for(now);
+        event.updated = Some(rfc3339(now));
+        if event.created.is_none() {
+            event.created = event.updated.clone();
+        }
+        let Some(cal) = self.calendars.get_mut(cal_id) else {
+            return event;
+        };
+        cal.seq += 1;
+        cal.updated = now;
+        cal.events.insert(
+            event.id.clone(),
+            StoredEvent {
+                event: event.clone(),
+                change_seq: cal.seq,
+                detached,
+            },
+        );
+        event
     }
 
     /// Resolves `primary` and percent-encoded ids to a calendar id owned by `email`.

@@ -384,6 +384,24 @@ pub async fn record_endpoint(
     Ok(())
 }
 
+/// Extends the caller's lease on the endpoint to `until`, if it still holds it (its lease
+/// has not run out at `now`: nobody else can have claimed it). Answers whether it did.
+pub async fn extend_lease(
+    db: &impl ConnectionTrait,
+    endpoint: Uuid,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let extended = webhook_endpoints::Entity::update_many()
+        .col_expr(webhook_endpoints::Column::DeliveringUntil, Expr::value(Some(until)))
+        .filter(webhook_endpoints::Column::Id.eq(endpoint))
+        .filter(webhook_endpoints::Column::DeliveringUntil.gte(now))
+        .exec(db)
+        .await?
+        .rows_affected;
+    Ok(extended == 1)
+}
+
 /// Gives the endpoint's lease back.
 pub async fn release(db: &impl ConnectionTrait, endpoint: Uuid) -> Result<(), StoreError> {
     webhook_endpoints::Entity::update_many()

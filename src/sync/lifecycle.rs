@@ -100,9 +100,11 @@ pub async fn settle_home(
             ConnectOutcome::Rehomed { from, slots_repushed }
         }
         other => {
-            connections::upsert(&state.db, new).await?;
+            // The connection and its log entry commit together.
+            let txn = store::begin_write(&state.db).await.map_err(store::StoreError::from)?;
+            connections::upsert(&txn, new).await?;
             audit::record(
-                &state.db,
+                &txn,
                 user,
                 None,
                 AuditKind::Connect,
@@ -110,6 +112,8 @@ pub async fn settle_home(
                         "continued": matches!(other, ConnectOutcome::Continued) }),
             )
             .await?;
+            txn.commit().await.map_err(store::StoreError::from)?;
+            crate::sync::feed::changed(user);
             other
         }
     };

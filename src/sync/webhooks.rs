@@ -33,8 +33,11 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 pub const ANSWER_KEPT: usize = 512;
 /// Endpoints delivered to at once by one worker.
 const CONCURRENCY: usize = 16;
-/// How long a claim on an endpoint lasts (renewed by nothing: a batch is short).
-const LEASE: Duration = Duration::from_secs(60);
+/// How long a claim on an endpoint lasts: one attempt and a margin. It is extended before
+/// each attempt, so a batch keeps it; a process stopped mid-delivery loses it this long
+/// after its last attempt began, and another worker (here after a restart, or on another
+/// instance) delivers again.
+pub const LEASE: Duration = Duration::from_secs(TIMEOUT.as_secs() + 5);
 /// Deliveries made per claim before the endpoint is given back.
 const BATCH: usize = 50;
 
@@ -118,6 +121,10 @@ pub struct Deliverer {
     render: Render,
 }
 
+fn lease() -> chrono::Duration {
+    chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::seconds(15))
+}
+
 /// How one attempt ended.
 enum Attempt {
     Delivered(u16),
@@ -138,8 +145,7 @@ impl Deliverer {
         while !*shutdown.borrow() {
             let room = CONCURRENCY.saturating_sub(tasks.len()) as u64;
             let claimed = if room > 0 {
-                let lease = chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::minutes(1));
-                webhooks::claim_due(&self.ctx.db, Utc::now(), lease, room)
+                webhooks::claim_due(&self.ctx.db, Utc::now(), lease(), room)
                     .await
                     .unwrap_or_else(|e| {
                         tracing::warn!(error = %e, "claiming webhook endpoints failed");
@@ -163,11 +169,14 @@ impl Deliverer {
 
     /// Delivers the endpoint's due deliveries in order, then gives it back.
     async fn deliver_endpoint(self: Arc<Self>, endpoint: EndpointRow) {
-        if let Err(e) = self.deliver_batch(&endpoint).await {
+        let held = self.deliver_batch(&endpoint).await.unwrap_or_else(|e| {
             tracing::warn!(endpoint_id = %endpoint.id, error = %e, "webhook delivery failed to record");
-        }
-        if let Err(e) = webhooks::release(&self.ctx.db, endpoint.id).await {
-            tracing::warn!(endpoint_id = %endpoint.id, error = %e, "could not release a webhook endpoint");
+            true
+        });
+        if held {
+            if let Err(e) = webhooks::release(&self.ctx.db, endpoint.id).await {
+                tracing::warn!(endpoint_id = %endpoint.id, error = %e, "could not release a webhook endpoint");
+            }
         }
         // A delivery created after this batch looked for the next one, while the endpoint
         // was still held, met a claim that could not take it: look again now rather than
@@ -175,16 +184,21 @@ impl Deliverer {
         wake();
     }
 
-    async fn deliver_batch(&self, endpoint: &EndpointRow) -> Result<(), StoreError> {
+    /// Answers whether the worker still holds the endpoint (false when its lease ran out).
+    async fn deliver_batch(&self, endpoint: &EndpointRow) -> Result<bool, StoreError> {
         let db = &self.ctx.db;
         let owner = endpoint.user_id.map(UserId);
         for _ in 0..BATCH {
             let Some(delivery) = webhooks::next_pending(db, endpoint.id, owner).await? else {
-                return Ok(());
+                return Ok(true);
             };
             let now = Utc::now();
             if delivery.next_attempt_at > now {
-                return Ok(());
+                return Ok(true);
+            }
+            if !webhooks::extend_lease(db, endpoint.id, now, now + lease()).await? {
+                // Held past its lease (a stalled database): another worker may have it now.
+                return Ok(false);
             }
             let user = UserId(delivery.user_id);
             let Some(change) = changes::get(db, user, delivery.seq).await? else {
@@ -205,15 +219,15 @@ impl Deliverer {
                     webhooks::record_attempt(db, &delivery, PENDING, now, Some(410), Some(reason.into()), now).await?;
                     self.disable(endpoint, reason, now).await?;
                     crate::observe::webhook_delivery("gone", None);
-                    return Ok(());
+                    return Ok(true);
                 }
                 Attempt::Failed(status, error) => {
                     self.after_failure(endpoint, &delivery, status, error, now).await?;
-                    return Ok(());
+                    return Ok(true);
                 }
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Schedules the next attempt (or gives up), and disables an endpoint failing too long.

@@ -29,6 +29,8 @@ const CLEARED: [&str; 8] = [
 struct Demo {
     child: Child,
     printed: String,
+    /// What it printed since: the live view and the webhook receiver's lines.
+    later: std::sync::Arc<std::sync::Mutex<String>>,
     stderr: tokio::task::JoinHandle<String>,
 }
 
@@ -74,8 +76,21 @@ impl Demo {
             );
         }
         // Keep reading (the demo reports slot changes), so its pipe never fills up.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Demo { child, printed, stderr }
+        let later = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = later.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut text = sink.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        Demo {
+            child,
+            printed,
+            later,
+            stderr,
+        }
     }
 
     /// Every printed command (the lines after `$ `), split into words as a shell would.
@@ -284,6 +299,33 @@ async fn following_the_demos_printed_commands_shows_a_slot_reach_google_and_a_go
     let stats = slotsync_testkit::Google::at(emulator).stats().await;
     assert_eq!(stats["requests"]["events.insert"]["200"], 1, "{stats}");
     assert_eq!(stats["requests"]["events.patch"]["200"], 1, "{stats}");
+
+    // The demo's own receiver got the Google edit as a signed webhook and verified it.
+    let later = demo.later.clone();
+    let webhook_line = || {
+        later
+            .lock()
+            .unwrap()
+            .lines()
+            .find(|l| l.contains("webhook slot.updated (origin google)") && l.contains("Moved in Google"))
+            .map(str::to_owned)
+    };
+    wait_until(
+        "the Google edit arrived as a signed webhook",
+        Duration::from_secs(10),
+        || {
+            let found = webhook_line().is_some();
+            async move { found }
+        },
+    )
+    .await;
+    let line = webhook_line().unwrap();
+    assert!(line.contains("signature verified"), "{line}");
+    assert!(
+        !demo.later.lock().unwrap().contains("refused a delivery"),
+        "every delivery verified:\n{}",
+        demo.later.lock().unwrap()
+    );
 
     let stderr = demo.stop().await;
     let left: Vec<_> = std::fs::read_dir(dir.path())

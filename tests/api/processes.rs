@@ -1006,3 +1006,128 @@ async fn sigterm_finishes_in_flight_pushes_and_exits_zero() {
     let events = google.events(EMAIL).await;
     assert_eq!(events.iter().filter(|e| !cancelled(e)).count() as u64, SLOTS);
 }
+
+// ---------------------------------------------------------------------------------------
+// 4. Outbound webhooks: a process killed mid-delivery
+// ---------------------------------------------------------------------------------------
+
+/// A receiver that holds every request without answering (as a slow endpoint would) until
+/// told to answer; it writes down each request's `webhook-id` and when it arrived.
+#[derive(Clone, Default)]
+struct SlowReceiver {
+    answer: Arc<AtomicBool>,
+    arrivals: Arc<Mutex<Vec<(String, Instant)>>>,
+}
+
+#[poem::handler]
+async fn slow_receive(
+    headers: &poem::http::HeaderMap,
+    poem::web::Data(rx): poem::web::Data<&SlowReceiver>,
+) -> poem::http::StatusCode {
+    let id = headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    rx.arrivals.lock().push((id, Instant::now()));
+    while !rx.answer.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    poem::http::StatusCode::NO_CONTENT
+}
+
+/// A delivery in flight when the process is killed (SIGKILL: no time to record anything) is
+/// delivered again after the restart, with the same `webhook-id`, once the dead process's
+/// lease on the endpoint runs out — and then recorded as delivered, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_delivery_in_flight_when_the_process_is_killed_is_delivered_again_after_the_restart() {
+    use poem::EndpointExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let google = Google::start(dir.path()).await;
+    let (database_url, _db) = test_database().await;
+    let port = free_port();
+    google.register_client(&[callback_url(port)]).await;
+    let mut service = Service::start(
+        ServiceSpec::new("service", port, &database_url, &google.base_url())
+            .with(&[("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")]),
+        dir.path(),
+    )
+    .await;
+    let api = service.api.clone();
+    let user = api.create_user(EMAIL).await;
+
+    let rx = SlowReceiver::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let app = slow_receive.data(rx.clone());
+    tokio::spawn(async move {
+        let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
+        let _ = poem::Server::new_with_acceptor(acceptor).run(app).await;
+    });
+    let endpoint = api
+        .must(
+            Method::POST,
+            "/webhook-endpoints",
+            &user.token,
+            Some(&json!({ "url": url })),
+        )
+        .await;
+    let endpoint_id = endpoint["id"].as_str().unwrap().to_owned();
+    let now = Utc::now();
+    let at = |h: i64| (now + chrono::Duration::hours(h)).to_rfc3339();
+    api.must(
+        Method::POST,
+        "/slots",
+        &user.token,
+        Some(&json!({ "title": "in flight", "start": at(24), "end": at(25), "timezone": "UTC" })),
+    )
+    .await;
+
+    // The delivery is in flight (the receiver holds it); the process dies under it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while rx.arrivals.lock().is_empty() {
+        assert!(Instant::now() < deadline, "the delivery never left");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    service.kill();
+    let killed = Instant::now();
+    let first = rx.arrivals.lock()[0].0.clone();
+    assert!(first.starts_with("msg_"), "a Standard Webhooks id: {first}");
+    rx.answer.store(true, Ordering::SeqCst);
+
+    service.restart().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let deliveries = loop {
+        let deliveries = api
+            .must(
+                Method::GET,
+                &format!("/webhook-endpoints/{endpoint_id}/deliveries"),
+                &user.token,
+                None,
+            )
+            .await;
+        if deliveries[0]["state"] == "delivered" {
+            break deliveries;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not delivered again after the restart: {deliveries}; arrivals {:?}",
+            rx.arrivals.lock().len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let arrivals = rx.arrivals.lock().clone();
+    eprintln!(
+        "killed mid-delivery: delivered again {:?} after the kill ({} arrivals)",
+        arrivals.last().unwrap().1.duration_since(killed),
+        arrivals.len()
+    );
+    assert_eq!(arrivals.len(), 2, "once before the kill, once after: {arrivals:?}");
+    assert!(
+        arrivals.iter().all(|(id, _)| *id == first),
+        "the same webhook-id on the retry: {arrivals:?}"
+    );
+    let items = deliveries.as_array().unwrap();
+    assert_eq!(items.len(), 1, "one delivery row for one change: {deliveries}");
+}

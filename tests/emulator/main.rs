@@ -8,6 +8,7 @@ mod events;
 mod faults;
 mod helpers;
 mod hub;
+mod instances;
 mod list;
 mod oauth;
 mod oauth_flow;
