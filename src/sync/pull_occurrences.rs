@@ -73,10 +73,15 @@ pub async fn apply_instance(
     if row.deleted_at.is_some() {
         return Ok(InstanceOutcome::Skipped);
     }
-    let (draft, _) = super::occurrences::series(&row);
+    let (draft, rule) = super::occurrences::series(&row);
     let Some(key) = key_of(event, row.all_day) else {
         return Ok(InstanceOutcome::Skipped);
     };
+    // A leftover of the rule before a change (a split moves later exceptions to the new
+    // series; a full listing may still show the old ones as tombstones).
+    if !rule.contains(&draft, key) {
+        return Ok(InstanceOutcome::Skipped);
+    }
     let cancelled = event.status.as_deref() == Some("cancelled");
     let content: Option<SlotDraft> = if cancelled {
         None

@@ -24,6 +24,7 @@ mod push;
 mod rate_limit;
 mod rate_limit_guard;
 mod recurrence;
+mod recurrence_two_way;
 mod retention;
 mod slots;
 mod two_way;
