@@ -372,12 +372,16 @@ impl Pusher {
         event_id: &str,
     ) -> Result<Vec<super::push_occurrences::PushedException>, StepError> {
         let exceptions = occurrences::for_slot(&self.db, job.row.id).await?;
+        let target = super::push_occurrences::Target {
+            user: job.user,
+            calendar: &job.calendar,
+            slot: SlotId(job.row.id),
+            event_id,
+            fresh: job.row.google_event_id.as_deref() != Some(event_id),
+        };
         Ok(super::push_occurrences::push_exceptions(
             self.gateway.as_ref(),
-            job.user,
-            &job.calendar,
-            SlotId(job.row.id),
-            event_id,
+            target,
             job.content.draft.timezone,
             &exceptions,
             &self.config.origin,

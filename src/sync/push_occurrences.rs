@@ -28,24 +28,39 @@ pub fn wanted(exception: &ExceptionRow, zone: Tz) -> Option<Fingerprint> {
     Some(Fingerprint::of_occurrence(&key, content.as_ref()))
 }
 
-/// Pushes the exceptions of `slot` (linked to `event_id`) that Google does not hold yet.
-#[allow(clippy::too_many_arguments)]
+/// Where the exceptions go: the master event and what its instances hold.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub user: UserId,
+    pub calendar: &'a str,
+    pub slot: SlotId,
+    pub event_id: &'a str,
+    /// The master was just created (first push, a re-home, or re-created after a deletion
+    /// in Google): its instances hold none of the exceptions, whatever was recorded.
+    pub fresh: bool,
+}
+
+/// Pushes the exceptions of `target.slot` that its instances do not hold yet.
 pub async fn push_exceptions(
     gateway: &dyn CalendarGateway,
-    user: UserId,
-    calendar: &str,
-    slot: SlotId,
-    event_id: &str,
+    target: Target<'_>,
     zone: Tz,
     exceptions: &[ExceptionRow],
     origin: &str,
 ) -> Result<Vec<PushedException>, GoogleError> {
+    let Target {
+        user,
+        calendar,
+        slot,
+        event_id,
+        fresh,
+    } = target;
     let mut pushed = Vec::new();
     for exception in exceptions {
         let (Some(key), Some(fingerprint)) = (occurrences::key(exception), wanted(exception, zone)) else {
             continue;
         };
-        if exception.synced_fingerprint.as_deref() == Some(fingerprint.as_str()) {
+        if !fresh && exception.synced_fingerprint.as_deref() == Some(fingerprint.as_str()) {
             continue;
         }
         let instance = key.instance_id(event_id);

@@ -237,6 +237,21 @@ async fn occurrences_changed_through_the_api_reach_googles_instances_at_nine_ber
     assert_no_write_back(&ctx, &user).await;
     let all = occurrences(&ctx.app, &user, id, "from=2027-03-22T00:00:00Z&to=2027-03-24T00:00:00Z").await;
     assert_eq!(all[0]["origin"], "api", "our own change stays ours: {all:?}");
+
+    // The series ends in June: the November cancellation goes, 22 March's change stays.
+    let mut body = weekly_berlin();
+    body["recurrence"] = json!(["RRULE:FREQ=WEEKLY;BYDAY=MO;UNTIL=20270701T000000Z"]);
+    let resp = ctx.app.put_slot(&user, id, &body, None).await;
+    assert_eq!(resp.status(), 200);
+    let replaced: Value = resp.json().await.unwrap();
+    assert_eq!(replaced["exceptions_dropped"], 1, "{replaced}");
+    ctx.app.wait_until_pushed(id).await;
+    let items = instances(&ctx, &master, "2027-03-01T00:00:00Z", "2027-11-10T00:00:00Z").await;
+    assert_eq!(items.len(), 16, "15 March to 28 June");
+    assert!(items
+        .iter()
+        .any(|i| i.summary.as_deref() == Some("Office hours (late)")));
+    assert_no_write_back(&ctx, &user).await;
 }
 
 #[tokio::test]
