@@ -148,6 +148,21 @@ pub async fn release(db: &impl ConnectionTrait, slot: Uuid) -> Result<(), StoreE
     Ok(())
 }
 
+/// Puts a `clean` slot back in the outbox, due now, without a new version: Google holds
+/// its content but not all of its occurrence exceptions (a Google change to the master
+/// won while an exception waited to be pushed).
+pub async fn requeue_clean(db: &impl ConnectionTrait, slot: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+    slots::Entity::update_many()
+        .col_expr(slots::Column::PushState, Expr::value(PushState::Dirty))
+        .col_expr(slots::Column::PushAttempts, Expr::value(0))
+        .col_expr(slots::Column::NextPushAt, Expr::value(Some(now)))
+        .filter(slots::Column::Id.eq(slot))
+        .filter(slots::Column::PushState.eq(PushState::Clean))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Pauses `user`'s slots that wait to be pushed (dirty or failed), with `reason`.
 ///
 /// Only while the user's connection is not `active`: a failure answered before a

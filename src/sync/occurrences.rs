@@ -308,6 +308,21 @@ pub async fn drop_stray(
     occurrences::delete_keys(db, row.id, &stray).await
 }
 
+/// After Google's content was applied to the series `row` (its master changed there and
+/// won): an exception Google does not hold yet still has to be pushed, so the slot goes
+/// back in the outbox.
+pub async fn requeue_pending(db: &impl ConnectionTrait, row: &SlotRow, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let zone = zone(row);
+    let pending = occurrences::for_slot(db, row.id)
+        .await?
+        .iter()
+        .any(|e| super::push_occurrences::wanted(e, zone).map(|f| f.as_str().to_owned()) != e.synced_fingerprint);
+    if pending {
+        store::outbox::requeue_clean(db, row.id, now).await?;
+    }
+    Ok(())
+}
+
 /// The zone a series' occurrences are shown in.
 pub fn zone(row: &SlotRow) -> Tz {
     row.timezone.parse().unwrap_or(Tz::UTC)

@@ -598,6 +598,7 @@ impl Puller {
                     if let Ok(rule) = crate::domain::Recurrence::parse(&recurrence) {
                         super::occurrences::drop_stray(txn, row, &rule, &draft).await?;
                     }
+                    super::occurrences::requeue_pending(txn, row, now).await?;
                     log_slot(txn, run, row.id, ChangeKind::SlotUpdated, ChangeOrigin::Google).await?;
                     if tripped {
                         log_slot(txn, run, row.id, ChangeKind::SlotPaused, ChangeOrigin::System).await?;

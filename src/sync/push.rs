@@ -518,6 +518,11 @@ impl Pusher {
                 )
                 .await?;
                 if applied {
+                    let recurrence = current.recurrence.as_deref().unwrap_or(&[]);
+                    if let Ok(rule) = crate::domain::Recurrence::parse(recurrence) {
+                        super::occurrences::drop_stray(&txn, job.row, &rule, &draft).await?;
+                    }
+                    super::occurrences::requeue_pending(&txn, job.row, now).await?;
                     log_slot(
                         &txn,
                         job.user,

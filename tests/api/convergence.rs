@@ -4,7 +4,9 @@
 //! once the faults stop and the jobs run to a fixed point:
 //! - the slots and each Google calendar agree field by field, with no duplicate event;
 //! - every change the API acknowledged is there, unless a later Google change superseded it;
-//! - no slot is left pending, and none failed or paused without a reason shown.
+//! - no slot is left pending, and none failed or paused without a reason shown;
+//! - every series shows the same occurrences (titles, cancellations) in the app's
+//!   `/occurrences` and in Google's `instances`, and no instance became a slot.
 //!
 //! CI runs `CONVERGENCE_CASES` cases (default 6); set it higher to search longer. A failing
 //! case is shrunk and printed by proptest as a minimal list of operations.
@@ -50,7 +52,27 @@ enum Op {
     ExpireAccessTokens,
     /// A pull is requested (as the fallback job would).
     RequestPull { user: usize },
+    /// The app creates a daily series of five occurrences.
+    CreateSeries { user: usize, title: u8, hour: u8 },
+    /// The app retitles (or cancels) one occurrence of a known slot.
+    AppOccurrence {
+        slot: usize,
+        occ: u8,
+        title: u8,
+        cancel: bool,
+    },
+    /// Someone retitles (or cancels) one instance of a series in Google.
+    GoogleInstance {
+        user: usize,
+        event: usize,
+        occ: u8,
+        title: u8,
+        cancel: bool,
+    },
 }
+
+/// How many occurrences a series of [`Op::CreateSeries`] has.
+const SERIES_LEN: u8 = 5;
 
 /// The faults active while the operations run.
 #[derive(Debug, Clone)]
@@ -74,6 +96,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::InvalidateSyncTokens),
         1 => Just(Op::ExpireAccessTokens),
         2 => (0..2usize).prop_map(|user| Op::RequestPull { user }),
+        2 => (0..2usize, 0..20u8, 0..12u8).prop_map(|(user, title, hour)| Op::CreateSeries { user, title, hour }),
+        2 => (0..50usize, 0..SERIES_LEN, 0..20u8, any::<bool>())
+            .prop_map(|(slot, occ, title, cancel)| Op::AppOccurrence { slot, occ, title, cancel }),
+        2 => (0..2usize, 0..50usize, 0..SERIES_LEN, 0..20u8, any::<bool>())
+            .prop_map(|(user, event, occ, title, cancel)| Op::GoogleInstance { user, event, occ, title, cancel }),
     ]
 }
 
@@ -264,7 +291,141 @@ async fn apply(ctx: &ConnectedApp, users: &[TestUser], j: &mut Journal, op: &Op)
             ctx.google.expire_access_tokens().await;
         }
         Op::RequestPull { user } => app.state.pulls.request(user_id(&users[user])),
+        Op::CreateSeries { user, title: t, hour } => {
+            let body = json!({"title": title(t), "start": start(hour), "end": end(hour), "timezone": "UTC",
+                              "recurrence": [format!("RRULE:FREQ=DAILY;COUNT={SERIES_LEN}")]});
+            let resp = app.post_slot(&users[user], &body).await;
+            if resp.status() == 201 {
+                let slot: Value = resp.json().await.unwrap();
+                let id = slot["id"].as_str().unwrap().to_owned();
+                j.slots.push(id.clone());
+                j.app.insert(id, (j.seq, Expect::Live { title: title(t), hour }));
+            }
+        }
+        Op::AppOccurrence {
+            slot,
+            occ,
+            title: t,
+            cancel,
+        } => {
+            let Some((id, owner)) = known_slot(j, users, slot, app).await else {
+                return;
+            };
+            let row = app.slot_row(&id).await;
+            if row.recurrence.is_none() || row.deleted_at.is_some() {
+                return;
+            }
+            let original = row.start_at + chrono::Duration::days(i64::from(occ));
+            let path = format!("/slots/{id}/occurrences/{}", original.format("%Y%m%dT%H%M%SZ"));
+            let mut req = if cancel {
+                app.client.delete(app.url(&path))
+            } else {
+                app.client.put(app.url(&path)).json(&json!({
+                    "title": title(t), "start": original, "end": original + (row.end_at - row.start_at)
+                }))
+            };
+            req = req.bearer_auth(&users[owner].token);
+            let status = req.send().await.unwrap().status();
+            assert!([200, 204, 404].contains(&status.as_u16()), "{status}");
+        }
+        Op::GoogleInstance {
+            user,
+            event,
+            occ,
+            title: t,
+            cancel,
+        } => {
+            let Some(master) = live_series(ctx, user, event).await else {
+                return;
+            };
+            let first: chrono::DateTime<chrono::Utc> = master["start"]["dateTime"].as_str().unwrap().parse().unwrap();
+            let original = first + chrono::Duration::days(i64::from(occ));
+            let instance = format!(
+                "{}_{}",
+                master["id"].as_str().unwrap(),
+                original.format("%Y%m%dT%H%M%SZ")
+            );
+            google_retry(ctx, user, |hub| {
+                let instance = instance.clone();
+                async move {
+                    let answer = if cancel {
+                        hub.events().delete("primary", &instance).doit().await.map(|_| ())
+                    } else {
+                        let patch = Event {
+                            summary: Some(title(t)),
+                            ..Default::default()
+                        };
+                        hub.events().patch(patch, "primary", &instance).doit().await.map(|_| ())
+                    };
+                    match answer {
+                        Ok(()) => Ok(true),
+                        Err(google_calendar3::common::Error::BadRequest(b)) if b["error"]["code"] == 410 => Ok(true),
+                        Err(e) => gone_or_retry(e),
+                    }
+                }
+            })
+            .await;
+        }
     }
+}
+
+/// The `n`-th live series (modulo) of a user's calendar, as Google holds it now.
+async fn live_series(ctx: &ConnectedApp, user: usize, n: usize) -> Option<Value> {
+    let live: Vec<Value> = ctx
+        .google
+        .events(USERS[user])
+        .await
+        .into_iter()
+        .filter(|e| e["status"] != "cancelled" && e["recurrence"].is_array() && e["recurringEventId"].is_null())
+        .collect();
+    if live.is_empty() {
+        return None;
+    }
+    Some(live[n % live.len()].clone())
+}
+
+/// A series' confirmed occurrences, original start (UTC basic) → title, as the app shows
+/// them and as Google's `instances` lists them.
+async fn series_both_ways(
+    ctx: &ConnectedApp,
+    user: &TestUser,
+    u: usize,
+    slot: &SlotRow,
+) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    let page = ctx
+        .app
+        .get_json(user, &format!("/slots/{}/occurrences?limit=500", slot.id))
+        .await;
+    let app: Vec<(String, String)> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["status"] == "confirmed")
+        .map(|o| {
+            let at = chrono::DateTime::parse_from_rfc3339(o["original_start"].as_str().unwrap()).unwrap();
+            (
+                at.to_utc().format("%Y%m%dT%H%M%SZ").to_string(),
+                o["title"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let hub = ctx.google.user_hub(USERS[u]).await;
+    let master = slot.google_event_id.clone().unwrap_or_default();
+    let (_, list) = hub.events().instances("primary", &master).doit().await.unwrap();
+    let google: Vec<(String, String)> = list
+        .items
+        .unwrap_or_default()
+        .iter()
+        .map(|i| {
+            let suffix =
+                i.id.as_deref()
+                    .unwrap_or_default()
+                    .rsplit_once('_')
+                    .map(|(_, s)| s.to_owned());
+            (suffix.unwrap_or_default(), i.summary.clone().unwrap_or_default())
+        })
+        .collect();
+    (app, google)
 }
 
 fn rand_u128() -> u128 {
@@ -307,7 +468,7 @@ async fn live_event(ctx: &ConnectedApp, user: usize, n: usize) -> Option<String>
         .events(USERS[user])
         .await
         .into_iter()
-        .filter(|e| e["status"] != "cancelled")
+        .filter(|e| e["status"] != "cancelled" && e["recurringEventId"].is_null())
         .collect();
     if live.is_empty() {
         return None;
@@ -427,7 +588,7 @@ async fn check(ctx: &ConnectedApp, users: &[TestUser], j: &Journal) -> Result<()
             .events(USERS[u])
             .await
             .into_iter()
-            .filter(|e| e["status"] != "cancelled")
+            .filter(|e| e["status"] != "cancelled" && e["recurringEventId"].is_null())
             .collect();
         let live_slots: Vec<&SlotRow> = rows
             .iter()
@@ -456,6 +617,16 @@ async fn check(ctx: &ConnectedApp, users: &[TestUser], j: &Journal) -> Result<()
             let e_end: chrono::DateTime<chrono::Utc> = e["end"]["dateTime"].as_str().unwrap().parse().unwrap();
             prop_assert_eq!(e_start, slot.start_at, "start of slot {}", slot.id);
             prop_assert_eq!(e_end, slot.end_at, "end of slot {}", slot.id);
+            prop_assert_eq!(
+                e["recurrence"].as_array().map(|r| r.len()).unwrap_or(0),
+                slotsync::store::slots::recurrence(slot).len(),
+                "rule of slot {}",
+                slot.id
+            );
+            if slot.recurrence.is_some() {
+                let (app_side, google_side) = series_both_ways(ctx, user, u, slot).await;
+                prop_assert_eq!(app_side, google_side, "occurrences of series {}", slot.id);
+            }
         }
     }
     // Acknowledged changes: the last one wins unless a later Google change touched the slot.
