@@ -176,3 +176,16 @@ pub async fn record_pushed(
         .rows_affected
         > 0)
 }
+
+/// Forgets what Google holds for every instance of `slot`: each exception is pushed again
+/// with the next push (Google's master was changed by someone and ours is written over
+/// it; Google may have dropped overrides meanwhile).
+pub async fn forget_synced(db: &impl ConnectionTrait, slot: Uuid) -> Result<(), StoreError> {
+    use sea_orm::sea_query::Expr;
+    exceptions::Entity::update_many()
+        .col_expr(Column::SyncedFingerprint, Expr::value(Option::<String>::None))
+        .filter(Column::SlotId.eq(slot))
+        .exec(db)
+        .await?;
+    Ok(())
+}

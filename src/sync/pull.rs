@@ -631,6 +631,8 @@ impl Puller {
             }
             (Action::KeepLocal { etag, conflict }, Some(row)) => {
                 outbox::adopt_etag(txn, row.id, row.version, etag.as_deref()).await?;
+                // Ours is written over a master someone changed: its overrides go again.
+                store::occurrences::forget_synced(txn, row.id).await?;
                 run.report.conflicts += 1;
                 conflicts::log(txn, run.user, row.id, &conflict).await?;
             }

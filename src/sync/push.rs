@@ -478,6 +478,8 @@ impl Pusher {
             Action::Skip(SkipReason::AlreadyEqual) => Ok(ours(event_id, current)),
             Action::KeepLocal { etag, conflict } => {
                 conflicts::log(&self.db, job.user, job.row.id, &conflict).await?;
+                // Ours is written over a master someone changed: its overrides go again.
+                occurrences::forget_synced(&self.db, job.row.id).await?;
                 if is_cancelled(current) {
                     Box::pin(self.recreate(job, event_id)).await
                 } else {
