@@ -55,10 +55,11 @@ async fn visibility_transparency_color_and_reminders_round_trip_through_google_c
     assert_eq!(reminders.use_default, Some(false));
     assert_eq!(reminders.overrides.unwrap()[1].minutes, Some(60));
 
+    // Patch merges objects: the overrides are cleared explicitly.
     let back_to_default = Event {
         reminders: Some(EventReminders {
             use_default: Some(true),
-            overrides: None,
+            overrides: Some(vec![]),
         }),
         visibility: Some("default".into()),
         ..Event::default()
