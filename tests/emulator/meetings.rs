@@ -21,13 +21,6 @@ async fn create_meeting(google: &TestGoogle, send_updates: &str) -> Value {
     a.body
 }
 
-async fn sent_updates(google: &TestGoogle) -> Vec<Value> {
-    let a = google
-        .send(Method::GET, "/_emulator/sent-updates", None, None, &[])
-        .await;
-    a.body["updates"].as_array().cloned().unwrap_or_default()
-}
-
 fn copy_in<'a>(events: &'a [Value], id: &str) -> &'a Value {
     events.iter().find(|e| e["id"] == id).expect("a copy of the meeting")
 }
@@ -50,7 +43,7 @@ async fn a_meeting_is_the_same_event_in_the_organizers_and_each_attendees_calend
         (Some(true), Some("needsAction"))
     );
     assert_eq!(copy_in(&google.events(EVE).await, id)["summary"], "Planning");
-    let sent = sent_updates(&google).await;
+    let sent = google.sent_updates().await;
     assert_eq!(sent[0]["send_updates"], "all");
     assert_eq!(sent[0]["recipients"], json!([BOB, EVE]));
 }
@@ -119,7 +112,7 @@ async fn the_organizers_changes_reach_every_copy_and_send_updates_is_recorded() 
     let bobs = copy_in(&google.events(BOB).await, &id).clone();
     assert_eq!(bobs["summary"], "Planning (moved)");
     assert_eq!(bobs["start"]["dateTime"], "2025-03-03T11:00:00Z");
-    let last = sent_updates(&google).await.pop().unwrap();
+    let last = google.sent_updates().await.pop().unwrap();
     assert_eq!(
         (last["op"].as_str(), last["send_updates"].as_str(), &last["recipients"]),
         (Some("events.patch"), Some("externalOnly"), &json!([EVE])),
@@ -181,7 +174,7 @@ async fn the_organizers_deletion_cancels_the_meeting_for_every_attendee() {
     let got = receiver.wait_for_count(2).await;
     assert_eq!(got[1].state(), "exists");
     assert_eq!(copy_in(&google.events(EVE).await, &id)["status"], "cancelled");
-    let last = sent_updates(&google).await.pop().unwrap();
+    let last = google.sent_updates().await.pop().unwrap();
     assert_eq!(
         (last["op"].as_str(), &last["recipients"]),
         (Some("events.delete"), &json!([BOB, EVE]))
@@ -222,6 +215,6 @@ async fn an_event_inserted_with_attendees_is_copied_to_attendees_with_a_calendar
     let id = created.id.unwrap();
     assert_eq!(copy_in(&google.events(BOB).await, &id)["summary"], "1:1");
     assert!(google.events("stranger@elsewhere.net").await.is_empty());
-    let last = sent_updates(&google).await.pop().unwrap();
+    let last = google.sent_updates().await.pop().unwrap();
     assert_eq!(last["recipients"], json!([BOB, "stranger@elsewhere.net"]));
 }
