@@ -45,30 +45,22 @@ pub fn check_shape(event: &Event) -> Result<(), ApiError> {
         return Err(ApiError::invalid(&format!("Invalid event type: {kind}.")));
     }
     let has = |field: &str| event.extra.get(field).is_some_and(|v| !v.is_null());
-    match kind {
-        "workingLocation" => {
-            if event.location.is_some() {
-                return Err(ApiError::event_type_restriction(
-                    "A working location event cannot have a location; use workingLocationProperties.",
-                ));
-            }
-            if !has("workingLocationProperties") {
-                return Err(ApiError::required(
-                    "workingLocationProperties is required for a working location event.",
-                ));
-            }
-        }
-        "outOfOffice" | "focusTime" if has("attendees") => {
-            return Err(ApiError::event_type_restriction(&format!(
-                "A {kind} event cannot have attendees."
-            )));
-        }
-        _ => {}
+    if matches!(kind, "outOfOffice" | "focusTime" | "workingLocation") && has("attendees") {
+        return Err(ApiError::event_type_restriction(&format!(
+            "A {kind} event cannot have attendees."
+        )));
     }
-    if kind == "workingLocation" && has("attendees") {
-        return Err(ApiError::event_type_restriction(
-            "A workingLocation event cannot have attendees.",
-        ));
+    if kind == "workingLocation" {
+        if event.location.is_some() {
+            return Err(ApiError::event_type_restriction(
+                "A working location event cannot have a location; use workingLocationProperties.",
+            ));
+        }
+        if !has("workingLocationProperties") {
+            return Err(ApiError::required(
+                "workingLocationProperties is required for a working location event.",
+            ));
+        }
     }
     Ok(())
 }
