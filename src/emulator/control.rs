@@ -109,7 +109,9 @@ pub fn put_faults(body: Vec<u8>, Data(shared): Data<&Arc<Shared>>) -> Response {
     match FaultPlan::from_json(value) {
         Ok(plan) => {
             let echo = serde_json::to_value(&plan).unwrap_or(Value::Null);
-            shared.state.lock().faults = plan;
+            let mut st = shared.state.lock();
+            st.faults = plan;
+            st.transient_404_hits.clear();
             json_response(200, &echo)
         }
         Err(e) => error(400, &e.to_string()),
@@ -126,7 +128,9 @@ pub fn get_faults(Data(shared): Data<&Arc<Shared>>) -> Response {
 /// `DELETE /_emulator/faults`: no faults, no latency.
 #[handler]
 pub fn clear_faults(Data(shared): Data<&Arc<Shared>>) -> Response {
-    shared.state.lock().faults = FaultPlan::default();
+    let mut st = shared.state.lock();
+    st.faults = FaultPlan::default();
+    st.transient_404_hits.clear();
     json_response(200, &json!({"cleared": true}))
 }
 
@@ -316,4 +320,13 @@ pub fn register_client(body: Vec<u8>, Data(shared): Data<&Arc<Shared>>) -> Respo
     let echo = serde_json::to_value(&client).unwrap_or(Value::Null);
     shared.state.lock().clients.insert(client.client_id.clone(), client);
     json_response(200, &echo)
+}
+
+/// `GET /_emulator/sent-updates`: every write recorded with its `sendUpdates` and who it
+/// would have emailed, oldest first.
+#[handler]
+pub fn sent_updates(Data(shared): Data<&Arc<Shared>>) -> Response {
+    let st = shared.state.lock();
+    let updates = serde_json::to_value(&st.sent_updates).unwrap_or(Value::Null);
+    json_response(200, &json!({"updates": updates}))
 }

@@ -135,6 +135,28 @@ impl ApiError {
         Self::new(429, "usageLimits", "rateLimitExceeded", "Rate Limit Exceeded")
     }
 
+    /// 400 `eventTypeRestriction` (calendar): the change is not allowed for the event's
+    /// `eventType`.
+    pub fn event_type_restriction(message: &str) -> Self {
+        Self::new(400, "calendar", "eventTypeRestriction", message)
+    }
+
+    /// 403 `forbiddenForNonOrganizer` (calendar): an attendee changed a shared field.
+    pub fn forbidden_for_non_organizer() -> Self {
+        Self::new(
+            403,
+            "calendar",
+            "forbiddenForNonOrganizer",
+            "Shared properties can only be changed by the organizer of the event.",
+        )
+    }
+
+    /// 403 `forbidden` (global): what writes to an event deleted in the Google UI have been
+    /// answered in the wild (instead of 410 `deleted`).
+    pub fn forbidden() -> Self {
+        Self::new(403, "global", "forbidden", "Forbidden")
+    }
+
     /// 404 `notFound`.
     pub fn not_found() -> Self {
         Self::new(404, "global", "notFound", "Not Found")
@@ -288,6 +310,11 @@ impl OAuthError {
     /// 401 `invalid_client`.
     pub fn invalid_client() -> Self {
         Self::new(401, "invalid_client", "The OAuth client was not found.")
+    }
+
+    /// 401 `deleted_client`: the OAuth client was deleted in the Cloud console.
+    pub fn deleted_client() -> Self {
+        Self::new(401, "deleted_client", "The OAuth client was deleted.")
     }
 
     /// 400 `invalid_request`.

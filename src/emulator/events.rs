@@ -1,13 +1,19 @@
 //! `events.insert` / `get` / `patch` / `update` / `delete`; the last four also take instance
-//! ids of recurring events (resolved in `instances.rs`).
+//! ids of recurring events (resolved in `instances.rs`). Event types (`event_types.rs`),
+//! field validation (`fields.rs`), meetings (`meetings.rs`) and the transient-404 and
+//! deleted-event faults (`transient.rs`) are checked here on the way.
 
 use super::errors::ApiError;
+use super::event_types::{check_change, check_insert, check_shape};
+use super::fields::validate_fields;
 use super::instances::{cancel_exceptions, is_master, pin_instance_fields, reconcile_exceptions, resolve, Resolved};
+use super::meetings::{check_attendee_change, propagate, record_send_updates, send_updates_param};
 use super::model::{Event, Person};
 use super::pipeline::{calendar_op, parse_body, Caller, Done, Need};
 use super::recurrence::validate_recurrence;
 use super::state::{decode_path, Shared, State};
 use super::times::validate_times;
+use super::transient::{answer_write_to_deleted, transient_404};
 use poem::web::Data;
 use poem::{handler, Request, Response};
 use serde_json::{Map, Value};
@@ -25,8 +31,9 @@ fn path_ids(req: &Request) -> (String, String) {
 pub async fn insert(req: &Request, body: Vec<u8>, Data(shared): Data<&Arc<Shared>>) -> Response {
     let (calendar, _) = path_ids(req);
     let base = shared.base_url.clone();
+    let send_updates = send_updates_param(req);
     calendar_op(shared, req, "events.insert", Need::WriteEvents, |st, caller| {
-        insert_event(st, &base, caller, &calendar, &body)
+        insert_event(st, &base, caller, &calendar, &body, send_updates?.as_deref())
     })
     .await
 }
@@ -38,6 +45,7 @@ pub async fn get(req: &Request, Data(shared): Data<&Arc<Shared>>) -> Response {
     calendar_op(shared, req, "events.get", Need::ReadEvents, |st, caller| {
         let cal_id = own_calendar(st, caller, &calendar)?;
         let resolved = resolve(&st.calendars[&cal_id], &event_id)?;
+        transient_404(st, "events.get", &cal_id, &resolved.current)?;
         Ok(Done::ok(to_json(&resolved.current)))
     })
     .await
@@ -48,11 +56,15 @@ pub async fn get(req: &Request, Data(shared): Data<&Arc<Shared>>) -> Response {
 pub async fn update(req: &Request, body: Vec<u8>, Data(shared): Data<&Arc<Shared>>) -> Response {
     let (calendar, event_id) = path_ids(req);
     let if_match = req.header("If-Match").map(str::to_owned);
+    let send_updates = send_updates_param(req);
     calendar_op(shared, req, "events.update", Need::WriteEvents, |st, caller| {
         let replacement: Event = parse_body(&body)?;
-        modify_event(st, caller, &calendar, &event_id, if_match.as_deref(), |_| {
-            Ok(replacement)
-        })
+        let write = Write {
+            op: "events.update",
+            if_match: if_match.as_deref(),
+            send_updates: send_updates?,
+        };
+        modify_event(st, caller, &calendar, &event_id, write, |_| Ok(replacement))
     })
     .await
 }
@@ -62,9 +74,15 @@ pub async fn update(req: &Request, body: Vec<u8>, Data(shared): Data<&Arc<Shared
 pub async fn patch(req: &Request, body: Vec<u8>, Data(shared): Data<&Arc<Shared>>) -> Response {
     let (calendar, event_id) = path_ids(req);
     let if_match = req.header("If-Match").map(str::to_owned);
+    let send_updates = send_updates_param(req);
     calendar_op(shared, req, "events.patch", Need::WriteEvents, |st, caller| {
         let changes: Map<String, Value> = parse_body(&body)?;
-        modify_event(st, caller, &calendar, &event_id, if_match.as_deref(), |current| {
+        let write = Write {
+            op: "events.patch",
+            if_match: if_match.as_deref(),
+            send_updates: send_updates?,
+        };
+        modify_event(st, caller, &calendar, &event_id, write, |current| {
             let mut merged = serde_json::to_value(current).unwrap_or(Value::Null);
             merge_patch(&mut merged, &changes);
             serde_json::from_value(merged).map_err(|e| ApiError::invalid(&format!("Invalid value: {e}")))
@@ -78,21 +96,31 @@ pub async fn patch(req: &Request, body: Vec<u8>, Data(shared): Data<&Arc<Shared>
 pub async fn delete(req: &Request, Data(shared): Data<&Arc<Shared>>) -> Response {
     let (calendar, event_id) = path_ids(req);
     let if_match = req.header("If-Match").map(str::to_owned);
+    let send_updates = send_updates_param(req);
     calendar_op(shared, req, "events.delete", Need::WriteEvents, |st, caller| {
+        let send_updates = send_updates?;
         let cal_id = own_calendar(st, caller, &calendar)?;
         let resolved = resolve(&st.calendars[&cal_id], &event_id)?;
         let mut event = resolved.current;
         if event.is_cancelled() {
             return Err(ApiError::deleted());
         }
+        transient_404(st, "events.delete", &cal_id, &event)?;
         check_if_match(if_match.as_deref(), &event.etag)?;
         if is_master(&event) {
             cancel_exceptions(st, &cal_id, &event.id);
         }
         // Deleting an instance stores a cancelled exception: the occurrence's tombstone.
         event.status = Some("cancelled".to_owned());
-        store(st, &cal_id, event);
-        Ok(Done::no_content().changing(&cal_id))
+        let previous = event.clone();
+        let stored = store(st, &cal_id, event);
+        // The organizer's deletion cancels the meeting in every attendee's calendar.
+        let copies = match resolved.instance_of {
+            None => propagate(st, &cal_id, &stored, Some(&previous)),
+            Some(_) => Vec::new(),
+        };
+        record_send_updates(st, "events.delete", &cal_id, &stored, send_updates.as_deref());
+        Ok(Done::no_content().changing(&cal_id).also_changing(copies))
     })
     .await
 }
@@ -139,31 +167,44 @@ fn insert_event(
     caller: &Caller,
     calendar: &str,
     body: &[u8],
+    send_updates: Option<&str>,
 ) -> Result<Done, ApiError> {
     let cal_id = own_calendar(st, caller, calendar)?;
-    let mut event: Event = parse_body(body)?;
+    let event: Event = parse_body(body)?;
+    check_insert(&event)?;
+    let mut event = prepare_new(st, base_url, &cal_id, event)?;
+    let person = Person {
+        email: Some(st.calendars[&cal_id].owner.clone()),
+        is_self: Some(true),
+    };
+    event.creator = Some(person.clone());
+    event.organizer = Some(person);
+    let stored = store(st, &cal_id, event);
+    let copies = propagate(st, &cal_id, &stored, None);
+    record_send_updates(st, "events.insert", &cal_id, &stored, send_updates);
+    Ok(Done::ok(to_json(&stored)).changing(&cal_id).also_changing(copies))
+}
+
+/// Checks a new event for `cal_id` (id, times, recurrence, type shape, fields) and fills
+/// in what Google sets on creation; `creator` and `organizer` are the caller's to set.
+pub fn prepare_new(st: &mut State, base_url: &str, cal_id: &str, mut event: Event) -> Result<Event, ApiError> {
     if event.id.is_empty() {
         event.id = st.new_event_id();
     } else if !is_valid_event_id(&event.id) {
         return Err(ApiError::invalid("Invalid resource id value."));
-    } else if st.calendars[&cal_id].events.contains_key(&event.id) {
+    } else if st.calendars[cal_id].events.contains_key(&event.id) {
         return Err(ApiError::duplicate());
     }
     validate_times(&event)?;
     validate_recurrence(&event)?;
-    let owner = st.calendars[&cal_id].owner.clone();
+    check_shape(&event)?;
+    validate_fields(&event)?;
     event.kind = "calendar#event".to_owned();
     event.created = None;
     event.status = Some(event.status.unwrap_or_else(|| "confirmed".to_owned()));
     event.html_link = Some(format!("{base_url}/calendar/event?eid={}", event.id));
     event.ical_uid = Some(event.ical_uid.unwrap_or_else(|| format!("{}@google.com", event.id)));
     event.sequence = Some(event.sequence.unwrap_or(0).max(0));
-    let person = Person {
-        email: Some(owner),
-        is_self: Some(true),
-    };
-    event.creator = Some(person.clone());
-    event.organizer = Some(person);
     event.event_type = Some(event.event_type.unwrap_or_else(|| "default".to_owned()));
     event.recurring_event_id = None;
     event.original_start_time = None;
@@ -171,26 +212,34 @@ fn insert_event(
         .extra
         .entry("reminders")
         .or_insert_with(|| serde_json::json!({"useDefault": true}));
-    let stored = store(st, &cal_id, event);
-    Ok(Done::ok(to_json(&stored)).changing(&cal_id))
+    Ok(event)
+}
+
+/// How an update or patch was asked for.
+struct Write<'a> {
+    op: &'static str,
+    if_match: Option<&'a str>,
+    send_updates: Option<String>,
 }
 
 /// Shared path of update and patch: checks, builds the new version with `build`, keeps
-/// server-owned fields, bumps `sequence` when times change, and stores it.
+/// server-owned fields, bumps `sequence` when times change, enforces the event type's and
+/// the meeting's restrictions, stores it and carries a meeting to its attendees.
 fn modify_event(
     st: &mut State,
     caller: &Caller,
     calendar: &str,
     event_id: &str,
-    if_match: Option<&str>,
+    write: Write<'_>,
     build: impl FnOnce(&Event) -> Result<Event, ApiError>,
 ) -> Result<Done, ApiError> {
     let cal_id = own_calendar(st, caller, calendar)?;
     let Resolved { current, instance_of } = resolve(&st.calendars[&cal_id], event_id)?;
     if current.is_cancelled() {
-        return Err(ApiError::deleted());
+        return Err(answer_write_to_deleted(st));
     }
-    check_if_match(if_match, &current.etag)?;
+    transient_404(st, write.op, &cal_id, &current)?;
+    check_if_match(write.if_match, &current.etag)?;
     let mut next = build(&current)?;
     if let Some(master_id) = &instance_of {
         // Writing an instance creates or changes its exception.
@@ -207,6 +256,9 @@ fn modify_event(
     next.ical_uid = next.ical_uid.or_else(|| current.ical_uid.clone());
     next.event_type = next.event_type.or_else(|| current.event_type.clone());
     next.status = Some(next.status.unwrap_or_else(|| "confirmed".to_owned()));
+    check_change(&current, &next)?;
+    validate_fields(&next)?;
+    check_attendee_change(&st.calendars[&cal_id].owner, &current, &next)?;
     let times_changed = next.start != current.start || next.end != current.end || next.recurrence != current.recurrence;
     let base_seq = current.sequence.unwrap_or(0).max(next.sequence.unwrap_or(0));
     next.sequence = Some(if times_changed { base_seq + 1 } else { base_seq });
@@ -220,7 +272,12 @@ fn modify_event(
         }
     }
     let stored = store(st, &cal_id, next);
-    Ok(Done::ok(to_json(&stored)).changing(&cal_id))
+    let copies = match instance_of {
+        None => propagate(st, &cal_id, &stored, Some(&current)),
+        Some(_) => Vec::new(),
+    };
+    record_send_updates(st, write.op, &cal_id, &stored, write.send_updates.as_deref());
+    Ok(Done::ok(to_json(&stored)).changing(&cal_id).also_changing(copies))
 }
 
 /// Applies patch semantics: objects merge recursively (except `start`/`end`, which

@@ -20,17 +20,76 @@ pub struct NotificationFaults {
     /// Probability that a notification is sent twice (same message number).
     #[serde(default)]
     pub duplicate_rate: f64,
-    /// Uniform delay range in ms before a notification is sent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Delay in ms before a notification (or a batch) is sent: a number, or a uniform
+    /// range `[lo, hi]`.
+    #[serde(
+        default,
+        deserialize_with = "number_or_range",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub delay_ms: Option<[u64; 2]>,
+    /// Batch window in ms: the changes to a calendar within the window that opens at the
+    /// first one give each channel one `exists` notification, sent when it closes (plus
+    /// the delay). 0 (the default) sends one notification per change.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub batch_ms: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn number_or_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<[u64; 2]>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Delay {
+        Fixed(u64),
+        Range([u64; 2]),
+    }
+    Ok(Option::<Delay>::deserialize(d)?.map(|delay| match delay {
+        Delay::Fixed(ms) => [ms, ms],
+        Delay::Range(range) => range,
+    }))
+}
+
+/// A 404 that goes away: `get`/`patch`/`update`/`delete` of an existing event answer 404
+/// for the first `times` such requests per event, then normally.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transient404 {
+    /// 404 answers per event before the normal answer.
+    pub times: u32,
+    /// Operations affected (default: `events.get`, `events.patch`, `events.update`).
+    #[serde(default = "transient_404_ops")]
+    pub ops: Vec<String>,
+}
+
+fn transient_404_ops() -> Vec<String> {
+    ["events.get", "events.patch", "events.update"]
+        .map(str::to_owned)
+        .to_vec()
+}
+
+/// What the token endpoint answers while the deployment's OAuth client is broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BrokenClient {
+    /// 401 `invalid_client` "Unauthorized".
+    InvalidClient,
+    /// 401 `deleted_client` "The OAuth client was deleted.".
+    DeletedClient,
 }
 
 /// The whole fault plan, as `PUT /_emulator/faults` takes it.
 ///
 /// ```json
 /// {"ops": {"events.insert": {"503": 0.2, "lost_response": 0.1}, "*": {"429": 0.1}},
-///  "notifications": {"drop_rate": 0.1, "duplicate_rate": 0.1, "delay_ms": [0, 200]},
-///  "latency_ms": [0, 5]}
+///  "notifications": {"drop_rate": 0.1, "duplicate_rate": 0.1, "delay_ms": [0, 200],
+///                    "batch_ms": 500},
+///  "latency_ms": [0, 5],
+///  "transient_404": {"times": 2, "ops": ["events.get", "events.patch"]},
+///  "deleted_event_writes": 403,
+///  "token_endpoint": "invalid_client"}
 /// ```
 /// The short form of the issue (operation keys at the top level, next to the optional
 /// `notifications` and `latency_ms`) is accepted too.
@@ -43,6 +102,16 @@ pub struct FaultPlan {
     /// Uniform added latency range in ms for every Google request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<[u64; 2]>,
+    /// A transient 404 on existing events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transient_404: Option<Transient404>,
+    /// Status of an update or patch to a deleted event: 410 (`deleted`, the default) or
+    /// 403 (`forbidden`, as answered for events deleted in the Google UI).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_event_writes: Option<u16>,
+    /// The token endpoint answers this for every grant (refresh included) while set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_endpoint: Option<BrokenClient>,
 }
 
 /// What an injected fault does to one request.
@@ -79,6 +148,9 @@ pub enum FaultPlanError {
     /// A range whose lower bound exceeds the upper.
     #[error("range {0:?} is reversed")]
     BadRange([u64; 2]),
+    /// `deleted_event_writes` other than 403 or 410.
+    #[error("`deleted_event_writes` must be 403 or 410, not {0}")]
+    BadDeletedStatus(u16),
 }
 
 impl FaultPlan {
@@ -94,6 +166,21 @@ impl FaultPlan {
             None => NotificationFaults::default(),
         };
         let latency_ms: Option<[u64; 2]> = match map.remove("latency_ms") {
+            Some(v) => serde_json::from_value(v)?,
+            None => None,
+        };
+        let transient_404: Option<Transient404> = match map.remove("transient_404") {
+            Some(v) => serde_json::from_value(v)?,
+            None => None,
+        };
+        let deleted_event_writes: Option<u16> = match map.remove("deleted_event_writes") {
+            Some(v) => serde_json::from_value(v)?,
+            None => None,
+        };
+        if let Some(code) = deleted_event_writes.filter(|c| !matches!(c, 403 | 410)) {
+            return Err(FaultPlanError::BadDeletedStatus(code));
+        }
+        let token_endpoint: Option<BrokenClient> = match map.remove("token_endpoint") {
             Some(v) => serde_json::from_value(v)?,
             None => None,
         };
@@ -136,6 +223,9 @@ impl FaultPlan {
             ops,
             notifications,
             latency_ms,
+            transient_404,
+            deleted_event_writes,
+            token_endpoint,
         })
     }
 

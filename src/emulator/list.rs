@@ -55,6 +55,8 @@ struct ListParams {
     order_by: Option<OrderBy>,
     q: Option<String>,
     ical_uid: Option<String>,
+    /// `eventTypes` (repeatable): only events of these types; empty lists every type.
+    event_types: Vec<String>,
     /// Hash of the query minus paging parameters, tying page tokens to their query.
     query_hash: u64,
 }
@@ -123,6 +125,15 @@ fn parse_params(query: &[(String, String)]) -> Result<ListParams, ApiError> {
             "updatedMin" => p.updated_min = Some(parse_time(name, value)?),
             "privateExtendedProperty" => p.private_props.push(parse_prop(name, value)?),
             "sharedExtendedProperty" => p.shared_props.push(parse_prop(name, value)?),
+            "eventTypes" => {
+                if !super::event_types::EVENT_TYPES.contains(&value.as_str()) {
+                    return Err(ApiError::invalid_parameter(
+                        name,
+                        &format!("Invalid value for eventTypes: '{value}'."),
+                    ));
+                }
+                p.event_types.push(value.clone());
+            }
             "orderBy" => {
                 p.order_by = Some(match value.as_str() {
                     "startTime" => OrderBy::StartTime,
@@ -387,6 +398,9 @@ fn updated_since(ev: &Event, updated_min: Option<DateTime<Utc>>) -> bool {
 }
 
 fn matches_filters(ev: &Event, p: &ListParams) -> bool {
+    if !p.event_types.is_empty() && !p.event_types.iter().any(|t| t == super::event_types::event_type(ev)) {
+        return false;
+    }
     if p.updated_min.is_some() && !updated_since(ev, p.updated_min) {
         return false;
     }

@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+mod batch;
 mod calendars;
 mod channels;
 mod cli;
@@ -20,16 +21,20 @@ mod config;
 mod consent;
 mod control;
 mod errors;
+mod event_types;
 mod events;
 mod faults;
+mod fields;
 mod instance_list;
 mod instances;
 mod list;
+mod meetings;
 mod model;
 mod oauth;
 mod pipeline;
 mod push;
 mod recurrence;
+mod seed;
 mod split;
 mod split_command;
 mod state;
@@ -37,6 +42,7 @@ mod stats;
 mod sync_token;
 mod times;
 mod token;
+mod transient;
 
 pub use cli::{run_cli, EmulatorArgs};
 pub use config::{
@@ -44,7 +50,7 @@ pub use config::{
     DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URIS,
 };
 pub use errors::{ApiError, ErrorExtras, OAuthError};
-pub use faults::{FaultPlan, FaultPlanError};
+pub use faults::{BrokenClient, FaultPlan, FaultPlanError, Transient404};
 pub use oauth::DEFAULT_USER;
 pub use split_command::{run_split, SplitArgs};
 
@@ -91,7 +97,9 @@ impl Emulator {
             base_url: base_url.clone(),
             http,
             stopped: Default::default(),
+            batch_wake: Default::default(),
         });
+        tokio::spawn(batch::run_scheduler(Arc::clone(&shared)));
         let app = routes().data(Arc::clone(&shared));
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -144,6 +152,7 @@ impl EmulatorHandle {
 
     fn signal_stop(&mut self) {
         self.shared.stopped.store(true, Ordering::SeqCst);
+        self.shared.batch_wake.notify_one();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -210,7 +219,12 @@ fn control_routes() -> Route {
         .at("/tokens/narrow", post(control::narrow_tokens))
         .at("/channels/expire", post(control::expire_channels))
         .at("/channels", get(control::list_channels))
-        .at("/calendars/:calendar_id/events", get(control::calendar_events))
+        .at(
+            "/calendars/:calendar_id/events",
+            get(control::calendar_events).post(seed::seed_event),
+        )
+        .at("/meetings", post(seed::create_meeting))
+        .at("/sent-updates", get(control::sent_updates))
         .at("/calendars/:calendar_id/events/:event_id/split", post(split::split))
         .at("/clients", post(control::register_client))
         .at("/consent", put(consent::set_consent).get(consent::get_consent))

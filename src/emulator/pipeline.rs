@@ -62,6 +62,8 @@ pub struct Done {
     pub body: Option<Value>,
     /// Calendar whose events changed (its channels get an `exists` notification).
     pub changed_calendar: Option<String>,
+    /// Further calendars whose events changed (attendees' copies of a meeting).
+    pub also_changed: Vec<String>,
     /// Channel just created (it gets its `sync` notification).
     pub new_channel: Option<String>,
 }
@@ -87,6 +89,12 @@ impl Done {
     /// Marks a change to a calendar's events.
     pub fn changing(mut self, calendar_id: &str) -> Self {
         self.changed_calendar = Some(calendar_id.to_owned());
+        self
+    }
+
+    /// Marks changes to further calendars.
+    pub fn also_changing(mut self, calendar_ids: Vec<String>) -> Self {
+        self.also_changed.extend(calendar_ids);
         self
     }
 }
@@ -118,7 +126,12 @@ where
         let outcome = run_locked(shared, st, req, op, need, operation);
         let (response, status, changed, new_channel) = match outcome {
             Ok((done, lost)) => {
-                let changed = done.changed_calendar.clone();
+                let changed: Vec<String> = done
+                    .changed_calendar
+                    .iter()
+                    .chain(&done.also_changed)
+                    .cloned()
+                    .collect();
                 let new_channel = done.new_channel.clone();
                 if lost {
                     let e = ApiError::injected(503);
@@ -135,7 +148,7 @@ where
             }
             Err(e) => {
                 let code = e.code;
-                (e.into_response(), code, None, None)
+                (e.into_response(), code, Vec::new(), None)
             }
         };
         st.stats.record(op, status);
@@ -144,7 +157,7 @@ where
     if let Some(channel_id) = new_channel {
         push::notify_sync(shared, &channel_id);
     }
-    if let Some(calendar_id) = changed {
+    for calendar_id in changed {
         push::notify_change(shared, &calendar_id);
     }
     response

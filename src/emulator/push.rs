@@ -50,13 +50,25 @@ pub fn notify_sync(shared: &Arc<Shared>, channel_id: &str) {
             return;
         };
         let n = Notification::for_channel(ch, 1, "sync");
-        plan(st, n)
+        plan(st, n, true)
     };
     spawn_all(shared, planned);
 }
 
-/// Sends `exists` to every live channel watching `calendar_id`.
+/// Notifies the channels watching `calendar_id` of a change: at once (one `exists` per
+/// change), or through the batch scheduler when the fault plan sets `batch_ms`.
 pub fn notify_change(shared: &Arc<Shared>, calendar_id: &str) {
+    let batching = shared.state.lock().faults.notifications.batch_ms > 0;
+    if batching {
+        super::batch::enqueue(shared, calendar_id);
+    } else {
+        send_exists(shared, calendar_id, true);
+    }
+}
+
+/// Sends `exists` to every live channel watching `calendar_id`, after the plan's drawn
+/// `delay_ms` when `delayed`.
+pub fn send_exists(shared: &Arc<Shared>, calendar_id: &str, delayed: bool) {
     let now = Utc::now();
     let planned = {
         let mut guard = shared.state.lock();
@@ -69,13 +81,17 @@ pub fn notify_change(shared: &Arc<Shared>, calendar_id: &str) {
             ch.message_number += 1;
             notifications.push(Notification::for_channel(ch, ch.message_number, "exists"));
         }
-        notifications.into_iter().flat_map(|n| plan(st, n)).collect::<Vec<_>>()
+        notifications
+            .into_iter()
+            .flat_map(|n| plan(st, n, delayed))
+            .collect::<Vec<_>>()
     };
     spawn_all(shared, planned);
 }
 
-/// Applies notification faults: returns the copies to send, each with its delay.
-fn plan(st: &mut super::state::State, n: Notification) -> Vec<(Notification, Option<Duration>)> {
+/// Applies notification faults: returns the copies to send, each with its delay (none
+/// unless `delayed`).
+fn plan(st: &mut super::state::State, n: Notification, delayed: bool) -> Vec<(Notification, Option<Duration>)> {
     let faults = st.faults.notifications.clone();
     if faults.drop_rate > 0.0 && st.rng.gen::<f64>() < faults.drop_rate {
         st.stats.notifications.dropped += 1;
@@ -88,7 +104,14 @@ fn plan(st: &mut super::state::State, n: Notification) -> Vec<(Notification, Opt
         1
     };
     (0..copies)
-        .map(|_| (n.clone(), draw_range(faults.delay_ms, &mut st.rng)))
+        .map(|_| {
+            let delay = if delayed {
+                draw_range(faults.delay_ms, &mut st.rng)
+            } else {
+                None
+            };
+            (n.clone(), delay)
+        })
         .collect()
 }
 

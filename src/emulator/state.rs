@@ -3,6 +3,7 @@
 use super::config::{EmulatorConfig, OAuthClient};
 use super::consent::{union, ConsentSetting};
 use super::faults::FaultPlan;
+use super::meetings::SentUpdate;
 use super::model::Event;
 use super::stats::Stats;
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
@@ -25,6 +26,8 @@ pub struct Shared {
     pub state: Mutex<State>,
     /// Set on shutdown: pending notifications are abandoned.
     pub stopped: AtomicBool,
+    /// Wakes the notification batch scheduler (a new batch, or shutdown).
+    pub batch_wake: tokio::sync::Notify,
 }
 
 /// A Google account.
@@ -195,6 +198,14 @@ pub struct State {
     /// Scopes each account granted each OAuth client and still holds, by
     /// `(email, client_id)`; revocation forgets the entry.
     pub grants: HashMap<(String, String), Vec<String>>,
+    /// What each write's `sendUpdates` would have emailed, oldest first.
+    pub sent_updates: Vec<SentUpdate>,
+    /// 404 answers given per `(calendar, event)` under the `transient_404` fault (reset
+    /// with the fault plan).
+    pub transient_404_hits: HashMap<(String, String), u32>,
+    /// Calendars with a notification batch open, by the instant it is due (the batch
+    /// scheduler in `batch.rs` sends them).
+    pub pending_batches: BTreeMap<String, std::time::Instant>,
     last_tick: DateTime<Utc>,
 }
 
@@ -228,6 +239,9 @@ impl State {
             quota_windows: HashMap::new(),
             consent: ConsentSetting::default(),
             grants: HashMap::new(),
+            sent_updates: Vec::new(),
+            transient_404_hits: HashMap::new(),
+            pending_batches: BTreeMap::new(),
             last_tick: DateTime::<Utc>::MIN_UTC,
         }
     }
@@ -247,6 +261,9 @@ impl State {
         self.quota_windows.clear();
         self.consent = ConsentSetting::default();
         self.grants.clear();
+        self.sent_updates.clear();
+        self.transient_404_hits.clear();
+        self.pending_batches.clear();
     }
 
     /// The scopes `email` granted `client_id` earlier and still holds (empty if none).

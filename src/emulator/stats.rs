@@ -21,6 +21,8 @@ pub struct NotificationStats {
     pub attempts: u64,
     /// Notifications not sent because their channel expired or was stopped first.
     pub suppressed: u64,
+    /// Changes folded into an already open notification batch (`batch_ms`).
+    pub batched: u64,
 }
 
 /// Every counter.
@@ -33,6 +35,9 @@ pub struct Stats {
     pub faults: BTreeMap<String, BTreeMap<String, u64>>,
     /// Push notification counters.
     pub notifications: NotificationStats,
+    /// Writes recorded with their `sendUpdates` (`all`, `externalOnly`, `none`; omitted
+    /// counts as `none`); details at `GET /_emulator/sent-updates`.
+    pub send_updates: BTreeMap<String, u64>,
 }
 
 impl Stats {

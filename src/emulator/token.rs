@@ -2,7 +2,7 @@
 
 use super::consent::same_scope;
 use super::errors::OAuthError;
-use super::faults::Fault;
+use super::faults::{BrokenClient, Fault};
 use super::pipeline::{json_response, SCOPE_CALENDAR};
 use super::state::{AccessToken, RefreshToken, Shared, State};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -122,6 +122,16 @@ pub fn token_endpoint(req: &Request, body: Vec<u8>, Data(shared): Data<&Arc<Shar
             &grant,
             Err(OAuthError::new(code, "internal_failure", "Injected fault")),
         );
+    }
+    // The deployment's OAuth client broken (deleted or disabled in the console): every
+    // grant is refused until the fault plan drops `token_endpoint`.
+    if let Some(broken) = st.faults.token_endpoint {
+        let error = match broken {
+            BrokenClient::InvalidClient => OAuthError::new(401, "invalid_client", "Unauthorized"),
+            BrokenClient::DeletedClient => OAuthError::deleted_client(),
+        };
+        st.stats.record_fault("oauth.token", error.error);
+        return finish(st, &grant, Err(error));
     }
     let result = exchange(shared, st, req, &f, &grant);
     if fault == Some(Fault::LostResponse) {

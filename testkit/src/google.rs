@@ -182,6 +182,27 @@ impl Google {
         self.control(Method::POST, "sync-tokens/invalidate", Some(&json!({})))
             .await;
     }
+
+    /// Stores `event` in `calendar_id` as Google itself would create it (any `eventType`,
+    /// e.g. a `birthday` or `fromGmail` event; `organizer` kept) and returns it.
+    pub async fn seed_event(&self, calendar_id: &str, event: &Value) -> Value {
+        self.control(Method::POST, &format!("calendars/{calendar_id}/events"), Some(event))
+            .await
+    }
+
+    /// Creates a meeting organised by `organizer` with a copy in each attendee's calendar
+    /// (`POST /_emulator/meetings`); `event` holds its fields. Returns the organizer's copy.
+    pub async fn create_meeting(&self, organizer: &str, attendees: &[&str], event: &Value) -> Value {
+        let body = json!({"organizer": organizer, "attendees": attendees, "event": event});
+        self.control(Method::POST, "meetings", Some(&body)).await
+    }
+
+    /// What each write's `sendUpdates` would have emailed, oldest first
+    /// (`{op, calendar_id, event_id, send_updates, given, recipients}`).
+    pub async fn sent_updates(&self) -> Vec<Value> {
+        let body = self.control(Method::GET, "sent-updates", None).await;
+        body["updates"].as_array().cloned().unwrap_or_default()
+    }
 }
 
 /// The emulator's counters (`GET /_emulator/stats`), typed; indexing (`stats["faults"]`)
