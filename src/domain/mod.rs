@@ -6,6 +6,7 @@ pub mod conflict;
 pub mod delivery;
 pub mod fingerprint;
 pub mod ids;
+pub mod schedule;
 pub mod slot;
 pub mod states;
 
@@ -15,6 +16,7 @@ pub use conflict::{ConflictCase, ConflictRecord, DetectedBy};
 pub use delivery::RetrySchedule;
 pub use fingerprint::Fingerprint;
 pub use ids::{EventId, SlotId, UserId};
+pub use schedule::PullCadence;
 pub use slot::{SlotDraft, SlotFields, SlotTiming, ValidationError};
 pub use states::{
     AuditKind, ChangeKind, ChangeOrigin, ConflictPolicy, ConnectionStatus, PushState, Side, Source, Winner,
