@@ -4,7 +4,8 @@
 //! while its channel notifies. The job runs often (every 30 s by default); each run claims
 //! the connections that are due in batches (`store::pull_schedule`: `SKIP LOCKED` on
 //! PostgreSQL, so instances take disjoint batches), pulls up to `FALLBACK_CONCURRENCY` at
-//! once within the per-user and per-project Google limits, and moves each due time on by
+//! once (one on SQLite, whose single writer they would only queue for) within the
+//! per-user and per-project Google limits, and moves each due time on by
 //! whole intervals. A backlog larger than one run can pull waits for the next run; an
 //! instance that dies holding a batch leaves it to another after `PULL_LEASE_SECS`.
 
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use futures::stream::{FuturesUnordered, StreamExt};
 use rand::Rng;
+use sea_orm::{ConnectionTrait, DbBackend};
 use serde_json::json;
 
 use super::{JobError, Outcome};
@@ -29,6 +31,10 @@ const RUN_BUDGET: Duration = Duration::from_secs(60);
 /// A due pull found running elsewhere (a notification's pull, or another instance's) is
 /// tried again after this long.
 const BUSY_DEFER: chrono::Duration = chrono::Duration::seconds(5);
+/// Pulls at once on SQLite, whatever `FALLBACK_CONCURRENCY` says. SQLite has one writer;
+/// with several fallback pulls at once (each a few write transactions) writers were seen
+/// to wait out the 10 s busy timeout (`database is locked`) — not understood yet.
+const SQLITE_CONCURRENCY: usize = 1;
 /// Connections given their first due time per statement.
 const FIRST_DUE_BATCH: u64 = 500;
 
@@ -56,6 +62,11 @@ pub async fn run_once(state: &AppState) -> Result<Outcome, JobError> {
     let scheduled = schedule_new(state, cadence).await?;
     let started = Instant::now();
     let concurrency = usize::try_from(state.settings.fallback_concurrency).unwrap_or(32);
+    // SQLite has one writer: more pulls at once only queue for it.
+    let concurrency = match state.db.get_database_backend() {
+        DbBackend::Sqlite => concurrency.min(SQLITE_CONCURRENCY),
+        _ => concurrency,
+    };
     // The claim covers the wait of a batch's last connection behind the one before it,
     // then its pull's own lease.
     let lease = chrono::Duration::seconds(i64::try_from(state.settings.pull_lease_secs.saturating_mul(2)).unwrap_or(240));
@@ -66,12 +77,19 @@ pub async fn run_once(state: &AppState) -> Result<Outcome, JobError> {
     let mut in_flight = FuturesUnordered::new();
     let mut exhausted = false;
     let mut results = Vec::new();
+    let mut claim_error = None;
     loop {
         while in_flight.len() < concurrency {
             if queue.is_empty() && !exhausted {
                 let now = Utc::now();
-                let batch = if started.elapsed() < RUN_BUDGET {
-                    pull_schedule::claim_due(&state.db, now, now + lease, concurrency as u64).await?
+                let batch = if started.elapsed() < RUN_BUDGET && claim_error.is_none() {
+                    // A failed claim ends the claiming; the pulls under way still finish.
+                    pull_schedule::claim_due(&state.db, now, now + lease, concurrency as u64)
+                        .await
+                        .unwrap_or_else(|e| {
+                            claim_error = Some(JobError::from(e));
+                            Vec::new()
+                        })
                 } else {
                     Vec::new()
                 };
@@ -92,6 +110,10 @@ pub async fn run_once(state: &AppState) -> Result<Outcome, JobError> {
             None if exhausted => break,
             None => {}
         }
+    }
+    if let Some(e) = claim_error {
+        tracing::warn!(pulled = results.len(), "claiming due pulls failed; the next run goes on");
+        return Err(e);
     }
     let (mut pulled, mut busy, mut failed, mut events, mut applied) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut errors = Vec::new();

@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -116,17 +117,17 @@ fn lease_free(now: DateTime<Utc>) -> Condition {
 }
 
 /// Claims up to `limit` live channels expiring before `horizon` (expired ones included),
-/// soonest first, whose renewal lease is free at `now`, until `until` — in one statement
-/// (`FOR UPDATE SKIP LOCKED` on PostgreSQL: instances claiming at once take disjoint
-/// batches; SQLite's single writer makes it atomic there).
+/// soonest first, whose renewal lease is free at `now`, until `until`. On PostgreSQL in
+/// one statement (`FOR UPDATE SKIP LOCKED`: instances claiming at once take disjoint
+/// batches); on SQLite read and claimed under the write lock.
 pub async fn claim_expiring(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     horizon: DateTime<Utc>,
     now: DateTime<Utc>,
     until: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<ChannelRow>, StoreError> {
-    let candidates = Query::select()
+    let mut candidates = Query::select()
         .column(channels::Column::Id)
         .from(channels::Entity)
         .and_where(channels::Column::StoppedAt.is_null())
@@ -134,13 +135,39 @@ pub async fn claim_expiring(
         .cond_where(lease_free(now))
         .order_by(channels::Column::ExpiresAt, sea_orm::Order::Asc)
         .limit(limit)
-        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
         .to_owned();
-    let mut claimed = channels::Entity::update_many()
-        .col_expr(channels::Column::RenewLeaseUntil, Expr::value(Some(until)))
-        .filter(channels::Column::Id.in_subquery(candidates))
-        .exec_with_returning(db)
-        .await?;
+    let claim = channels::Entity::update_many().col_expr(channels::Column::RenewLeaseUntil, Expr::value(Some(until)));
+    let mut claimed = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            candidates.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+            claim
+                .filter(channels::Column::Id.in_subquery(candidates))
+                .exec_with_returning(db)
+                .await?
+        }
+        // Not with `RETURNING` on SQLite: its statement keeps the write lock after the
+        // rows are read.
+        _ => {
+            let txn = super::begin_write(db).await?;
+            let ids: Vec<Uuid> = channels::Entity::find()
+                .select_only()
+                .column(channels::Column::Id)
+                .filter(channels::Column::Id.in_subquery(candidates))
+                .into_tuple::<Uuid>()
+                .all(&txn)
+                .await?;
+            claim
+                .filter(channels::Column::Id.is_in(ids.iter().copied()))
+                .exec(&txn)
+                .await?;
+            let rows = channels::Entity::find()
+                .filter(channels::Column::Id.is_in(ids))
+                .all(&txn)
+                .await?;
+            txn.commit().await?;
+            rows
+        }
+    };
     claimed.sort_by_key(|c| c.expires_at);
     Ok(claimed)
 }

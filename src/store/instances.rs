@@ -30,7 +30,9 @@ pub async fn beat(
             .update_column(instances::Column::HeartbeatAt)
             .to_owned(),
     )
-    .exec(db)
+    // Without `RETURNING`: on SQLite a returning insert's statement can keep the write
+    // lock after its row is read.
+    .exec_without_returning(db)
     .await?;
     Ok(())
 }

@@ -11,7 +11,10 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, LockBehavior, LockType, Query};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 use uuid::Uuid;
 
 use super::entities::{google_connections, sync_states};
@@ -78,7 +81,7 @@ pub async fn set_first_due(db: &impl ConnectionTrait, due: &[(UserId, DateTime<U
 /// Claims up to `limit` active connections whose fallback pull is due at `now` — soonest
 /// first, none claimed by another instance and none being pulled — until `until`.
 pub async fn claim_due(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     now: DateTime<Utc>,
     until: DateTime<Utc>,
     limit: u64,
@@ -92,14 +95,42 @@ pub async fn claim_due(
         .and_where(sync_states::Column::UserId.in_subquery(active_users()))
         .order_by(sync_states::Column::NextPullAt, sea_orm::Order::Asc)
         .limit(limit)
-        // `FOR UPDATE OF sync_states SKIP LOCKED`; ignored on SQLite, whose writer is alone.
-        .lock_with_tables_behavior(LockType::Update, [sync_states::Entity], LockBehavior::SkipLocked)
         .to_owned();
-    let claimed = sync_states::Entity::update_many()
-        .col_expr(sync_states::Column::FallbackLeaseUntil, Expr::value(Some(until)))
-        .filter(sync_states::Column::UserId.in_subquery(candidates))
-        .exec_with_returning(db)
-        .await?;
+    let claim = sync_states::Entity::update_many()
+        .col_expr(sync_states::Column::FallbackLeaseUntil, Expr::value(Some(until)));
+    let claimed = match db.get_database_backend() {
+        // One statement; instances claiming at once skip each other's rows.
+        DbBackend::Postgres => {
+            let mut candidates = candidates;
+            candidates.lock_with_tables_behavior(LockType::Update, [sync_states::Entity], LockBehavior::SkipLocked);
+            claim
+                .filter(sync_states::Column::UserId.in_subquery(candidates))
+                .exec_with_returning(db)
+                .await?
+        }
+        // SQLite: read and claim under the write lock (`BEGIN IMMEDIATE`). Not with
+        // `RETURNING`: its statement keeps the write lock after the rows are read.
+        _ => {
+            let txn = super::begin_write(db).await?;
+            let ids: Vec<Uuid> = sync_states::Entity::find()
+                .select_only()
+                .column(sync_states::Column::UserId)
+                .filter(sync_states::Column::UserId.in_subquery(candidates))
+                .into_tuple::<Uuid>()
+                .all(&txn)
+                .await?;
+            claim
+                .filter(sync_states::Column::UserId.is_in(ids.iter().copied()))
+                .exec(&txn)
+                .await?;
+            let rows = sync_states::Entity::find()
+                .filter(sync_states::Column::UserId.is_in(ids))
+                .all(&txn)
+                .await?;
+            txn.commit().await?;
+            rows
+        }
+    };
     let mut due: Vec<DuePull> = claimed
         .into_iter()
         .filter_map(|s| {

@@ -64,15 +64,15 @@ pub async fn seed_connections(db: &impl ConnectionTrait, google: &Google, prefix
             });
         }
         users::Entity::insert_many(user_rows)
-            .exec(db)
+            .exec_without_returning(db)
             .await
             .expect("users are inserted");
         google_connections::Entity::insert_many(connection_rows)
-            .exec(db)
+            .exec_without_returning(db)
             .await
             .expect("connections are inserted");
         sync_states::Entity::insert_many(state_rows)
-            .exec(db)
+            .exec_without_returning(db)
             .await
             .expect("sync states are inserted");
     }

@@ -13,13 +13,20 @@ use slotsync::store::entities::sync_states;
 use slotsync_testkit::{callback_url, fleet::seed_connections, wait_until, ADMIN_TOKEN};
 use uuid::Uuid;
 
-use super::support::{free_port, open_db, Google, Service, ServiceSpec};
+use super::support::{free_port, Google, Service, ServiceSpec};
 use crate::helpers::test_database;
 
-/// Users pulled by the schedule.
-const USERS: u64 = 300;
+/// Users pulled by the schedule: on PostgreSQL by two instances; on SQLite, whose single
+/// writer serialises every pull's transactions, by one (a debug build on a busy machine).
+fn users(postgres: bool) -> u64 {
+    if postgres {
+        300
+    } else {
+        100
+    }
+}
 /// The fallback interval: one pull per user per this many seconds.
-const INTERVAL_SECS: i64 = 6;
+const INTERVAL_SECS: i64 = 10;
 /// Fallback pulls in flight per instance.
 const CONCURRENCY: &str = "16";
 
@@ -98,17 +105,19 @@ async fn every_user_is_pulled_once_per_cycle_even_when_an_instance_is_killed_hol
     let google = Google::start(dir.path()).await;
     let (database_url, test_db) = test_database().await;
     let postgres = database_url.starts_with("postgres");
-    let db = open_db(&database_url).await;
+    // As the service opens it: on SQLite in WAL mode (readers never block the writer).
+    let db = slotsync::store::connect(&database_url).await.expect("the database opens");
     slotsync::store::migrate(&db).await.expect("the schema is created");
     let ports = [free_port(), free_port()];
     google.register_client(&ports.map(callback_url)).await;
-    let users = seed_connections(&db, &google, "fleet", USERS).await;
+    let count = users(postgres);
+    let users = seed_connections(&db, &google, "fleet", count).await;
     // Every Google call takes 20-60 ms, so a killed instance has pulls in flight.
     google.faults(serde_json::json!({"latency_ms": [20, 60]})).await;
 
     let settings = [
         ("SCHEDULE_FALLBACK_SYNC", "* * * * * *"),
-        ("FALLBACK_INTERVAL_SECS", "6"),
+        ("FALLBACK_INTERVAL_SECS", "10"),
         ("FALLBACK_CONCURRENCY", CONCURRENCY),
         // A dead instance's claims (twice this) run out within a cycle.
         ("PULL_LEASE_SECS", "1"),
@@ -128,13 +137,13 @@ async fn every_user_is_pulled_once_per_cycle_even_when_an_instance_is_killed_hol
     let listed_before = google.stats().await.op_count("events.list", "200");
     let interval = chrono::Duration::seconds(INTERVAL_SECS);
     // A pull due is claimed within a tick (1 s) and takes well under a second more.
-    let slack = chrono::Duration::seconds(3);
+    let slack = chrono::Duration::seconds(4);
 
     // Two cycles with every instance up.
     let_cycles_pass(started, 2).await;
     let at = Utc::now();
     let pulls = assert_once_per_cycle(&first, &schedule(&db, &users).await, at, slack);
-    eprintln!("fleet: {pulls} pulls in two cycles of {USERS} users");
+    eprintln!("fleet: {pulls} pulls in two cycles of {count} users");
     if let Some(b) = &b {
         let fleet = admin_get(&a, "/admin/instances").await;
         assert_eq!(fleet["instances"].as_array().unwrap().len(), 2, "{fleet}");
@@ -177,7 +186,7 @@ async fn every_user_is_pulled_once_per_cycle_even_when_an_instance_is_killed_hol
         "{listed} listings for {pulls} pulls"
     );
     let cycles = (Utc::now() - first.values().map(|r| r.next).min().unwrap()).num_milliseconds() / interval.num_milliseconds();
-    assert!(pulls >= (cycles - 1) * USERS as i64, "{pulls} pulls in {cycles} cycles of {USERS} users");
+    assert!(pulls >= (cycles - 1) * count as i64, "{pulls} pulls in {cycles} cycles of {count} users");
 
     // The survivor takes the whole quota once the dead instance's heartbeat is stale.
     if postgres {
