@@ -43,7 +43,9 @@ use rand::Rng;
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Set, Statement};
 use serde_json::Value;
 use slotsync::store::entities::channels;
-use slotsync_testkit::{callback_url, free_port, Google, ServiceClient, TestDb, ADMIN_TOKEN, CLIENT_ID, CLIENT_SECRET, SECRET_KEY};
+use slotsync_testkit::{
+    callback_url, free_port, Google, ServiceClient, TestDb, ADMIN_TOKEN, CLIENT_ID, CLIENT_SECRET, SECRET_KEY,
+};
 
 fn main() -> anyhow::Result<()> {
     slotsync_testkit::init_logs();
@@ -51,7 +53,9 @@ fn main() -> anyhow::Result<()> {
     let latency = common::env_usize("BENCH_GOOGLE_LATENCY_MS", 150)? as u64;
     let idle_minutes = common::env_usize("BENCH_IDLE_MINUTES", 60)? as u64;
     let Some(admin_url) = slotsync_testkit::db::url_from_env(&["BENCH_DATABASE_URL"]) else {
-        println!("fleet: skipped — set BENCH_DATABASE_URL to a postgres:// server (the fleet's database is PostgreSQL)");
+        println!(
+            "fleet: skipped — set BENCH_DATABASE_URL to a postgres:// server (the fleet's database is PostgreSQL)"
+        );
         return Ok(());
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -80,8 +84,16 @@ impl Instance {
         for (k, v) in env {
             command.env(k, v);
         }
-        let child = command.stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out).spawn()?;
-        let port = env.iter().find(|(k, _)| k == "BIND_ADDR").map(|(_, v)| v.clone()).unwrap_or_default();
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()?;
+        let port = env
+            .iter()
+            .find(|(k, _)| k == "BIND_ADDR")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
         let api = ServiceClient::new(format!("http://{port}"), reqwest::Client::new());
         let mut instance = Self {
             name: name.to_owned(),
@@ -244,7 +256,13 @@ struct Cycle {
     rss: Vec<f64>,
 }
 
-async fn cycle(name: &str, db: &DatabaseConnection, google: &Google, instances: &[&Instance], users: u64) -> anyhow::Result<Cycle> {
+async fn cycle(
+    name: &str,
+    db: &DatabaseConnection,
+    google: &Google,
+    instances: &[&Instance],
+    users: u64,
+) -> anyhow::Result<Cycle> {
     let round = scalar(db, "SELECT COALESCE(MIN(fallback_pulls), 0) FROM sync_states").await? + 1;
     let listed_before = google.stats().await.op_total("events.list");
     let cpu_before: Vec<f64> = instances.iter().map(|i| i.cpu()).collect();
@@ -262,13 +280,21 @@ async fn cycle(name: &str, db: &DatabaseConnection, google: &Google, instances: 
     // Pulls under way at the end (none should be) finish before the counts are taken.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let listed = google.stats().await.op_total("events.list") - listed_before;
-    let cpu: f64 = instances.iter().zip(&cpu_before).map(|(i, before)| i.cpu() - before).sum();
+    let cpu: f64 = instances
+        .iter()
+        .zip(&cpu_before)
+        .map(|(i, before)| i.cpu() - before)
+        .sum();
     Ok(Cycle {
         name: name.to_owned(),
         instances: instances.len(),
         wall,
         calls_per_user: listed as f64 / users as f64,
-        twice: scalar(db, &format!("SELECT COUNT(*) FROM sync_states WHERE fallback_pulls > {round}")).await?,
+        twice: scalar(
+            db,
+            &format!("SELECT COUNT(*) FROM sync_states WHERE fallback_pulls > {round}"),
+        )
+        .await?,
         missed: scalar(db, &left_sql).await?,
         cpu_per_1000: cpu / users as f64 * 1000.0,
         rss: instances.iter().map(|i| i.peak_rss_mib()).collect(),
@@ -277,7 +303,11 @@ async fn cycle(name: &str, db: &DatabaseConnection, google: &Google, instances: 
 
 /// Seeds one channel per user, created within the last hour with the service's jittered
 /// lifetime, then moves them so that now is `into_span` past the first renewal's due time.
-async fn seed_channels(db: &DatabaseConnection, ttl: chrono::Duration, renew_before: chrono::Duration) -> anyhow::Result<()> {
+async fn seed_channels(
+    db: &DatabaseConnection,
+    ttl: chrono::Duration,
+    renew_before: chrono::Duration,
+) -> anyhow::Result<()> {
     let users: Vec<uuid::Uuid> = slotsync::store::entities::google_connections::Entity::find()
         .all(db)
         .await?
@@ -295,7 +325,10 @@ async fn seed_channels(db: &DatabaseConnection, ttl: chrono::Duration, renew_bef
             .iter()
             .map(|user| {
                 let created = now - chrono::Duration::milliseconds(rng.gen_range(0..3_600_000));
-                let lifetime = ttl.to_std().unwrap().mul_f64(1.0 - rng.gen_range(0.0..slotsync::sync::channels::TTL_JITTER));
+                let lifetime = ttl
+                    .to_std()
+                    .unwrap()
+                    .mul_f64(1.0 - rng.gen_range(0.0..slotsync::sync::channels::TTL_JITTER));
                 channels::ActiveModel {
                     id: Set(uuid::Uuid::new_v4()),
                     user_id: Set(*user),
@@ -350,14 +383,29 @@ async fn run(admin_url: &str, users: u64, latency: u64, idle_minutes: u64) -> an
     ];
 
     // 1-2. One instance.
-    let a = Instance::start("one-a", dir.path(), &instance_env(&database_url, &google_url, ports[0], &busy)).await?;
+    let a = Instance::start(
+        "one-a",
+        dir.path(),
+        &instance_env(&database_url, &google_url, ports[0], &busy),
+    )
+    .await?;
     let first = cycle("1 instance, first cycle (full syncs)", &db, &google, &[&a], users).await?;
     let one = cycle("1 instance", &db, &google, &[&a], users).await?;
     a.stop().await;
 
     // 3. Two instances.
-    let a = Instance::start("two-a", dir.path(), &instance_env(&database_url, &google_url, ports[0], &busy)).await?;
-    let b = Instance::start("two-b", dir.path(), &instance_env(&database_url, &google_url, ports[1], &busy)).await?;
+    let a = Instance::start(
+        "two-a",
+        dir.path(),
+        &instance_env(&database_url, &google_url, ports[0], &busy),
+    )
+    .await?;
+    let b = Instance::start(
+        "two-b",
+        dir.path(),
+        &instance_env(&database_url, &google_url, ports[1], &busy),
+    )
+    .await?;
     // Both count each other before the cycle starts.
     let deadline = Instant::now() + Duration::from_secs(20);
     while a.admin(reqwest::Method::GET, "/admin/instances").await?["share_of"] != 2 && Instant::now() < deadline {
@@ -368,7 +416,11 @@ async fn run(admin_url: &str, users: u64, latency: u64, idle_minutes: u64) -> an
     b.stop().await;
 
     // 4. The idle hour.
-    execute(&db, "UPDATE sync_states SET next_pull_at = NULL, fallback_lease_until = NULL").await?;
+    execute(
+        &db,
+        "UPDATE sync_states SET next_pull_at = NULL, fallback_lease_until = NULL",
+    )
+    .await?;
     execute(
         &db,
         "UPDATE google_connections SET token_expires_at = now() + random() * interval '3600 seconds'",

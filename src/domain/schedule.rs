@@ -81,7 +81,11 @@ mod tests {
         let c = cadence(15, 4);
         assert_eq!(c.next_due(at(0), at(0), None), at(15));
         assert_eq!(c.next_due(at(0), at(9), None), at(15), "late: the phase is kept");
-        assert_eq!(c.next_due(at(0), at(29), None), at(15), "one interval late still counts");
+        assert_eq!(
+            c.next_due(at(0), at(29), None),
+            at(15),
+            "one interval late still counts"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use futures::stream::{FuturesUnordered, StreamExt};
 use rand::Rng;
-use sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm::DbBackend;
 use serde_json::json;
 
 use super::{JobError, Outcome};
@@ -69,7 +69,8 @@ pub async fn run_once(state: &AppState) -> Result<Outcome, JobError> {
     };
     // The claim covers the wait of a batch's last connection behind the one before it,
     // then its pull's own lease.
-    let lease = chrono::Duration::seconds(i64::try_from(state.settings.pull_lease_secs.saturating_mul(2)).unwrap_or(240));
+    let lease =
+        chrono::Duration::seconds(i64::try_from(state.settings.pull_lease_secs.saturating_mul(2)).unwrap_or(240));
     let (mut claimed, mut overdue_ms) = (0u64, 0i64);
     // Batches are claimed as the pulls of the previous one start, so a slow pull holds
     // one of the `concurrency` places, never the whole batch.
@@ -112,7 +113,10 @@ pub async fn run_once(state: &AppState) -> Result<Outcome, JobError> {
         }
     }
     if let Some(e) = claim_error {
-        tracing::warn!(pulled = results.len(), "claiming due pulls failed; the next run goes on");
+        tracing::warn!(
+            pulled = results.len(),
+            "claiming due pulls failed; the next run goes on"
+        );
         return Err(e);
     }
     let (mut pulled, mut busy, mut failed, mut events, mut applied) = (0u64, 0u64, 0u64, 0u64, 0u64);
@@ -134,9 +138,11 @@ pub async fn run_once(state: &AppState) -> Result<Outcome, JobError> {
             }
         }
     }
-    Ok(json!({ "scheduled": scheduled, "claimed": claimed, "pulled": pulled, "busy": busy,
+    Ok(
+        json!({ "scheduled": scheduled, "claimed": claimed, "pulled": pulled, "busy": busy,
                "failed": failed, "events": events, "changes_applied": applied,
-               "max_overdue_secs": overdue_ms as f64 / 1000.0, "errors": errors }))
+               "max_overdue_secs": overdue_ms as f64 / 1000.0, "errors": errors }),
+    )
 }
 
 /// Gives every active connection without a due time one at a random phase within the

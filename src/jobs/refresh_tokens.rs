@@ -20,15 +20,10 @@ const CONCURRENT_REFRESHES: usize = 8;
 /// Runs once.
 #[tracing::instrument(skip_all, err)]
 pub async fn run_once(state: &AppState) -> Result<Outcome, JobError> {
-    let users =
-        connections::expiring_tokens_with_work(&state.db, Utc::now() + TOKEN_REFRESH_AHEAD).await?;
+    let users = connections::expiring_tokens_with_work(&state.db, Utc::now() + TOKEN_REFRESH_AHEAD).await?;
     let results: Vec<bool> = futures::stream::iter(users)
         .map(|user| async move {
-            match state
-                .vault
-                .refresh_expiring(user, TOKEN_REFRESH_AHEAD)
-                .await
-            {
+            match state.vault.refresh_expiring(user, TOKEN_REFRESH_AHEAD).await {
                 Ok(()) => true,
                 Err(e) => {
                     tracing::warn!(user_id = %user, error = %e, "token refresh failed");

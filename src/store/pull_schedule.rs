@@ -96,8 +96,8 @@ pub async fn claim_due(
         .order_by(sync_states::Column::NextPullAt, sea_orm::Order::Asc)
         .limit(limit)
         .to_owned();
-    let claim = sync_states::Entity::update_many()
-        .col_expr(sync_states::Column::FallbackLeaseUntil, Expr::value(Some(until)));
+    let claim =
+        sync_states::Entity::update_many().col_expr(sync_states::Column::FallbackLeaseUntil, Expr::value(Some(until)));
     let claimed = match db.get_database_backend() {
         // One statement; instances claiming at once skip each other's rows.
         DbBackend::Postgres => {

@@ -241,7 +241,8 @@ pub async fn renew_expiring(state: &SyncContext) -> Result<RenewReport, StoreErr
     while looked_at < RENEW_BATCH && started.elapsed() < RENEW_LEASE / 2 {
         let now = Utc::now();
         let limit = (RENEW_BATCH - looked_at).min(RENEW_CONCURRENCY as u64 * 4);
-        let batch = channels::claim_expiring(&state.db, now + before, now, now + chrono_duration(RENEW_LEASE), limit).await?;
+        let batch =
+            channels::claim_expiring(&state.db, now + before, now, now + chrono_duration(RENEW_LEASE), limit).await?;
         if batch.is_empty() {
             break;
         }

@@ -33,7 +33,12 @@ pub async fn seed_connections(db: &impl ConnectionTrait, google: &Google, prefix
         for account in chunk {
             let id = Uuid::new_v4();
             ids.push(id);
-            let text = |key: &str| account[key].as_str().unwrap_or_else(|| panic!("{key} in {account}")).to_owned();
+            let text = |key: &str| {
+                account[key]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{key} in {account}"))
+                    .to_owned()
+            };
             let expires_in = account["expires_in"].as_i64().unwrap_or(3599);
             user_rows.push(users::ActiveModel {
                 id: Set(id),

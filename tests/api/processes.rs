@@ -799,7 +799,9 @@ async fn two_instances_share_the_work_without_doubling_it() {
     // instances claim disjoint batches), so Google is listed once per user, not twice.
     quiet(&google).await;
     let db = open_db(&database_url).await;
-    slotsync::store::pull_schedule::make_all_due(&db, Utc::now()).await.unwrap();
+    slotsync::store::pull_schedule::make_all_due(&db, Utc::now())
+        .await
+        .unwrap();
     let before = google.stats().await;
     let (fa, fb) = tokio::join!(a.api.run_job("fallback_sync"), b.api.run_job("fallback_sync"));
     let after = google.stats().await;

@@ -57,13 +57,21 @@ async fn schedule(db: &sea_orm::DatabaseConnection, users: &[Uuid]) -> HashMap<U
 /// Checks every user against the phase it was given: its due time has moved on by exactly
 /// one interval per pull counted (so no due time was pulled twice, and none skipped), and
 /// no due time older than `slack` before `at` is left unpulled. Returns the pulls counted.
-fn assert_once_per_cycle(first: &HashMap<Uuid, Row>, now: &HashMap<Uuid, Option<Row>>, at: DateTime<Utc>, slack: chrono::Duration) -> i64 {
+fn assert_once_per_cycle(
+    first: &HashMap<Uuid, Row>,
+    now: &HashMap<Uuid, Option<Row>>,
+    at: DateTime<Utc>,
+    slack: chrono::Duration,
+) -> i64 {
     let interval = chrono::Duration::seconds(INTERVAL_SECS);
     let mut pulls = 0;
     for (user, start) in first {
         let row = now[user].expect("still scheduled");
         let expected = start.next + interval * i32::try_from(row.pulls - start.pulls).unwrap();
-        assert_eq!(row.next, expected, "user {user}: {start:?} then {row:?}: a due time pulled twice or skipped");
+        assert_eq!(
+            row.next, expected,
+            "user {user}: {start:?} then {row:?}: a due time pulled twice or skipped"
+        );
         assert!(
             row.next > at - slack,
             "user {user} missed a cycle: due at {} and not pulled by {at}",
@@ -106,7 +114,9 @@ async fn every_user_is_pulled_once_per_cycle_even_when_an_instance_is_killed_hol
     let (database_url, test_db) = test_database().await;
     let postgres = database_url.starts_with("postgres");
     // As the service opens it: on SQLite in WAL mode (readers never block the writer).
-    let db = slotsync::store::connect(&database_url).await.expect("the database opens");
+    let db = slotsync::store::connect(&database_url)
+        .await
+        .expect("the database opens");
     slotsync::store::migrate(&db).await.expect("the schema is created");
     let ports = [free_port(), free_port()];
     google.register_client(&ports.map(callback_url)).await;
@@ -123,9 +133,7 @@ async fn every_user_is_pulled_once_per_cycle_even_when_an_instance_is_killed_hol
         ("PULL_LEASE_SECS", "1"),
         ("USER_BREAKER_FAILURES", "1000"),
     ];
-    let spec = |name: &str, port: u16| {
-        ServiceSpec::new(name, port, &database_url, &google.base_url()).with(&settings)
-    };
+    let spec = |name: &str, port: u16| ServiceSpec::new(name, port, &database_url, &google.base_url()).with(&settings);
     let mut a = Service::start(spec("instance-a", ports[0]), dir.path()).await;
     let mut b = if postgres {
         Some(Service::start(spec("instance-b", ports[1]), dir.path()).await)
@@ -150,9 +158,13 @@ async fn every_user_is_pulled_once_per_cycle_even_when_an_instance_is_killed_hol
         assert_eq!(fleet["share_of"], 2, "{fleet}");
         let by = [
             a.api.metric("slotsync_pulls_total{mode=\"full\",result=\"ok\"}").await
-                + a.api.metric("slotsync_pulls_total{mode=\"incremental\",result=\"ok\"}").await,
+                + a.api
+                    .metric("slotsync_pulls_total{mode=\"incremental\",result=\"ok\"}")
+                    .await,
             b.api.metric("slotsync_pulls_total{mode=\"full\",result=\"ok\"}").await
-                + b.api.metric("slotsync_pulls_total{mode=\"incremental\",result=\"ok\"}").await,
+                + b.api
+                    .metric("slotsync_pulls_total{mode=\"incremental\",result=\"ok\"}")
+                    .await,
         ];
         eprintln!("fleet: pulled by A {} and by B {}", by[0], by[1]);
         assert!(by[0] > 0.0 && by[1] > 0.0, "both instances pull: {by:?}");
@@ -185,14 +197,20 @@ async fn every_user_is_pulled_once_per_cycle_even_when_an_instance_is_killed_hol
         (pulls..=pulls + in_flight).contains(&(listed as i64)),
         "{listed} listings for {pulls} pulls"
     );
-    let cycles = (Utc::now() - first.values().map(|r| r.next).min().unwrap()).num_milliseconds() / interval.num_milliseconds();
-    assert!(pulls >= (cycles - 1) * count as i64, "{pulls} pulls in {cycles} cycles of {count} users");
+    let cycles =
+        (Utc::now() - first.values().map(|r| r.next).min().unwrap()).num_milliseconds() / interval.num_milliseconds();
+    assert!(
+        pulls >= (cycles - 1) * count as i64,
+        "{pulls} pulls in {cycles} cycles of {count} users"
+    );
 
     // The survivor takes the whole quota once the dead instance's heartbeat is stale.
     if postgres {
-        wait_until("the survivor takes the whole quota", Duration::from_secs(60), || async {
-            admin_get(&a, "/admin/instances").await["share_of"] == 1
-        })
+        wait_until(
+            "the survivor takes the whole quota",
+            Duration::from_secs(60),
+            || async { admin_get(&a, "/admin/instances").await["share_of"] == 1 },
+        )
         .await;
     }
     let jobs = admin_get(&a, "/admin/jobs").await;
