@@ -129,8 +129,9 @@ async fn every_user_is_pulled_once_per_cycle_even_when_an_instance_is_killed_hol
         ("SCHEDULE_FALLBACK_SYNC", "* * * * * *"),
         ("FALLBACK_INTERVAL_SECS", "10"),
         ("FALLBACK_CONCURRENCY", CONCURRENCY),
-        // A dead instance's claims (twice this) run out within a cycle.
-        ("PULL_LEASE_SECS", "1"),
+        // A dead instance's claims (twice this) run out within a cycle; long enough that
+        // a pull on a loaded machine does not outlive its claim (a second listing).
+        ("PULL_LEASE_SECS", "3"),
         ("USER_BREAKER_FAILURES", "1000"),
     ];
     let spec = |name: &str, port: u16| ServiceSpec::new(name, port, &database_url, &google.base_url()).with(&settings);
