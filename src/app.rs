@@ -28,6 +28,7 @@ use crate::store::{self, GroupCommit};
 use crate::sync::channel_directory::ChannelDirectory;
 use crate::sync::coalesce::PullCoordinator;
 use crate::sync::context::{SyncContext, SyncParts};
+use crate::sync::fleet::Fleet;
 use crate::sync::pull::{PullConfig, Puller};
 use crate::sync::push::{PushConfig, Pusher};
 use crate::sync::PushWaker;
@@ -86,10 +87,11 @@ impl Application {
         let authorize_limiter = Arc::new(RateLimiter::keyed(Quota::per_minute(
             NonZeroU32::new(api::google_auth::AUTHORIZE_PER_MINUTE).expect("non-zero"),
         )));
-        let limits = GoogleLimits::new(
+        let limits = Arc::new(GoogleLimits::new(
             NonZeroU32::new(settings.google_user_calls_per_minute).expect("validated"),
             NonZeroU32::new(settings.google_calls_per_minute).expect("validated"),
-        );
+        ));
+        let fleet = Arc::new(Fleet::new(Arc::clone(&limits)));
         let gateway: Arc<dyn CalendarGateway> =
             Arc::new(GoogleCalendar::new(endpoints.clone(), Arc::clone(&vault), limits));
         let writes = Arc::new(GroupCommit::new(db.clone()));
@@ -118,9 +120,11 @@ impl Application {
                 pusher,
                 pulls,
                 channel_directory: ChannelDirectory::default(),
+                fleet,
             }),
             metrics: crate::observe::handle(),
             outbox_depth: Default::default(),
+            job_backlogs: Default::default(),
             authorize_limiter,
             inbound_limit,
         });
@@ -151,7 +155,12 @@ impl Application {
             self.state.sync.clone(),
             crate::api::changes::render_json,
         ));
-        let deliveries = tokio::spawn(deliverer.run(worker_stop));
+        let deliveries = tokio::spawn(deliverer.run(worker_stop.clone()));
+        // The first heartbeat before the jobs start, so they run within this instance's share.
+        if let Err(e) = self.state.fleet.beat(&self.state.db).await {
+            tracing::warn!(error = %e, "the first heartbeat failed");
+        }
+        let heartbeat = tokio::spawn(Arc::clone(&self.state.fleet).run(self.state.db.clone(), worker_stop));
         // A disconnect that was deleting slotsync's events when a process stopped goes on.
         match crate::sync::disconnect::resume_unfinished(&self.state.sync).await {
             Ok(0) => {}
@@ -185,6 +194,9 @@ impl Application {
         }
         if let Err(e) = deliveries.await {
             tracing::error!(error = %e, "the webhook delivery worker panicked");
+        }
+        if let Err(e) = heartbeat.await {
+            tracing::error!(error = %e, "the heartbeat task panicked");
         }
         served
     }

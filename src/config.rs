@@ -164,14 +164,33 @@ pub struct Settings {
     #[arg(long, env = "MASS_DELETE_PERCENT", default_value_t = 25)]
     pub mass_delete_percent: u64,
 
-    /// Cron schedule (with seconds) of the `renew_channels` job.
-    #[arg(long, env = "SCHEDULE_RENEW_CHANNELS", default_value = "0 */10 * * * *")]
+    /// Cron schedule (with seconds) of the `renew_channels` job (every minute, so the
+    /// renewals of channels spread by their jittered lifetimes stay spread).
+    #[arg(long, env = "SCHEDULE_RENEW_CHANNELS", default_value = "0 * * * * *")]
     pub schedule_renew_channels: String,
 
-    /// Cron schedule (with seconds) of the `fallback_sync` job (incremental pull of every
-    /// active connection, for notifications Google dropped).
-    #[arg(long, env = "SCHEDULE_FALLBACK_SYNC", default_value = "0 */15 * * * *")]
+    /// Cron schedule (with seconds) of the `fallback_sync` job: each run claims the
+    /// connections whose fallback pull is due (see `FALLBACK_INTERVAL_SECS`) and pulls them.
+    #[arg(long, env = "SCHEDULE_FALLBACK_SYNC", default_value = "*/30 * * * * *")]
     pub schedule_fallback_sync: String,
+
+    /// Each active connection is pulled by the fallback sync once per this many seconds
+    /// (for notifications Google dropped), at its own phase within the interval.
+    #[arg(long, env = "FALLBACK_INTERVAL_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub fallback_interval_secs: u64,
+
+    /// A connection whose channel delivered a notification within the interval is pulled
+    /// by the fallback only every this many intervals (1: every interval).
+    #[arg(long, env = "FALLBACK_QUIET_FACTOR", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub fallback_quiet_factor: u32,
+
+    /// Fallback pulls one instance runs at once (within the per-user and per-project
+    /// Google limits); also the size of each batch of due connections it claims.
+    #[arg(long, env = "FALLBACK_CONCURRENCY", default_value_t = 32,
+          value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub fallback_concurrency: u64,
 
     /// Cron schedule (with seconds) of the `retry_pushes` job.
     #[arg(long, env = "SCHEDULE_RETRY_PUSHES", default_value = "*/30 * * * * *")]
@@ -528,6 +547,9 @@ impl std::fmt::Debug for Settings {
             .field("mass_delete_percent", &self.mass_delete_percent)
             .field("schedule_renew_channels", &self.schedule_renew_channels)
             .field("schedule_fallback_sync", &self.schedule_fallback_sync)
+            .field("fallback_interval_secs", &self.fallback_interval_secs)
+            .field("fallback_quiet_factor", &self.fallback_quiet_factor)
+            .field("fallback_concurrency", &self.fallback_concurrency)
             .field("schedule_retry_pushes", &self.schedule_retry_pushes)
             .field("schedule_refresh_tokens", &self.schedule_refresh_tokens)
             .field("scheduler_enabled", &self.scheduler_enabled)

@@ -129,6 +129,23 @@ fn register_known_series() {
         "slotsync_outbox_slots",
         "Slots per outbox state across users (read from the database at most every METRICS_CACHE_SECS)."
     );
+    describe_gauge!(
+        "slotsync_job_due",
+        "Items a periodic job has due and not done, across the fleet (read at most every METRICS_CACHE_SECS)."
+    );
+    describe_gauge!(
+        "slotsync_job_oldest_overdue_seconds",
+        Unit::Seconds,
+        "How long the oldest item due for a periodic job has been due."
+    );
+    describe_gauge!(
+        "slotsync_instances_live",
+        "Instances with a heartbeat in the last 30 s, as this instance last counted them."
+    );
+    describe_gauge!(
+        "slotsync_google_quota_share_per_minute",
+        "This instance's share of the fleet's Google quota (project, or per user), calls per minute."
+    );
 
     for outcome in PUSH_OUTCOMES {
         counter!("slotsync_pushes_total", "outcome" => outcome).increment(0);
@@ -259,6 +276,19 @@ pub fn webhook_endpoint_disabled() {
 /// The number of slots in outbox state `state`, across users.
 pub fn outbox_depth(state: &'static str, slots: u64) {
     gauge!("slotsync_outbox_slots", "state" => state).set(slots as f64);
+}
+
+/// A periodic job's due items and how long the oldest has been due.
+pub fn job_backlog(job: &'static str, due: u64, oldest_overdue_secs: f64) {
+    gauge!("slotsync_job_due", "job" => job).set(due as f64);
+    gauge!("slotsync_job_oldest_overdue_seconds", "job" => job).set(oldest_overdue_secs);
+}
+
+/// The live instances and this instance's share of the Google quotas.
+pub fn fleet_share(instances: u32, calls_per_minute: u32, user_calls_per_minute: u32) {
+    gauge!("slotsync_instances_live").set(f64::from(instances));
+    gauge!("slotsync_google_quota_share_per_minute", "quota" => "project").set(f64::from(calls_per_minute));
+    gauge!("slotsync_google_quota_share_per_minute", "quota" => "user").set(f64::from(user_calls_per_minute));
 }
 
 /// A value read from somewhere costly (the database), reused for a while: callers within

@@ -39,6 +39,8 @@ pub struct AppParts {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// The outbox depth `GET /metrics` reports, read at most every `METRICS_CACHE_SECS`.
     pub outbox_depth: crate::observe::Throttled<crate::store::outbox::OutboxDepth>,
+    /// The jobs' backlogs `GET /metrics` reports, read at most every `METRICS_CACHE_SECS`.
+    pub job_backlogs: crate::observe::Throttled<Vec<crate::sync::backlog::JobBacklog>>,
     /// Limits how often a user may start an authorization.
     pub authorize_limiter: Arc<DefaultKeyedRateLimiter<Uuid>>,
     /// The inbound rate limit, and what it remembers about API tokens (the user scheme

@@ -14,6 +14,7 @@ mod m20261130_000008_idempotency_slot_id;
 mod m20261130_000009_change_log;
 mod m20261130_000010_webhooks;
 mod m20261130_000011_occurrence_exceptions;
+mod m20261130_000012_fleet_schedule;
 
 /// Every migration of the schema, in order.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000009_change_log::Migration),
             Box::new(m20261130_000010_webhooks::Migration),
             Box::new(m20261130_000011_occurrence_exceptions::Migration),
+            Box::new(m20261130_000012_fleet_schedule::Migration),
         ]
     }
 }

@@ -47,7 +47,9 @@ impl MetricsApi {
     ///
     /// Metrics in Prometheus text format: pushes by outcome, pulls by mode and result,
     /// notifications accepted and rejected by reason, Google calls by operation and status,
-    /// outbox depth by state (read from the database at most every `METRICS_CACHE_SECS`),
+    /// outbox depth by state and each periodic job's due backlog and oldest overdue age
+    /// (read from the database at most every `METRICS_CACHE_SECS`), the live instances and
+    /// this instance's share of the Google quotas,
     /// breaker trips, conflicts, and latency histograms of pushes, pulls, webhook handling
     /// and Google calls. Needs `Authorization: Bearer <METRICS_TOKEN>` when `METRICS_TOKEN`
     /// is set; open otherwise (then expose it to your scraper only).
@@ -71,6 +73,15 @@ impl MetricsApi {
             observe::outbox_depth("paused", depth.paused);
             observe::outbox_depth("synced", depth.clean);
         }
+        let backlogs = state
+            .job_backlogs
+            .get(every, || crate::sync::backlog::job_backlogs(&state.sync))
+            .await;
+        for b in backlogs.unwrap_or_default() {
+            observe::job_backlog(b.job, b.due, b.oldest_overdue.num_milliseconds() as f64 / 1000.0);
+        }
+        let share = state.fleet.share();
+        observe::fleet_share(share.instances, share.calls_per_minute, share.user_calls_per_minute);
         Ok(PlainText(observe::render(&state.metrics)))
     }
 }

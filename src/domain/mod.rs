@@ -7,6 +7,7 @@ pub mod delivery;
 pub mod fingerprint;
 pub mod ids;
 pub mod recurrence;
+pub mod schedule;
 pub mod slot;
 pub mod states;
 
@@ -17,6 +18,7 @@ pub use delivery::RetrySchedule;
 pub use fingerprint::Fingerprint;
 pub use ids::{EventId, SlotId, UserId};
 pub use recurrence::{OccurrenceKey, Recurrence};
+pub use schedule::PullCadence;
 pub use slot::{SlotDraft, SlotFields, SlotTiming, ValidationError};
 pub use states::{
     AuditKind, ChangeKind, ChangeOrigin, ConflictPolicy, ConnectionStatus, OccurrenceOrigin, PushState, Side, Source,

@@ -14,6 +14,7 @@
 //! ```
 
 mod batch;
+mod bulk;
 mod calendars;
 mod channels;
 mod cli;
@@ -205,6 +206,7 @@ fn control_routes() -> Route {
     Route::new()
         .at("/reset", post(control::reset))
         .at("/users", post(control::create_user).get(control::list_users))
+        .at("/users/bulk", post(bulk::create_users))
         .at("/users/:email/token", post(control::user_token))
         .at("/stats", get(control::stats).delete(control::clear_stats))
         .at(

@@ -112,7 +112,7 @@ pub struct GoogleCalendar {
     endpoints: GoogleEndpoints,
     client: HttpClient,
     vault: Arc<TokenVault>,
-    limits: GoogleLimits,
+    limits: Arc<GoogleLimits>,
 }
 
 /// The status a failed call is counted under: Google's HTTP status when it answered.
@@ -135,7 +135,7 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'@').remove(b'.').remove(b'
 
 impl GoogleCalendar {
     /// A gateway with its own connection pool.
-    pub fn new(endpoints: GoogleEndpoints, vault: Arc<TokenVault>, limits: GoogleLimits) -> Self {
+    pub fn new(endpoints: GoogleEndpoints, vault: Arc<TokenVault>, limits: Arc<GoogleLimits>) -> Self {
         Self {
             endpoints,
             client: http_client(),

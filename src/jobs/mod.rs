@@ -71,7 +71,7 @@ pub const JOBS: [JobSpec; 5] = [
     },
     JobSpec {
         name: "fallback_sync",
-        about: "pulls every active connection incrementally (for notifications Google dropped)",
+        about: "pulls the active connections whose fallback pull is due (for notifications Google dropped)",
         run: |s| Box::pin(fallback_sync::run_once(s)),
         schedule: |s| &s.schedule_fallback_sync,
     },
@@ -112,11 +112,15 @@ pub struct Scheduler {
     running: Arc<Running>,
 }
 
-/// Job runs under way, so shutdown can wait for them.
+/// Job runs under way, so shutdown can wait for them, and a tick that finds the previous
+/// run of its job still going is skipped (a fallback run working off a backlog may take
+/// longer than the 30 s between its ticks; two runs here would only double its
+/// concurrency).
 #[derive(Default)]
 struct Running {
     count: AtomicUsize,
     ended: Notify,
+    jobs: parking_lot::Mutex<std::collections::HashSet<&'static str>>,
 }
 
 impl Scheduler {
@@ -150,11 +154,16 @@ pub async fn start(state: &AppState) -> Result<Scheduler, JobSchedulerError> {
             let state = state_for_job.clone();
             let running = Arc::clone(&running_for_job);
             Box::pin(async move {
+                if !running.jobs.lock().insert(spec.name) {
+                    tracing::debug!(job = spec.name, "the previous run is still going: tick skipped");
+                    return;
+                }
                 running.count.fetch_add(1, Ordering::SeqCst);
                 match spec.run_once(&state).await {
                     Ok(outcome) => tracing::debug!(job = spec.name, %outcome, "job ran"),
                     Err(e) => tracing::warn!(job = spec.name, error = %e, "job failed"),
                 }
+                running.jobs.lock().remove(spec.name);
                 running.count.fetch_sub(1, Ordering::SeqCst);
                 running.ended.notify_waiters();
             })

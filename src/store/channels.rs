@@ -2,9 +2,10 @@
 //! under a lease, stopped on disconnect. Several may be live per user during a renewal.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -115,40 +116,81 @@ fn lease_free(now: DateTime<Utc>) -> Condition {
         .add(channels::Column::RenewLeaseUntil.lt(now))
 }
 
-/// Live channels expiring before `horizon` (already expired ones included) whose renewal
-/// lease is free, soonest first, at most `limit`. A read only: each must still be claimed.
-pub async fn expiring(
-    db: &impl ConnectionTrait,
+/// Claims up to `limit` live channels expiring before `horizon` (expired ones included),
+/// soonest first, whose renewal lease is free at `now`, until `until`. On PostgreSQL in
+/// one statement (`FOR UPDATE SKIP LOCKED`: instances claiming at once take disjoint
+/// batches); on SQLite read and claimed under the write lock.
+pub async fn claim_expiring(
+    db: &DatabaseConnection,
     horizon: DateTime<Utc>,
     now: DateTime<Utc>,
+    until: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<ChannelRow>, StoreError> {
-    Ok(channels::Entity::find()
-        .filter(channels::Column::StoppedAt.is_null())
-        .filter(channels::Column::ExpiresAt.lt(horizon))
-        .filter(lease_free(now))
-        .order_by_asc(channels::Column::ExpiresAt)
+    let mut candidates = Query::select()
+        .column(channels::Column::Id)
+        .from(channels::Entity)
+        .and_where(channels::Column::StoppedAt.is_null())
+        .and_where(channels::Column::ExpiresAt.lt(horizon))
+        .cond_where(lease_free(now))
+        .order_by(channels::Column::ExpiresAt, sea_orm::Order::Asc)
         .limit(limit)
-        .all(db)
-        .await?)
+        .to_owned();
+    let claim = channels::Entity::update_many().col_expr(channels::Column::RenewLeaseUntil, Expr::value(Some(until)));
+    let mut claimed = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            candidates.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+            claim
+                .filter(channels::Column::Id.in_subquery(candidates))
+                .exec_with_returning(db)
+                .await?
+        }
+        // Not with `RETURNING` on SQLite: its statement keeps the write lock after the
+        // rows are read.
+        _ => {
+            let txn = super::begin_write(db).await?;
+            let ids: Vec<Uuid> = channels::Entity::find()
+                .select_only()
+                .column(channels::Column::Id)
+                .filter(channels::Column::Id.in_subquery(candidates))
+                .into_tuple::<Uuid>()
+                .all(&txn)
+                .await?;
+            claim
+                .filter(channels::Column::Id.is_in(ids.iter().copied()))
+                .exec(&txn)
+                .await?;
+            let rows = channels::Entity::find()
+                .filter(channels::Column::Id.is_in(ids))
+                .all(&txn)
+                .await?;
+            txn.commit().await?;
+            rows
+        }
+    };
+    claimed.sort_by_key(|c| c.expires_at);
+    Ok(claimed)
 }
 
-/// Claims a channel for renewal until `until`: a conditional update that succeeds for one
-/// caller only, whichever instance it runs in, while the channel is live and its lease free.
-pub async fn claim_renewal(
+/// Live channels due for renewal at `now` (expiring before `horizon`), claimed or not,
+/// and the soonest expiry among them.
+pub async fn renewal_backlog(
     db: &impl ConnectionTrait,
-    id: Uuid,
-    now: DateTime<Utc>,
-    until: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let updated = channels::Entity::update_many()
-        .col_expr(channels::Column::RenewLeaseUntil, Expr::value(Some(until)))
-        .filter(channels::Column::Id.eq(id))
+    horizon: DateTime<Utc>,
+) -> Result<(u64, Option<DateTime<Utc>>), StoreError> {
+    let due = channels::Entity::find()
         .filter(channels::Column::StoppedAt.is_null())
-        .filter(lease_free(now))
-        .exec(db)
+        .filter(channels::Column::ExpiresAt.lt(horizon));
+    let count = sea_orm::PaginatorTrait::count(due.clone(), db).await?;
+    let soonest = due
+        .select_only()
+        .column(channels::Column::ExpiresAt)
+        .order_by_asc(channels::Column::ExpiresAt)
+        .limit(1)
+        .into_tuple::<DateTime<Utc>>()
+        .one(db)
         .await?;
-    Ok(updated.rows_affected == 1)
+    Ok((count, soonest))
 }
 
 /// Gives a renewal lease back (the renewal did not happen; the next run may try again).

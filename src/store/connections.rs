@@ -3,13 +3,13 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use uuid::Uuid;
 
-use super::entities::{dedicated_calendars, google_connections, sync_states};
+use super::entities::{dedicated_calendars, google_connections, slots, sync_states};
 use super::StoreError;
-use crate::domain::{ConnectionStatus, UserId};
+use crate::domain::{ConnectionStatus, PushState, UserId};
 
 pub use google_connections::Model as Connection;
 
@@ -106,6 +106,10 @@ pub async fn upsert(db: &impl ConnectionTrait, c: NewConnection) -> Result<Conne
         cleanup_failed: Set(None),
         cleanup_started_at: Set(None),
         cleanup_finished_at: Set(None),
+        next_pull_at: Set(None),
+        fallback_lease_until: Set(None),
+        last_notified_at: Set(None),
+        fallback_pulls: Set(0),
     })
     .on_conflict_do_nothing_on([sync_states::Column::UserId])
     .exec(db)
@@ -332,16 +336,58 @@ pub async fn active_users(db: &impl ConnectionTrait) -> Result<Vec<UserId>, Stor
         .collect())
 }
 
-/// Active connections whose access token expires before `before` (for the refresh job).
-pub async fn expiring_tokens(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<Vec<UserId>, StoreError> {
+/// Users with slots waiting to be pushed.
+fn with_pushes() -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .distinct()
+        .column(slots::Column::UserId)
+        .from(slots::Entity)
+        .and_where(slots::Column::PushState.eq(PushState::Dirty))
+        .to_owned()
+}
+
+/// Active connections whose access token expires before `before` and that have work
+/// waiting — a slot to push — for the refresh ahead of time; everyone else's token is
+/// refreshed on use.
+pub async fn expiring_tokens_with_work(
+    db: &impl ConnectionTrait,
+    before: DateTime<Utc>,
+) -> Result<Vec<UserId>, StoreError> {
     Ok(google_connections::Entity::find()
+        .select_only()
+        .column(google_connections::Column::UserId)
         .filter(google_connections::Column::Status.eq(ConnectionStatus::Active))
         .filter(google_connections::Column::TokenExpiresAt.lt(before))
+        .filter(google_connections::Column::UserId.in_subquery(with_pushes()))
+        .into_tuple::<Uuid>()
         .all(db)
         .await?
         .into_iter()
-        .map(|c| UserId(c.user_id))
+        .map(UserId)
         .collect())
+}
+
+/// How many tokens [`expiring_tokens_with_work`] would refresh, and the soonest expiry
+/// among them.
+pub async fn expiring_with_work_backlog(
+    db: &impl ConnectionTrait,
+    before: DateTime<Utc>,
+) -> Result<(u64, Option<DateTime<Utc>>), StoreError> {
+    let due = google_connections::Entity::find()
+        .filter(google_connections::Column::Status.eq(ConnectionStatus::Active))
+        .filter(google_connections::Column::TokenExpiresAt.lt(before))
+        .filter(google_connections::Column::UserId.in_subquery(with_pushes()));
+    let count = sea_orm::PaginatorTrait::count(due.clone(), db).await?;
+    let soonest = due
+        .select_only()
+        .column(google_connections::Column::TokenExpiresAt)
+        .order_by_asc(google_connections::Column::TokenExpiresAt)
+        .limit(1)
+        .into_tuple::<Option<DateTime<Utc>>>()
+        .one(db)
+        .await?
+        .flatten();
+    Ok((count, soonest))
 }
 
 /// The dedicated calendar slotsync created for `user` in the Google account `account`.

@@ -20,6 +20,8 @@ struct Flight {
     again: bool,
     /// One of the requests asked for a full sync.
     full: bool,
+    /// One of the requests came from a channel's notification.
+    notified: bool,
 }
 
 /// Schedules pulls, at most one at a time per user (in this process; the pull's own claim
@@ -70,6 +72,16 @@ impl PullCoordinator {
 
     /// Requests a pull of `user` in `mode` (a full request makes the next pull full).
     pub fn request_mode(&self, user: UserId, mode: PullMode) {
+        self.request_flight(user, mode, false);
+    }
+
+    /// Requests a pull of `user` for a notification of their channel (once pulled, the
+    /// fallback sync may pull them less often).
+    pub fn request_notified(&self, user: UserId) {
+        self.request_flight(user, PullMode::Incremental, true);
+    }
+
+    fn request_flight(&self, user: UserId, mode: PullMode, notified: bool) {
         if self.inner.closed.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
@@ -77,6 +89,7 @@ impl PullCoordinator {
         if let Some(flight) = flights.get_mut(&user) {
             flight.again = true;
             flight.full |= mode == PullMode::Full;
+            flight.notified |= notified;
             return;
         }
         flights.insert(
@@ -84,6 +97,7 @@ impl PullCoordinator {
             Flight {
                 again: false,
                 full: mode == PullMode::Full,
+                notified,
             },
         );
         drop(flights);
@@ -122,15 +136,16 @@ impl Inner {
             // notifications then costs one pull per debounce, not one per pull's length.
             tokio::time::sleep(self.debounce).await;
             // Requests so far are served by the pull about to start.
-            let mode = {
+            let (mode, notified) = {
                 let mut flights = self.flights.lock();
                 let flight = flights.entry(user).or_default();
                 flight.again = false;
-                if std::mem::take(&mut flight.full) {
+                let mode = if std::mem::take(&mut flight.full) {
                     PullMode::Full
                 } else {
                     PullMode::Incremental
-                }
+                };
+                (mode, std::mem::take(&mut flight.notified))
             };
             match self.puller.pull(user, mode).await {
                 Err(SyncError::PullRunning) if busy < BUSY_ATTEMPTS => {
@@ -140,11 +155,13 @@ impl Inner {
                         let flight = flights.entry(user).or_default();
                         flight.again = true;
                         flight.full |= mode == PullMode::Full;
+                        flight.notified |= notified;
                     }
                     tokio::time::sleep(BUSY_RETRY).await;
                 }
                 Err(SyncError::NotConnected) => {}
                 Err(e) => tracing::warn!(user_id = %user, error = %e, "pull failed; the next trigger retries"),
+                Ok(_) if notified => self.puller.note_notified(user).await,
                 Ok(_) => {}
             }
             let done = {

@@ -9,6 +9,7 @@ use sea_orm::DatabaseConnection;
 
 use super::channel_directory::ChannelDirectory;
 use super::coalesce::PullCoordinator;
+use super::fleet::Fleet;
 use super::push::Pusher;
 use super::PushWaker;
 use crate::config::Settings;
@@ -64,4 +65,6 @@ pub struct SyncParts {
     pub pulls: PullCoordinator,
     /// The channels this app knows, and their message marks (the webhook's checks).
     pub channel_directory: ChannelDirectory,
+    /// This instance in the fleet: its heartbeat and its share of the Google quotas.
+    pub fleet: Arc<Fleet>,
 }

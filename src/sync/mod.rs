@@ -2,6 +2,7 @@
 //! one transaction, then waking the push worker), the push of outbox slots to Google,
 //! and the user's controls over it.
 
+pub mod backlog;
 pub mod channel_directory;
 pub mod channels;
 pub mod coalesce;
@@ -12,6 +13,7 @@ pub mod control;
 pub mod disconnect;
 pub mod error;
 pub mod feed;
+pub mod fleet;
 pub mod held;
 pub mod home;
 pub mod lifecycle;

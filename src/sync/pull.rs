@@ -153,6 +153,14 @@ impl Puller {
         Self { db, gateway, config }
     }
 
+    /// Remembers that a notification of `user`'s channel led to a pull (the fallback sync
+    /// pulls them less often while their channel works). Best effort: a failure is logged.
+    pub async fn note_notified(&self, user: UserId) {
+        if let Err(e) = store::pull_schedule::note_notified(&self.db, user, Utc::now()).await {
+            tracing::debug!(user_id = %user, error = %e, "could not note the notification");
+        }
+    }
+
     /// Pulls `user`'s calendar now (one pull per user at a time, across instances).
     #[tracing::instrument(skip_all, fields(user_id = %user, mode = mode.as_str()), err(level = "info"))]
     pub async fn pull(&self, user: UserId, mode: PullMode) -> Result<PullReport, SyncError> {

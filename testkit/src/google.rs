@@ -122,6 +122,23 @@ impl Google {
         self.control(Method::PUT, "consent", Some(&body)).await;
     }
 
+    /// `count` accounts `{prefix}{n}@bulk.example.com` (n from `start`), each with its
+    /// primary calendar and a grant to the kit's client (`POST /_emulator/users/bulk`, in
+    /// calls of at most 10 000): `[{email, sub, calendar_id, access_token, refresh_token,
+    /// expires_in}]`.
+    pub async fn bulk_users(&self, prefix: &str, start: u64, count: u64) -> Vec<Value> {
+        let mut users = Vec::new();
+        let mut next = start;
+        while next < start + count {
+            let n = (start + count - next).min(10_000);
+            let body = json!({"prefix": prefix, "start": next, "count": n, "client_id": CLIENT_ID});
+            let answer = self.control(Method::POST, "users/bulk", Some(&body)).await;
+            users.extend(answer["users"].as_array().cloned().unwrap_or_default());
+            next += n;
+        }
+        users
+    }
+
     /// A full-scope access token acting as `email` (the user is created if new).
     pub async fn user_token(&self, email: &str) -> String {
         let token = self.control(Method::POST, &format!("users/{email}/token"), None).await;

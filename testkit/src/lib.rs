@@ -17,6 +17,8 @@
 //! - [`app`]: the service started in this process (as `slotsync serve` runs it, or its
 //!   routes alone) and stopped gracefully;
 //! - [`states`]: a slot's sync state and a connection's status, typed, for assertions;
+//! - [`fleet`]: many connected users at once (the emulator's bulk accounts, the service's
+//!   rows written directly), for fleet tests and benchmarks;
 //! - [`wait`]: polling under a deadline.
 //!
 //! Everything panics with a message on failure: a test (or a benchmark's setup) cannot go
@@ -46,6 +48,7 @@
 pub mod app;
 pub mod browser;
 pub mod db;
+pub mod fleet;
 pub mod google;
 pub mod service;
 pub mod settings;

@@ -217,6 +217,11 @@ async fn with_every_notification_dropped_the_fallback_job_converges() {
     ctx.google.faults(json!({"notifications": {"drop_rate": 1.0}})).await;
     rename_in_google(&ctx, &event_id_of(&slot), "after").await;
 
+    // A new connection's first fallback pull is due at a random moment within the
+    // interval: make it due now.
+    slotsync::store::pull_schedule::make_all_due(&ctx.app.state.db, chrono::Utc::now())
+        .await
+        .unwrap();
     let outcome = ctx.app.run_job("fallback_sync").await;
     assert_eq!(outcome["pulled"], 1, "{outcome}");
     assert_eq!(outcome["changes_applied"], 1, "{outcome}");

@@ -7,6 +7,7 @@ pub mod dedicated_calendars;
 pub mod google_connections;
 pub mod held_deletions;
 pub mod idempotency_keys;
+pub mod instances;
 pub mod oauth_states;
 pub mod occurrence_exceptions;
 pub mod slot_links;

@@ -31,6 +31,15 @@ pub struct Model {
     pub cleanup_started_at: Option<DateTimeUtc>,
     /// … when it ended.
     pub cleanup_finished_at: Option<DateTimeUtc>,
+    /// When the next fallback pull is due (`None`: not scheduled yet; the next
+    /// `fallback_sync` run gives it a random phase within the interval).
+    pub next_pull_at: Option<DateTimeUtc>,
+    /// The instance that claimed the due fallback pull holds it until then.
+    pub fallback_lease_until: Option<DateTimeUtc>,
+    /// When a notification of the user's channel last led to a pull.
+    pub last_notified_at: Option<DateTimeUtc>,
+    /// Fallback pulls made for this connection (each due time counts once).
+    pub fallback_pulls: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
