@@ -165,7 +165,7 @@ async fn webhook_listen_registers_itself_prints_verified_deliveries_and_cleans_u
     };
     crate::helpers::wait_until(
         "the receiver is listening",
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         seen("listening on"),
     )
     .await;
@@ -184,7 +184,7 @@ async fn webhook_listen_registers_itself_prints_verified_deliveries_and_cleans_u
     .await;
     crate::helpers::wait_until(
         "the delivery is printed",
-        Duration::from_secs(10),
+        Duration::from_secs(30),
         seen("webhook slot.created (origin api)"),
     )
     .await;
@@ -196,7 +196,7 @@ async fn webhook_listen_registers_itself_prints_verified_deliveries_and_cleans_u
 
     let pid = child.id().unwrap().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .expect("it stops")
         .unwrap();
