@@ -126,10 +126,18 @@ async fn run(exceptions: usize, reads: usize) -> anyhow::Result<()> {
         let resp = http
             .put(service.url(&path))
             .bearer_auth(&user.token)
-            .json(&json!({ "title": format!("Office hours #{i}") }))
+            .json(
+                &json!({ "title": format!("Office hours #{i}"), "start": occurrence["start"],
+                           "end": occurrence["end"] }),
+            )
             .send()
             .await?;
-        ensure!(resp.status() == 200, "PUT {path}: {}", resp.status());
+        let status = resp.status();
+        ensure!(
+            status == 200,
+            "PUT {path}: {status} {}",
+            resp.text().await.unwrap_or_default()
+        );
     }
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
