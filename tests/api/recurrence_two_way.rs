@@ -444,3 +444,50 @@ async fn all_day_kiritimati_and_st_johns_series_reach_google_in_their_zone() {
     }
     assert_no_write_back(&ctx, &user).await;
 }
+
+/// Changing one occurrence of a series Google already holds costs one call: the patch of
+/// that instance. The master, unchanged, is not patched again.
+#[tokio::test]
+async fn changing_one_occurrence_patches_only_its_instance() {
+    let ctx = spawn_app_with_google().await;
+    let user = ctx.app.connected_user(EMAIL).await;
+    let slot = ctx.app.create_slot(&user, &weekly_berlin()).await;
+    let id = slot["id"].as_str().unwrap();
+    ctx.app.wait_until_pushed(id).await;
+    let before = ctx.google.stats().await;
+    for (day, title) in [("2027-03-22", "Moved once"), ("2027-03-29", "Moved twice")] {
+        let body = json!({ "title": title, "start": format!("{day}T11:00:00+02:00"),
+                           "end": format!("{day}T12:00:00+02:00") });
+        let path = format!(
+            "/slots/{id}/occurrences/{day}T09:00:00%2B0{}:00",
+            if day == "2027-03-22" { 1 } else { 2 }
+        );
+        let resp = ctx
+            .app
+            .client
+            .put(ctx.app.url(&path))
+            .bearer_auth(&user.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}: {}", resp.text().await.unwrap());
+        ctx.app.wait_until_pushed(id).await;
+    }
+    let after = ctx.google.stats().await;
+    let patched = after.op_count("events.patch", "200") - before.op_count("events.patch", "200");
+    assert_eq!(
+        patched,
+        2,
+        "one patch per changed occurrence, none of the master: {}",
+        after.json()
+    );
+    assert_eq!(
+        after.op_count("events.insert", "200"),
+        before.op_count("events.insert", "200")
+    );
+    let master = event_id_of(&slot);
+    let items = instances(&ctx, &master, "2027-03-20T00:00:00Z", "2027-04-01T00:00:00Z").await;
+    let titles: Vec<_> = items.iter().filter_map(|e| e.summary.clone()).collect();
+    assert_eq!(titles, ["Moved once", "Moved twice"], "{items:?}");
+}
