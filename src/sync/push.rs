@@ -196,12 +196,6 @@ impl Pusher {
         } else {
             match &row.google_event_id {
                 None => self.insert(&job, EventId::from_slot(SlotId(row.id))).await,
-                // A series whose master Google holds as it is now (only an occurrence
-                // changed): the master is left alone, its exceptions follow below.
-                Some(id) if master_unchanged(row, &job.fingerprint) => Ok(Settled::Ours {
-                    event_id: id.clone(),
-                    etag: row.google_etag.clone(),
-                }),
                 Some(id) => self.update(&job, id).await,
             }
         };
@@ -622,12 +616,6 @@ async fn log_slot(
         changes::append_one(txn, user, entry, Utc::now()).await?;
     }
     Ok(())
-}
-
-/// Whether `row` is a series whose master Google already holds with `fingerprint` (the
-/// version being pushed changed only its occurrences).
-fn master_unchanged(row: &SlotRow, fingerprint: &Fingerprint) -> bool {
-    row.recurrence.is_some() && row.synced_fingerprint.as_deref() == Some(fingerprint.as_str())
 }
 
 fn ours(event_id: &str, event: &Event) -> Settled {
