@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
@@ -37,14 +38,23 @@ pub struct NewWebhookEndpoint {
 /// Changes to an endpoint.
 #[derive(Debug, Object)]
 pub struct WebhookEndpointPatch {
-    /// A new URL (same rules as when created).
+    /// A new URL (same rules as when created; leave it out to keep the URL).
     #[oai(validator(max_length = 2048))]
-    pub url: Option<String>,
-    /// The change types to deliver (`[]`: all).
-    pub event_types: Option<Vec<ChangeType>>,
+    pub url: MaybeUndefined<String>,
+    /// The change types to deliver (`[]`: all; leave it out to keep them).
+    pub event_types: MaybeUndefined<Vec<ChangeType>>,
     /// Turn deliveries off or on again (on again clears the reason it was disabled;
     /// pending deliveries resume in order).
-    pub enabled: Option<bool>,
+    pub enabled: MaybeUndefined<bool>,
+}
+
+/// The value of a patch field: `None` when left out; `null` is refused, naming the field.
+fn present<T>(field: &'static str, value: MaybeUndefined<T>) -> Result<Option<T>, ApiError> {
+    match value {
+        MaybeUndefined::Value(v) => Ok(Some(v)),
+        MaybeUndefined::Undefined => Ok(None),
+        MaybeUndefined::Null => Err(ApiError::invalid(field, "may not be null: leave it out to keep it")),
+    }
 }
 
 /// An endpoint.
@@ -267,14 +277,15 @@ impl WebhookEndpointsApi {
         body: Json<WebhookEndpointPatch>,
     ) -> Result<Json<WebhookEndpoint>, Fails<{ BAD_REQUEST | NOT_FOUND | AUTHENTICATED }>> {
         let row = owned(&state, &auth, &id.0).await?;
-        let url = match &body.url {
-            Some(u) => Some(checked_url(&state, u).await?),
+        let patch = body.0;
+        let url = match present("url", patch.url)? {
+            Some(u) => Some(checked_url(&state, &u).await?),
             None => None,
         };
         let change = EndpointChange {
             url,
-            event_types: types_in(body.0.event_types),
-            enabled: body.0.enabled,
+            event_types: types_in(present("event_types", patch.event_types)?),
+            enabled: present("enabled", patch.enabled)?,
         };
         let updated = webhooks::update_endpoint(&state.db, owner(&auth), row.id, change, Utc::now())
             .await?
