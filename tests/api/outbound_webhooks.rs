@@ -520,3 +520,41 @@ async fn a_deployment_wide_endpoint_receives_every_users_changes_and_only_the_ad
         .unwrap();
     assert_eq!(resp.status(), 401);
 }
+
+/// A patch field sent as `null` is refused, naming it, and changes nothing; left out, it
+/// keeps its value.
+#[tokio::test]
+async fn a_null_in_a_patch_is_refused_naming_the_field() {
+    let (app, user, _inbox, created) = with_endpoint().await;
+    let path = format!("/webhook-endpoints/{}", created["id"].as_str().unwrap());
+    for field in ["url", "event_types", "enabled"] {
+        let resp = app
+            .api()
+            .send(
+                reqwest::Method::PATCH,
+                &path,
+                &user.token,
+                Some(&json!({ field: null })),
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{field}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["field"], field, "{body}");
+    }
+    let resp = app
+        .api()
+        .send(
+            reqwest::Method::PATCH,
+            &path,
+            &user.token,
+            Some(&json!({ "enabled": false })),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["url"], created["url"], "the URL kept: {body}");
+}
