@@ -1,6 +1,7 @@
 //! The convergence property: whatever interleaving of app-side and Google-side changes,
 //! under emulator faults (error rates on every operation, lost responses, dropped /
-//! duplicated / delayed notifications, invalidated sync tokens, expired access tokens),
+//! duplicated / late notifications, notifications batched as Google batches them,
+//! invalidated sync tokens, expired access tokens),
 //! once the faults stop and the jobs run to a fixed point:
 //! - the slots and each Google calendar agree field by field, with no duplicate event;
 //! - every change the API acknowledged is there, unless a later Google change superseded it;
@@ -82,6 +83,9 @@ struct Faults {
     drop_rate: f64,
     duplicate_rate: f64,
     delay_ms: u64,
+    /// Google folds a calendar's changes within this window into one notification, as
+    /// real Google does (0: one notification per change).
+    batch_ms: u64,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -105,13 +109,15 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn faults() -> impl Strategy<Value = Faults> {
-    (0.0..0.3f64, 0.0..0.1f64, 0.0..0.6f64, 0.0..0.3f64, 0..150u64).prop_map(
-        |(error_rate, lost_rate, drop_rate, duplicate_rate, delay_ms)| Faults {
+    let batch_ms = prop_oneof![Just(0u64), 100..1_500u64];
+    (0.0..0.3f64, 0.0..0.1f64, 0.0..0.6f64, 0.0..0.3f64, 0..800u64, batch_ms).prop_map(
+        |(error_rate, lost_rate, drop_rate, duplicate_rate, delay_ms, batch_ms)| Faults {
             error_rate,
             lost_rate,
             drop_rate,
             duplicate_rate,
             delay_ms,
+            batch_ms,
         },
     )
 }
@@ -163,7 +169,7 @@ async fn run_case(ops: Vec<Op>, faults: Faults) -> Result<(), TestCaseError> {
     ctx.google.faults(json!({
         "ops": {"*": {"503": faults.error_rate / 2.0, "429": faults.error_rate / 2.0, "lost_response": faults.lost_rate}},
         "notifications": {"drop_rate": faults.drop_rate, "duplicate_rate": faults.duplicate_rate,
-                          "delay_ms": [0, faults.delay_ms]}
+                          "delay_ms": [0, faults.delay_ms], "batch_ms": faults.batch_ms}
     }))
     .await;
 

@@ -139,3 +139,65 @@ async fn a_burst_of_200_notifications_costs_at_most_two_listings() {
     let listings = ctx.google.stats().await.op_count("events.list", "200") - lists_before;
     assert!((1..=2).contains(&listings), "{listings} listings for 200 notifications");
 }
+
+#[tokio::test]
+async fn edits_google_reports_late_in_one_batched_notification_all_reach_the_slots() {
+    let ctx = spawn_app_with_channels_and(|_| {}).await;
+    let user = ctx.app.connected_user(EMAIL).await;
+    let mut ids = Vec::new();
+    let mut events = Vec::new();
+    for n in 0..3 {
+        let start = format!("2026-12-0{}T09:00:00Z", n + 1);
+        let end = format!("2026-12-0{}T10:00:00Z", n + 1);
+        let slot = ctx
+            .app
+            .create_slot(&user, &slot_body(&format!("s{n}"), &start, &end))
+            .await;
+        let id = slot["id"].as_str().unwrap().to_owned();
+        ctx.app.wait_until_pushed(&id).await;
+        ids.push(id);
+        events.push(event_id_of(&slot));
+    }
+    // Every notification so far (the handshake, our own pushes' echoes) is delivered and
+    // its pull is done, so what follows is driven by the batched notification alone.
+    let uid = UserId(uuid::Uuid::parse_str(&user.id).unwrap());
+    let sent_before = ctx.wait_for_notifications(4).await["sent"].as_u64().unwrap();
+    wait_until("no pull is pending", Duration::from_secs(10), || async {
+        !ctx.app.state.pulls.in_flight(uid)
+    })
+    .await;
+    ctx.google
+        .faults(serde_json::json!({"notifications": {"batch_ms": 600, "delay_ms": 400}}))
+        .await;
+
+    let hub = ctx.google.user_hub(EMAIL).await;
+    for (n, event) in events.iter().enumerate() {
+        let patch = Event {
+            summary: Some(format!("renamed {n} in Google")),
+            ..Default::default()
+        };
+        hub.events().patch(patch, "primary", event).doit().await.unwrap();
+    }
+    wait_until("every rename reached its slot", Duration::from_secs(15), || async {
+        let mut all = true;
+        for (n, id) in ids.iter().enumerate() {
+            all &= ctx.app.slot(&user, id).await["title"] == format!("renamed {n} in Google");
+        }
+        all
+    })
+    .await;
+    let stats = ctx.google.stats().await;
+    let notifications = &stats.json()["notifications"];
+    assert_eq!(
+        notifications["batched"], 2,
+        "the three edits were folded into one notification: {notifications}"
+    );
+    assert_eq!(
+        notifications["sent"].as_u64().unwrap() - sent_before,
+        1,
+        "one late notification carried all three edits: {notifications}"
+    );
+    for id in &ids {
+        assert_eq!(sync_state(&ctx.app.slot(&user, id).await), SyncState::Synced);
+    }
+}
