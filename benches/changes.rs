@@ -31,7 +31,7 @@ use google_calendar3::api::Event;
 use poem::listener::TcpListener;
 use poem::{handler, web::Data, EndpointExt, Route, Server};
 use serde_json::{json, Value};
-use slotsync_testkit::{callback_url, free_port, Google, RunningApp as Service};
+use slotsync_testkit::free_port;
 
 const EMAIL: &str = "changes-bench@example.com";
 const CLIENTS: usize = 16;
@@ -67,28 +67,26 @@ fn main() -> anyhow::Result<()> {
     slotsync_testkit::init_logs();
     let slots = common::env_usize("BENCH_SLOTS", 500)?;
     let edits = common::env_usize("BENCH_EDITS", 50)?;
+    anyhow::ensure!(
+        slots >= 50,
+        "BENCH_SLOTS must be at least 50 (the feed is read in pages of 50)"
+    );
+    anyhow::ensure!(
+        edits <= slots,
+        "BENCH_EDITS must not exceed BENCH_SLOTS (each edit renames one slot)"
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(run(slots, edits))
 }
 
 async fn run(slots: usize, edits: usize) -> anyhow::Result<()> {
-    let google = Google::start().await;
-    let port = free_port();
-    google.register_client(&[callback_url(port)]).await;
-    let (database_url, _db) = common::bench_database().await;
-    let backend = if database_url.starts_with("postgres") {
-        "PostgreSQL"
-    } else {
-        "SQLite"
-    };
-    let mut settings = common::settings_with_google(&google.base_url(), &database_url, port);
-    // One user makes every call here: its 500 pushes would spend most of a minute of
-    // Google's per-user quota (600), and the edits' pulls would then wait their turn
-    // (p50 440 ms instead of 30 ms). This measures the path, not the quota.
-    settings.google_user_calls_per_minute = 100_000;
-    let service = Service::start(settings).await;
-    let user = service.connected_user(EMAIL).await;
-    common::wait_quiet(&google).await?;
+    let common::OneUser {
+        google,
+        service,
+        user,
+        backend,
+        db: _db,
+    } = common::one_user(EMAIL).await?;
 
     let arrivals = Arrivals::default();
     let hook_port = free_port();
@@ -144,20 +142,27 @@ async fn run(slots: usize, edits: usize) -> anyhow::Result<()> {
     let mut edit_ms = Vec::new();
     for i in 0..edits {
         let slot_title = format!("s{i}");
-        let listed: Value = http
-            .get(service.url("/slots?limit=500"))
-            .bearer_auth(&user.token)
-            .send()
-            .await?
-            .json()
-            .await?;
-        let slot = listed["items"]
-            .as_array()
-            .and_then(|items| items.iter().find(|s| s["title"] == slot_title.as_str()))
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("slot {slot_title} not listed"))?;
-        let Some(event_id) = slot["sync"]["google_event_id"].as_str() else {
-            anyhow::bail!("slot {slot_title} not pushed");
+        // The webhook for a creation leaves before the push; with few slots the push may
+        // still be under way.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let event_id = loop {
+            let listed: Value = http
+                .get(service.url("/slots?limit=500"))
+                .bearer_auth(&user.token)
+                .send()
+                .await?
+                .json()
+                .await?;
+            let slot = listed["items"]
+                .as_array()
+                .and_then(|items| items.iter().find(|s| s["title"] == slot_title.as_str()))
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("slot {slot_title} not listed"))?;
+            if let Some(id) = slot["sync"]["google_event_id"].as_str() {
+                break id.to_owned();
+            }
+            ensure!(Instant::now() < deadline, "slot {slot_title} not pushed within 60 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         };
         let renamed = format!("edited {i}");
         let t0 = Instant::now();
@@ -165,7 +170,7 @@ async fn run(slots: usize, edits: usize) -> anyhow::Result<()> {
             summary: Some(renamed.clone()),
             ..Default::default()
         };
-        hub.events().patch(patch, "primary", event_id).doit().await?;
+        hub.events().patch(patch, "primary", &event_id).doit().await?;
         let resp = http
             .post(service.url("/sync/trigger"))
             .bearer_auth(&user.token)

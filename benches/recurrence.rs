@@ -27,7 +27,7 @@ use anyhow::{ensure, Context};
 use common::{ms, Latencies};
 use google_calendar3::api::{Event, EventDateTime};
 use serde_json::{json, Value};
-use slotsync_testkit::{callback_url, free_port, Google, RunningApp as Service, Stats, TestUser};
+use slotsync_testkit::{RunningApp as Service, Stats, TestUser};
 
 const EMAIL: &str = "recurrence-bench@example.com";
 /// Occurrences of each series.
@@ -85,21 +85,13 @@ async fn occurrences(
 }
 
 async fn run(exceptions: usize, reads: usize) -> anyhow::Result<()> {
-    let google = Google::start().await;
-    let port = free_port();
-    google.register_client(&[callback_url(port)]).await;
-    let (database_url, _db) = common::bench_database().await;
-    let backend = if database_url.starts_with("postgres") {
-        "PostgreSQL"
-    } else {
-        "SQLite"
-    };
-    let mut settings = common::settings_with_google(&google.base_url(), &database_url, port);
-    // One user makes every call: measure the calls, not the per-user quota's waits.
-    settings.google_user_calls_per_minute = 100_000;
-    let service = Service::start(settings).await;
-    let user = service.connected_user(EMAIL).await;
-    common::wait_quiet(&google).await?;
+    let common::OneUser {
+        google,
+        service,
+        user,
+        backend,
+        db: _db,
+    } = common::one_user(EMAIL).await?;
     let http = reqwest::Client::new();
     let rule = format!("RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT={COUNT}");
 

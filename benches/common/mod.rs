@@ -1,4 +1,4 @@
-//! What the benchmarks `push`, `fairness`, `webhook`, `pull` and `load` share beyond the
+//! What the benchmarks share beyond the
 //! test kit (`slotsync-testkit`, which gives them the throw-away database, the running
 //! service, the emulator's control client and the OAuth flow): the benchmarks' settings,
 //! waiting for the emulator to go quiet, latency percentiles, the environment's knobs and
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context};
 use serde_json::json;
 use slotsync::config::Settings;
-use slotsync_testkit::{Google, TestDb, TestSettings};
+use slotsync_testkit::{callback_url, free_port, Google, RunningApp, TestDb, TestSettings, TestUser};
 
 /// The service's settings as `slotsync serve` reads them (environment and defaults), with
 /// the kit's secrets, `database_url`, a listener on `127.0.0.1:port` (0: any free port),
@@ -162,4 +162,44 @@ pub fn machine() -> String {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load: Vec<&str> = load.split_whitespace().take(3).collect();
     format!("{cpus} CPUs, Linux {}, load average {}", kernel.trim(), load.join(" "))
+}
+
+/// A service on the bench's database against an in-process emulator, with one connected
+/// user who makes every call of the bench.
+pub struct OneUser {
+    pub google: Google,
+    pub service: RunningApp,
+    pub user: TestUser,
+    /// `"SQLite"` or `"PostgreSQL"`, for the results' heading.
+    pub backend: &'static str,
+    /// The database, dropped (and deleted) with it: keep it bound to a name.
+    pub db: TestDb,
+}
+
+/// Starts [`OneUser`] for `email` and waits until the emulator is quiet. Its per-user
+/// Google quota is out of the way (100 000 calls a minute): one user makes every call
+/// here, and at the default 600 its pushes would spend most of a minute's quota and the
+/// later calls would wait their turn; these benchmarks measure the path, not the quota.
+pub async fn one_user(email: &str) -> anyhow::Result<OneUser> {
+    let google = Google::start().await;
+    let port = free_port();
+    google.register_client(&[callback_url(port)]).await;
+    let (database_url, db) = bench_database().await;
+    let backend = if database_url.starts_with("postgres") {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    let mut settings = settings_with_google(&google.base_url(), &database_url, port);
+    settings.google_user_calls_per_minute = 100_000;
+    let service = RunningApp::start(settings).await;
+    let user = service.connected_user(email).await;
+    wait_quiet(&google).await?;
+    Ok(OneUser {
+        google,
+        service,
+        user,
+        backend,
+        db,
+    })
 }
