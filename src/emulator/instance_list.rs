@@ -3,11 +3,11 @@
 use super::errors::ApiError;
 use super::events::{own_calendar, to_json};
 use super::instances::{exceptions_by_master, is_master, OriginalStart};
-use super::list::{parse_bool, parse_time, stable_hash, DEFAULT_MAX_RESULTS, MAX_MAX_RESULTS};
+use super::list::{events_body, page, parse_bool, parse_time, stable_hash, Row, DEFAULT_MAX_RESULTS, MAX_MAX_RESULTS};
 use super::model::Event;
 use super::pipeline::{calendar_op, Done, Need};
 use super::recurrence::expand;
-use super::state::{decode_path, etag_for, rfc3339, Calendar, Shared};
+use super::state::{decode_path, Calendar, Shared};
 use super::sync_token::PageCursor;
 use super::times::{event_span, overlaps};
 use chrono::{DateTime, Utc};
@@ -92,11 +92,6 @@ fn parse_params(event_id: &str, query: &[(String, String)]) -> Result<InstancesP
 }
 
 /// One instance row: its sort key (original start, then id) and its JSON.
-struct Row {
-    key: String,
-    item: Value,
-}
-
 fn row(instance: &Event, item: Value) -> Row {
     let at = OriginalStart::of_instance(instance)
         .map(|o| o.instant().timestamp_micros())
@@ -149,7 +144,6 @@ fn list_instances(cal: &Calendar, event_id: &str, p: &InstancesParams) -> Result
             item: to_json(master),
         });
     }
-    rows.sort_by(|a, b| a.key.cmp(&b.key));
     let after_key = match &p.page_token {
         Some(token) => Some(
             PageCursor::decode(token)
@@ -159,28 +153,9 @@ fn list_instances(cal: &Calendar, event_id: &str, p: &InstancesParams) -> Result
         ),
         None => None,
     };
-    let mut remaining = rows
-        .into_iter()
-        .filter(|r| after_key.as_ref().is_none_or(|k| r.key > *k))
-        .peekable();
-    let mut items = Vec::new();
-    let mut last_key = None;
-    while items.len() < p.max_results {
-        let Some(row) = remaining.next() else { break };
-        last_key = Some(row.key);
-        items.push(row.item);
-    }
-    let mut body = json!({
-        "kind": "calendar#events",
-        "etag": etag_for(cal.updated),
-        "summary": cal.summary,
-        "updated": rfc3339(cal.updated),
-        "timeZone": cal.time_zone,
-        "accessRole": "owner",
-        "defaultReminders": [],
-        "items": items,
-    });
-    if let (Some(_), Some(last)) = (remaining.peek(), last_key) {
+    let (items, next_after) = page(rows, after_key.as_deref(), p.max_results);
+    let mut body = events_body(cal, items);
+    if let Some(last) = next_after {
         let cursor = PageCursor {
             calendar: cal.id.clone(),
             epoch: cal.epoch,

@@ -203,10 +203,44 @@ pub fn stable_hash(pairs: &[(String, String)]) -> u64 {
     h
 }
 
-/// One candidate listing row: its sort key and its JSON.
-struct Row {
-    key: String,
-    item: Value,
+/// One candidate listing row (of `events.list` or `events.instances`): its sort key and
+/// its JSON.
+pub struct Row {
+    pub key: String,
+    pub item: Value,
+}
+
+/// One page of `rows`: sorted by key, those after `after_key`, at most `max`. Gives the
+/// items and, when more rows follow, the last key given (the next page's cursor).
+pub fn page(mut rows: Vec<Row>, after_key: Option<&str>, max: usize) -> (Vec<Value>, Option<String>) {
+    rows.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut remaining = rows
+        .into_iter()
+        .filter(|r| after_key.is_none_or(|k| r.key.as_str() > k))
+        .peekable();
+    let mut items = Vec::new();
+    let mut last_key = None;
+    while items.len() < max {
+        let Some(row) = remaining.next() else { break };
+        last_key = Some(row.key);
+        items.push(row.item);
+    }
+    let more = remaining.peek().is_some();
+    (items, last_key.filter(|_| more))
+}
+
+/// The `calendar#events` answer around one page of `items`.
+pub fn events_body(cal: &Calendar, items: Vec<Value>) -> Value {
+    json!({
+        "kind": "calendar#events",
+        "etag": etag_for(cal.updated),
+        "summary": cal.summary,
+        "updated": rfc3339(cal.updated),
+        "timeZone": cal.time_zone,
+        "accessRole": "owner",
+        "defaultReminders": [],
+        "items": items,
+    })
 }
 
 fn list_events(st: &State, caller: &Caller, calendar: &str, p: &ListParams) -> Result<Done, ApiError> {
@@ -233,34 +267,14 @@ fn list_events(st: &State, caller: &Caller, calendar: &str, p: &ListParams) -> R
         }
         None => (cal.seq, None),
     };
-    let mut rows = collect_rows(cal, p, since, snapshot);
-    rows.sort_by(|a, b| a.key.cmp(&b.key));
-    let mut remaining = rows
-        .into_iter()
-        .filter(|r| after_key.as_ref().is_none_or(|k| r.key > *k))
-        .peekable();
-    let mut items = Vec::new();
-    let mut last_key = None;
-    while items.len() < p.max_results {
-        let Some(row) = remaining.next() else { break };
-        last_key = Some(row.key);
-        items.push(row.item);
-    }
-    let mut body = json!({
-        "kind": "calendar#events",
-        "etag": etag_for(cal.updated),
-        "summary": cal.summary,
-        "updated": rfc3339(cal.updated),
-        "timeZone": cal.time_zone,
-        "accessRole": "owner",
-        "defaultReminders": [],
-        "items": items,
-    });
+    let rows = collect_rows(cal, p, since, snapshot);
+    let (items, next_after) = page(rows, after_key.as_deref(), p.max_results);
+    let mut body = events_body(cal, items);
     if let Some(d) = &cal.description {
         body["description"] = json!(d);
     }
-    match (remaining.peek(), last_key) {
-        (Some(_), Some(last)) => {
+    match next_after {
+        Some(last) => {
             let cursor = PageCursor {
                 calendar: cal.id.clone(),
                 epoch: cal.epoch,
@@ -271,7 +285,7 @@ fn list_events(st: &State, caller: &Caller, calendar: &str, p: &ListParams) -> R
             };
             body["nextPageToken"] = json!(cursor.encode());
         }
-        _ => {
+        None => {
             let position = SyncPosition {
                 calendar: cal.id.clone(),
                 epoch: cal.epoch,
