@@ -280,7 +280,8 @@ impl OccurrencesApi {
         /// The slot version this change is based on, as given in the slot's `ETag`.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
-    ) -> Result<OneOccurrence, Fails<{ BAD_REQUEST | NOT_FOUND | CONFLICT | PRECONDITION_FAILED | AUTHENTICATED }>> {
+    ) -> Result<OneOccurrence, Fails<{ BAD_REQUEST | NOT_FOUND | CONFLICT | PRECONDITION_FAILED | AUTHENTICATED }>>
+    {
         let id = SlotId(id.0.parse("id")?);
         let expected = expected_version(if_match.0.as_deref())?;
         let (row, view) = occurrences::update(
@@ -321,7 +322,8 @@ impl OccurrencesApi {
         /// The slot version this change is based on, as given in the slot's `ETag`.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
-    ) -> Result<CancelledOccurrence, Fails<{ BAD_REQUEST | NOT_FOUND | CONFLICT | PRECONDITION_FAILED | AUTHENTICATED }>> {
+    ) -> Result<CancelledOccurrence, Fails<{ BAD_REQUEST | NOT_FOUND | CONFLICT | PRECONDITION_FAILED | AUTHENTICATED }>>
+    {
         let id = SlotId(id.0.parse("id")?);
         let expected = expected_version(if_match.0.as_deref())?;
         let row = occurrences::cancel(

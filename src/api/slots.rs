@@ -299,11 +299,11 @@ impl SlotsApi {
             expected,
             notify_attendees.0,
         )
-            .await
-            .map_err(|e| match e {
-                crate::sync::SyncError::Store(store::StoreError::NotFound) => ApiError::not_found("slot"),
-                other => other.into(),
-            })?;
+        .await
+        .map_err(|e| match e {
+            crate::sync::SyncError::Store(store::StoreError::NotFound) => ApiError::not_found("slot"),
+            other => other.into(),
+        })?;
         Ok(DeletedSlot::Deleted)
     }
 }

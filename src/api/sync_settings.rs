@@ -138,13 +138,19 @@ fn parse_patch(body: &Map<String, Value>) -> Result<impl FnOnce(&mut ChosenSetti
                     .as_u64()
                     .filter(|d| (1..=u64::from(MAX_WINDOW_DAYS)).contains(d))
                     .ok_or_else(|| {
-                        ApiError::invalid(key, format!("must be a whole number of days from 1 to {MAX_WINDOW_DAYS}"))
+                        ApiError::invalid(
+                            key,
+                            format!("must be a whole number of days from 1 to {MAX_WINDOW_DAYS}"),
+                        )
                     })?;
                 patch.full_sync_window_days = Some(u32::try_from(days).unwrap_or(MAX_WINDOW_DAYS));
             }
             "event_types" => {
                 let map = value.as_object().ok_or_else(|| {
-                    ApiError::invalid(key, "must be an object of event type → skip | read_only | import | default")
+                    ApiError::invalid(
+                        key,
+                        "must be an object of event type → skip | read_only | import | default",
+                    )
                 })?;
                 for (kind, policy) in map {
                     let field = format!("event_types.{kind}");
@@ -152,12 +158,7 @@ fn parse_patch(body: &Map<String, Value>) -> Result<impl FnOnce(&mut ChosenSetti
                     let policy = match policy.as_str() {
                         Some("default") => None,
                         Some(p) => Some(p.parse::<TypePolicy>().map_err(|e| ApiError::invalid(&field, e))?),
-                        None => {
-                            return Err(ApiError::invalid(
-                                &field,
-                                "must be skip, read_only, import or default",
-                            ))
-                        }
+                        None => return Err(ApiError::invalid(&field, "must be skip, read_only, import or default")),
                     };
                     types.push((kind, policy));
                 }
@@ -295,6 +296,9 @@ mod tests {
         let chosen = parse(serde_json::json!({"skip_free": true, "event_types": {"birthday": "import"}})).unwrap();
         assert_eq!(chosen.skip_free, Some(true));
         assert_eq!(chosen.import, None);
-        assert_eq!(chosen.event_types.get(&SpecialType::Birthday), Some(&TypePolicy::Import));
+        assert_eq!(
+            chosen.event_types.get(&SpecialType::Birthday),
+            Some(&TypePolicy::Import)
+        );
     }
 }

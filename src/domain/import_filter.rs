@@ -50,12 +50,11 @@ impl FromStr for SpecialType {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        SpecialType::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| {
-                format!("`{s}` is not a special event type; use outOfOffice, focusTime, fromGmail, birthday or workingLocation")
-            })
+        SpecialType::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| {
+            format!(
+                "`{s}` is not a special event type; use outOfOffice, focusTime, fromGmail, birthday or workingLocation"
+            )
+        })
     }
 }
 
@@ -242,7 +241,8 @@ impl ImportFilter {
         Verdict::Import(SlotMarks {
             read_only_reason: read_only,
             event_type: special.map(str::to_owned),
-            attendee_count: (meeting && event.organizer_self).then_some(i32::try_from(event.attendees).unwrap_or(i32::MAX)),
+            attendee_count: (meeting && event.organizer_self)
+                .then_some(i32::try_from(event.attendees).unwrap_or(i32::MAX)),
         })
     }
 }

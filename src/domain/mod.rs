@@ -22,9 +22,9 @@ pub use ids::{EventId, SlotId, UserId};
 pub use import_filter::{EventTraits, FilteredOut, ImportFilter, SlotMarks, SpecialType, TypePolicy, Verdict};
 pub use recurrence::{OccurrenceKey, Recurrence};
 pub use schedule::PullCadence;
-pub use sync_settings::{ChosenSettings, SyncSettings};
 pub use slot::{SlotDraft, SlotFields, SlotTiming, ValidationError};
 pub use states::{
     AuditKind, ChangeKind, ChangeOrigin, ConflictPolicy, ConnectionStatus, OccurrenceOrigin, PushState, Side, Source,
     Winner,
 };
+pub use sync_settings::{ChosenSettings, SyncSettings};

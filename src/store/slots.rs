@@ -442,7 +442,10 @@ pub async fn insert_imported(
 pub async fn set_marks(db: &impl ConnectionTrait, slot: Uuid, marks: &SlotMarks) -> Result<(), StoreError> {
     slots::Entity::update_many()
         .col_expr(slots::Column::EventType, Expr::value(marks.event_type.clone()))
-        .col_expr(slots::Column::ReadOnlyReason, Expr::value(marks.read_only_reason.clone()))
+        .col_expr(
+            slots::Column::ReadOnlyReason,
+            Expr::value(marks.read_only_reason.clone()),
+        )
         .col_expr(slots::Column::AttendeeCount, Expr::value(marks.attendee_count))
         .filter(slots::Column::Id.eq(slot))
         .exec(db)

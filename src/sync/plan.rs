@@ -586,9 +586,7 @@ mod tests {
         imported.imported = true;
         assert_eq!(
             plan(&free, Some(&imported), &r),
-            Action::Unlink {
-                why: FilteredOut::Free
-            }
+            Action::Unlink { why: FilteredOut::Free }
         );
         // Made through the API: the filter does not apply.
         let from_api = local("a", "a", EARLY);

@@ -606,9 +606,15 @@ impl Puller {
                     run.report.unlinked += 1;
                     let detail = json!({ "reason": "import_filter", "filtered": why.to_string(),
                                          "google_event_id": event_id });
-                    if let Some(entry) =
-                        changes::slot_entry(txn, run.user, row.id, ChangeKind::SlotDeleted, ChangeOrigin::System, detail)
-                            .await?
+                    if let Some(entry) = changes::slot_entry(
+                        txn,
+                        run.user,
+                        row.id,
+                        ChangeKind::SlotDeleted,
+                        ChangeOrigin::System,
+                        detail,
+                    )
+                    .await?
                     {
                         run.changes.push(entry);
                     }

@@ -575,7 +575,9 @@ impl Pusher {
             }
             // Nothing newer than ours in Google (an echo, metadata, an event slotsync
             // cannot read): ours is written over it.
-            Action::Skip(_) | Action::Import { .. } | Action::Unlink { .. } => self.patch(job, event_id, current.etag.as_deref()).await,
+            Action::Skip(_) | Action::Import { .. } | Action::Unlink { .. } => {
+                self.patch(job, event_id, current.etag.as_deref()).await
+            }
         }
     }
 
@@ -598,7 +600,11 @@ impl Pusher {
             .unwrap_or_else(|| EventId::from_slot(SlotId(job.row.id)).as_str().to_owned());
         // A meeting's deletion tells its attendees (or not) as the user chose with it.
         let send_updates = job.row.delete_send_updates.as_deref();
-        match self.gateway.delete_event_notifying(job.user, &job.calendar, &id, send_updates).await {
+        match self
+            .gateway
+            .delete_event_notifying(job.user, &job.calendar, &id, send_updates)
+            .await
+        {
             Ok(()) | Err(GoogleError::Gone(_)) => Ok(Settled::Ours {
                 event_id: id,
                 etag: None,

@@ -43,7 +43,8 @@ async fn seed_calendar(ctx: &ConnectedApp) {
             "birthdayProperties": {"type": "birthday", "contact": "people/c12345"}}),
     )
     .await;
-    g.seed_event(EMAIL, &typed("Flight to Lisbon", "fromGmail", 5, None)).await;
+    g.seed_event(EMAIL, &typed("Flight to Lisbon", "fromGmail", 5, None))
+        .await;
     g.seed_event(
         EMAIL,
         &typed(
@@ -118,8 +119,18 @@ async fn patch_settings(ctx: &ConnectedApp, user: &TestUser, body: &Value) -> re
         .unwrap()
 }
 
-async fn send(ctx: &ConnectedApp, user: &TestUser, method: reqwest::Method, path: &str, body: Option<&Value>) -> reqwest::Response {
-    let mut req = ctx.app.client.request(method, ctx.app.url(path)).bearer_auth(&user.token);
+async fn send(
+    ctx: &ConnectedApp,
+    user: &TestUser,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> reqwest::Response {
+    let mut req = ctx
+        .app
+        .client
+        .request(method, ctx.app.url(path))
+        .bearer_auth(&user.token);
     if let Some(b) = body {
         req = req.json(b);
     }
@@ -145,7 +156,14 @@ async fn under_the_default_settings_special_types_and_invitations_are_skipped_or
     let slots = slots_by_title(&ctx, &user).await;
     assert_eq!(
         titles(&slots),
-        ["Away", "Dentist", "Flight to Lisbon", "Focus", "My review", "Their sync"]
+        [
+            "Away",
+            "Dentist",
+            "Flight to Lisbon",
+            "Focus",
+            "My review",
+            "Their sync"
+        ]
     );
     let reason = |t: &str| slots[t]["read_only_reason"].clone();
     assert_eq!(reason("Away"), "event_type:outOfOffice");
@@ -186,11 +204,21 @@ async fn custom_settings_import_skip_and_open_up_types_as_chosen() {
     let slots = slots_by_title(&ctx, &user).await;
     assert_eq!(
         titles(&slots),
-        ["Ann's birthday", "Away", "Dentist", "Flight to Lisbon", "My review", "Their sync"]
+        [
+            "Ann's birthday",
+            "Away",
+            "Dentist",
+            "Flight to Lisbon",
+            "My review",
+            "Their sync"
+        ]
     );
     assert_eq!(slots["Ann's birthday"]["read_only"], false);
     assert_eq!(slots["Ann's birthday"]["event_type"], "birthday");
-    assert_eq!(slots["Away"]["read_only"], false, "outOfOffice=import: an ordinary slot");
+    assert_eq!(
+        slots["Away"]["read_only"], false,
+        "outOfOffice=import: an ordinary slot"
+    );
     assert_eq!(slots["Flight to Lisbon"]["read_only_reason"], "event_type:fromGmail");
     assert_eq!(slots["Their sync"]["read_only_reason"], "not_organizer");
 
@@ -287,7 +315,10 @@ async fn deleting_a_meeting_the_user_organises_needs_notify_attendees_and_sends_
     ctx.app.pull(&user, "full").await;
     let slots = slots_by_title(&ctx, &user).await;
     let review = slots["My review"]["id"].as_str().unwrap().to_owned();
-    let event_id = slots["My review"]["sync"]["google_event_id"].as_str().unwrap().to_owned();
+    let event_id = slots["My review"]["sync"]["google_event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let refused = assert_error(ctx.app.delete_slot(&user, &review).await, 400, "invalid_field").await;
     assert_eq!(refused["field"], "notify_attendees", "{refused}");
@@ -302,13 +333,17 @@ async fn deleting_a_meeting_the_user_organises_needs_notify_attendees_and_sends_
     )
     .await;
     assert_eq!(resp.status(), 204);
-    wait_until("the meeting's deletion reaches Google", Duration::from_secs(30), || async {
-        ctx.google
-            .sent_updates()
-            .await
-            .iter()
-            .any(|u| u["event_id"] == event_id.as_str() && u["op"].as_str().is_some_and(|op| op.contains("delete")))
-    })
+    wait_until(
+        "the meeting's deletion reaches Google",
+        Duration::from_secs(30),
+        || async {
+            ctx.google
+                .sent_updates()
+                .await
+                .iter()
+                .any(|u| u["event_id"] == event_id.as_str() && u["op"].as_str().is_some_and(|op| op.contains("delete")))
+        },
+    )
     .await;
     let updates = ctx.google.sent_updates().await;
     let deletion = updates
@@ -354,7 +389,10 @@ async fn settings_show_the_defaults_and_a_bad_patch_changes_nothing() {
     for (body, field) in [
         (json!({"import": null}), "import"),
         (json!({"skip_free": "yes"}), "skip_free"),
-        (json!({"conflict_policy": "mine_wins", "import": false}), "conflict_policy"),
+        (
+            json!({"conflict_policy": "mine_wins", "import": false}),
+            "conflict_policy",
+        ),
         (json!({"full_sync_window_days": 0}), "full_sync_window_days"),
         (json!({"event_types": {"birthday": "maybe"}}), "event_types.birthday"),
         (json!({"event_types": {"party": "skip"}}), "event_types.party"),
@@ -364,7 +402,11 @@ async fn settings_show_the_defaults_and_a_bad_patch_changes_nothing() {
         let refused = assert_error(patch_settings(&ctx, &user, &body).await, 400, "invalid_field").await;
         assert_eq!(refused["field"], field, "{body}: {refused}");
     }
-    assert_eq!(ctx.app.get_json(&user, "/sync/settings").await, initial, "nothing changed");
+    assert_eq!(
+        ctx.app.get_json(&user, "/sync/settings").await,
+        initial,
+        "nothing changed"
+    );
 
     let resp = patch_settings(&ctx, &user, &json!({"conflict_policy": "app_wins"})).await;
     assert_eq!(resp.status(), 200);
@@ -376,11 +418,15 @@ async fn settings_show_the_defaults_and_a_bad_patch_changes_nothing() {
         .unwrap()
         .contains(&json!("conflict_policy")));
 
-    let body: Value = patch_settings(&ctx, &user, &json!({"skip_free": true, "event_types": {"birthday": "import"}}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body: Value = patch_settings(
+        &ctx,
+        &user,
+        &json!({"skip_free": true, "event_types": {"birthday": "import"}}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(body["full_sync_requested"], true);
     assert!(body["note"].as_str().unwrap().contains("full sync"), "{body}");
     assert_eq!(body["event_types"]["birthday"], "import");
@@ -390,7 +436,10 @@ async fn settings_show_the_defaults_and_a_bad_patch_changes_nothing() {
         .json()
         .await
         .unwrap();
-    assert_eq!(body["event_types"]["birthday"], "skip", "back to the deployment's default");
+    assert_eq!(
+        body["event_types"]["birthday"], "skip",
+        "back to the deployment's default"
+    );
     assert!(body["from_defaults"]
         .as_array()
         .unwrap()
