@@ -487,3 +487,34 @@ async fn a_filter_change_unlinks_an_earlier_import_and_google_keeps_the_event() 
         .unwrap_or_else(|| panic!("the unlink is in the feed: {feed}"));
     assert_eq!(entry["detail"]["reason"], "import_filter", "{entry}");
 }
+
+#[tokio::test]
+async fn the_users_own_conflict_policy_decides_a_push_conflict() {
+    // The deployment's default is latest_wins (the local edit, later, would win).
+    let ctx = spawn_app_with_google().await;
+    let user = ctx.app.connected_user(EMAIL).await;
+    let resp = patch_settings(&ctx, &user, &json!({"conflict_policy": "google_wins"})).await;
+    assert_eq!(resp.status(), 200);
+    let body = crate::helpers::slot_body("original", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z");
+    let slot = ctx.app.create_slot(&user, &body).await;
+    let id = slot["id"].as_str().unwrap();
+    ctx.app.wait_until_pushed(id).await;
+    let hub = ctx.google.user_hub(EMAIL).await;
+    let patch = google_calendar3::api::Event {
+        summary: Some("edited in Google".into()),
+        ..Default::default()
+    };
+    hub.events()
+        .patch(patch, "primary", &crate::helpers::event_id_of(&slot))
+        .doit()
+        .await
+        .unwrap();
+    let mine = crate::helpers::slot_body("edited here", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z");
+    assert_eq!(ctx.app.put_slot(&user, id, &mine, None).await.status(), 200);
+    ctx.app.wait_until_pushed(id).await;
+
+    assert_eq!(ctx.app.slot(&user, id).await["title"], "edited in Google");
+    let conflicts = ctx.app.get_json(&user, "/sync/conflicts").await;
+    assert_eq!(conflicts[0]["policy"], "google_wins", "{conflicts}");
+    assert_eq!(conflicts[0]["winner"], "google", "{conflicts}");
+}
