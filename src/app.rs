@@ -225,9 +225,7 @@ fn origin(settings: &Settings, keys: &Keys) -> String {
 /// The pull's settings.
 fn pull_config(settings: &Settings, keys: &Keys) -> PullConfig {
     PullConfig {
-        window: chrono::Duration::days(i64::from(settings.full_sync_window_days)),
-        import: settings.import_google_events,
-        policy: settings.conflict_policy,
+        defaults: settings.sync_defaults(),
         origin: origin(settings, keys),
         breaker: BreakerRule {
             threshold: settings.slot_breaker_alternations,

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 
 use clap::Args;
 
-use crate::domain::{ConflictPolicy, RetrySchedule};
+use crate::domain::import_filter::{parse_type_policies, TypePolicies};
+use crate::domain::{ConflictPolicy, ImportFilter, RetrySchedule, SyncSettings};
 
 /// Everything `slotsync serve` needs. Each flag can also be given as the environment
 /// variable named in `--help`; a `.env` file in the working directory is honoured.
@@ -131,6 +132,26 @@ pub struct Settings {
     /// Import events created in Google (without a slotsync tag) as slots with `source = google`.
     #[arg(long, env = "IMPORT_GOOGLE_EVENTS", default_value_t = true, action = clap::ArgAction::Set)]
     pub import_google_events: bool,
+
+    /// What becomes of Google's special event types, as `type=policy` pairs (comma
+    /// separated; `skip`, `read_only` or `import`); types left out keep the default
+    /// shown. A user may choose otherwise (`PATCH /sync/settings`).
+    #[arg(long, env = "IMPORT_EVENT_TYPES",
+          default_value = "outOfOffice=read_only,focusTime=read_only,fromGmail=read_only,birthday=skip,workingLocation=skip",
+          value_parser = parse_type_policies)]
+    pub import_event_types: TypePolicies,
+
+    /// Do not import events marked free (`transparency: transparent`).
+    #[arg(long, env = "IMPORT_SKIP_FREE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub import_skip_free: bool,
+
+    /// Do not import private or confidential events.
+    #[arg(long, env = "IMPORT_SKIP_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub import_skip_private: bool,
+
+    /// Do not import meetings the user declined.
+    #[arg(long, env = "IMPORT_SKIP_DECLINED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub import_skip_declined: bool,
 
     /// Lifetime asked of Google for each notification channel, in seconds (Google's default
     /// is 7 days).
@@ -473,6 +494,21 @@ impl Settings {
         }
     }
 
+    /// Every user's sync settings until they choose otherwise.
+    pub fn sync_defaults(&self) -> SyncSettings {
+        SyncSettings {
+            import: self.import_google_events,
+            filter: ImportFilter {
+                skip_free: self.import_skip_free,
+                skip_private: self.import_skip_private,
+                skip_declined: self.import_skip_declined,
+                types: self.import_event_types.clone(),
+            },
+            conflict_policy: self.conflict_policy,
+            full_sync_window_days: self.full_sync_window_days,
+        }
+    }
+
     /// The server secret; only valid after [`Settings::validate`].
     pub fn secret_key(&self) -> &[u8] {
         self.secret_key.as_deref().unwrap_or_default().as_bytes()
@@ -538,6 +574,10 @@ impl std::fmt::Debug for Settings {
             .field("pull_debounce_ms", &self.pull_debounce_ms)
             .field("full_sync_window_days", &self.full_sync_window_days)
             .field("import_google_events", &self.import_google_events)
+            .field("import_event_types", &self.import_event_types)
+            .field("import_skip_free", &self.import_skip_free)
+            .field("import_skip_private", &self.import_skip_private)
+            .field("import_skip_declined", &self.import_skip_declined)
             .field("channel_ttl_secs", &self.channel_ttl_secs)
             .field("channel_renew_before_secs", &self.channel_renew_before_secs)
             .field("slot_breaker_alternations", &self.slot_breaker_alternations)

@@ -147,6 +147,7 @@ impl AdminApi {
                 code: "not_found".into(),
                 message: format!("no job `{}`; the jobs are: {}", name.0, known.join(", ")),
                 field: Some("name".into()),
+                reason: None,
             }))));
         };
         let outcome = job

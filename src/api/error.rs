@@ -25,6 +25,11 @@ pub struct ErrorBody {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Why the resource's state refuses the request, when it says (a read-only slot's
+    /// `read_only_reason`, e.g. `event_type:outOfOffice` or `not_organizer`).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Error answers shared by every operation.
@@ -73,6 +78,7 @@ fn body(code: &str, message: impl Into<String>, field: Option<&str>) -> Json<Err
         code: code.to_owned(),
         message: message.into(),
         field: field.map(str::to_owned),
+        reason: None,
     })
 }
 
@@ -156,6 +162,16 @@ impl From<StoreError> for ApiError {
                 ApiError::Conflict(body("duplicate", format!("{what} already exists"), None))
             }
             StoreError::NotFound => ApiError::not_found("resource"),
+            StoreError::ReadOnly(reason) => ApiError::Conflict(Json(ErrorBody {
+                code: "read_only".to_owned(),
+                message: format!(
+                    "this slot is read-only ({reason}): Google refuses changes to it from here; \
+                     change it in Google Calendar (its changes keep coming in)"
+                ),
+                field: None,
+                reason: Some(reason),
+            })),
+            StoreError::Invalid(v) => v.into(),
             StoreError::VersionMismatch { current } => ApiError::PreconditionFailed(body(
                 "version_mismatch",
                 format!("If-Match names a stale version; the current version is {current}"),
@@ -344,6 +360,7 @@ pub async fn render_any_error(err: poem::Error) -> Response {
                 code: "method_not_allowed".into(),
                 message: "this method is not allowed on this route".into(),
                 field: None,
+                reason: None,
             }),
         )
             .into_response();
@@ -359,6 +376,7 @@ pub async fn render_any_error(err: poem::Error) -> Response {
                     .replace(' ', "_"),
                 message: err.to_string(),
                 field: None,
+                reason: None,
             }),
         )
             .into_response();

@@ -21,6 +21,7 @@ pub mod return_to;
 pub mod slot_model;
 pub mod slots;
 pub mod sync;
+pub mod sync_settings;
 pub mod users;
 pub mod webhook_endpoints;
 pub mod webhooks;
@@ -89,6 +90,7 @@ pub type Apis = (
     changes::ChangesApi,
     webhook_endpoints::WebhookEndpointsApi,
     sync::SyncApi,
+    sync_settings::SyncSettingsApi,
     held_deletions::HeldDeletionsApi,
     webhooks::ChannelApi,
     webhooks::WebhooksApi,
@@ -109,6 +111,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             changes::ChangesApi,
             webhook_endpoints::WebhookEndpointsApi,
             sync::SyncApi,
+            sync_settings::SyncSettingsApi,
             held_deletions::HeldDeletionsApi,
             webhooks::ChannelApi,
             webhooks::WebhooksApi,

@@ -261,7 +261,8 @@ impl OccurrencesApi {
     /// Change one occurrence of a recurring slot (its times and text); the rest of the
     /// series stays. It is pushed to Google as the instance's override. With `If-Match:
     /// "<slot version>"` the change applies only if nobody changed the slot meanwhile
-    /// (412 otherwise). An occurrence the series does not have → 404.
+    /// (412 otherwise). An occurrence the series does not have → 404. A read-only series →
+    /// 409 `read_only`.
     #[oai(
         path = "/slots/:id/occurrences/:original_start",
         method = "put",
@@ -279,7 +280,8 @@ impl OccurrencesApi {
         /// The slot version this change is based on, as given in the slot's `ETag`.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
-    ) -> Result<OneOccurrence, Fails<{ BAD_REQUEST | NOT_FOUND | PRECONDITION_FAILED | AUTHENTICATED }>> {
+    ) -> Result<OneOccurrence, Fails<{ BAD_REQUEST | NOT_FOUND | CONFLICT | PRECONDITION_FAILED | AUTHENTICATED }>>
+    {
         let id = SlotId(id.0.parse("id")?);
         let expected = expected_version(if_match.0.as_deref())?;
         let (row, view) = occurrences::update(
@@ -303,7 +305,7 @@ impl OccurrencesApi {
     ///
     /// Cancel one occurrence of a recurring slot; it is deleted from Google as that
     /// instance. `If-Match` works as for changes. An occurrence the series does not have
-    /// → 404.
+    /// → 404. A read-only series → 409 `read_only`.
     #[oai(
         path = "/slots/:id/occurrences/:original_start",
         method = "delete",
@@ -320,7 +322,8 @@ impl OccurrencesApi {
         /// The slot version this change is based on, as given in the slot's `ETag`.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
-    ) -> Result<CancelledOccurrence, Fails<{ BAD_REQUEST | NOT_FOUND | PRECONDITION_FAILED | AUTHENTICATED }>> {
+    ) -> Result<CancelledOccurrence, Fails<{ BAD_REQUEST | NOT_FOUND | CONFLICT | PRECONDITION_FAILED | AUTHENTICATED }>>
+    {
         let id = SlotId(id.0.parse("id")?);
         let expected = expected_version(if_match.0.as_deref())?;
         let row = occurrences::cancel(

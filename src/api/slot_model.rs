@@ -225,6 +225,19 @@ pub struct Slot {
     pub recurrence: Option<Vec<String>>,
     /// The series this slot was split from by a "this and following" edit in Google.
     pub series_of: Option<Uuid>,
+    /// Whether the slot can only be changed in Google: `PUT`, `DELETE` and the
+    /// occurrence routes answer 409 `read_only`. Google's changes still come in.
+    pub read_only: bool,
+    /// Why it is read-only: `event_type:<type>` (a Google event type whose changes Google
+    /// restricts, imported as read-only by the caller's settings) or `not_organizer` (a
+    /// meeting someone else organises).
+    pub read_only_reason: Option<String>,
+    /// The Google event type of an imported special event (`outOfOffice`, `focusTime`,
+    /// `fromGmail`, `birthday`, `workingLocation`); absent for ordinary events.
+    pub event_type: Option<String>,
+    /// For a meeting the caller organises: how many attendees it lists (the organizer
+    /// included). Deleting it needs `notify_attendees`.
+    pub attendee_count: Option<i32>,
     /// Only in the answer to `PUT /slots/{id}` on a series: how many occurrence
     /// exceptions (moved, changed or cancelled occurrences) were dropped because they no
     /// longer fall on an occurrence of the new rule or times.
@@ -278,6 +291,10 @@ impl From<&SlotRow> for Slot {
                 .map(|_| crate::store::slots::recurrence(r))
                 .filter(|lines| !lines.is_empty()),
             series_of: r.series_of,
+            read_only: r.read_only_reason.is_some(),
+            read_only_reason: r.read_only_reason.clone(),
+            event_type: r.event_type.clone(),
+            attendee_count: r.attendee_count,
             exceptions_dropped: None,
         }
     }

@@ -230,7 +230,8 @@ impl SlotsApi {
     /// Replace a slot's fields. With `If-Match: "<version>"` the change applies only if
     /// nobody changed the slot meanwhile (412 otherwise). On a series, occurrence
     /// exceptions that no longer fall on an occurrence are dropped; the answer's
-    /// `exceptions_dropped` says how many.
+    /// `exceptions_dropped` says how many. A read-only slot (`read_only: true`) → 409
+    /// `read_only` with its `reason`; nothing is changed.
     #[oai(path = "/slots/:id", method = "put", operation_id = "replace_slot")]
     async fn replace_slot(
         &self,
@@ -242,7 +243,7 @@ impl SlotsApi {
         /// The version this change is based on, as given in the slot's `ETag`.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
-    ) -> Result<OneSlot, Fails<{ BAD_REQUEST | NOT_FOUND | PRECONDITION_FAILED | AUTHENTICATED }>> {
+    ) -> Result<OneSlot, Fails<{ BAD_REQUEST | NOT_FOUND | CONFLICT | PRECONDITION_FAILED | AUTHENTICATED }>> {
         let id = SlotId(id.0.parse("id")?);
         let expected = expected_version(if_match.0.as_deref())?;
         let recurrence = body.value.recurrence.clone().unwrap_or_default();
@@ -270,7 +271,10 @@ impl SlotsApi {
     /// Delete a slot
     ///
     /// Delete a slot (soft delete; the event is removed from Google in the background).
-    /// A second delete → 404. `If-Match` works as for updates.
+    /// A second delete → 404. `If-Match` works as for updates. A read-only slot → 409
+    /// `read_only`. A meeting the caller organises (`attendee_count` present) needs
+    /// `notify_attendees`: whether Google emails its attendees the cancellation (400
+    /// naming `notify_attendees` without it).
     #[oai(path = "/slots/:id", method = "delete", operation_id = "delete_slot")]
     async fn delete_slot(
         &self,
@@ -281,15 +285,25 @@ impl SlotsApi {
         /// The version this deletion is based on, as given in the slot's `ETag`.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
-    ) -> Result<DeletedSlot, Fails<{ BAD_REQUEST | NOT_FOUND | PRECONDITION_FAILED | AUTHENTICATED }>> {
+        /// For a meeting the caller organises (required there): `true` has Google email
+        /// the attendees the cancellation (`sendUpdates=all`), `false` tells nobody.
+        notify_attendees: Query<Option<bool>>,
+    ) -> Result<DeletedSlot, Fails<{ BAD_REQUEST | NOT_FOUND | CONFLICT | PRECONDITION_FAILED | AUTHENTICATED }>> {
         let id = SlotId(id.0.parse("id")?);
         let expected = expected_version(if_match.0.as_deref())?;
-        local::delete_slot(&state.writes, &state.push_waker, auth.user_id(), id, expected)
-            .await
-            .map_err(|e| match e {
-                crate::sync::SyncError::Store(store::StoreError::NotFound) => ApiError::not_found("slot"),
-                other => other.into(),
-            })?;
+        local::delete_slot(
+            &state.writes,
+            &state.push_waker,
+            auth.user_id(),
+            id,
+            expected,
+            notify_attendees.0,
+        )
+        .await
+        .map_err(|e| match e {
+            crate::sync::SyncError::Store(store::StoreError::NotFound) => ApiError::not_found("slot"),
+            other => other.into(),
+        })?;
         Ok(DeletedSlot::Deleted)
     }
 }

@@ -282,6 +282,13 @@ pub struct PullResult {
     pub echoes: u32,
     /// Other events needing nothing.
     pub skipped: u32,
+    /// Of the skipped events, those the caller's import filter excludes
+    /// (`GET /sync/settings`).
+    pub filtered: u32,
+    /// Imported slots whose event the import filter now excludes: they left the caller's
+    /// slots (deleted here, with `reason: import_filter` in the change feed); the events
+    /// stay in Google.
+    pub unlinked: u32,
     /// Conflicts resolved.
     pub conflicts: u32,
     /// Slot breakers tripped.
@@ -302,6 +309,8 @@ impl From<PullReport> for PullResult {
             imported: r.imported,
             echoes: r.echoes,
             skipped: r.skipped,
+            filtered: r.filtered,
+            unlinked: r.unlinked,
             conflicts: r.conflicts,
             breakers_tripped: r.breakers_tripped,
             held: r.held,

@@ -86,6 +86,7 @@ fn body(code: &str, message: impl Into<String>, field: Option<&str>) -> Json<Err
         code: code.to_owned(),
         message: message.into(),
         field: field.map(str::to_owned),
+        reason: None,
     })
 }
 

@@ -6,10 +6,12 @@ pub mod conflict;
 pub mod delivery;
 pub mod fingerprint;
 pub mod ids;
+pub mod import_filter;
 pub mod recurrence;
 pub mod schedule;
 pub mod slot;
 pub mod states;
+pub mod sync_settings;
 
 pub use backoff::Backoff;
 pub use breaker::{BreakerRule, SlotBreaker};
@@ -17,6 +19,7 @@ pub use conflict::{ConflictCase, ConflictRecord, DetectedBy};
 pub use delivery::RetrySchedule;
 pub use fingerprint::Fingerprint;
 pub use ids::{EventId, SlotId, UserId};
+pub use import_filter::{EventTraits, FilteredOut, ImportFilter, SlotMarks, SpecialType, TypePolicy, Verdict};
 pub use recurrence::{OccurrenceKey, Recurrence};
 pub use schedule::PullCadence;
 pub use slot::{SlotDraft, SlotFields, SlotTiming, ValidationError};
@@ -24,3 +27,4 @@ pub use states::{
     AuditKind, ChangeKind, ChangeOrigin, ConflictPolicy, ConnectionStatus, OccurrenceOrigin, PushState, Side, Source,
     Winner,
 };
+pub use sync_settings::{ChosenSettings, SyncSettings};

@@ -83,6 +83,15 @@ pub trait CalendarGateway: Send + Sync + 'static {
     ) -> Result<Event, GoogleError>;
     /// `events.delete`.
     async fn delete_event(&self, user: UserId, calendar: &str, event_id: &str) -> Result<(), GoogleError>;
+    /// `events.delete` with `sendUpdates` (`all` | `externalOnly` | `none`) when given: who
+    /// of a meeting's attendees Google emails about the cancellation.
+    async fn delete_event_notifying(
+        &self,
+        user: UserId,
+        calendar: &str,
+        event_id: &str,
+        send_updates: Option<&str>,
+    ) -> Result<(), GoogleError>;
     /// One page of `events.list` with `showDeleted`, recurring events as masters.
     async fn list_events(
         &self,
@@ -387,9 +396,26 @@ impl CalendarGateway for GoogleCalendar {
 
     #[tracing::instrument(skip_all, fields(user_id = %user, event_id), err(level = "debug"))]
     async fn delete_event(&self, user: UserId, calendar: &str, event_id: &str) -> Result<(), GoogleError> {
+        self.delete_event_notifying(user, calendar, event_id, None).await
+    }
+
+    async fn delete_event_notifying(
+        &self,
+        user: UserId,
+        calendar: &str,
+        event_id: &str,
+        send_updates: Option<&str>,
+    ) -> Result<(), GoogleError> {
         self.run(user, "events.delete", |hub| {
             let (calendar, event_id) = (calendar.to_owned(), event_id.to_owned());
-            async move { hub.events().delete(&calendar, &event_id).doit().await.map(|_| ()) }
+            let send_updates = send_updates.map(str::to_owned);
+            async move {
+                let mut call = hub.events().delete(&calendar, &event_id);
+                if let Some(send) = &send_updates {
+                    call = call.send_updates(send);
+                }
+                call.doit().await.map(|_| ())
+            }
         })
         .await
     }

@@ -15,6 +15,7 @@ pub mod occurrences;
 pub mod outbox;
 pub mod pull_schedule;
 pub mod slots;
+pub mod sync_settings;
 pub mod sync_states;
 pub mod users;
 pub mod webhooks;
@@ -41,6 +42,13 @@ pub enum StoreError {
     /// An optimistic-concurrency check failed; `current` is the stored version.
     #[error("version mismatch: the current version is {current}")]
     VersionMismatch { current: i64 },
+    /// The slot is read-only: an event Google restricts or a meeting someone else
+    /// organises (the reason, e.g. `event_type:outOfOffice`, `not_organizer`).
+    #[error("this slot is read-only ({0}): change it in Google Calendar")]
+    ReadOnly(String),
+    /// The request lacks a choice this row needs (names the field).
+    #[error(transparent)]
+    Invalid(crate::domain::ValidationError),
     /// Anything the database said.
     #[error(transparent)]
     Db(#[from] DbErr),

@@ -370,6 +370,29 @@ pub async fn delete_as_remote(
     Ok(result.rows_affected > 0)
 }
 
+/// Takes an imported slot out of the user's slots because their import filter now
+/// excludes its event: soft-deleted, unlinked (no event id or etag kept, so a later filter
+/// that admits the event imports it again), recorded as synced and `clean` — nothing is
+/// written to Google. Only if still at `expected_version`.
+pub async fn unlink_filtered(
+    db: &impl ConnectionTrait,
+    slot: Uuid,
+    expected_version: i64,
+    home: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let update = slots::Entity::update_many()
+        .col_expr(slots::Column::DeletedAt, Expr::value(Some(now)))
+        .col_expr(slots::Column::GoogleEventId, Expr::value(Option::<String>::None))
+        .col_expr(slots::Column::GoogleEtag, Expr::value(Option::<String>::None))
+        .col_expr(slots::Column::PushState, Expr::value(PushState::Clean))
+        .col_expr(slots::Column::LastPushError, Expr::value(Option::<String>::None));
+    let result = as_google_change(update, slot, expected_version, home, now)
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
 /// The bookkeeping of a change that came from Google: a new version, recorded as synced
 /// (so it is never pushed back), side `google`, lease released; only at
 /// `expected_version` and not re-homed past `home`.

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::entities::{slot_links, slots};
 use super::StoreError;
-use crate::domain::{PushState, Side, SlotDraft, SlotId, SlotTiming, Source, UserId};
+use crate::domain::{PushState, Side, SlotDraft, SlotId, SlotMarks, SlotTiming, Source, UserId};
 
 pub use slots::Model as SlotRow;
 
@@ -247,9 +247,35 @@ pub async fn list(db: &impl ConnectionTrait, user: UserId, q: &SlotQuery) -> Res
 /// Explains why a conditional write touched no row: the slot is gone, or its version moved.
 async fn no_row_reason(db: &impl ConnectionTrait, user: UserId, id: SlotId) -> Result<StoreError, StoreError> {
     Ok(match find_live(db, user, id).await? {
-        Some(row) => StoreError::VersionMismatch { current: row.version },
+        Some(row) => match row.read_only_reason {
+            Some(reason) => StoreError::ReadOnly(reason),
+            None => StoreError::VersionMismatch { current: row.version },
+        },
         None => StoreError::NotFound,
     })
+}
+
+/// Why a deletion changed no row: a meeting the user organises needs to be told whether
+/// its attendees hear of it (`notify_attendees`); otherwise as [`no_row_reason`].
+async fn no_delete_reason(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    id: SlotId,
+    notify_given: bool,
+) -> Result<StoreError, StoreError> {
+    match find_live(db, user, id).await? {
+        Some(row) if row.read_only_reason.is_none() && row.attendee_count.is_some() && !notify_given => {
+            Ok(StoreError::Invalid(crate::domain::ValidationError {
+                field: "notify_attendees",
+                message: format!(
+                    "this slot is a meeting you organise with {} attendees: say whether Google emails them \
+                     the cancellation with notify_attendees=true or notify_attendees=false",
+                    row.attendee_count.unwrap_or_default()
+                ),
+            }))
+        }
+        _ => no_row_reason(db, user, id).await,
+    }
 }
 
 /// Sets a slot's content columns to `draft`'s.
@@ -299,7 +325,8 @@ async fn changed(
     let mut update = mark_changed(update, now)
         .filter(slots::Column::Id.eq(id.0))
         .filter(slots::Column::UserId.eq(user.0))
-        .filter(slots::Column::DeletedAt.is_null());
+        .filter(slots::Column::DeletedAt.is_null())
+        .filter(slots::Column::ReadOnlyReason.is_null());
     if let Some(v) = expected_version {
         update = update.filter(slots::Column::Version.eq(v));
     }
@@ -309,12 +336,16 @@ async fn changed(
     find_live(db, user, id).await?.ok_or(StoreError::NotFound)
 }
 
-/// Soft-deletes a live slot (version bumped, dirty so the deletion reaches Google).
+/// Soft-deletes a live slot (version bumped, dirty so the deletion reaches Google). A
+/// read-only slot is refused; a meeting the user organises needs `send_updates` (`all` or
+/// `none`, kept for the push's `events.delete`). One statement: the checks and the
+/// deletion cannot be separated by another write.
 pub async fn soft_delete(
     db: &impl ConnectionTrait,
     user: UserId,
     id: SlotId,
     expected_version: Option<i64>,
+    send_updates: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let mut update = mark_changed(
@@ -323,12 +354,19 @@ pub async fn soft_delete(
     )
     .filter(slots::Column::Id.eq(id.0))
     .filter(slots::Column::UserId.eq(user.0))
-    .filter(slots::Column::DeletedAt.is_null());
+    .filter(slots::Column::DeletedAt.is_null())
+    .filter(slots::Column::ReadOnlyReason.is_null());
+    match send_updates {
+        Some(send) => {
+            update = update.col_expr(slots::Column::DeleteSendUpdates, Expr::value(Some(send.to_owned())));
+        }
+        None => update = update.filter(slots::Column::AttendeeCount.is_null()),
+    }
     if let Some(v) = expected_version {
         update = update.filter(slots::Column::Version.eq(v));
     }
     if update.exec(db).await?.rows_affected == 0 {
-        return Err(no_row_reason(db, user, id).await?);
+        return Err(no_delete_reason(db, user, id, send_updates.is_some()).await?);
     }
     Ok(())
 }
@@ -365,9 +403,13 @@ pub async fn insert_imported(
     fingerprint: &str,
     home: i64,
     series_of: Option<Uuid>,
+    marks: &SlotMarks,
     now: DateTime<Utc>,
 ) -> Result<SlotRow, StoreError> {
     let row = slots::ActiveModel {
+        event_type: Set(marks.event_type.clone()),
+        read_only_reason: Set(marks.read_only_reason.clone()),
+        attendee_count: Set(marks.attendee_count),
         id: Set(SlotId::new().0),
         user_id: Set(user.0),
         series_of: Set(series_of),
@@ -394,6 +436,21 @@ pub async fn insert_imported(
         ..Default::default()
     };
     Ok(ContentColumns::of(draft).active(row).insert(db).await?)
+}
+
+/// Records what an imported slot's event is now (read-only, its type, attendees).
+pub async fn set_marks(db: &impl ConnectionTrait, slot: Uuid, marks: &SlotMarks) -> Result<(), StoreError> {
+    slots::Entity::update_many()
+        .col_expr(slots::Column::EventType, Expr::value(marks.event_type.clone()))
+        .col_expr(
+            slots::Column::ReadOnlyReason,
+            Expr::value(marks.read_only_reason.clone()),
+        )
+        .col_expr(slots::Column::AttendeeCount, Expr::value(marks.attendee_count))
+        .filter(slots::Column::Id.eq(slot))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// `user`'s slot (deleted or not) linked to the event `event_id`.

@@ -131,6 +131,8 @@ pub async fn replace_slot(
 }
 
 /// Soft-deletes a slot (optionally only at `expected_version`); the deletion is pushed.
+/// A read-only slot is refused; a meeting the user organises needs `notify_attendees`
+/// (kept with the deletion: the push's `events.delete` sends `sendUpdates=all|none`).
 #[tracing::instrument(skip_all, fields(user_id = %user, slot_id = %id), err)]
 pub async fn delete_slot(
     writes: &GroupCommit,
@@ -138,12 +140,14 @@ pub async fn delete_slot(
     user: UserId,
     id: SlotId,
     expected_version: Option<i64>,
+    notify_attendees: Option<bool>,
 ) -> Result<(), SyncError> {
+    let send_updates = notify_attendees.map(|notify| if notify { "all" } else { "none" });
     writes
         .write_one(move |txn| {
             Box::pin(async move {
                 let now = Utc::now();
-                store::slots::soft_delete(txn, user, id, expected_version, now).await?;
+                store::slots::soft_delete(txn, user, id, expected_version, send_updates, now).await?;
                 let row = store::slots::find_any(txn, user, id)
                     .await?
                     .ok_or(StoreError::NotFound)?;

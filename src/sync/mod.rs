@@ -24,6 +24,7 @@ pub mod pull;
 pub mod pull_occurrences;
 pub mod push;
 pub mod push_occurrences;
+pub mod settings;
 pub mod status;
 pub mod webhooks;
 pub mod worker;

@@ -7,6 +7,10 @@
 //! (412, a 409 on an event edited since, or the event deleted). A conflict comes out as the
 //! [`ConflictRecord`] that is logged, built here once for both.
 //!
+//! Which events created in Google are imported, and how (read-only, a meeting the user
+//! organises), is the user's [`ImportFilter`] over the traits read here off Google's event;
+//! an imported slot whose event the filter now excludes is unlinked ([`Action::Unlink`]).
+//!
 //! A new conflict policy changes `domain::ConflictPolicy::winner` and this module's tests,
 //! nothing else. The decision table is in `docs/architecture.md`.
 
@@ -14,7 +18,10 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use google_calendar3::api::Event;
 
-use crate::domain::{ConflictCase, ConflictPolicy, ConflictRecord, DetectedBy, Fingerprint, SlotDraft, Winner};
+use crate::domain::{
+    ConflictCase, ConflictPolicy, ConflictRecord, DetectedBy, EventTraits, FilteredOut, Fingerprint, ImportFilter,
+    SlotDraft, SlotMarks, Verdict, Winner,
+};
 use crate::google::mapping::{event_fingerprint, event_origin, event_to_draft};
 
 /// What the plan needs to know of a local slot.
@@ -32,6 +39,9 @@ pub struct LocalSlot {
     pub updated_at: DateTime<Utc>,
     /// Whether the slot is deleted.
     pub deleted: bool,
+    /// Whether the slot was imported from Google (`source = google`): only those are
+    /// filtered; slots made through the API never are.
+    pub imported: bool,
 }
 
 impl LocalSlot {
@@ -58,6 +68,8 @@ pub enum SkipReason {
     ImportOff,
     /// The event cannot be a slot (no times, longer than a slot may be…).
     Unrepresentable,
+    /// An event created in Google that the user's import filter excludes.
+    Filtered,
 }
 
 /// What to do with one event.
@@ -82,7 +94,15 @@ pub enum Action {
         conflict: ConflictRecord,
     },
     /// Create a slot (`source = google`) for an event created in Google.
-    Import { draft: SlotDraft, fingerprint: Fingerprint },
+    Import {
+        draft: SlotDraft,
+        fingerprint: Fingerprint,
+        /// Read-only, its type, a meeting's attendees.
+        marks: SlotMarks,
+    },
+    /// The slot was imported, and the user's filter now excludes its event: it leaves the
+    /// user's slots without any write to Google (the event stays there).
+    Unlink { why: FilteredOut },
 }
 
 /// The rules the plan follows.
@@ -96,6 +116,32 @@ pub struct PlanRules<'a> {
     pub origin: &'a str,
     /// The calendar's zone, for events that name none.
     pub calendar_zone: Tz,
+    /// The user's import filter; `None` (the push) imports and unlinks nothing by it.
+    pub filter: Option<&'a ImportFilter>,
+}
+
+/// What the import filter reads off an event.
+pub fn event_traits(event: &Event) -> EventTraits {
+    let attendees = event.attendees.as_deref().unwrap_or_default();
+    EventTraits {
+        event_type: event.event_type.clone(),
+        free: event.transparency.as_deref() == Some("transparent"),
+        private: matches!(event.visibility.as_deref(), Some("private" | "confidential")),
+        declined: attendees
+            .iter()
+            .any(|a| a.self_ == Some(true) && a.response_status.as_deref() == Some("declined")),
+        attendees: attendees.len(),
+        organizer_self: event.organizer.as_ref().and_then(|o| o.self_) == Some(true),
+    }
+}
+
+/// The marks an imported slot of `event` carries under `filter` (`None` when the filter
+/// excludes the event).
+pub fn event_marks(event: &Event, filter: &ImportFilter) -> Option<SlotMarks> {
+    match filter.verdict(&event_traits(event)) {
+        Verdict::Import(marks) => Some(marks),
+        Verdict::Skip(_) => None,
+    }
 }
 
 /// Decides what to do with `event` given the slot it belongs to (`None` if no slot is
@@ -112,16 +158,32 @@ pub fn plan(event: &Event, local: Option<&LocalSlot>, rules: &PlanRules<'_>) -> 
         if !rules.import {
             return Action::Skip(SkipReason::ImportOff);
         }
+        let marks = match rules.filter.map(|f| f.verdict(&event_traits(event))) {
+            Some(Verdict::Skip(_)) => return Action::Skip(SkipReason::Filtered),
+            Some(Verdict::Import(marks)) => marks,
+            None => SlotMarks::default(),
+        };
         return match (
             event_to_draft(event, rules.calendar_zone),
             event_fingerprint(event, rules.calendar_zone),
         ) {
-            (Ok(draft), Some(fingerprint)) => Action::Import { draft, fingerprint },
+            (Ok(draft), Some(fingerprint)) => Action::Import {
+                draft,
+                fingerprint,
+                marks,
+            },
             _ => Action::Skip(SkipReason::Unrepresentable),
         };
     };
     if local.deleted {
         return Action::Skip(SkipReason::DeletedLocally);
+    }
+    // An import the filter now excludes leaves, unless a local change of it waits to be
+    // pushed (that push goes first; the next full sync unlinks it).
+    if local.imported && !cancelled && !local.changed_locally() {
+        if let Some(Verdict::Skip(why)) = rules.filter.map(|f| f.verdict(&event_traits(event))) {
+            return Action::Unlink { why };
+        }
     }
     let remote = if cancelled {
         None
@@ -206,6 +268,7 @@ mod tests {
             import: true,
             origin: ORIGIN,
             calendar_zone: Tz::UTC,
+            filter: None,
         }
     }
 
@@ -266,6 +329,7 @@ mod tests {
             current_fingerprint: fp(current),
             updated_at: at.parse().unwrap(),
             deleted: false,
+            imported: false,
         }
     }
 
@@ -426,6 +490,120 @@ mod tests {
         assert_eq!(
             plan(&endless, Some(&unchanged), &rules(ConflictPolicy::GoogleWins)),
             Action::Skip(SkipReason::Unrepresentable)
+        );
+    }
+
+    fn foreign(title: &str) -> Event {
+        let mut e = our_event(title, LATE);
+        e.extended_properties = None;
+        e
+    }
+
+    fn with_filter<'a>(filter: &'a ImportFilter) -> PlanRules<'a> {
+        PlanRules {
+            filter: Some(filter),
+            ..rules(ConflictPolicy::LatestWins)
+        }
+    }
+
+    fn attendee(email: &str, me: bool, answer: &str) -> google_calendar3::api::EventAttendee {
+        google_calendar3::api::EventAttendee {
+            email: Some(email.into()),
+            self_: me.then_some(true),
+            response_status: Some(answer.into()),
+            ..Default::default()
+        }
+    }
+
+    fn imported_marks(action: Action) -> SlotMarks {
+        match action {
+            Action::Import { marks, .. } => marks,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_filter_skips_or_marks_foreign_events_by_type() {
+        let filter = ImportFilter::default();
+        let r = with_filter(&filter);
+        let mut birthday = foreign("Ann");
+        birthday.event_type = Some("birthday".into());
+        assert_eq!(plan(&birthday, None, &r), Action::Skip(SkipReason::Filtered));
+        let mut away = foreign("Away");
+        away.event_type = Some("outOfOffice".into());
+        let marks = imported_marks(plan(&away, None, &r));
+        assert_eq!(marks.read_only_reason.as_deref(), Some("event_type:outOfOffice"));
+        assert_eq!(marks.event_type.as_deref(), Some("outOfOffice"));
+        let plain = imported_marks(plan(&foreign("plain"), None, &r));
+        assert_eq!(plain, SlotMarks::default());
+    }
+
+    #[test]
+    fn meetings_are_marked_by_who_organises_them_and_declined_ones_skipped() {
+        let filter = ImportFilter::default();
+        let r = with_filter(&filter);
+        let mut invited = foreign("their meeting");
+        invited.attendees = Some(vec![
+            attendee("org@example.com", false, "accepted"),
+            attendee("me@example.com", true, "needsAction"),
+        ]);
+        let marks = imported_marks(plan(&invited, None, &r));
+        assert_eq!(marks.read_only_reason.as_deref(), Some("not_organizer"));
+        assert_eq!(marks.attendee_count, None);
+
+        let mut organised = foreign("my meeting");
+        organised.organizer = Some(google_calendar3::api::EventOrganizer {
+            self_: Some(true),
+            ..Default::default()
+        });
+        organised.attendees = Some(vec![
+            attendee("me@example.com", true, "accepted"),
+            attendee("bob@example.com", false, "needsAction"),
+            attendee("eve@example.com", false, "needsAction"),
+        ]);
+        let marks = imported_marks(plan(&organised, None, &r));
+        assert_eq!(marks.read_only_reason, None);
+        assert_eq!(marks.attendee_count, Some(3));
+
+        let mut declined = invited.clone();
+        declined.attendees = Some(vec![
+            attendee("org@example.com", false, "accepted"),
+            attendee("me@example.com", true, "declined"),
+        ]);
+        assert_eq!(plan(&declined, None, &r), Action::Skip(SkipReason::Filtered));
+    }
+
+    #[test]
+    fn an_import_the_filter_now_excludes_is_unlinked_but_an_api_slot_never_is() {
+        let strict = ImportFilter {
+            skip_free: true,
+            ..ImportFilter::default()
+        };
+        let r = with_filter(&strict);
+        let mut free = foreign("a");
+        free.transparency = Some("transparent".into());
+        let mut imported = local("a", "a", EARLY);
+        imported.imported = true;
+        assert_eq!(
+            plan(&free, Some(&imported), &r),
+            Action::Unlink { why: FilteredOut::Free }
+        );
+        // Made through the API: the filter does not apply.
+        let from_api = local("a", "a", EARLY);
+        assert_eq!(plan(&free, Some(&from_api), &r), Action::Skip(SkipReason::Echo));
+        // A local change waiting to be pushed goes first.
+        let mut pending = local("a", "mine", EARLY);
+        pending.imported = true;
+        assert!(!matches!(plan(&free, Some(&pending), &r), Action::Unlink { .. }));
+        // The push plans without a filter: never an unlink.
+        assert_eq!(
+            plan(&free, Some(&imported), &rules(ConflictPolicy::LatestWins)),
+            Action::Skip(SkipReason::Echo)
+        );
+        // A deletion in Google is a deletion, filtered or not.
+        assert_eq!(
+            plan(&cancelled(), Some(&imported), &r),
+            Action::DeleteLocal { conflict: None }
         );
     }
 }

@@ -25,12 +25,12 @@ use uuid::Uuid;
 use super::conflicts;
 use super::held::DeletionGuard;
 use super::home;
-use super::plan::{plan, Action, LocalSlot, PlanRules, SkipReason};
+use super::plan::{event_marks, plan, Action, LocalSlot, PlanRules, SkipReason};
 use super::pull_occurrences::{apply_instance, is_instance, InstanceOutcome};
 use crate::domain::recurrence::split_parent;
 use crate::domain::{
-    AuditKind, BreakerRule, ChangeKind, ChangeOrigin, ConflictPolicy, ConflictRecord, ConnectionStatus, DetectedBy,
-    Fingerprint, SlotBreaker, UserId,
+    AuditKind, BreakerRule, ChangeKind, ChangeOrigin, ConflictRecord, ConnectionStatus, DetectedBy, Fingerprint,
+    SlotBreaker, SlotMarks, Source, SyncSettings, UserId,
 };
 use crate::google::mapping::{event_fingerprint, event_slot, event_to_draft};
 use crate::google::{CalendarGateway, GoneKind, GoogleError, ListFrom};
@@ -64,12 +64,9 @@ impl PullMode {
 /// How the pull behaves (from the settings).
 #[derive(Debug, Clone)]
 pub struct PullConfig {
-    /// How far back a full sync lists.
-    pub window: chrono::Duration,
-    /// Import events created in Google.
-    pub import: bool,
-    /// Who wins a conflict.
-    pub policy: ConflictPolicy,
+    /// Import, filter, conflict policy and window of every user who chose nothing else
+    /// (`sync_settings`).
+    pub defaults: SyncSettings,
     /// This deployment's `slotsync_origin`.
     pub origin: String,
     /// The slot breaker.
@@ -101,6 +98,11 @@ pub struct PullReport {
     pub echoes: u32,
     /// Other events needing nothing.
     pub skipped: u32,
+    /// Of the skipped events, those the user's import filter excludes.
+    pub filtered: u32,
+    /// Imported slots whose event the filter now excludes: they left the user's slots,
+    /// the events stay in Google.
+    pub unlinked: u32,
     /// Conflicts resolved (both sides changed).
     pub conflicts: u32,
     /// Slot breakers tripped.
@@ -132,6 +134,8 @@ struct Run<'a> {
     home: i64,
     /// Deletions seen so far.
     deletions: Vec<PendingDeletion>,
+    /// How far back a full sync lists (the user's setting).
+    window: chrono::Duration,
     rules: PlanRules<'a>,
     report: PullReport,
     /// Event ids a full listing returned.
@@ -182,6 +186,9 @@ impl Puller {
             _ => return Err(SyncError::NotConnected),
         };
         let lease = chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::minutes(2));
+        let settings = store::sync_settings::find(&self.db, user)
+            .await?
+            .over(&self.config.defaults);
         let Some(state) = sync_states::claim_pull(&self.db, user, lease, Utc::now()).await? else {
             return Err(SyncError::PullRunning);
         };
@@ -190,12 +197,14 @@ impl Puller {
             calendar: connection.calendar_id,
             home: connection.home_generation,
             deletions: Vec::new(),
+            window: chrono::Duration::days(i64::from(settings.full_sync_window_days)),
             rules: PlanRules {
-                policy: self.config.policy,
+                policy: settings.conflict_policy,
                 detected_by: DetectedBy::Pull,
-                import: self.config.import,
+                import: settings.import,
                 origin: &self.config.origin,
                 calendar_zone: Tz::UTC,
+                filter: Some(&settings.filter),
             },
             report: PullReport::default(),
             seen: HashSet::new(),
@@ -280,7 +289,7 @@ impl Puller {
         run.report.mode = PullMode::Full;
         run.seen.clear();
         let started = Utc::now();
-        let time_min = started - self.config.window;
+        let time_min = started - run.window;
         let token = self.pages(run, ListFrom::Window { time_min }).await?;
         self.reconcile(run, time_min, started).await?;
         Ok(token)
@@ -379,6 +388,12 @@ impl Puller {
             run.report.skipped += 1;
             return Ok(());
         }
+        // The part keeps what the series was (read-only, a meeting), whatever the filter.
+        let marks = run
+            .rules
+            .filter
+            .and_then(|f| event_marks(event, f))
+            .unwrap_or_else(|| marks_of(parent));
         let imported = store::slots::insert_imported(
             txn,
             run.user,
@@ -389,6 +404,7 @@ impl Puller {
             fingerprint.as_str(),
             run.home,
             Some(parent.id),
+            &marks,
             Utc::now(),
         )
         .await?;
@@ -566,9 +582,44 @@ impl Puller {
     ) -> Result<(), SyncError> {
         let now = Utc::now();
         let event_id = event.id.as_deref().unwrap_or_default();
+        // An imported slot shows what its event is now (a type, a meeting's attendees and
+        // organizer are not in the fingerprint: an echo may carry a change of them).
+        if let (Some(row), Some(filter)) = (row, run.rules.filter) {
+            let stays = !matches!(action, Action::Unlink { .. } | Action::DeleteLocal { .. });
+            if row.source == Source::Google && row.deleted_at.is_none() && stays {
+                if let Some(marks) = event_marks(event, filter) {
+                    if marks != marks_of(row) {
+                        store::slots::set_marks(txn, row.id, &marks).await?;
+                    }
+                }
+            }
+        }
         match (action, row) {
             (Action::Skip(SkipReason::Echo), _) => run.report.echoes += 1,
+            (Action::Skip(SkipReason::Filtered), _) => {
+                run.report.skipped += 1;
+                run.report.filtered += 1;
+            }
             (Action::Skip(_), _) => run.report.skipped += 1,
+            (Action::Unlink { why }, Some(row)) => {
+                if outbox::unlink_filtered(txn, row.id, row.version, run.home, now).await? {
+                    run.report.unlinked += 1;
+                    let detail = json!({ "reason": "import_filter", "filtered": why.to_string(),
+                                         "google_event_id": event_id });
+                    if let Some(entry) = changes::slot_entry(
+                        txn,
+                        run.user,
+                        row.id,
+                        ChangeKind::SlotDeleted,
+                        ChangeOrigin::System,
+                        detail,
+                    )
+                    .await?
+                    {
+                        run.changes.push(entry);
+                    }
+                }
+            }
             (
                 Action::ApplyRemote {
                     draft,
@@ -644,7 +695,14 @@ impl Puller {
                 run.report.conflicts += 1;
                 conflicts::log(txn, run.user, row.id, &conflict).await?;
             }
-            (Action::Import { draft, fingerprint }, _) => {
+            (
+                Action::Import {
+                    draft,
+                    fingerprint,
+                    marks,
+                },
+                _,
+            ) => {
                 let recurrence = event.recurrence.clone().unwrap_or_default();
                 let imported = store::slots::insert_imported(
                     txn,
@@ -656,6 +714,7 @@ impl Puller {
                     fingerprint.as_str(),
                     run.home,
                     None,
+                    &marks,
                     now,
                 )
                 .await?;
@@ -707,5 +766,15 @@ fn local_slot(row: &SlotRow) -> LocalSlot {
         current_fingerprint: Fingerprint::of(&draft, &recurrence, false),
         updated_at: row.updated_at,
         deleted: row.deleted_at.is_some(),
+        imported: row.source == Source::Google,
+    }
+}
+
+/// The marks a stored slot carries.
+fn marks_of(row: &SlotRow) -> SlotMarks {
+    SlotMarks {
+        read_only_reason: row.read_only_reason.clone(),
+        event_type: row.event_type.clone(),
+        attendee_count: row.attendee_count,
     }
 }

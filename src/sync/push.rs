@@ -465,13 +465,17 @@ impl Pusher {
             current_fingerprint: job.fingerprint.clone(),
             updated_at: job.row.updated_at,
             deleted: false,
+            imported: false,
         };
+        // The user's own conflict policy, if they chose one (`PATCH /sync/settings`).
+        let chosen = store::sync_settings::find(&self.db, job.user).await?;
         let rules = PlanRules {
-            policy: self.config.policy,
+            policy: chosen.conflict_policy.unwrap_or(self.config.policy),
             detected_by: DetectedBy::Push,
             import: false,
             origin: &self.config.origin,
             calendar_zone: zone(job),
+            filter: None,
         };
         let now = Utc::now();
         match plan(current, Some(&local), &rules) {
@@ -571,7 +575,9 @@ impl Pusher {
             }
             // Nothing newer than ours in Google (an echo, metadata, an event slotsync
             // cannot read): ours is written over it.
-            Action::Skip(_) | Action::Import { .. } => self.patch(job, event_id, current.etag.as_deref()).await,
+            Action::Skip(_) | Action::Import { .. } | Action::Unlink { .. } => {
+                self.patch(job, event_id, current.etag.as_deref()).await
+            }
         }
     }
 
@@ -592,7 +598,13 @@ impl Pusher {
             .google_event_id
             .clone()
             .unwrap_or_else(|| EventId::from_slot(SlotId(job.row.id)).as_str().to_owned());
-        match self.gateway.delete_event(job.user, &job.calendar, &id).await {
+        // A meeting's deletion tells its attendees (or not) as the user chose with it.
+        let send_updates = job.row.delete_send_updates.as_deref();
+        match self
+            .gateway
+            .delete_event_notifying(job.user, &job.calendar, &id, send_updates)
+            .await
+        {
             Ok(()) | Err(GoogleError::Gone(_)) => Ok(Settled::Ours {
                 event_id: id,
                 etag: None,

@@ -14,6 +14,7 @@ mod google_tokens;
 mod group_commit;
 mod health;
 mod helpers;
+mod import_settings;
 mod lifecycle;
 mod metrics;
 mod openapi;

@@ -13,6 +13,7 @@ pub mod occurrence_exceptions;
 pub mod slot_links;
 pub mod slots;
 pub mod sync_events;
+pub mod sync_settings;
 pub mod sync_states;
 pub mod users;
 pub mod webhook_deliveries;

@@ -53,6 +53,17 @@ pub struct Model {
     pub home_generation: i64,
     /// The series this one was split from by a "this and following" edit in Google.
     pub series_of: Option<Uuid>,
+    /// An imported event's special type (`outOfOffice`, …), if any.
+    pub event_type: Option<String>,
+    /// Why the slot cannot be changed through the API (`event_type:outOfOffice`,
+    /// `not_organizer`); `None` for an ordinary slot.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub read_only_reason: Option<String>,
+    /// For an imported meeting the user organises: how many attendees it lists.
+    pub attendee_count: Option<i32>,
+    /// A deleted meeting's `sendUpdates` (`all` | `none`), chosen with the deletion and
+    /// sent by the push's `events.delete`.
+    pub delete_send_updates: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
