@@ -17,6 +17,7 @@ pub mod fleet;
 pub mod held;
 pub mod home;
 pub mod lifecycle;
+pub mod not_found;
 pub mod local;
 pub mod occurrences;
 pub mod plan;
