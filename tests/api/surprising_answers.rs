@@ -266,3 +266,23 @@ async fn a_refused_oauth_client_degrades_the_deployment_pauses_the_work_and_it_r
     let status = ctx.app.sync_status(&user).await;
     assert_eq!(status["connection"], "active", "{status}");
 }
+
+#[tokio::test]
+async fn deleted_client_at_the_token_endpoint_degrades_too_and_recovers() {
+    let ctx = spawn_app_with_google_and(|s| s.google_client_probe_secs = 1).await;
+    let user = ctx.app.connected_user(EMAIL).await;
+    let slot = pushed_slot(&ctx, &user, "v1").await;
+    ctx.google.expire_access_tokens().await;
+    ctx.google.faults(json!({"token_endpoint": "deleted_client"})).await;
+    edit(&ctx, &user, &slot, "v2").await;
+    wait_until("readiness answers 503", Duration::from_secs(20), || async {
+        readiness(&ctx).await.0 == 503
+    })
+    .await;
+    let (_, body) = readiness(&ctx).await;
+    assert!(body["message"].as_str().unwrap().contains("deleted_client"), "{body}");
+    assert_eq!(ctx.app.sync_status(&user).await["connection"], "active");
+    ctx.google.faults(Value::Null).await;
+    ctx.app.wait_until_pushed(slot["id"].as_str().unwrap()).await;
+    assert_eq!(readiness(&ctx).await.0, 200);
+}
