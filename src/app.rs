@@ -19,6 +19,7 @@ use crate::api::{self, error::render_any_error, rate_limit::InboundRateLimit, re
 use crate::config::Settings;
 use crate::crypto::Keys;
 use crate::domain::BreakerRule;
+use crate::google::client_health::ClientHealth;
 use crate::google::limits::GoogleLimits;
 use crate::google::oauth::{OAuthClient, OAuthError};
 use crate::google::vault::TokenVault;
@@ -29,6 +30,7 @@ use crate::sync::channel_directory::ChannelDirectory;
 use crate::sync::coalesce::PullCoordinator;
 use crate::sync::context::{SyncContext, SyncParts};
 use crate::sync::fleet::Fleet;
+use crate::sync::not_found::NotFoundRetry;
 use crate::sync::pull::{PullConfig, Puller};
 use crate::sync::push::{PushConfig, Pusher};
 use crate::sync::PushWaker;
@@ -69,12 +71,14 @@ impl Application {
             .await
             .context("sealing stored tokens in the current format failed")?;
         let endpoints = GoogleEndpoints::from_settings(&settings);
+        let client_health = Arc::new(ClientHealth::new());
         let oauth = OAuthClient::new(
             &endpoints,
             settings.google_client_id.as_deref(),
             settings.google_client_secret.as_deref(),
             settings.oauth_redirect_uri.as_deref(),
         )
+        .map(|client| client.with_client_health(Arc::clone(&client_health)))
         .map_err(|e| match e {
             OAuthError::NotConfigured(var) => var,
             _ => "GOOGLE_CLIENT_ID / GOOGLE_CLIENT_SECRET / OAUTH_REDIRECT_URI",
@@ -99,11 +103,13 @@ impl Application {
             Arc::clone(&writes),
             Arc::clone(&gateway),
             push_config(&settings, &keys),
+            Arc::clone(&client_health),
         ));
         let puller = Arc::new(Puller::new(
             db.clone(),
             Arc::clone(&gateway),
             pull_config(&settings, &keys),
+            Arc::clone(&client_health),
         ));
         let pulls = PullCoordinator::new(puller, Duration::from_millis(settings.pull_debounce_ms));
         let state = AppState::new(AppParts {
@@ -121,6 +127,7 @@ impl Application {
                 pulls,
                 channel_directory: ChannelDirectory::default(),
                 fleet,
+                client_health,
             }),
             metrics: crate::observe::handle(),
             outbox_depth: Default::default(),
@@ -160,6 +167,7 @@ impl Application {
         if let Err(e) = self.state.fleet.beat(&self.state.db).await {
             tracing::warn!(error = %e, "the first heartbeat failed");
         }
+        let probe = tokio::spawn(probe_client(self.state.sync.clone(), worker_stop.clone()));
         let heartbeat = tokio::spawn(Arc::clone(&self.state.fleet).run(self.state.db.clone(), worker_stop));
         // A disconnect that was deleting slotsync's events when a process stopped goes on.
         match crate::sync::disconnect::resume_unfinished(&self.state.sync).await {
@@ -198,6 +206,9 @@ impl Application {
         if let Err(e) = heartbeat.await {
             tracing::error!(error = %e, "the heartbeat task panicked");
         }
+        if let Err(e) = probe.await {
+            tracing::error!(error = %e, "the OAuth client probe panicked");
+        }
         served
     }
 }
@@ -214,7 +225,20 @@ fn push_config(settings: &Settings, keys: &Keys) -> PushConfig {
         breaker_failures: settings.user_breaker_failures,
         breaker_cooldown: Duration::from_secs(settings.user_breaker_cooldown_secs),
         idle_poll: Duration::from_secs(5),
+        not_found: NotFoundRetry::from_settings(settings),
     }
+}
+
+/// While Google refuses the deployment's OAuth client, probes the token endpoint once per
+/// `GOOGLE_CLIENT_PROBE_SECS` until it is accepted again (then everything resumes).
+async fn probe_client(sync: SyncContext, stop: tokio::sync::watch::Receiver<bool>) {
+    let Ok(oauth) = sync.oauth.clone() else { return };
+    let every = Duration::from_secs(sync.settings.google_client_probe_secs);
+    let oauth = &oauth;
+    let probe = move || async move {
+        oauth.probe_client().await;
+    };
+    crate::google::client_health::run_probe(&sync.client_health, every, stop, probe).await;
 }
 
 /// This deployment's `slotsync_origin`.
@@ -237,6 +261,7 @@ fn pull_config(settings: &Settings, keys: &Keys) -> PullConfig {
             min: settings.mass_delete_min,
             percent: settings.mass_delete_percent,
         },
+        not_found: NotFoundRetry::from_settings(settings),
     }
 }
 

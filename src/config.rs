@@ -111,6 +111,25 @@ pub struct Settings {
     #[arg(long, env = "USER_BREAKER_FAILURES", default_value_t = 10)]
     pub user_breaker_failures: u32,
 
+    /// How many times a 404 on an event slotsync knows is asked again (with backoff) before
+    /// it counts as deleted in Google: Google's errors guide says a 404 may be transient.
+    #[arg(long, env = "GOOGLE_NOT_FOUND_RETRIES", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub google_not_found_retries: u32,
+
+    /// Delay before asking again after such a 404, in milliseconds; it doubles with each
+    /// retry (±25 % jitter).
+    #[arg(long, env = "GOOGLE_NOT_FOUND_RETRY_MS", default_value_t = 500,
+          value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub google_not_found_retry_ms: u64,
+
+    /// While Google refuses the deployment's OAuth client (`invalid_client`,
+    /// `deleted_client`), one probe of the token endpoint per this many seconds finds out
+    /// when it is accepted again.
+    #[arg(long, env = "GOOGLE_CLIENT_PROBE_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub google_client_probe_secs: u64,
+
     /// How long an open user breaker stops Google calls, in seconds.
     #[arg(long, env = "USER_BREAKER_COOLDOWN_SECS", default_value_t = 60)]
     pub user_breaker_cooldown_secs: u64,

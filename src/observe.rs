@@ -182,6 +182,15 @@ fn register_known_series() {
     for state in OUTBOX_STATES {
         gauge!("slotsync_outbox_slots", "state" => state).increment(0.0);
     }
+    describe_gauge!(
+        "slotsync_google_client_degraded",
+        "1 while Google refuses this deployment's OAuth client (invalid_client / deleted_client): pushes and pulls wait."
+    );
+    gauge!("slotsync_google_client_degraded").set(0.0);
+    describe_counter!(
+        "slotsync_google_not_found_retries_total",
+        "404s on events slotsync knows, asked again before they count as deletions, by operation."
+    );
 }
 
 /// The text a scrape answers (runs the recorder's upkeep first).
@@ -282,6 +291,17 @@ pub fn outbox_depth(state: &'static str, slots: u64) {
 pub fn job_backlog(job: &'static str, due: u64, oldest_overdue_secs: f64) {
     gauge!("slotsync_job_due", "job" => job).set(due as f64);
     gauge!("slotsync_job_oldest_overdue_seconds", "job" => job).set(oldest_overdue_secs);
+}
+
+/// Whether Google refuses this deployment's OAuth client (set when that changes, and at
+/// every scrape from the app's own state: the recorder is process-wide).
+pub fn google_client_degraded(degraded: bool) {
+    gauge!("slotsync_google_client_degraded").set(if degraded { 1.0 } else { 0.0 });
+}
+
+/// A 404 on a known event asked again (`op`: the Google operation).
+pub fn not_found_retry(op: &'static str) {
+    counter!("slotsync_google_not_found_retries_total", "op" => op).increment(1);
 }
 
 /// The live instances and this instance's share of the Google quotas.

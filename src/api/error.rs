@@ -147,6 +147,20 @@ impl ApiError {
     pub fn unavailable(message: impl Into<String>) -> Self {
         ApiError::Unavailable(body("unavailable", message, None))
     }
+
+    /// 503 `google_client_degraded`: Google refuses the deployment's OAuth client.
+    pub fn google_client_degraded(degraded: &crate::google::client_health::Degraded) -> Self {
+        ApiError::Unavailable(body(
+            "google_client_degraded",
+            format!(
+                "Google refuses this deployment's OAuth client since {} ({}); pushes and pulls are paused \
+                 until it is accepted again (check GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET)",
+                degraded.since.to_rfc3339(),
+                degraded.reason
+            ),
+            None,
+        ))
+    }
 }
 
 impl From<ValidationError> for ApiError {
@@ -215,6 +229,9 @@ impl From<SyncError> for ApiError {
                 "Google refused the authorization code (expired, reused or wrong verifier); start again",
             ),
             SyncError::OAuth(OAuthError::NotConfigured(_)) => ApiError::unavailable(message),
+            SyncError::OAuth(OAuthError::ClientBroken(_)) => {
+                ApiError::Unavailable(body("google_client_degraded", message, None))
+            }
             SyncError::OAuth(OAuthError::Transport(_)) => {
                 ApiError::Unavailable(body("google_unavailable", message, None))
             }
@@ -225,6 +242,9 @@ impl From<SyncError> for ApiError {
                 format!("{message}; connect the Google account again"),
                 None,
             )),
+            SyncError::Google(GoogleError::ClientBroken(_)) => {
+                ApiError::Unavailable(body("google_client_degraded", message, None))
+            }
             SyncError::Google(GoogleError::Retryable(_)) => {
                 ApiError::Unavailable(body("google_unavailable", message, None))
             }
@@ -480,6 +500,12 @@ mod tests {
             (SyncError::Google(GoogleError::Auth("invalid_grant".into())), 409),
             (SyncError::Google(GoogleError::Retryable("503".into())), 503),
             (SyncError::Google(GoogleError::Fatal("400".into())), 503),
+            (SyncError::Google(GoogleError::Forbidden("403 forbidden".into())), 503),
+            (
+                SyncError::Google(GoogleError::ClientBroken("invalid_client".into())),
+                503,
+            ),
+            (SyncError::OAuth(OAuthError::ClientBroken("deleted_client".into())), 503),
             (SyncError::Store(StoreError::NotFound), 404),
         ];
         for (error, expected) in cases {

@@ -32,9 +32,16 @@ impl HealthApi {
 
     /// Readiness
     ///
-    /// Readiness: the database answers too (503 otherwise).
+    /// Readiness: the database answers, and Google accepts this deployment's OAuth client.
+    /// 503 otherwise, with the reason: `unavailable` (the database), or
+    /// `google_client_degraded` while Google answers `invalid_client` / `deleted_client`
+    /// to token requests (pushes and pulls wait; they resume by themselves once a probe
+    /// finds the client accepted again).
     #[oai(path = "/health/ready", method = "get", operation_id = "health_ready")]
     async fn ready(&self, state: Data<&AppState>) -> Result<Json<Health>, Fails<{ UNAVAILABLE }>> {
+        if let Some(degraded) = state.client_health.degraded() {
+            return Err(ApiError::google_client_degraded(&degraded).into());
+        }
         match store::ping(&state.db).await {
             Ok(()) => Ok(Json(Health { status: "ready".into() })),
             Err(e) => {

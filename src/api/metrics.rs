@@ -65,7 +65,8 @@ impl MetricsApi {
             .outbox_depth
             .get(every, || outbox::depth_all(&state.db, Utc::now()))
             .await;
-        // Set at every scrape from this app's last read: the recorder is process-wide.
+        // Set at every scrape from this app's own state: the recorder is process-wide.
+        observe::google_client_degraded(state.client_health.is_degraded());
         if let Some(depth) = depth {
             observe::outbox_depth("pending", depth.dirty);
             observe::outbox_depth("in_flight", depth.in_flight);

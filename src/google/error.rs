@@ -49,6 +49,17 @@ pub enum GoogleError {
     /// The resource is gone.
     #[error("gone at Google: {0:?}")]
     Gone(GoneKind),
+    /// A 403 with no reason a client can act on (`forbidden`): Google has answered so to
+    /// writes on events deleted in its UI, where 410 `deleted` was meant. A write to a
+    /// known event is checked with `events.get` (deleted → as for 410); anything else
+    /// treats it as [`GoogleError::Fatal`].
+    #[error("Google refused the request: {0}")]
+    Forbidden(String),
+    /// Google refuses this deployment's OAuth client (`invalid_client`, `deleted_client`):
+    /// nobody's calls can succeed until an operator fixes it; the deployment is degraded
+    /// and the engine waits (see `client_health.rs`).
+    #[error("Google refuses this deployment's OAuth client ({0})")]
+    ClientBroken(String),
     /// The request itself is wrong; retrying cannot help.
     #[error("Google rejected the request: {0}")]
     Fatal(String),
@@ -60,6 +71,16 @@ const RATE_REASONS: [&str; 4] = [
     "userRateLimitExceeded",
     "quotaExceeded",
     "dailyLimitExceeded",
+];
+
+/// 403 reasons that are a refusal of the request as it is (not a deleted event in
+/// disguise): retrying or re-creating cannot help.
+const REFUSAL_REASONS: [&str; 5] = [
+    "forbiddenForNonOrganizer",
+    "eventTypeRestriction",
+    "requiredAccessLevel",
+    "forbiddenForServiceAccounts",
+    "malformedWorkingLocationEvent",
 ];
 
 impl GoogleError {
@@ -85,6 +106,8 @@ impl GoogleError {
         match (status, reason) {
             (401, _) => GoogleError::Auth(described),
             (403, "insufficientPermissions") => GoogleError::MissingScopes(described),
+            (403, r) if REFUSAL_REASONS.contains(&r) => GoogleError::Fatal(described),
+            (403, _) => GoogleError::Forbidden(described),
             (404, _) => GoogleError::Gone(GoneKind::NotFound),
             (409, _) => GoogleError::Conflict(ConflictKind::Duplicate),
             (410, "fullSyncRequired") => GoogleError::Gone(GoneKind::FullSyncRequired),
@@ -128,6 +151,7 @@ impl GoogleError {
                 GoogleError::Fatal(format!("Google OAuth is not configured: set {var}"))
             }
             Some(VaultError::Crypto(e)) => GoogleError::Fatal(format!("stored tokens are unreadable: {e}")),
+            Some(VaultError::ClientBroken(why)) => GoogleError::ClientBroken(why.clone()),
             _ => GoogleError::Retryable(format!("token refresh failed: {err}")),
         }
     }
@@ -176,6 +200,13 @@ mod tests {
     }
 
     #[test]
+    fn a_403_without_an_actionable_reason_is_told_apart_for_the_deleted_event_check() {
+        assert!(matches!(classify(403, "forbidden"), GoogleError::Forbidden(_)));
+        assert!(matches!(classify(403, "eventTypeRestriction"), GoogleError::Fatal(_)));
+        assert!(classify(403, "userRateLimitExceeded").is_retryable());
+    }
+
+    #[test]
     fn the_410_reason_tells_a_deleted_event_from_a_stale_sync_token() {
         assert_eq!(classify(410, "deleted"), GoogleError::Gone(GoneKind::Deleted));
         assert_eq!(
@@ -211,5 +242,10 @@ mod tests {
         assert!(matches!(GoogleError::from_token_error(&needs), GoogleError::Auth(_)));
         let transport = VaultError::OAuth(super::super::oauth::OAuthError::Transport("down".into()));
         assert!(GoogleError::from_token_error(&transport).is_retryable());
+        let broken = VaultError::ClientBroken("invalid_client".into());
+        assert!(matches!(
+            GoogleError::from_token_error(&broken),
+            GoogleError::ClientBroken(_)
+        ));
     }
 }

@@ -3,6 +3,7 @@
 //! mapping. Real Google by default; `GOOGLE_EMULATOR_URL` points every endpoint at an
 //! emulator.
 
+pub mod client_health;
 pub mod error;
 pub mod gateway;
 pub mod hub;

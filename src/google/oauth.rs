@@ -9,6 +9,9 @@ use oauth2::{
     TokenResponse, TokenUrl,
 };
 
+use std::sync::Arc;
+
+use super::client_health::{ClientHealth, PROBE_REFRESH_TOKEN};
 use super::{GoogleEndpoints, REQUESTED_SCOPES};
 
 type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointSet, EndpointSet>;
@@ -22,6 +25,10 @@ pub enum OAuthError {
     /// Google refused the grant: bad or reused code, wrong verifier, revoked refresh token.
     #[error("Google refused the grant (invalid_grant): {0}")]
     InvalidGrant(String),
+    /// Google refused the deployment's OAuth client itself (`invalid_client`,
+    /// `deleted_client`): no user's fault; the deployment is degraded until it is fixed.
+    #[error("Google refuses this deployment's OAuth client ({0}); check GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET")]
+    ClientBroken(String),
     /// Any other failure talking to Google (network, 5xx, unexpected answers).
     #[error("Google OAuth call failed: {0}")]
     Transport(String),
@@ -53,6 +60,8 @@ pub struct OAuthClient {
     http: reqwest::Client,
     userinfo_url: String,
     revoke_url: String,
+    /// Whether Google accepts this client; every token answer updates it.
+    health: Arc<ClientHealth>,
 }
 
 impl OAuthClient {
@@ -85,7 +94,42 @@ impl OAuthClient {
             http,
             userinfo_url: endpoints.userinfo.clone(),
             revoke_url: endpoints.revoke.clone(),
+            health: Arc::default(),
         })
+    }
+
+    /// The same client, recording what the token endpoint thinks of it in `health` (the
+    /// deployment's one [`ClientHealth`]).
+    pub fn with_client_health(mut self, health: Arc<ClientHealth>) -> Self {
+        self.health = health;
+        self
+    }
+
+    /// Whether Google accepts this client, as the last token answer said.
+    pub fn health(&self) -> &Arc<ClientHealth> {
+        &self.health
+    }
+
+    /// Notes in the client's health what a token request's answer says about the client.
+    fn note<T>(&self, result: Result<T, OAuthError>) -> Result<T, OAuthError> {
+        match &result {
+            Ok(_) | Err(OAuthError::InvalidGrant(_)) => self.health.accepted(),
+            Err(OAuthError::ClientBroken(why)) => self.health.refused(why),
+            Err(_) => {}
+        }
+        result
+    }
+
+    /// One refresh request with a refresh token no grant has: answers whether Google
+    /// accepts the client again (`invalid_grant` says it does), and records it.
+    pub async fn probe_client(&self) -> bool {
+        match self.refresh(PROBE_REFRESH_TOKEN).await {
+            Ok(_) | Err(OAuthError::InvalidGrant(_)) => true,
+            Err(e) => {
+                tracing::debug!(error = %e, "the OAuth client probe was not answered with acceptance");
+                false
+            }
+        }
     }
 
     /// A new PKCE pair: (S256 challenge, verifier to keep server-side).
@@ -118,8 +162,8 @@ impl OAuthClient {
             .set_pkce_verifier(PkceCodeVerifier::new(verifier))
             .request_async(&self.http)
             .await
-            .map_err(classify)?;
-        Ok(token_set(&resp))
+            .map_err(classify);
+        Ok(token_set(&self.note(resp)?))
     }
 
     /// Gets a new access token with a refresh token.
@@ -130,8 +174,8 @@ impl OAuthClient {
             .exchange_refresh_token(&token)
             .request_async(&self.http)
             .await
-            .map_err(classify)?;
-        Ok(token_set(&resp))
+            .map_err(classify);
+        Ok(token_set(&self.note(resp)?))
     }
 
     /// Revokes a token at Google (revoking the refresh token ends the whole grant).
@@ -198,6 +242,16 @@ fn classify<RE: std::error::Error + 'static>(
     match err {
         RequestTokenError::ServerResponse(r) if *r.error() == BasicErrorResponseType::InvalidGrant => {
             OAuthError::InvalidGrant(r.error_description().cloned().unwrap_or_default())
+        }
+        RequestTokenError::ServerResponse(r)
+            if matches!(r.error(), BasicErrorResponseType::InvalidClient)
+                || matches!(r.error(), BasicErrorResponseType::Extension(e) if e == "deleted_client") =>
+        {
+            OAuthError::ClientBroken(format!(
+                "{}: {}",
+                r.error(),
+                r.error_description().cloned().unwrap_or_default()
+            ))
         }
         RequestTokenError::ServerResponse(r) => OAuthError::Transport(format!(
             "{}: {}",

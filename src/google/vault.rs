@@ -35,6 +35,11 @@ pub enum VaultError {
     /// Google no longer accepts the refresh token: the user must connect again.
     #[error("Google no longer accepts this connection: the user must reconnect")]
     NeedsReauth,
+    /// Google refuses the deployment's OAuth client (`invalid_client`, `deleted_client`):
+    /// the deployment is degraded; no refresh is asked for until the probe finds the
+    /// client accepted again (`client_health.rs`).
+    #[error("Google refuses this deployment's OAuth client ({0}); pushes and pulls wait until it is fixed")]
+    ClientBroken(String),
     /// OAuth is not configured, or Google could not be reached.
     #[error(transparent)]
     OAuth(#[from] OAuthError),
@@ -185,6 +190,11 @@ impl TokenVault {
     /// Refreshes now (the caller holds the user's refresh lock).
     async fn refresh(&self, user: UserId) -> Result<String, VaultError> {
         let oauth = self.oauth.as_ref().map_err(|v| OAuthError::NotConfigured(v))?;
+        // A broken client is asked nothing (the probe asks, once per interval): callers
+        // retrying would only hammer the token endpoint.
+        if let Some(degraded) = oauth.health().degraded() {
+            return Err(VaultError::ClientBroken(degraded.reason));
+        }
         let conn = self.active_connection(user).await?;
         let Some(refresh_enc) = conn.refresh_token_enc else {
             return Err(self.mark_needs_reauth(user, "no refresh token stored").await);
@@ -209,6 +219,9 @@ impl TokenVault {
                 Ok(set.access_token)
             }
             Err(OAuthError::InvalidGrant(why)) => Err(self.mark_needs_reauth(user, &why).await),
+            // Not the user's grant: nobody is marked `needs_reauth` (the OAuth client noted
+            // the refusal in its health).
+            Err(OAuthError::ClientBroken(why)) => Err(VaultError::ClientBroken(why)),
             Err(e) => Err(e.into()),
         }
     }

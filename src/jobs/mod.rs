@@ -46,11 +46,23 @@ pub struct JobSpec {
     run: for<'a> fn(&'a AppState) -> JobFuture<'a>,
     /// Its cron schedule, from the settings.
     schedule: fn(&Settings) -> &str,
+    /// It calls Google: skipped while Google refuses the deployment's OAuth client.
+    calls_google: bool,
 }
 
 impl JobSpec {
-    /// Runs the job once.
+    /// Runs the job once — unless it calls Google and Google refuses the deployment's
+    /// OAuth client: then it does nothing and says why (the probe resumes the work).
     pub async fn run_once(&self, state: &AppState) -> Result<Outcome, JobError> {
+        if self.calls_google {
+            if let Some(degraded) = state.client_health.degraded() {
+                return Ok(serde_json::json!({
+                    "skipped": "google_client_degraded",
+                    "reason": degraded.reason,
+                    "since": degraded.since.to_rfc3339(),
+                }));
+            }
+        }
         (self.run)(state).await
     }
 }
@@ -62,30 +74,35 @@ pub const JOBS: [JobSpec; 5] = [
         about: "replaces notification channels about to expire (new channel first, then the old one stopped)",
         run: |s| Box::pin(renew_channels::run_once(s)),
         schedule: |s| &s.schedule_renew_channels,
+        calls_google: true,
     },
     JobSpec {
         name: "retry_pushes",
         about: "pushes dirty slots whose retry time has come",
         run: |s| Box::pin(retry_pushes::run_once(s)),
         schedule: |s| &s.schedule_retry_pushes,
+        calls_google: true,
     },
     JobSpec {
         name: "fallback_sync",
         about: "pulls the active connections whose fallback pull is due (for notifications Google dropped)",
         run: |s| Box::pin(fallback_sync::run_once(s)),
         schedule: |s| &s.schedule_fallback_sync,
+        calls_google: true,
     },
     JobSpec {
         name: "refresh_tokens",
         about: "refreshes access tokens about to expire, and purges expired authorizations",
         run: |s| Box::pin(refresh_tokens::run_once(s)),
         schedule: |s| &s.schedule_refresh_tokens,
+        calls_google: true,
     },
     JobSpec {
         name: "purge_old_records",
         about: "deletes idempotency keys, sync events and ended channels older than their retention, in small batches",
         run: |s| Box::pin(purge_old_records::run_once(s)),
         schedule: |s| &s.schedule_purge_old_records,
+        calls_google: false,
     },
 ];
 

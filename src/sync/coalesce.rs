@@ -128,13 +128,39 @@ impl PullCoordinator {
     }
 }
 
+/// How often a pull waiting for the OAuth client looks whether the process is stopping.
+const CLOSED_CHECK: Duration = Duration::from_secs(1);
+
 impl Inner {
+    /// Waits while Google refuses the deployment's OAuth client; false if the coordinator
+    /// closed meanwhile.
+    async fn wait_for_client(&self) -> bool {
+        let health = Arc::clone(self.puller.client_health());
+        while health.is_degraded() {
+            if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                return false;
+            }
+            tokio::select! {
+                _ = health.wait_until_accepted() => {}
+                _ = tokio::time::sleep(CLOSED_CHECK) => {}
+            }
+        }
+        true
+    }
+
     async fn fly(&self, user: UserId) {
         let mut busy = 0;
         loop {
             // Every pull waits the debounce, follow-ups too: a steady stream of
             // notifications then costs one pull per debounce, not one per pull's length.
             tokio::time::sleep(self.debounce).await;
+            // Google refuses the deployment's OAuth client: the flight waits (absorbing
+            // requests) and pulls once it is accepted again.
+            if !self.wait_for_client().await {
+                self.flights.lock().remove(&user);
+                self.landed.notify_waiters();
+                return;
+            }
             // Requests so far are served by the pull about to start.
             let (mode, notified) = {
                 let mut flights = self.flights.lock();

@@ -14,6 +14,7 @@ use super::push::Pusher;
 use super::PushWaker;
 use crate::config::Settings;
 use crate::crypto::Keys;
+use crate::google::client_health::ClientHealth;
 use crate::google::oauth::OAuthClient;
 use crate::google::vault::TokenVault;
 use crate::google::{CalendarGateway, GoogleEndpoints};
@@ -67,4 +68,7 @@ pub struct SyncParts {
     pub channel_directory: ChannelDirectory,
     /// This instance in the fleet: its heartbeat and its share of the Google quotas.
     pub fleet: Arc<Fleet>,
+    /// Whether Google accepts the deployment's OAuth client (degraded while it does not):
+    /// the one copy, which the OAuth client, the vault, the pusher and the puller share.
+    pub client_health: Arc<ClientHealth>,
 }

@@ -183,8 +183,9 @@ async fn still_disconnecting(state: &SyncContext, user: UserId) -> Result<bool, 
         .is_some_and(|c| c.status == ConnectionStatus::Disconnecting))
 }
 
-/// Deletes one event; an event already gone counts as deleted; passing failures are
-/// retried with backoff (the gateway already waits for the rate limits).
+/// Deletes one event; an event already gone counts as deleted (a 404 once asked again);
+/// passing failures are retried with backoff (the gateway already waits for the rate
+/// limits).
 async fn delete_with_retries(
     state: &SyncContext,
     user: UserId,
@@ -192,8 +193,10 @@ async fn delete_with_retries(
     event_id: &str,
 ) -> Result<(), GoogleError> {
     let mut attempt = 0;
+    let not_found = super::not_found::NotFoundRetry::from_settings(&state.settings);
     loop {
-        match state.gateway.delete_event(user, calendar, event_id).await {
+        let delete = || state.gateway.delete_event(user, calendar, event_id);
+        match not_found.run("events.delete", delete).await {
             Ok(()) | Err(GoogleError::Gone(_)) => return Ok(()),
             Err(e) if e.is_retryable() && attempt + 1 < ATTEMPTS => {
                 attempt += 1;

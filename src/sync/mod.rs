@@ -18,6 +18,7 @@ pub mod held;
 pub mod home;
 pub mod lifecycle;
 pub mod local;
+pub mod not_found;
 pub mod occurrences;
 pub mod plan;
 pub mod pull;

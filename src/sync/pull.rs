@@ -25,6 +25,7 @@ use uuid::Uuid;
 use super::conflicts;
 use super::held::DeletionGuard;
 use super::home;
+use super::not_found::NotFoundRetry;
 use super::plan::{event_marks, plan, Action, LocalSlot, PlanRules, SkipReason};
 use super::pull_occurrences::{apply_instance, is_instance, InstanceOutcome};
 use crate::domain::recurrence::split_parent;
@@ -32,6 +33,7 @@ use crate::domain::{
     AuditKind, BreakerRule, ChangeKind, ChangeOrigin, ConflictRecord, ConnectionStatus, DetectedBy, Fingerprint,
     SlotBreaker, SlotMarks, Source, SyncSettings, UserId,
 };
+use crate::google::client_health::ClientHealth;
 use crate::google::mapping::{event_fingerprint, event_slot, event_to_draft};
 use crate::google::{CalendarGateway, GoneKind, GoogleError, ListFrom};
 use crate::observe;
@@ -75,6 +77,8 @@ pub struct PullConfig {
     pub lease: Duration,
     /// When deletions are held for the user instead of applied.
     pub guard: DeletionGuard,
+    /// How a 404 on a linked event is confirmed before it counts as a deletion.
+    pub not_found: NotFoundRetry,
 }
 
 /// What a pull did.
@@ -116,6 +120,7 @@ pub struct Puller {
     db: DatabaseConnection,
     gateway: Arc<dyn CalendarGateway>,
     config: PullConfig,
+    client_health: Arc<ClientHealth>,
 }
 
 /// A deletion seen during a pull, applied (or held) at its end.
@@ -152,9 +157,25 @@ struct Run<'a> {
 }
 
 impl Puller {
-    /// A puller reading through `gateway`.
-    pub fn new(db: DatabaseConnection, gateway: Arc<dyn CalendarGateway>, config: PullConfig) -> Self {
-        Self { db, gateway, config }
+    /// A puller reading through `gateway`; it pulls nothing while `client_health` says
+    /// Google refuses the deployment's OAuth client.
+    pub fn new(
+        db: DatabaseConnection,
+        gateway: Arc<dyn CalendarGateway>,
+        config: PullConfig,
+        client_health: Arc<ClientHealth>,
+    ) -> Self {
+        Self {
+            db,
+            gateway,
+            config,
+            client_health,
+        }
+    }
+
+    /// Whether Google accepts the deployment's OAuth client (pulls wait while it does not).
+    pub fn client_health(&self) -> &Arc<ClientHealth> {
+        &self.client_health
     }
 
     /// Remembers that a notification of `user`'s channel led to a pull (the fallback sync
@@ -181,6 +202,9 @@ impl Puller {
     }
 
     async fn pull_now(&self, user: UserId, mode: PullMode) -> Result<PullReport, SyncError> {
+        if let Some(degraded) = self.client_health.degraded() {
+            return Err(SyncError::Google(GoogleError::ClientBroken(degraded.reason)));
+        }
         let connection = match connections::find(&self.db, user).await? {
             Some(c) if c.status == ConnectionStatus::Active => c,
             _ => return Err(SyncError::NotConnected),
@@ -262,15 +286,21 @@ impl Puller {
     async fn list_and_apply(&self, run: &mut Run<'_>, token: Option<String>) -> Result<Option<String>, SyncError> {
         match token {
             Some(token) => match self.pages(run, ListFrom::SyncToken(token)).await {
-                Err(SyncError::Google(GoogleError::Gone(GoneKind::FullSyncRequired))) => {
-                    tracing::info!(user_id = %run.user, "sync token invalidated: full sync");
+                // Any 410 on the listing, not only `fullSyncRequired` (Google also answers
+                // e.g. `updatedMinTooLongAgo`, or `deleted`): the token is no good.
+                Err(SyncError::Google(GoogleError::Gone(kind @ (GoneKind::FullSyncRequired | GoneKind::Deleted)))) => {
+                    let reason = match kind {
+                        GoneKind::FullSyncRequired => "fullSyncRequired",
+                        _ => "gone (410)",
+                    };
+                    tracing::info!(user_id = %run.user, reason, "sync token refused: full sync");
                     sync_states::drop_token(&self.db, run.user).await?;
                     audit::record(
                         &self.db,
                         run.user,
                         None,
                         AuditKind::FullResync,
-                        json!({ "reason": "fullSyncRequired" }),
+                        json!({ "reason": reason }),
                     )
                     .await?;
                     run.report = PullReport {
@@ -480,7 +510,8 @@ impl Puller {
         tracing::info!(user_id = %run.user, missing = missing.len(), "confirming events missing from the listing");
         let mut confirmed: HashMap<Uuid, Event> = HashMap::new();
         for (slot, event_id) in &missing {
-            let event = match self.gateway.get_event(run.user, &run.calendar, event_id).await {
+            let get = || self.gateway.get_event(run.user, &run.calendar, event_id);
+            let event = match self.config.not_found.run("events.get", get).await {
                 Ok(event) => event,
                 Err(GoogleError::Gone(GoneKind::NotFound | GoneKind::Deleted)) => Event {
                     id: Some(event_id.clone()),

@@ -13,11 +13,13 @@ use sea_orm::DatabaseConnection;
 use serde_json::{json, Value};
 
 use super::conflicts;
+use super::not_found::NotFoundRetry;
 use super::plan::{plan, Action, LocalSlot, PlanRules, SkipReason};
 use crate::domain::{
     AuditKind, Backoff, ChangeKind, ChangeOrigin, ConflictPolicy, DetectedBy, EventId, Fingerprint, SlotBreaker,
     SlotId, UserId,
 };
+use crate::google::client_health::ClientHealth;
 use crate::google::mapping::EventContent;
 use crate::google::{CalendarGateway, ConflictKind, GoneKind, GoogleError};
 use crate::observe;
@@ -47,6 +49,8 @@ pub struct PushConfig {
     pub breaker_cooldown: Duration,
     /// Longest idle wait before the outbox is looked at again.
     pub idle_poll: Duration,
+    /// How a 404 on a linked event is confirmed before it counts as a deletion.
+    pub not_found: NotFoundRetry,
 }
 
 /// How a push ended.
@@ -100,6 +104,9 @@ pub struct Pusher {
     pub(super) config: PushConfig,
     /// Set at shutdown: draining stops claiming.
     pub(super) stopping: std::sync::atomic::AtomicBool,
+    /// Whether Google accepts the deployment's OAuth client: while it does not, nothing is
+    /// claimed (the slots wait, pending).
+    pub(super) client_health: Arc<ClientHealth>,
 }
 
 /// What Google ended up holding for a slot.
@@ -149,14 +156,21 @@ struct Job<'a> {
 }
 
 impl Pusher {
-    /// A pusher writing through `gateway`.
-    pub fn new(writes: Arc<GroupCommit>, gateway: Arc<dyn CalendarGateway>, config: PushConfig) -> Self {
+    /// A pusher writing through `gateway`, pausing while `client_health` says Google
+    /// refuses the deployment's OAuth client.
+    pub fn new(
+        writes: Arc<GroupCommit>,
+        gateway: Arc<dyn CalendarGateway>,
+        config: PushConfig,
+        client_health: Arc<ClientHealth>,
+    ) -> Self {
         Self {
             db: writes.db().clone(),
             writes,
             gateway,
             config,
             stopping: std::sync::atomic::AtomicBool::new(false),
+            client_health,
         }
     }
 
@@ -276,7 +290,13 @@ impl Pusher {
                 outbox::release(&self.db, row.id).await?;
                 Ok(PushOutcome::Paused(reason))
             }
-            GoogleError::Fatal(_) => {
+            // The deployment's OAuth client, not this slot: it waits, pending, uncounted; the
+            // worker claims nothing until the client is accepted again.
+            GoogleError::ClientBroken(_) => {
+                outbox::release(&self.db, row.id).await?;
+                Ok(PushOutcome::Skipped)
+            }
+            GoogleError::Fatal(_) | GoogleError::Forbidden(_) => {
                 tracing::warn!(error = %message, "push failed for good");
                 let txn = store::begin_write(&self.db).await?;
                 if outbox::record_failed(&txn, row.id, row.version, home, &message).await? {
@@ -351,7 +371,7 @@ impl Pusher {
         match self.gateway.insert_event(job.user, &job.calendar, event).await {
             Ok(created) => Ok(ours(id.as_str(), &created)),
             Err(GoogleError::Conflict(ConflictKind::Duplicate)) => {
-                let existing = match self.gateway.get_event(job.user, &job.calendar, id.as_str()).await {
+                let existing = match self.get_known(job, id.as_str()).await {
                     Ok(e) if !is_cancelled(&e) => e,
                     Ok(_) | Err(GoogleError::Gone(_)) => return Box::pin(self.recreate(job, id.as_str())).await,
                     Err(e) => return Err(e.into()),
@@ -421,13 +441,44 @@ impl Pusher {
     async fn update(&self, job: &Job<'_>, event_id: &str) -> Step {
         let patch = job.content.to_patch();
         let etag = job.row.google_etag.as_deref();
-        match self
-            .gateway
-            .patch_event(job.user, &job.calendar, event_id, &patch, etag)
-            .await
-        {
+        let patched = self
+            .config
+            .not_found
+            .run("events.patch", || {
+                self.gateway
+                    .patch_event(job.user, &job.calendar, event_id, &patch, etag)
+            })
+            .await;
+        match patched {
             Ok(event) => Ok(ours(event_id, &event)),
             Err(GoogleError::Conflict(ConflictKind::EtagMismatch)) => self.resolve(job, event_id).await,
+            Err(GoogleError::Gone(kind)) => self.gone(job, event_id, kind).await,
+            Err(GoogleError::Forbidden(why)) => self.forbidden(job, event_id, why).await,
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `events.get` of an event slotsync knows, a 404 asked again before it is believed.
+    async fn get_known(&self, job: &Job<'_>, event_id: &str) -> Result<Event, GoogleError> {
+        self.config
+            .not_found
+            .run("events.get", || {
+                self.gateway.get_event(job.user, &job.calendar, event_id)
+            })
+            .await
+    }
+
+    /// A write to the linked event answered 403 without a reason to act on. Google has
+    /// answered so for events deleted in its UI (instead of 410 `deleted`): `events.get`
+    /// tells. Deleted (`cancelled`, 404, 410) → exactly as for a 410; there → a refusal
+    /// for good.
+    async fn forbidden(&self, job: &Job<'_>, event_id: &str, why: String) -> Step {
+        match self.get_known(job, event_id).await {
+            Ok(event) if is_cancelled(&event) => {
+                tracing::info!(event_id, "a 403 on a write was an event deleted in Google");
+                self.gone(job, event_id, GoneKind::Deleted).await
+            }
+            Ok(_) => Err(GoogleError::Forbidden(why).into()),
             Err(GoogleError::Gone(kind)) => self.gone(job, event_id, kind).await,
             Err(e) => Err(e.into()),
         }
@@ -444,7 +495,7 @@ impl Pusher {
 
     /// The event changed in Google since the last sync (412): fetch it and settle.
     async fn resolve(&self, job: &Job<'_>, event_id: &str) -> Step {
-        let current = match self.gateway.get_event(job.user, &job.calendar, event_id).await {
+        let current = match self.get_known(job, event_id).await {
             Ok(e) => e,
             Err(GoogleError::Gone(kind)) => return self.gone(job, event_id, kind).await,
             Err(e) => return Err(e.into()),
@@ -593,18 +644,22 @@ impl Pusher {
     /// Deletes the linked event (or the derived one, in case an insert's answer was lost);
     /// an event already gone counts as deleted.
     async fn delete(&self, job: &Job<'_>) -> Step {
-        let id = job
-            .row
-            .google_event_id
+        let known = job.row.google_event_id.clone();
+        let id = known
             .clone()
             .unwrap_or_else(|| EventId::from_slot(SlotId(job.row.id)).as_str().to_owned());
         // A meeting's deletion tells its attendees (or not) as the user chose with it.
         let send_updates = job.row.delete_send_updates.as_deref();
-        match self
-            .gateway
-            .delete_event_notifying(job.user, &job.calendar, &id, send_updates)
-            .await
-        {
+        let delete = || {
+            self.gateway
+                .delete_event_notifying(job.user, &job.calendar, &id, send_updates)
+        };
+        // Only a linked event's 404 is asked again: the derived id may never have been written.
+        let deleted = match known {
+            Some(_) => self.config.not_found.run("events.delete", delete).await,
+            None => delete().await,
+        };
+        match deleted {
             Ok(()) | Err(GoogleError::Gone(_)) => Ok(Settled::Ours {
                 event_id: id,
                 etag: None,

@@ -110,7 +110,9 @@ impl Pusher {
     pub async fn drain(self: &Arc<Self>) -> Result<DrainReport, StoreError> {
         let mut report = DrainReport::default();
         loop {
-            if self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            // Google refuses the deployment's OAuth client: nothing can be pushed; the slots
+            // wait, pending (see `google/client_health.rs`).
+            if self.stopping.load(std::sync::atomic::Ordering::SeqCst) || self.client_health.is_degraded() {
                 return Ok(report);
             }
             let batch = self.claim(self.config.concurrency.max(1)).await?;
@@ -142,6 +144,27 @@ impl Pusher {
         let mut claimed_some = false;
         tracing::info!(concurrency, "push worker started");
         while !*shutdown.borrow() {
+            if self.client_health.is_degraded() {
+                // Google refuses the deployment's OAuth client: give back what is queued,
+                // let the pushes in flight end, then wait until it is accepted again.
+                for claimed in queue.drain(..) {
+                    if let Err(e) = outbox::release(&self.db, claimed.row.id).await {
+                        tracing::warn!(error = %e, "could not give back a claimed slot; its lease will expire");
+                    }
+                }
+                if tasks.is_empty() {
+                    tracing::info!("push worker paused: Google refuses the deployment's OAuth client");
+                    tokio::select! {
+                        _ = self.client_health.wait_until_accepted() => {
+                            tracing::info!("push worker resumed");
+                            drained = false;
+                        }
+                        _ = shutdown.changed() => {}
+                    }
+                    continue;
+                }
+                drained = true;
+            }
             if !drained && queue.len() < concurrency {
                 let asked = 2 * concurrency - queue.len();
                 match self.claim(asked).await {

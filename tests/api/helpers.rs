@@ -93,6 +93,8 @@ pub async fn spawn_app_with_google_and(configure: impl FnOnce(&mut Settings)) ->
         // Retries in tests come quickly; the default schedule is tested as a pure rule.
         s.push_retry_base_ms = 50;
         s.push_retry_max_secs = 2;
+        // A 404 on a known event is confirmed quickly.
+        s.google_not_found_retry_ms = 10;
         configure(s);
     })
     .await;

@@ -28,6 +28,7 @@ mod recurrence;
 mod recurrence_two_way;
 mod retention;
 mod slots;
+mod surprising_answers;
 mod two_way;
 mod users;
 mod validation;
