@@ -15,6 +15,7 @@ mod m20261130_000009_change_log;
 mod m20261130_000010_webhooks;
 mod m20261130_000011_occurrence_exceptions;
 mod m20261130_000012_fleet_schedule;
+mod m20261130_000014_slot_appearance;
 
 /// Every migration of the schema, in order.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000010_webhooks::Migration),
             Box::new(m20261130_000011_occurrence_exceptions::Migration),
             Box::new(m20261130_000012_fleet_schedule::Migration),
+            Box::new(m20261130_000014_slot_appearance::Migration),
         ]
     }
 }

@@ -26,6 +26,7 @@ mod rate_limit_guard;
 mod recurrence;
 mod recurrence_two_way;
 mod retention;
+mod slot_fields;
 mod slots;
 mod two_way;
 mod users;

@@ -53,6 +53,14 @@ pub struct Model {
     pub home_generation: i64,
     /// The series this one was split from by a "this and following" edit in Google.
     pub series_of: Option<Uuid>,
+    /// `public`, `private` or `confidential`; null: `default` (the calendar's setting).
+    pub visibility: Option<String>,
+    /// `free`; null: `busy`.
+    pub transparency: Option<String>,
+    /// Google's event colour `1`–`11`; null: the calendar's colour.
+    pub color_id: Option<String>,
+    /// Custom reminders as `popup:10,email:60` (empty: none); null: the calendar's defaults.
+    pub reminders: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
