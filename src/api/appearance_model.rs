@@ -8,8 +8,8 @@ use poem_openapi::{Enum, Object};
 use serde_json::Value;
 
 use crate::domain::{
-    Appearance, AppearanceFields, ReminderFields, ReminderMethod, Reminders, Transparency, Visibility,
-    appearance::MAX_REMINDER_MINUTES,
+    appearance::MAX_REMINDER_MINUTES, Appearance, AppearanceFields, ReminderFields, ReminderMethod, Reminders,
+    Transparency, Visibility,
 };
 
 /// Who may see the slot's details in Google Calendar (Google's `visibility`).
@@ -59,7 +59,7 @@ impl From<Transparency> for SlotTransparency {
 }
 
 /// Minutes before the start, 0–40320 (four weeks, Google's limit).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct ReminderMinutes(pub u32);
 
@@ -194,10 +194,16 @@ mod tests {
         let poem_openapi::registry::MetaSchemaRef::Inline(schema) = ReminderMinutes::schema_ref() else {
             panic!("inline schema expected");
         };
-        assert_eq!((schema.ty, schema.minimum, schema.maximum), ("integer", Some(0.0), Some(40320.0)));
+        assert_eq!(
+            (schema.ty, schema.minimum, schema.maximum),
+            ("integer", Some(0.0), Some(40320.0))
+        );
         assert!(ReminderMinutes::parse_from_json(Some(Value::from(40_321))).is_err());
         assert!(ReminderMinutes::parse_from_json(Some(Value::from(-1))).is_err());
-        assert_eq!(ReminderMinutes::parse_from_json(Some(Value::from(10))).unwrap(), ReminderMinutes(10));
+        assert_eq!(
+            ReminderMinutes::parse_from_json(Some(Value::from(10))).unwrap(),
+            ReminderMinutes(10)
+        );
     }
 
     #[test]

@@ -277,10 +277,12 @@ impl Appearance {
         };
         let color_id = match color_id {
             None => None,
-            Some(c) => Some(
-                c.parse::<ColorId>()
-                    .map_err(|e: String| invalid("color_id", format!("{e}; omit it or send null for the calendar's colour")))?,
-            ),
+            Some(c) => Some(c.parse::<ColorId>().map_err(|e: String| {
+                invalid(
+                    "color_id",
+                    format!("{e}; omit it or send null for the calendar's colour"),
+                )
+            })?),
         };
         let reminders = match reminders {
             None => Reminders::Default,
@@ -303,7 +305,11 @@ fn validate_reminders(fields: ReminderFields) -> Result<Reminders, ValidationErr
     } = fields;
     let lists = [
         ("reminders.minutes", ReminderMethod::Popup, minutes.unwrap_or_default()),
-        ("reminders.email_minutes", ReminderMethod::Email, email_minutes.unwrap_or_default()),
+        (
+            "reminders.email_minutes",
+            ReminderMethod::Email,
+            email_minutes.unwrap_or_default(),
+        ),
     ];
     if use_default {
         for (field, _, values) in &lists {
@@ -326,7 +332,10 @@ fn validate_reminders(fields: ReminderFields) -> Result<Reminders, ValidationErr
                 ));
             }
             if values[..i].contains(&m) {
-                return Err(invalid(field, format!("{m} is given twice; each reminder at most once")));
+                return Err(invalid(
+                    field,
+                    format!("{m} is given twice; each reminder at most once"),
+                ));
             }
             list.push(Reminder {
                 method,

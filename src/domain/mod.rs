@@ -13,7 +13,8 @@ pub mod slot;
 pub mod states;
 
 pub use appearance::{
-    Appearance, AppearanceFields, ColorId, Reminder, ReminderFields, ReminderMethod, Reminders, Transparency, Visibility,
+    Appearance, AppearanceFields, ColorId, Reminder, ReminderFields, ReminderMethod, Reminders, Transparency,
+    Visibility,
 };
 pub use backoff::Backoff;
 pub use breaker::{BreakerRule, SlotBreaker};

@@ -9,8 +9,8 @@ use google_calendar3::api::{Event, EventDateTime};
 use serde_json::Value;
 
 use crate::domain::{
-    Appearance, AppearanceFields, Fingerprint, ReminderFields, ReminderMethod, Reminders, SlotDraft, SlotFields, SlotId,
-    SlotTiming, Transparency, ValidationError, Visibility,
+    Appearance, AppearanceFields, Fingerprint, ReminderFields, ReminderMethod, Reminders, SlotDraft, SlotFields,
+    SlotId, SlotTiming, Transparency, ValidationError, Visibility,
 };
 
 /// `extendedProperties.private` key holding the slot id.
@@ -96,7 +96,9 @@ impl EventContent<'_> {
             // that uses none of these looks as it did before they were synced.
             (
                 "visibility",
-                (*visibility != Visibility::Default).then(|| json(visibility.as_str())).flatten(),
+                (*visibility != Visibility::Default)
+                    .then(|| json(visibility.as_str()))
+                    .flatten(),
             ),
             (
                 "transparency",
@@ -221,7 +223,9 @@ fn event_appearance(event: &Event) -> AppearanceFields {
         kept.sort();
         kept.dedup();
         kept.truncate(crate::domain::appearance::MAX_REMINDERS);
-        let of = |method: ReminderMethod| -> Vec<i64> { kept.iter().filter(|(m, _)| *m == method).map(|(_, n)| *n).collect() };
+        let of = |method: ReminderMethod| -> Vec<i64> {
+            kept.iter().filter(|(m, _)| *m == method).map(|(_, n)| *n).collect()
+        };
         Some(ReminderFields {
             use_default: false,
             minutes: Some(of(ReminderMethod::Popup)),

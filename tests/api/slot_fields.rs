@@ -18,7 +18,9 @@ fn dressed_body(title: &str) -> Value {
         "color_id": "7",
         "reminders": {"use_default": false, "minutes": [60, 10]},
     });
-    body.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+    body.as_object_mut()
+        .unwrap()
+        .extend(fields.as_object().unwrap().clone());
     body
 }
 
