@@ -29,7 +29,7 @@ impl MigrationTrait for Migration {
                 .alter_table(
                     Table::alter()
                         .table(Slots::Table)
-                        .add_column(&mut string_null(column))
+                        .add_column(string_null(column))
                         .to_owned(),
                 )
                 .await?;

@@ -312,10 +312,10 @@ fn validate_reminders(fields: ReminderFields) -> Result<Reminders, ValidationErr
         ),
     ];
     if use_default {
-        for (field, _, values) in &lists {
+        for &(field, _, ref values) in &lists {
             if !values.is_empty() {
                 return Err(invalid(
-                    *field,
+                    field,
                     "must be omitted (or empty) when `use_default` is true: the calendar's default reminders apply",
                 ));
             }

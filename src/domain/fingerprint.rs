@@ -188,26 +188,40 @@ mod tests {
             method: ReminderMethod::Popup,
             minutes,
         };
-        let changes: Vec<Box<dyn Fn(&mut Appearance)>> = vec![
-            Box::new(|a| a.visibility = Visibility::Private),
-            Box::new(|a| a.visibility = Visibility::Public),
-            Box::new(|a| a.transparency = Transparency::Free),
-            Box::new(|a| a.color_id = Some("5".parse::<ColorId>().unwrap())),
-            Box::new(move |a| a.reminders = Reminders::Custom(vec![popup(10)])),
-            Box::new(move |a| a.reminders = Reminders::Custom(vec![popup(15)])),
-            Box::new(move |a| {
-                a.reminders = Reminders::Custom(vec![Reminder {
-                    method: ReminderMethod::Email,
-                    minutes: 10,
-                }])
-            }),
+        let reminders = |list: Vec<Reminder>| Appearance {
+            reminders: Reminders::Custom(list),
+            ..Appearance::default()
+        };
+        let changes = [
+            Appearance {
+                visibility: Visibility::Private,
+                ..Appearance::default()
+            },
+            Appearance {
+                visibility: Visibility::Public,
+                ..Appearance::default()
+            },
+            Appearance {
+                transparency: Transparency::Free,
+                ..Appearance::default()
+            },
+            Appearance {
+                color_id: Some("5".parse::<ColorId>().unwrap()),
+                ..Appearance::default()
+            },
+            reminders(vec![popup(10)]),
+            reminders(vec![popup(15)]),
+            reminders(vec![Reminder {
+                method: ReminderMethod::Email,
+                minutes: 10,
+            }]),
             // No reminders at all is not the calendar's default reminders.
-            Box::new(|a| a.reminders = Reminders::Custom(vec![])),
+            reminders(vec![]),
         ];
         let mut seen = std::collections::HashSet::from([base.clone()]);
-        for change in &changes {
+        for appearance in changes {
             let mut d = draft("a", None);
-            change(&mut d.appearance);
+            d.appearance = appearance;
             let fp = Fingerprint::of(&d, &[], false);
             assert!(seen.insert(fp), "{:?} gives a fingerprint seen before", d.appearance);
         }
