@@ -303,3 +303,96 @@ async fn bad_values_are_refused_naming_the_field_and_nothing_is_written() {
     assert_eq!(now["color_id"], "7");
     assert_eq!(sync_state(&now), SyncState::Synced);
 }
+
+/// `ctx`'s calendar is pulled twice after clearing the emulator's counters: nothing new
+/// here, nothing written to Google.
+async fn assert_no_write_back(ctx: &ConnectedApp, user: &TestUser) {
+    ctx.google.clear_stats().await;
+    ctx.app.pull(user, "incremental").await;
+    let second = ctx.app.pull(user, "full").await;
+    assert_eq!(second["applied"], 0, "{second}");
+    for id in ctx.app.list_slot_ids(user, "").await {
+        ctx.app.wait_until_pushed(&id).await;
+    }
+    let stats = ctx.google.stats().await;
+    for op in ["events.insert", "events.patch", "events.update", "events.delete"] {
+        assert_eq!(stats.op_total(op), 0, "{op} written back: {stats}");
+    }
+}
+
+#[tokio::test]
+async fn a_changed_occurrence_carries_the_series_appearance_and_follows_its_changes() {
+    let ctx = spawn_app_with_google().await;
+    let user = ctx.app.connected_user(EMAIL).await;
+    let mut series = slot_body("weekly", "2027-01-04T09:00:00Z", "2027-01-04T10:00:00Z");
+    series["recurrence"] = json!(["RRULE:FREQ=WEEKLY;COUNT=5"]);
+    series["color_id"] = json!("3");
+    series["reminders"] = json!({"use_default": false, "minutes": [5]});
+    let slot = pushed(&ctx, &user, &series).await;
+    let id = slot["id"].as_str().unwrap();
+    let moved = json!({
+        "title": "weekly (late)",
+        "start": "2027-01-11T15:00:00Z",
+        "end": "2027-01-11T16:00:00Z",
+    });
+    let resp = ctx
+        .app
+        .client
+        .put(ctx.app.url(&format!("/slots/{id}/occurrences/2027-01-11T09:00:00Z")))
+        .bearer_auth(&user.token)
+        .json(&moved)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    ctx.app.wait_until_pushed(id).await;
+    let instance_id = format!("{}_20270111T090000Z", event_id_of(&slot));
+    let instance = || async {
+        ctx.google
+            .events(EMAIL)
+            .await
+            .into_iter()
+            .find(|e| e["id"] == instance_id.as_str())
+            .unwrap_or_else(|| panic!("no instance {instance_id} in Google"))
+    };
+    let event = instance().await;
+    assert_eq!(event["summary"], "weekly (late)", "{event}");
+    assert_eq!(event["colorId"], "3", "{event}");
+    assert_eq!(
+        event["reminders"],
+        json!({"useDefault": false, "overrides": [{"method": "popup", "minutes": 5}]})
+    );
+    assert_no_write_back(&ctx, &user).await;
+
+    // The series changes colour and goes back to the default reminders: the changed
+    // occurrence follows.
+    series["color_id"] = json!("9");
+    series.as_object_mut().unwrap().remove("reminders");
+    let resp = ctx.app.put_slot(&user, id, &series, None).await;
+    assert_eq!(resp.status(), 200);
+    ctx.app.wait_until_pushed(id).await;
+    let event = instance().await;
+    assert_eq!(event["summary"], "weekly (late)", "{event}");
+    assert_eq!(event["colorId"], "9", "{event}");
+    assert_eq!(event["reminders"], json!({"useDefault": true}), "{event}");
+    assert_eq!(event_of(&ctx, &slot).await["colorId"], "9");
+    assert_no_write_back(&ctx, &user).await;
+}
+
+#[tokio::test]
+async fn the_change_feed_shows_the_fields() {
+    let ctx = spawn_app_with_google().await;
+    let user = ctx.app.connected_user(EMAIL).await;
+    let slot = ctx.app.create_slot(&user, &dressed_body("fed")).await;
+    let page = ctx.app.get_json(&user, "/changes?limit=500").await;
+    let shown = page["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find_map(|c| (c["slot"]["id"] == slot["id"]).then(|| c["slot"].clone()))
+        .unwrap_or_else(|| panic!("no change of the slot: {page}"));
+    for key in ["visibility", "transparency", "color_id", "reminders"] {
+        assert_eq!(shown[key], slot[key], "{key}: {shown}");
+    }
+}
