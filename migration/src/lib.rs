@@ -16,6 +16,7 @@ mod m20261130_000010_webhooks;
 mod m20261130_000011_occurrence_exceptions;
 mod m20261130_000012_fleet_schedule;
 mod m20261130_000013_sync_settings;
+mod m20261130_000014_slot_appearance;
 
 /// Every migration of the schema, in order.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000011_occurrence_exceptions::Migration),
             Box::new(m20261130_000012_fleet_schedule::Migration),
             Box::new(m20261130_000013_sync_settings::Migration),
+            Box::new(m20261130_000014_slot_appearance::Migration),
         ]
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod allow;
+pub mod appearance_model;
 pub mod auth;
 pub mod body;
 pub mod changes;

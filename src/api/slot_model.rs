@@ -6,6 +6,7 @@ use poem_openapi::types::Example;
 use poem_openapi::{Enum, Object, Union};
 use uuid::Uuid;
 
+use super::appearance_model::{self as appearance, ReminderInput, SlotReminders, SlotTransparency, SlotVisibility};
 use super::date::Date;
 use crate::domain::{PushState, SlotFields, Source};
 use crate::store::slots::SlotRow;
@@ -26,6 +27,10 @@ pub struct SlotInput {
     pub start_date: Option<Date>,
     pub end_date: Option<Date>,
     pub recurrence: Option<Vec<String>>,
+    pub visibility: Option<String>,
+    pub transparency: Option<String>,
+    pub color_id: Option<String>,
+    pub reminders: Option<ReminderInput>,
 }
 
 /// A slot: timed (`start` and `end`) or all-day (`all_day: true`, `start_date`, `end_date`).
@@ -65,6 +70,17 @@ pub struct TimedSlotInput {
     /// `docs/recurrence.md`.
     #[oai(validator(max_items = 10))]
     pub recurrence: Option<Vec<String>>,
+    /// Who may see the details in Google Calendar: `default` (the calendar's setting; the
+    /// default), `public`, `private`, `confidential`.
+    pub visibility: Option<SlotVisibility>,
+    /// `busy` (the default) blocks the time; `free` shows it as available.
+    pub transparency: Option<SlotTransparency>,
+    /// Google's event colour, `"1"` to `"11"`; omit (or null) for the calendar's colour.
+    #[oai(validator(pattern = r"^([1-9]|1[01])$"))]
+    pub color_id: Option<String>,
+    /// Reminders: omit for the calendar's default ones, or e.g.
+    /// `{"use_default": false, "minutes": [10, 60]}` (at most 5 in all).
+    pub reminders: Option<SlotReminders>,
 }
 
 impl Example for TimedSlotInput {
@@ -78,6 +94,14 @@ impl Example for TimedSlotInput {
             end: at("2026-12-07T10:30:00+01:00"),
             timezone: Some("Europe/Berlin".into()),
             recurrence: Some(vec!["RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=12".into()]),
+            visibility: None,
+            transparency: None,
+            color_id: Some("5".into()),
+            reminders: Some(SlotReminders {
+                use_default: false,
+                minutes: Some(vec![appearance::ReminderMinutes(10)]),
+                email_minutes: None,
+            }),
         }
     }
 }
@@ -111,6 +135,17 @@ pub struct AllDaySlotInput {
     /// `docs/recurrence.md`.
     #[oai(validator(max_items = 10))]
     pub recurrence: Option<Vec<String>>,
+    /// Who may see the details in Google Calendar: `default` (the calendar's setting; the
+    /// default), `public`, `private`, `confidential`.
+    pub visibility: Option<SlotVisibility>,
+    /// `busy` (the default) blocks the time; `free` shows it as available.
+    pub transparency: Option<SlotTransparency>,
+    /// Google's event colour, `"1"` to `"11"`; omit (or null) for the calendar's colour.
+    #[oai(validator(pattern = r"^([1-9]|1[01])$"))]
+    pub color_id: Option<String>,
+    /// Reminders: omit for the calendar's default ones, or e.g.
+    /// `{"use_default": false, "minutes": [10, 60]}` (at most 5 in all).
+    pub reminders: Option<SlotReminders>,
 }
 
 impl Example for AllDaySlotInput {
@@ -125,6 +160,10 @@ impl Example for AllDaySlotInput {
             end_date: day("2026-12-16"),
             timezone: Some("Europe/Lisbon".into()),
             recurrence: None,
+            visibility: None,
+            transparency: None,
+            color_id: None,
+            reminders: None,
         }
     }
 }
@@ -141,6 +180,7 @@ impl From<SlotInput> for SlotFields {
             all_day: i.all_day,
             start_date: i.start_date.map(|d| d.0),
             end_date: i.end_date.map(|d| d.0),
+            appearance: appearance::fields(i.visibility, i.transparency, i.color_id, i.reminders),
         }
     }
 }
@@ -238,6 +278,14 @@ pub struct Slot {
     /// For a meeting the caller organises: how many attendees it lists (the organizer
     /// included). Deleting it needs `notify_attendees`.
     pub attendee_count: Option<i32>,
+    /// Who may see the details in Google Calendar.
+    pub visibility: SlotVisibility,
+    /// Whether the slot blocks time (`busy`) or shows as available (`free`).
+    pub transparency: SlotTransparency,
+    /// Google's event colour `"1"`–`"11"`; absent: the calendar's colour.
+    pub color_id: Option<String>,
+    /// The slot's reminders (the occurrences of a series share them).
+    pub reminders: SlotReminders,
     /// Only in the answer to `PUT /slots/{id}` on a series: how many occurrence
     /// exceptions (moved, changed or cancelled occurrences) were dropped because they no
     /// longer fall on an occurrence of the new rule or times.
@@ -260,6 +308,7 @@ impl From<&SlotRow> for Slot {
             PushState::Paused => SyncStateName::Paused,
             PushState::Dirty => SyncStateName::Pending,
         };
+        let shown = appearance::Shown::from(&crate::store::slots::appearance(r));
         Slot {
             id: r.id,
             title: r.title.clone(),
@@ -295,6 +344,10 @@ impl From<&SlotRow> for Slot {
             read_only_reason: r.read_only_reason.clone(),
             event_type: r.event_type.clone(),
             attendee_count: r.attendee_count,
+            visibility: shown.visibility,
+            transparency: shown.transparency,
+            color_id: shown.color_id,
+            reminders: shown.reminders,
             exceptions_dropped: None,
         }
     }

@@ -6,6 +6,7 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
+use super::appearance::{Appearance, Transparency, Visibility};
 use super::recurrence::OccurrenceKey;
 use super::slot::{SlotDraft, SlotTiming};
 
@@ -31,6 +32,7 @@ impl Fingerprint {
             location,
             timezone,
             timing,
+            appearance,
         } = draft;
         field("title", title);
         field("description", description.as_deref().unwrap_or(""));
@@ -48,6 +50,27 @@ impl Fingerprint {
         }
         field("recurrence", &recurrence.join("\n"));
         field("cancelled", if cancelled { "1" } else { "0" });
+        // Hashed after everything else and only when not the default: a slot that uses
+        // none of them keeps the fingerprint it had before they existed, which is what
+        // the events already in Google carry in `slotsync_fp`.
+        let Appearance {
+            visibility,
+            transparency,
+            color_id,
+            reminders,
+        } = appearance;
+        if *visibility != Visibility::Default {
+            field("visibility", visibility.as_str());
+        }
+        if *transparency != Transparency::Busy {
+            field("transparency", transparency.as_str());
+        }
+        if let Some(color) = color_id {
+            field("color_id", &color.to_string());
+        }
+        if let Some(custom) = reminders.canonical() {
+            field("reminders", &custom);
+        }
         Self(hex::encode(&h.finalize()[..16]))
     }
 
@@ -123,6 +146,85 @@ mod tests {
         let mut moved = draft("a", None);
         moved.timezone = chrono_tz::Tz::UTC;
         assert_ne!(base, Fingerprint::of(&moved, &[], false));
+    }
+
+    /// The value the fingerprint had before the appearance fields existed (computed
+    /// independently from the documented encoding: SHA-256 over length-prefixed
+    /// `title`, `description`, `location`, `timezone`, `start`, `end`, `recurrence`,
+    /// `cancelled`, first 16 bytes). Events already in Google carry such values.
+    const BEFORE_APPEARANCE: &str = "76b6ccbd23d8c014d083c480fffb73a0";
+
+    #[test]
+    fn default_appearance_keeps_the_fingerprint_events_already_carry() {
+        let d = draft("a", None);
+        assert_eq!(d.appearance, Appearance::default());
+        assert_eq!(Fingerprint::of(&d, &[], false).as_str(), BEFORE_APPEARANCE);
+        // Saying the defaults out loud changes nothing.
+        let explicit = SlotDraft::validate(SlotFields {
+            title: Some("a".into()),
+            start: Some("2026-12-01T09:00:00+01:00".parse().unwrap()),
+            end: Some("2026-12-01T10:00:00+01:00".parse().unwrap()),
+            timezone: Some("Europe/Paris".into()),
+            appearance: crate::domain::AppearanceFields {
+                visibility: Some("default".into()),
+                transparency: Some("busy".into()),
+                color_id: None,
+                reminders: Some(crate::domain::ReminderFields {
+                    use_default: true,
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(Fingerprint::of(&explicit, &[], false).as_str(), BEFORE_APPEARANCE);
+    }
+
+    #[test]
+    fn each_appearance_field_changes_the_fingerprint_when_not_default() {
+        use crate::domain::{ColorId, Reminder, ReminderMethod, Reminders};
+        let base = Fingerprint::of(&draft("a", None), &[], false);
+        let popup = |minutes| Reminder {
+            method: ReminderMethod::Popup,
+            minutes,
+        };
+        let reminders = |list: Vec<Reminder>| Appearance {
+            reminders: Reminders::Custom(list),
+            ..Appearance::default()
+        };
+        let changes = [
+            Appearance {
+                visibility: Visibility::Private,
+                ..Appearance::default()
+            },
+            Appearance {
+                visibility: Visibility::Public,
+                ..Appearance::default()
+            },
+            Appearance {
+                transparency: Transparency::Free,
+                ..Appearance::default()
+            },
+            Appearance {
+                color_id: Some("5".parse::<ColorId>().unwrap()),
+                ..Appearance::default()
+            },
+            reminders(vec![popup(10)]),
+            reminders(vec![popup(15)]),
+            reminders(vec![Reminder {
+                method: ReminderMethod::Email,
+                minutes: 10,
+            }]),
+            // No reminders at all is not the calendar's default reminders.
+            reminders(vec![]),
+        ];
+        let mut seen = std::collections::HashSet::from([base.clone()]);
+        for appearance in changes {
+            let mut d = draft("a", None);
+            d.appearance = appearance;
+            let fp = Fingerprint::of(&d, &[], false);
+            assert!(seen.insert(fp), "{:?} gives a fingerprint seen before", d.appearance);
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Pure types and rules: no I/O. Everything above this layer speaks in these terms.
 
+pub mod appearance;
 pub mod backoff;
 pub mod breaker;
 pub mod conflict;
@@ -13,6 +14,10 @@ pub mod slot;
 pub mod states;
 pub mod sync_settings;
 
+pub use appearance::{
+    Appearance, AppearanceFields, ColorId, Reminder, ReminderFields, ReminderMethod, Reminders, Transparency,
+    Visibility,
+};
 pub use backoff::Backoff;
 pub use breaker::{BreakerRule, SlotBreaker};
 pub use conflict::{ConflictCase, ConflictRecord, DetectedBy};

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, SubsecRound, TimeZone, Utc};
 use chrono_tz::Tz;
 
+use super::appearance::{Appearance, AppearanceFields};
+
 /// Longest title, in characters.
 pub const MAX_TITLE_CHARS: usize = 1024;
 /// Longest description, in characters.
@@ -24,6 +26,8 @@ pub struct SlotFields {
     pub all_day: Option<bool>,
     pub start_date: Option<NaiveDate>,
     pub end_date: Option<NaiveDate>,
+    /// Visibility, busy/free, colour and reminders (each omitted: the default).
+    pub appearance: AppearanceFields,
 }
 
 /// A rule a field broke; becomes a 400 naming `field`.
@@ -60,6 +64,8 @@ pub struct SlotDraft {
     pub location: Option<String>,
     pub timezone: Tz,
     pub timing: SlotTiming,
+    /// How the slot appears in Google Calendar.
+    pub appearance: Appearance,
 }
 
 impl SlotDraft {
@@ -135,12 +141,14 @@ impl SlotDraft {
             }
             SlotTiming::Timed { start, end }
         };
+        let appearance = Appearance::validate(fields.appearance)?;
         Ok(Self {
             title,
             description: fields.description,
             location: fields.location,
             timezone,
             timing,
+            appearance,
         })
     }
 

@@ -8,7 +8,10 @@ use chrono_tz::Tz;
 use google_calendar3::api::{Event, EventDateTime};
 use serde_json::Value;
 
-use crate::domain::{Fingerprint, SlotDraft, SlotFields, SlotId, SlotTiming, ValidationError};
+use crate::domain::{
+    Appearance, AppearanceFields, Fingerprint, ReminderFields, ReminderMethod, Reminders, SlotDraft, SlotFields,
+    SlotId, SlotTiming, Transparency, ValidationError, Visibility,
+};
 
 /// `extendedProperties.private` key holding the slot id.
 pub const PROP_SLOT: &str = "slotsync_slot";
@@ -36,14 +39,21 @@ impl EventContent<'_> {
     /// none". Built by destructuring the draft whole, so a field added to it does not
     /// compile until it is mapped here; the insert and the patch both come from this list
     /// (the patch clears the `None`s), so neither can forget a field.
-    fn owned_fields(&self) -> [(&'static str, Option<Value>); 7] {
+    fn owned_fields(&self) -> [(&'static str, Option<Value>); 11] {
         let SlotDraft {
             title,
             description,
             location,
             timezone,
             timing,
+            appearance,
         } = self.draft;
+        let Appearance {
+            visibility,
+            transparency,
+            color_id,
+            reminders,
+        } = appearance;
         let zone = Some(timezone.name().to_owned());
         let (start, end) = match timing {
             SlotTiming::Timed { start, end } => (
@@ -82,6 +92,22 @@ impl EventContent<'_> {
                 (!self.recurrence.is_empty()).then(|| json(self.recurrence)).flatten(),
             ),
             ("status", json("confirmed")),
+            // Google's defaults are left out (cleared by a patch), so an event of a slot
+            // that uses none of these looks as it did before they were synced.
+            (
+                "visibility",
+                (*visibility != Visibility::Default)
+                    .then(|| json(visibility.as_str()))
+                    .flatten(),
+            ),
+            (
+                "transparency",
+                (*transparency != Transparency::Busy)
+                    .then(|| json(transparency.google()))
+                    .flatten(),
+            ),
+            ("colorId", color_id.and_then(|c| json(&c.to_string()))),
+            ("reminders", Some(reminders_json(reminders))),
         ]
     }
 
@@ -119,8 +145,9 @@ impl EventContent<'_> {
     /// The body of an `events.patch` that makes the event hold exactly this content: the
     /// insert body plus explicit `null`s for the owned fields the slot lacks (patch keeps
     /// omitted fields), and the other half of `start`/`end` cleared when a slot changes
-    /// between timed and all-day. Other fields a user set in Google (attendees,
-    /// reminders…) stay.
+    /// between timed and all-day, and the old reminder overrides when the slot goes back to
+    /// the default reminders. Other fields a user set in Google (attendees, conference
+    /// data…) stay.
     pub fn to_patch(&self) -> Value {
         let mut body = self.to_json();
         let map = body.as_object_mut().expect("an event is an object");
@@ -133,7 +160,83 @@ impl EventContent<'_> {
                 time.entry("dateTime").or_insert(Value::Null);
             }
         }
+        // A patch merges `reminders` into what the event has: back to the default, the
+        // overrides it had must go too (Google refuses both at once).
+        if let Some(Value::Object(reminders)) = map.get_mut("reminders") {
+            reminders.entry("overrides").or_insert(Value::Null);
+        }
         body
+    }
+}
+
+/// Google's `reminders` for `reminders`: `{"useDefault": true}`, or `useDefault: false`
+/// with one override per reminder (none: no reminders at all).
+fn reminders_json(reminders: &Reminders) -> Value {
+    match reminders {
+        Reminders::Default => serde_json::json!({ "useDefault": true }),
+        Reminders::Custom(list) => serde_json::json!({
+            "useDefault": false,
+            "overrides": list
+                .iter()
+                .map(|r| serde_json::json!({ "method": r.method.as_str(), "minutes": r.minutes }))
+                .collect::<Vec<_>>(),
+        }),
+    }
+}
+
+/// The appearance an event holds, as fields to validate. Lenient where Google could
+/// hold what a slot cannot: an unknown `visibility` or `colorId` counts as the default;
+/// reminders of another method (the retired `sms`), out of range or repeated are left
+/// out, and at most five are kept.
+fn event_appearance(event: &Event) -> AppearanceFields {
+    let visibility = event
+        .visibility
+        .as_deref()
+        .filter(|v| v.parse::<Visibility>().is_ok())
+        .map(str::to_owned);
+    let transparency = match Transparency::from_google(event.transparency.as_deref()) {
+        Transparency::Busy => None,
+        free => Some(free.as_str().to_owned()),
+    };
+    let color_id = event
+        .color_id
+        .as_deref()
+        .filter(|c| c.parse::<crate::domain::ColorId>().is_ok())
+        .map(str::to_owned);
+    let reminders = event.reminders.as_ref().and_then(|r| {
+        let overrides = r.overrides.as_deref().unwrap_or_default();
+        // Google says `useDefault` on every event; absent (and no overrides) reads as
+        // the default too.
+        if r.use_default == Some(true) || (r.use_default.is_none() && overrides.is_empty()) {
+            return None;
+        }
+        let mut kept: Vec<(ReminderMethod, i64)> = overrides
+            .iter()
+            .filter_map(|o| {
+                let method = ReminderMethod::from_google(o.method.as_deref()?)?;
+                let minutes = i64::from(o.minutes?);
+                (0..=crate::domain::appearance::MAX_REMINDER_MINUTES)
+                    .contains(&minutes)
+                    .then_some((method, minutes))
+            })
+            .collect();
+        kept.sort();
+        kept.dedup();
+        kept.truncate(crate::domain::appearance::MAX_REMINDERS);
+        let of = |method: ReminderMethod| -> Vec<i64> {
+            kept.iter().filter(|(m, _)| *m == method).map(|(_, n)| *n).collect()
+        };
+        Some(ReminderFields {
+            use_default: false,
+            minutes: Some(of(ReminderMethod::Popup)),
+            email_minutes: Some(of(ReminderMethod::Email)),
+        })
+    });
+    AppearanceFields {
+        visibility,
+        transparency,
+        color_id,
+        reminders,
     }
 }
 
@@ -172,6 +275,7 @@ pub fn event_to_draft(event: &Event, calendar_zone: Tz) -> Result<SlotDraft, Map
         description: non_empty(&event.description),
         location: non_empty(&event.location),
         timezone: Some(zone.name().to_owned()),
+        appearance: event_appearance(event),
         ..Default::default()
     };
     match (start.date, end.date, start.date_time, end.date_time) {
@@ -316,10 +420,116 @@ mod tests {
         assert_eq!(patch["recurrence"], Value::Null);
         assert_eq!(patch["start"]["dateTime"], Value::Null);
         assert_eq!(patch["start"]["date"], "2026-12-24");
+        // The appearance's defaults: cleared, and the reminders back to the calendar's.
+        assert_eq!(patch["visibility"], Value::Null);
+        assert_eq!(patch["transparency"], Value::Null);
+        assert_eq!(patch["colorId"], Value::Null);
+        assert_eq!(patch["reminders"], json!({"useDefault": true, "overrides": null}));
         // Fields slotsync does not manage are left out, so a patch keeps them.
         assert!(patch.get("attendees").is_none());
-        assert!(patch.get("reminders").is_none());
-        assert!(patch.get("colorId").is_none());
+        assert!(patch.get("conferenceData").is_none());
+    }
+
+    fn dressed(d: SlotDraft) -> SlotDraft {
+        SlotDraft {
+            appearance: crate::domain::Appearance::validate(AppearanceFields {
+                visibility: Some("private".into()),
+                transparency: Some("free".into()),
+                color_id: Some("7".into()),
+                reminders: Some(ReminderFields {
+                    use_default: false,
+                    minutes: Some(vec![60, 10]),
+                    email_minutes: Some(vec![1440]),
+                }),
+            })
+            .unwrap(),
+            ..d
+        }
+    }
+
+    #[test]
+    fn the_appearance_maps_to_googles_fields() {
+        let d = dressed(timed("UTC", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"));
+        let body = content(&d).to_json();
+        assert_eq!(body["visibility"], "private");
+        assert_eq!(body["transparency"], "transparent");
+        assert_eq!(body["colorId"], "7");
+        assert_eq!(
+            body["reminders"],
+            json!({"useDefault": false, "overrides": [
+                {"method": "popup", "minutes": 10},
+                {"method": "popup", "minutes": 60},
+                {"method": "email", "minutes": 1440},
+            ]})
+        );
+        // A patch says the same (the overrides replace the event's whole list).
+        let patch = content(&d).to_patch();
+        assert_eq!(patch["reminders"], body["reminders"]);
+        assert_eq!(patch["colorId"], "7");
+        // The defaults: nothing but `useDefault` in an insert.
+        let plain = timed("UTC", "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z");
+        let body = content(&plain).to_json();
+        for key in ["visibility", "transparency", "colorId"] {
+            assert!(body.get(key).is_none(), "{key}: {body}");
+        }
+        assert_eq!(body["reminders"], json!({"useDefault": true}));
+        // No reminders at all.
+        let mut none = plain.clone();
+        none.appearance.reminders = Reminders::Custom(vec![]);
+        assert_eq!(
+            content(&none).to_patch()["reminders"],
+            json!({"useDefault": false, "overrides": []})
+        );
+    }
+
+    #[test]
+    fn the_appearance_comes_back_from_an_event_with_the_same_fingerprint() {
+        let d = dressed(all_day("Europe/Paris", "2026-12-24", "2026-12-26"));
+        let c = content(&d);
+        let event: Event = serde_json::from_value(serde_json::to_value(c.to_event()).unwrap()).unwrap();
+        assert_eq!(event_to_draft(&event, Tz::UTC).unwrap(), d);
+        assert_eq!(event_fingerprint(&event, Tz::UTC), Some(c.fingerprint()));
+    }
+
+    #[test]
+    fn an_event_edited_in_google_maps_to_the_appearance_it_holds() {
+        let event = |extra: Value| -> Event {
+            let mut v = json!({
+                "id": "abcde",
+                "start": {"dateTime": "2026-12-01T09:00:00Z"},
+                "end": {"dateTime": "2026-12-01T10:00:00Z"},
+            });
+            v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            serde_json::from_value(v).unwrap()
+        };
+        let appearance = |extra: Value| event_to_draft(&event(extra), Tz::UTC).unwrap().appearance;
+        // Google's defaults, said or not.
+        let default = crate::domain::Appearance::default();
+        assert_eq!(appearance(json!({})), default);
+        assert_eq!(
+            appearance(json!({"visibility": "default", "transparency": "opaque", "reminders": {"useDefault": true}})),
+            default
+        );
+        let got = appearance(json!({"visibility": "confidential", "transparency": "transparent", "colorId": "11"}));
+        assert_eq!(got.visibility, Visibility::Confidential);
+        assert_eq!(got.transparency, Transparency::Free);
+        assert_eq!(got.color_id.map(|c| c.get()), Some(11));
+        // Email reminders keep their method; `sms`, repeats and impossible values go.
+        let got = appearance(json!({"reminders": {"useDefault": false, "overrides": [
+            {"method": "email", "minutes": 30}, {"method": "popup", "minutes": 5},
+            {"method": "sms", "minutes": 1}, {"method": "popup", "minutes": 5},
+            {"method": "popup", "minutes": 50000},
+        ]}}));
+        assert_eq!(got.reminders.minutes(ReminderMethod::Popup), vec![5]);
+        assert_eq!(got.reminders.minutes(ReminderMethod::Email), vec![30]);
+        // `useDefault: false` and no overrides: no reminders at all.
+        assert_eq!(
+            appearance(json!({"reminders": {"useDefault": false}})).reminders,
+            Reminders::Custom(vec![])
+        );
+        // What a slot cannot hold counts as the default instead of refusing the event.
+        let odd = appearance(json!({"visibility": "secret", "colorId": "42"}));
+        assert_eq!(odd, default);
     }
 
     #[test]

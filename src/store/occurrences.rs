@@ -42,8 +42,10 @@ pub fn key(row: &ExceptionRow) -> Option<OccurrenceKey> {
     OccurrenceKey::from_basic(&row.original_start)
 }
 
-/// The exception's content (`None` when cancelled), in the slot's zone `zone`.
-pub fn content(row: &ExceptionRow, zone: chrono_tz::Tz) -> Option<SlotDraft> {
+/// The exception's content (`None` when cancelled), in the zone of its `series`. An
+/// exception keeps its own text and times; its appearance (visibility, busy/free, colour,
+/// reminders) is always the series' (not stored per occurrence).
+pub fn content(row: &ExceptionRow, series: &SlotDraft) -> Option<SlotDraft> {
     if row.cancelled {
         return None;
     }
@@ -56,8 +58,9 @@ pub fn content(row: &ExceptionRow, zone: chrono_tz::Tz) -> Option<SlotDraft> {
         title: row.title.clone().unwrap_or_default(),
         description: row.description.clone(),
         location: row.location.clone(),
-        timezone: zone,
+        timezone: series.timezone,
         timing,
+        appearance: series.appearance.clone(),
     })
 }
 

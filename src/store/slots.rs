@@ -10,7 +10,10 @@ use uuid::Uuid;
 
 use super::entities::{slot_links, slots};
 use super::StoreError;
-use crate::domain::{PushState, Side, SlotDraft, SlotId, SlotMarks, SlotTiming, Source, UserId};
+use crate::domain::{
+    Appearance, PushState, Reminders, Side, SlotDraft, SlotId, SlotMarks, SlotTiming, Source, Transparency, UserId,
+    Visibility,
+};
 
 pub use slots::Model as SlotRow;
 
@@ -43,6 +46,50 @@ struct ContentColumns {
     all_day: bool,
     start_date: Option<chrono::NaiveDate>,
     end_date: Option<chrono::NaiveDate>,
+    appearance: AppearanceColumns,
+}
+
+/// The appearance columns: each null for its default (see migration 14).
+struct AppearanceColumns {
+    visibility: Option<String>,
+    transparency: Option<String>,
+    color_id: Option<String>,
+    reminders: Option<String>,
+}
+
+impl AppearanceColumns {
+    fn of(appearance: &Appearance) -> Self {
+        let Appearance {
+            visibility,
+            transparency,
+            color_id,
+            reminders,
+        } = appearance;
+        Self {
+            visibility: (*visibility != Visibility::Default).then(|| visibility.as_str().to_owned()),
+            transparency: (*transparency != Transparency::Busy).then(|| transparency.as_str().to_owned()),
+            color_id: color_id.map(|c| c.to_string()),
+            reminders: reminders.canonical(),
+        }
+    }
+}
+
+/// A stored slot's appearance; a value that cannot be read counts as the default.
+pub fn appearance(row: &SlotRow) -> Appearance {
+    Appearance {
+        visibility: row
+            .visibility
+            .as_deref()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_default(),
+        transparency: row
+            .transparency
+            .as_deref()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_default(),
+        color_id: row.color_id.as_deref().and_then(|c| c.parse().ok()),
+        reminders: Reminders::from_canonical(row.reminders.as_deref()),
+    }
 }
 
 impl ContentColumns {
@@ -53,6 +100,7 @@ impl ContentColumns {
             location,
             timezone,
             timing,
+            appearance,
         } = draft;
         let (start_date, end_date) = match *timing {
             SlotTiming::AllDay { start_date, end_date } => (Some(start_date), Some(end_date)),
@@ -68,6 +116,7 @@ impl ContentColumns {
             all_day: draft.all_day(),
             start_date,
             end_date,
+            appearance: AppearanceColumns::of(appearance),
         }
     }
 
@@ -83,6 +132,13 @@ impl ContentColumns {
             all_day,
             start_date,
             end_date,
+            appearance:
+                AppearanceColumns {
+                    visibility,
+                    transparency,
+                    color_id,
+                    reminders,
+                },
         } = self;
         slots::ActiveModel {
             title: Set(title),
@@ -94,6 +150,10 @@ impl ContentColumns {
             all_day: Set(all_day),
             start_date: Set(start_date),
             end_date: Set(end_date),
+            visibility: Set(visibility),
+            transparency: Set(transparency),
+            color_id: Set(color_id),
+            reminders: Set(reminders),
             ..row
         }
     }
@@ -110,6 +170,13 @@ impl ContentColumns {
             all_day,
             start_date,
             end_date,
+            appearance:
+                AppearanceColumns {
+                    visibility,
+                    transparency,
+                    color_id,
+                    reminders,
+                },
         } = self;
         update
             .col_expr(slots::Column::Title, Expr::value(title))
@@ -121,6 +188,10 @@ impl ContentColumns {
             .col_expr(slots::Column::AllDay, Expr::value(all_day))
             .col_expr(slots::Column::StartDate, Expr::value(start_date))
             .col_expr(slots::Column::EndDate, Expr::value(end_date))
+            .col_expr(slots::Column::Visibility, Expr::value(visibility))
+            .col_expr(slots::Column::Transparency, Expr::value(transparency))
+            .col_expr(slots::Column::ColorId, Expr::value(color_id))
+            .col_expr(slots::Column::Reminders, Expr::value(reminders))
     }
 }
 
@@ -140,6 +211,7 @@ pub fn draft(row: &SlotRow) -> SlotDraft {
         location: row.location.clone(),
         timezone,
         timing,
+        appearance: appearance(row),
     }
 }
 

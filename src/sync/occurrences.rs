@@ -91,7 +91,7 @@ pub fn view(
             origin: None,
         },
         Some(e) => {
-            let content = occurrences::content(e, draft.timezone);
+            let content = occurrences::content(e, draft);
             OccurrenceView {
                 key,
                 cancelled: content.is_none(),
@@ -312,11 +312,11 @@ pub async fn drop_stray(
 /// won): an exception Google does not hold yet still has to be pushed, so the slot goes
 /// back in the outbox.
 pub async fn requeue_pending(db: &impl ConnectionTrait, row: &SlotRow, now: DateTime<Utc>) -> Result<(), StoreError> {
-    let zone = zone(row);
+    let series = store::slots::draft(row);
     let pending = occurrences::for_slot(db, row.id)
         .await?
         .iter()
-        .any(|e| super::push_occurrences::wanted(e, zone).map(|f| f.as_str().to_owned()) != e.synced_fingerprint);
+        .any(|e| super::push_occurrences::wanted(e, &series).map(|f| f.as_str().to_owned()) != e.synced_fingerprint);
     if pending {
         store::outbox::requeue_clean(db, row.id, now).await?;
     }

@@ -87,8 +87,10 @@ pub async fn apply_instance(
         None
     } else {
         match event_to_draft(event, draft.timezone) {
+            // An instance has the series' zone and appearance (see `store::occurrences::content`).
             Ok(d) if d.all_day() == row.all_day => Some(SlotDraft {
                 timezone: draft.timezone,
+                appearance: draft.appearance.clone(),
                 ..d
             }),
             _ => return Ok(InstanceOutcome::Skipped),
@@ -103,7 +105,7 @@ pub async fn apply_instance(
         if e.synced_fingerprint.as_deref() == Some(fingerprint.as_str()) {
             return Ok(InstanceOutcome::Echo);
         }
-        let local = super::push_occurrences::wanted(e, draft.timezone);
+        let local = super::push_occurrences::wanted(e, &draft);
         if local.as_ref() == Some(&fingerprint) {
             // Google already holds our pending change: record it as synced.
             let synced = Synced {

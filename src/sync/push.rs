@@ -402,7 +402,7 @@ impl Pusher {
         Ok(super::push_occurrences::push_exceptions(
             self.gateway.as_ref(),
             target,
-            job.content.draft.timezone,
+            job.content.draft,
             &exceptions,
             &self.config.origin,
         )

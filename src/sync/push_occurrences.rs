@@ -5,10 +5,9 @@
 //! are written without `If-Match`: the last writer wins for one occurrence (see
 //! `docs/recurrence.md`). The results are recorded by the caller with the master's.
 
-use chrono_tz::Tz;
 use serde_json::Value;
 
-use crate::domain::{Fingerprint, SlotId, UserId};
+use crate::domain::{Fingerprint, SlotDraft, SlotId, UserId};
 use crate::google::mapping::EventContent;
 use crate::google::{CalendarGateway, GoogleError};
 use crate::store::occurrences::{self, ExceptionRow};
@@ -21,10 +20,10 @@ pub struct PushedException {
     pub etag: Option<String>,
 }
 
-/// The fingerprint Google should hold for `exception`'s instance.
-pub fn wanted(exception: &ExceptionRow, zone: Tz) -> Option<Fingerprint> {
+/// The fingerprint Google should hold for `exception`'s instance of `series`.
+pub fn wanted(exception: &ExceptionRow, series: &SlotDraft) -> Option<Fingerprint> {
     let key = occurrences::key(exception)?;
-    let content = occurrences::content(exception, zone);
+    let content = occurrences::content(exception, series);
     Some(Fingerprint::of_occurrence(&key, content.as_ref()))
 }
 
@@ -44,7 +43,7 @@ pub struct Target<'a> {
 pub async fn push_exceptions(
     gateway: &dyn CalendarGateway,
     target: Target<'_>,
-    zone: Tz,
+    series: &SlotDraft,
     exceptions: &[ExceptionRow],
     origin: &str,
 ) -> Result<Vec<PushedException>, GoogleError> {
@@ -57,14 +56,14 @@ pub async fn push_exceptions(
     } = target;
     let mut pushed = Vec::new();
     for exception in exceptions {
-        let (Some(key), Some(fingerprint)) = (occurrences::key(exception), wanted(exception, zone)) else {
+        let (Some(key), Some(fingerprint)) = (occurrences::key(exception), wanted(exception, series)) else {
             continue;
         };
         if !fresh && exception.synced_fingerprint.as_deref() == Some(fingerprint.as_str()) {
             continue;
         }
         let instance = key.instance_id(event_id);
-        let etag = match occurrences::content(exception, zone) {
+        let etag = match occurrences::content(exception, series) {
             None => match gateway.delete_event(user, calendar, &instance).await {
                 // Already cancelled (or the whole series is gone): nothing to do.
                 Ok(()) | Err(GoogleError::Gone(_)) => None,

@@ -27,6 +27,7 @@ mod rate_limit_guard;
 mod recurrence;
 mod recurrence_two_way;
 mod retention;
+mod slot_fields;
 mod slots;
 mod surprising_answers;
 mod two_way;

@@ -64,6 +64,14 @@ pub struct Model {
     /// A deleted meeting's `sendUpdates` (`all` | `none`), chosen with the deletion and
     /// sent by the push's `events.delete`.
     pub delete_send_updates: Option<String>,
+    /// `public`, `private` or `confidential`; null: `default` (the calendar's setting).
+    pub visibility: Option<String>,
+    /// `free`; null: `busy`.
+    pub transparency: Option<String>,
+    /// Google's event colour `1`–`11`; null: the calendar's colour.
+    pub color_id: Option<String>,
+    /// Custom reminders as `popup:10,email:60` (empty: none); null: the calendar's defaults.
+    pub reminders: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
