@@ -588,18 +588,22 @@ mod tests {
             plan(&free, Some(&imported), &r),
             Action::Unlink { why: FilteredOut::Free }
         );
-        // Made through the API: the filter does not apply.
+        // Made through the API: the filter does not apply; Google marking it free is an
+        // edit like any other.
         let from_api = local("a", "a", EARLY);
-        assert_eq!(plan(&free, Some(&from_api), &r), Action::Skip(SkipReason::Echo));
+        assert!(matches!(
+            plan(&free, Some(&from_api), &r),
+            Action::ApplyRemote { ref draft, .. } if draft.appearance.transparency == crate::domain::Transparency::Free
+        ));
         // A local change waiting to be pushed goes first.
         let mut pending = local("a", "mine", EARLY);
         pending.imported = true;
         assert!(!matches!(plan(&free, Some(&pending), &r), Action::Unlink { .. }));
         // The push plans without a filter: never an unlink.
-        assert_eq!(
+        assert!(matches!(
             plan(&free, Some(&imported), &rules(ConflictPolicy::LatestWins)),
-            Action::Skip(SkipReason::Echo)
-        );
+            Action::ApplyRemote { .. }
+        ));
         // A deletion in Google is a deletion, filtered or not.
         assert_eq!(
             plan(&cancelled(), Some(&imported), &r),
