@@ -654,6 +654,48 @@ pub async fn app_events(db: &impl ConnectionTrait, user: UserId) -> Result<Vec<(
         .await?)
 }
 
+/// Takes `user`'s live read-only slots out of the slots before a re-home: they mirror
+/// events of the old calendar the user cannot move (someone else's meeting, a special
+/// event type), so pushing them to the new calendar would make copies that are neither.
+/// Each is soft-deleted, unlinked and `clean` (nothing is sent to Google; the events stay
+/// where they are, and the new calendar's own are imported by its full sync). Returns
+/// their ids.
+pub async fn drop_read_only(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, StoreError> {
+    let ids: Vec<Uuid> = slots::Entity::find()
+        .select_only()
+        .column(slots::Column::Id)
+        .filter(slots::Column::UserId.eq(user.0))
+        .filter(slots::Column::DeletedAt.is_null())
+        .filter(slots::Column::ReadOnlyReason.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    if ids.is_empty() {
+        return Ok(ids);
+    }
+    slots::Entity::update_many()
+        .col_expr(slots::Column::DeletedAt, Expr::value(Some(now)))
+        .col_expr(slots::Column::Version, Expr::col(slots::Column::Version).add(1))
+        .col_expr(slots::Column::SyncedVersion, Expr::col(slots::Column::Version).add(1))
+        .col_expr(slots::Column::UpdatedAt, Expr::value(now))
+        .col_expr(slots::Column::GoogleEventId, Expr::value(Option::<String>::None))
+        .col_expr(slots::Column::GoogleEtag, Expr::value(Option::<String>::None))
+        .col_expr(slots::Column::PushState, Expr::value(PushState::Clean))
+        .col_expr(slots::Column::LastPushError, Expr::value(Option::<String>::None))
+        .col_expr(
+            slots::Column::PushLeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(slots::Column::Id.is_in(ids.clone()))
+        .exec(db)
+        .await?;
+    Ok(ids)
+}
+
 /// Re-homes `user`'s slots from the home keyed `from` to home generation `home`, keyed
 /// `to` (a new account or calendar): each live slot's event in `from` is remembered; every
 /// live slot forgets its link and goes back in the outbox, due now, to be pushed to the

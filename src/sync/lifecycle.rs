@@ -21,10 +21,10 @@ use super::context::SyncContext;
 use super::home::{Home, MISSING_SCOPES_HINT};
 use super::SyncError;
 use crate::crypto::Secret;
-use crate::domain::{AuditKind, ConnectionStatus, UserId};
+use crate::domain::{AuditKind, ChangeKind, ChangeOrigin, ConnectionStatus, UserId};
 use crate::google::hub::calendar_hub;
 use crate::google::oauth::GoogleAccount;
-use crate::store::{self, audit, connections, held_deletions, sync_states};
+use crate::store::{self, audit, changes, connections, held_deletions, sync_states};
 use crate::sync::channels;
 
 /// The calendar slots go to for `account` in `mode`: `primary`, or the user's dedicated
@@ -139,6 +139,17 @@ async fn rehome(
     let txn = store::begin_write(&state.db).await.map_err(store::StoreError::from)?;
     connections::upsert(&txn, new).await?;
     let generation = connections::next_home(&txn, user).await?;
+    let dropped = store::slots::drop_read_only(&txn, user, now).await?;
+    let mut entries = Vec::new();
+    for slot in &dropped {
+        let detail = json!({ "reason": "rehome_read_only" });
+        if let Some(entry) =
+            changes::slot_entry(&txn, user, *slot, ChangeKind::SlotDeleted, ChangeOrigin::System, detail).await?
+        {
+            entries.push(entry);
+        }
+    }
+    changes::append(&txn, user, entries, now).await?;
     let repushed = store::slots::rehome(&txn, user, generation, Some(&from.key()), &to.key(), now).await?;
     sync_states::reset_for_new_home(&txn, user).await?;
     let held_dropped = held_deletions::release(&txn, user, None).await?;
@@ -152,6 +163,7 @@ async fn rehome(
             "to": to.describe(),
             "home_generation": generation,
             "slots_repushed": repushed,
+            "read_only_slots_dropped": dropped.len(),
             "held_deletions_dropped": held_dropped,
             "old_calendar_events": "left in place: slotsync does not delete them; \
                                     disconnect with delete_events=true before switching to remove them",

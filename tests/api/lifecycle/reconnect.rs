@@ -400,3 +400,52 @@ async fn a_disconnect_left_half_done_by_a_stopped_process_is_finished_at_the_nex
     let status = ctx.app.sync_status(&user).await;
     assert_eq!(status["event_deletion"]["done"], 2, "{status}");
 }
+
+#[tokio::test]
+async fn a_switch_of_calendar_leaves_read_only_slots_behind_instead_of_copying_them() {
+    let ctx = spawn_app_with_google().await;
+    let user = ctx.app.create_user(ADA).await;
+    let at = |day: u32| {
+        json!({"start": {"dateTime": format!("2026-12-{day:02}T09:00:00Z")},
+               "end": {"dateTime": format!("2026-12-{day:02}T10:00:00Z")}})
+    };
+    reconnect(&ctx, &user, "primary", Consent::default()).await;
+    settle(&ctx, &user).await;
+    let mut away = at(3);
+    away["summary"] = json!("Away");
+    away["eventType"] = json!("outOfOffice");
+    let away = ctx.google.seed_event(ADA, &away).await;
+    let mut theirs = at(4);
+    theirs["summary"] = json!("Their sync");
+    ctx.google.create_meeting(BOB, &[ADA], &theirs).await;
+    ctx.app.pull(&user, "full").await;
+    create_slots(&ctx, &user, "slot", 2).await;
+    settle(&ctx, &user).await;
+    let slots = live_slots(&ctx, &user).await;
+    let read_only: Vec<&Value> = slots.iter().filter(|s| s["read_only"] == true).collect();
+    assert_eq!(read_only.len(), 2, "the absence and the invitation: {slots:?}");
+
+    let moved = reconnect(&ctx, &user, "dedicated", Consent::default()).await;
+    assert_eq!(moved["outcome"], "rehomed", "{moved}");
+    assert_eq!(moved["slots_repushed"], 2, "only the user's own slots move: {moved}");
+    settle(&ctx, &user).await;
+    let dedicated = connected_calendar(&ctx, &user).await;
+    let copied = live_events(&ctx, &dedicated).await;
+    assert_eq!(copied.len(), 2, "no copy of the absence or the invitation: {copied:?}");
+    assert_each_slot_once(&ctx, &user, &dedicated).await;
+    let left = live_slots(&ctx, &user).await;
+    assert!(left.iter().all(|s| s["read_only"] == false), "{left:?}");
+    // Google kept both where they were, untouched.
+    let primary = live_events(&ctx, ADA).await;
+    assert!(primary.iter().any(|e| e["id"] == away["id"]), "{primary:?}");
+    assert!(primary.iter().any(|e| e["summary"] == "Their sync"), "{primary:?}");
+    // The feed says why the two left.
+    let feed = ctx.app.get_json(&user, "/changes?limit=100").await;
+    let dropped = feed["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["type"] == "slot.deleted" && c["detail"]["reason"] == "rehome_read_only")
+        .count();
+    assert_eq!(dropped, 2, "{feed}");
+}
