@@ -456,6 +456,15 @@ impl Puller {
         event: &Event,
         defer: bool,
     ) -> Result<(), SyncError> {
+        // The series itself was deleted in Google in this same pull: its exceptions come
+        // along as tombstones. Applying one would make a new version of the slot, and the
+        // deletion (settled at the end of the pull, at the version it saw) would then no
+        // longer apply: the series would live on here with no event in Google.
+        let series = event.recurring_event_id.as_deref();
+        if series.is_some() && run.deletions.iter().any(|d| Some(d.event_id.as_str()) == series) {
+            run.report.skipped += 1;
+            return Ok(());
+        }
         let outcome = apply_instance(txn, run.user, event, run.rules.policy, run.home, Utc::now()).await?;
         match outcome {
             InstanceOutcome::NoSeries if defer => run.pending_instances.push(event.clone()),

@@ -444,3 +444,43 @@ async fn all_day_kiritimati_and_st_johns_series_reach_google_in_their_zone() {
     }
     assert_no_write_back(&ctx, &user).await;
 }
+
+#[tokio::test]
+async fn a_series_deleted_in_google_after_one_of_its_occurrences_changed_there_is_deleted_here() {
+    // Seen by the convergence property: the series' deletion and its exceptions' tombstones
+    // arrive in one listing; the exceptions made a new version of the slot, and the
+    // deletion, settled at the end of the pull at the version it saw, no longer applied.
+    let ctx = spawn_app_with_google().await;
+    let user = ctx.app.connected_user(EMAIL).await;
+    let slot = ctx.app.create_slot(&user, &weekly_berlin()).await;
+    let id = slot["id"].as_str().unwrap();
+    ctx.app.wait_until_pushed(id).await;
+    let master = event_id_of(&slot);
+    let hub = ctx.google.user_hub(EMAIL).await;
+    let retitled = Event {
+        summary: Some("Office hours (moved)".into()),
+        ..Default::default()
+    };
+    hub.events()
+        .patch(retitled, "primary", &format!("{master}_20270322T080000Z"))
+        .doit()
+        .await
+        .unwrap();
+    hub.events()
+        .delete("primary", &format!("{master}_20270329T070000Z"))
+        .doit()
+        .await
+        .unwrap();
+    hub.events().delete("primary", &master).doit().await.unwrap();
+
+    let report = ctx.app.pull(&user, "incremental").await;
+    assert_eq!(report["deleted"], 1, "{report}");
+    assert_eq!(
+        ctx.app.get(&user, &format!("/slots/{id}")).await.status(),
+        404,
+        "the series is gone here too"
+    );
+    assert!(ctx.app.list_slot_ids(&user, "").await.is_empty());
+    let again = ctx.app.pull(&user, "full").await;
+    assert_eq!(again["imported"], 0, "{again}");
+}
