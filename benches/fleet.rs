@@ -216,6 +216,12 @@ fn instance_env(database_url: &str, google: &str, port: u16, extra: &[(&str, &st
         ("OAUTH_REDIRECT_URI", callback_url(port)),
         ("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}")),
         ("GOOGLE_CALLS_PER_MINUTE", "1000000".to_owned()),
+        // 20 pulls at once on a pool of 40 (the fallback takes at most half): two
+        // instances' pools and the bench's stay within PostgreSQL's default 100
+        // connections. The first run, with the defaults (32 pulls, 16 connections),
+        // starved the pool (docs/benchmarks.md).
+        ("DATABASE_MAX_CONNECTIONS", "40".to_owned()),
+        ("FALLBACK_CONCURRENCY", "20".to_owned()),
         ("RATE_LIMIT_PER_MINUTE", "1000000".to_owned()),
         ("LOG_FORMAT", "json".to_owned()),
     ]

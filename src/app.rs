@@ -58,7 +58,7 @@ impl Application {
     pub async fn build_on(settings: Settings, listener: std::net::TcpListener) -> anyhow::Result<Self> {
         settings.validate()?;
         let inbound_limit = InboundRateLimit::new(&settings)?;
-        let db = store::connect(&settings.database_url)
+        let db = store::connect_with(&settings.database_url, settings.pool_size())
             .await
             .with_context(|| "cannot open the database named by DATABASE_URL")?;
         store::migrate(&db).await.context("database migration failed")?;

@@ -16,6 +16,13 @@ pub struct Settings {
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://slotsync.db?mode=rwc")]
     pub database_url: String,
 
+    /// Connections in the database pool (default: 8 on SQLite, 16 on PostgreSQL). Size it
+    /// to at least twice `FALLBACK_CONCURRENCY` on PostgreSQL: each fallback pull holds a
+    /// connection for each statement, and the fallback uses at most half the pool.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS",
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub database_max_connections: Option<u32>,
+
     /// Address the HTTP server binds to (port 0 picks a free port).
     #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
     pub bind_addr: SocketAddr,
@@ -332,6 +339,12 @@ pub const MIN_SECRET_KEY_BYTES: usize = 32;
 pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
 
 impl Settings {
+    /// The database pool's size: `DATABASE_MAX_CONNECTIONS`, or the backend's default.
+    pub fn pool_size(&self) -> u32 {
+        self.database_max_connections
+            .unwrap_or_else(|| crate::store::default_pool_size(&self.database_url))
+    }
+
     /// Checks the secrets and URLs; the first problem found is returned.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let admin = self.admin_token.as_deref().unwrap_or("");
@@ -567,6 +580,7 @@ impl std::fmt::Debug for Settings {
         let redacted = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
         f.debug_struct("Settings")
             .field("database_url", &redact_url(&self.database_url))
+            .field("database_max_connections", &self.database_max_connections)
             .field("bind_addr", &self.bind_addr)
             .field("public_base_url", &self.public_base_url)
             .field("admin_token", &redacted(&self.admin_token))

@@ -4,7 +4,8 @@
 //! while its channel notifies. The job runs often (every 30 s by default); each run claims
 //! the connections that are due in batches (`store::pull_schedule`: `SKIP LOCKED` on
 //! PostgreSQL, so instances take disjoint batches), pulls up to `FALLBACK_CONCURRENCY` at
-//! once (one on SQLite, whose single writer they would only queue for) within the
+//! once (at most half the database pool; one on SQLite, whose single writer they would
+//! only queue for) within the
 //! per-user and per-project Google limits, and moves each due time on by
 //! whole intervals. A backlog larger than one run can pull waits for the next run; an
 //! instance that dies holding a batch leaves it to another after `PULL_LEASE_SECS`.
@@ -65,7 +66,11 @@ pub async fn run_once(state: &AppState) -> Result<Outcome, JobError> {
     // SQLite has one writer: more pulls at once only queue for it.
     let concurrency = match state.db.get_database_backend() {
         DbBackend::Sqlite => concurrency.min(SQLITE_CONCURRENCY),
-        _ => concurrency,
+        // Each pull takes a connection for each of its statements, one after another: more
+        // pulls than half the pool starve its other users (pushes, the API, the claims
+        // themselves) — seen in the fleet benchmark as 10 s acquire timeouts with 32 pulls
+        // on 16 connections, and pulled users left to their claim's expiry.
+        _ => concurrency.min(usize::try_from(state.settings.pool_size() / 2).unwrap_or(1).max(1)),
     };
     // The claim covers the wait of a batch's last connection behind the one before it,
     // then its pull's own lease.

@@ -64,12 +64,27 @@ impl StoreError {
     }
 }
 
-/// Opens the pool (SQLite file or PostgreSQL, by URL scheme). SQLite runs in WAL mode
-/// (readers never block the writer) and waits up to 10 s for the write lock.
+/// The pool's size when `DATABASE_MAX_CONNECTIONS` is not set: 8 on SQLite (it has one
+/// writer), 16 on PostgreSQL.
+pub fn default_pool_size(url: &str) -> u32 {
+    if url.starts_with("sqlite:") {
+        8
+    } else {
+        16
+    }
+}
+
+/// Opens the pool of [`default_pool_size`] (SQLite file or PostgreSQL, by URL scheme).
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, default_pool_size(url)).await
+}
+
+/// Opens a pool of at most `max_connections`. SQLite runs in WAL mode (readers never block
+/// the writer) and waits up to 10 s for the write lock.
+pub async fn connect_with(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
-        .max_connections(if url.starts_with("sqlite:") { 8 } else { 16 })
+        .max_connections(max_connections)
         .connect_timeout(Duration::from_secs(10))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|o| {
