@@ -359,15 +359,7 @@ pub async fn delete_as_remote(
     home: i64,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let update = slots::Entity::update_many()
-        .col_expr(slots::Column::DeletedAt, Expr::value(Some(now)))
-        .col_expr(slots::Column::GoogleEtag, Expr::value(Option::<String>::None))
-        .col_expr(slots::Column::PushState, Expr::value(PushState::Clean))
-        .col_expr(slots::Column::LastPushError, Expr::value(Option::<String>::None));
-    let result = as_google_change(update, slot, expected_version, home, now)
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected > 0)
+    remove_without_push(db, slot, expected_version, home, now, false).await
 }
 
 /// Takes an imported slot out of the user's slots because their import filter now
@@ -381,12 +373,27 @@ pub async fn unlink_filtered(
     home: i64,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let update = slots::Entity::update_many()
+    remove_without_push(db, slot, expected_version, home, now, true).await
+}
+
+/// Soft-deletes a slot as a change from Google (nothing to push), forgetting its event's
+/// etag — and its event id too when `unlink`.
+async fn remove_without_push(
+    db: &impl ConnectionTrait,
+    slot: Uuid,
+    expected_version: i64,
+    home: i64,
+    now: DateTime<Utc>,
+    unlink: bool,
+) -> Result<bool, StoreError> {
+    let mut update = slots::Entity::update_many()
         .col_expr(slots::Column::DeletedAt, Expr::value(Some(now)))
-        .col_expr(slots::Column::GoogleEventId, Expr::value(Option::<String>::None))
         .col_expr(slots::Column::GoogleEtag, Expr::value(Option::<String>::None))
         .col_expr(slots::Column::PushState, Expr::value(PushState::Clean))
         .col_expr(slots::Column::LastPushError, Expr::value(Option::<String>::None));
+    if unlink {
+        update = update.col_expr(slots::Column::GoogleEventId, Expr::value(Option::<String>::None));
+    }
     let result = as_google_change(update, slot, expected_version, home, now)
         .exec(db)
         .await?;

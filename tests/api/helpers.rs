@@ -114,6 +114,23 @@ pub async fn spawn_app_with_channels_and(configure: impl FnOnce(&mut Settings)) 
 }
 
 impl ConnectedApp {
+    /// Clears the emulator's counters, pulls `user` incrementally then in full, waits for
+    /// every slot to be pushed, and asserts that nothing was written to Google. Returns the
+    /// full pull's report, for the caller's own checks that nothing changed here.
+    pub async fn pull_twice_writing_nothing(&self, user: &TestUser) -> Value {
+        self.google.clear_stats().await;
+        self.app.pull(user, "incremental").await;
+        let second = self.app.pull(user, "full").await;
+        for id in self.app.list_slot_ids(user, "").await {
+            self.app.wait_until_pushed(&id).await;
+        }
+        let stats = self.google.stats().await;
+        for op in ["events.insert", "events.patch", "events.update", "events.delete"] {
+            assert_eq!(stats.op_total(op), 0, "{op} written back: {stats}");
+        }
+        second
+    }
+
     /// Waits until at least `n` notifications were settled (delivered or given up), then
     /// asserts that the app accepted every one; returns the counters.
     pub async fn wait_for_notifications(&self, n: u64) -> Value {
